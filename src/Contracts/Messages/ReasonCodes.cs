@@ -1,0 +1,30 @@
+namespace KbSync.Contracts;
+
+/// <summary>Stable reason codes of <see cref="OperationFailed"/>: clients may switch on them.</summary>
+public static class ReasonCodes
+{
+    /// <summary>The request itself is wrong (missing text, bad KB id, bad category...).</summary>
+    public const string InvalidRequest = "invalid_request";
+    /// <summary>The message body could not be read as a request at all.</summary>
+    public const string MalformedMessage = "malformed_message";
+    /// <summary>No KB with that id is registered.</summary>
+    public const string UnknownKb = "unknown_kb";
+    /// <summary>The remote could not be reached (DNS, refused connection, missing path).</summary>
+    public const string RemoteUnreachable = "remote_unreachable";
+    /// <summary>The remote exists but refused our credentials, or a token variable is missing.</summary>
+    public const string AuthFailed = "auth_failed";
+    /// <summary>The remote refused the push for a reason other than a race (hook, permissions).</summary>
+    public const string PushRejected = "push_rejected";
+    /// <summary>Someone else kept writing first: the bounded replays were all used up.</summary>
+    public const string NonFastForward = "non_fast_forward";
+    /// <summary>A git network call passed its deadline.</summary>
+    public const string NetworkTimeout = "network_timeout";
+    /// <summary>The KB lock could not be acquired in time.</summary>
+    public const string LockTimeout = "lock_timeout";
+    /// <summary>The operation passed its deadline.</summary>
+    public const string TimedOut = "timed_out";
+    /// <summary>The worker's clone is unusable and will be re-cloned.</summary>
+    public const string CorruptClone = "corrupt_clone";
+    /// <summary>Any other failure in the worker; the message says what.</summary>
+    public const string InternalError = "internal_error";
+}

@@ -1,0 +1,188 @@
+using KbSync.Contracts;
+using KbSync.Persistence.Entities;
+using LibGit2Sharp;
+using LibGit2Sharp.Handlers;
+
+namespace KbSync.KbWorker.Git;
+
+/// <summary>
+/// <see cref="IKbClone"/> on LibGit2Sharp: a bare repository whose <c>origin</c> fetches only the
+/// KB's branch into <c>refs/remotes/origin/&lt;branch&gt;</c>. Commits are written straight into the
+/// object database (tree edits touch only the changed paths), then <c>refs/heads/&lt;branch&gt;</c> is
+/// moved and pushed without force, so the remote accepts it only if nobody wrote in between.
+/// </summary>
+internal sealed class LibGit2KbClone : IKbClone
+{
+    private const string RemoteName = "origin";
+
+    private readonly Repository _repository;
+    private readonly KnowledgeBaseRecord _kb;
+    private readonly TrailerIndex _index;
+    private readonly Signature _committer;
+    private readonly string _localRef;
+    private readonly string _remoteRef;
+    private bool _credentialsMissing;
+
+    public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, string workerId)
+    {
+        _repository = repository;
+        _kb = kb;
+        _index = index;
+        _committer = new Signature($"KbSync worker {workerId}", "kbsync@worker.invalid", DateTimeOffset.UtcNow);
+        _localRef = "refs/heads/" + kb.Branch;
+        _remoteRef = $"refs/remotes/{RemoteName}/{kb.Branch}";
+    }
+
+    public string? Tip { get; private set; }
+
+    public bool HasRemote => _kb.RemoteUrl is not null;
+
+    public Task SyncAsync(CancellationToken cancellationToken) => Task.Run(() =>
+    {
+        if (HasRemote)
+        {
+            Fetch(cancellationToken);
+            var remoteHead = _repository.Refs[_remoteRef]?.ResolveToDirectReference()?.TargetIdentifier;
+            MoveLocalBranch(remoteHead);
+            Tip = remoteHead;
+        }
+        else
+        {
+            Tip = _repository.Refs[_localRef]?.ResolveToDirectReference()?.TargetIdentifier;
+        }
+
+        _index.CatchUp(_repository, Tip);
+    }, cancellationToken);
+
+    public CommitTrailers? FindOperation(Guid operationId) => _index.FindOperation(operationId);
+
+    public bool ContainsContent(string contentHash) => _index.ContainsContent(contentHash);
+
+    public bool FileExists(string path) => TipCommit()?[path] is not null;
+
+    public string? ReadText(string path) =>
+        TipCommit()?[path]?.Target is Blob blob ? blob.GetContentText(new FilteringOptions(path)) : null;
+
+    public string Commit(IReadOnlyDictionary<string, string> files, CommitAuthor author, string message)
+    {
+        var parent = TipCommit();
+        var tree = parent is null ? new TreeDefinition() : TreeDefinition.From(parent.Tree);
+        foreach (var (path, content) in files)
+        {
+            using var stream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content));
+            tree.Add(path, _repository.ObjectDatabase.CreateBlob(stream), Mode.NonExecutableFile);
+        }
+
+        var commit = _repository.ObjectDatabase.CreateCommit(
+            new Signature(author.Name, author.Email, author.When),
+            new Signature(_committer.Name, _committer.Email, DateTimeOffset.UtcNow),
+            message,
+            _repository.ObjectDatabase.CreateTree(tree),
+            parent is null ? [] : [parent],
+            prettifyMessage: false);
+
+        MoveLocalBranch(commit.Sha);
+        Tip = commit.Sha;
+        _index.AddLocal(commit);
+        return commit.Sha;
+    }
+
+    public Task<PushOutcome> PushAsync(CancellationToken cancellationToken) => Task.Run(() =>
+    {
+        if (!HasRemote)
+        {
+            return PushOutcome.NoRemote;
+        }
+
+        PushStatusError? refused = null;
+        var options = new PushOptions
+        {
+            CredentialsProvider = Credentials,
+            OnPushStatusError = error => refused = error,
+            OnPushTransferProgress = (_, _, _) => !cancellationToken.IsCancellationRequested,
+        };
+
+        try
+        {
+            _repository.Network.Push(_repository.Network.Remotes[RemoteName], $"{_localRef}:refs/heads/{_kb.Branch}", options);
+        }
+        catch (NonFastForwardException)
+        {
+            return PushOutcome.NonFastForward;
+        }
+        catch (LibGit2SharpException error)
+        {
+            throw Translate(error, "push");
+        }
+
+        if (refused is not null)
+        {
+            var reason = refused.Message ?? "";
+            if (reason.Contains("non-fast-forward", StringComparison.OrdinalIgnoreCase) || reason.Contains("fetch first", StringComparison.OrdinalIgnoreCase))
+            {
+                return PushOutcome.NonFastForward;
+            }
+
+            throw new GitFailure(ReasonCodes.PushRejected, $"KB '{_kb.Id}': the remote {_kb.RemoteUrl} refused the push to {_kb.Branch}: {reason}");
+        }
+
+        return PushOutcome.Pushed;
+    }, cancellationToken);
+
+    public void Dispose() => _repository.Dispose();
+
+    private void Fetch(CancellationToken cancellationToken)
+    {
+        var options = new FetchOptions
+        {
+            CredentialsProvider = Credentials,
+            Prune = true,
+            TagFetchMode = TagFetchMode.None,
+            OnTransferProgress = _ => !cancellationToken.IsCancellationRequested,
+        };
+
+        try
+        {
+            Commands.Fetch(_repository, RemoteName, [$"+refs/heads/{_kb.Branch}:{_remoteRef}"], options, logMessage: null);
+        }
+        catch (LibGit2SharpException error)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw Translate(error, "fetch");
+        }
+    }
+
+    private Exception Translate(LibGit2SharpException error, string action) =>
+        _credentialsMissing
+            ? new GitFailure(ReasonCodes.AuthFailed, $"KB '{_kb.Id}': the remote {_kb.RemoteUrl} asks for credentials, but {(_kb.TokenEnv is null ? "the KB was registered without --token-env" : $"the environment variable {_kb.TokenEnv} is not set on this worker")}.", error)
+            : GitFailure.FromNetwork(error, _kb.Id, _kb.RemoteUrl ?? "(none)", action);
+
+    private Credentials Credentials(string url, string usernameFromUrl, SupportedCredentialTypes types)
+    {
+        var token = _kb.TokenEnv is null ? null : Environment.GetEnvironmentVariable(_kb.TokenEnv);
+        if (string.IsNullOrEmpty(token) || !types.HasFlag(SupportedCredentialTypes.UsernamePassword))
+        {
+            _credentialsMissing = true;
+            return new DefaultCredentials();
+        }
+
+        return new UsernamePasswordCredentials { Username = string.IsNullOrEmpty(usernameFromUrl) ? "x-access-token" : usernameFromUrl, Password = token };
+    }
+
+    private Commit? TipCommit() => Tip is null ? null : _repository.Lookup<Commit>(Tip);
+
+    private void MoveLocalBranch(string? sha)
+    {
+        if (sha is null)
+        {
+            if (_repository.Refs[_localRef] is not null)
+            {
+                _repository.Refs.Remove(_localRef);
+            }
+
+            return;
+        }
+
+        _repository.Refs.Add(_localRef, new ObjectId(sha), allowOverwrite: true);
+    }
+}

@@ -1,0 +1,33 @@
+using KbSync.KbWorker.Git;
+using KbSync.KbWorker.Locking;
+using KbSync.KbWorker.Notes;
+using KbSync.KbWorker.Operations;
+using KbSync.Persistence;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace KbSync.KbWorker;
+
+public static class KbWorkerExtensions
+{
+    /// <summary>The worker's options, KB locks, clones and the operation pipeline; migrates the database on start.</summary>
+    public static IHostApplicationBuilder AddKbWorker(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<KbWorkerOptions>().BindConfiguration(KbWorkerOptions.Section);
+        builder.Services.AddSingleton<KbLocks>();
+        builder.Services.AddSingleton<KbClones>();
+        builder.Services.AddSingleton<NoteWriter>();
+        builder.Services.AddSingleton<OperationRecorder>();
+        builder.Services.AddSingleton<KbOperationRunner>();
+        builder.Services.AddHostedService<MigrateOnStart>();
+        return builder;
+    }
+
+    /// <summary>Registered before MassTransit, so the schema is current before the first message.</summary>
+    private sealed class MigrateOnStart(DatabaseMigrator migrator) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => migrator.MigrateAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

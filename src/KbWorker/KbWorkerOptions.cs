@@ -1,0 +1,37 @@
+namespace KbSync.KbWorker;
+
+/// <summary>Settings of one worker process (section <c>KbWorker</c>, e.g. <c>KbWorker__DataPath</c>).</summary>
+public sealed class KbWorkerOptions
+{
+    public const string Section = "KbWorker";
+
+    /// <summary>Names this worker in history and logs.</summary>
+    public string WorkerId { get; set; } = Environment.MachineName;
+
+    /// <summary>Where clones and lock files live; default <c>.state/kbworker/&lt;WorkerId&gt;</c> under the current folder. Workers may share one.</summary>
+    public string? DataPath { get; set; }
+
+    /// <summary>How long an operation waits for its KB lock before failing with <c>lock_timeout</c>.</summary>
+    public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>Deadline of one operation (a group of requests for one KB), lock wait included.</summary>
+    public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>How often a push rejected because someone else wrote first is replayed on the new head.</summary>
+    public int MaxPushAttempts { get; set; } = 5;
+
+    /// <summary>The most requests taken from one partition at once (and so the largest group commit).</summary>
+    public int MaxBatchSize { get; set; } = 20;
+
+    /// <summary>How long a partition waits for more messages before handing over a partial batch.</summary>
+    public TimeSpan BatchTimeLimit { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Commit author e-mail for requesters given as a plain name: <c>name@&lt;domain&gt;</c>.</summary>
+    public string AuthorEmailDomain { get; set; } = "users.kbsync.invalid";
+
+    /// <summary>The largest note text accepted, in UTF-8 bytes.</summary>
+    public int MaxNoteBytes { get; set; } = 1_000_000;
+
+    public string ResolveDataPath() =>
+        Path.GetFullPath(string.IsNullOrWhiteSpace(DataPath) ? Path.Combine(".state", "kbworker", WorkerId) : DataPath);
+}

@@ -1,0 +1,55 @@
+using KbSync.Contracts;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+
+namespace KbSync.KbWorker.Messaging;
+
+public static class MessagingExtensions
+{
+    /// <summary>
+    /// MassTransit on RabbitMQ: one receive endpoint per partition, a quorum queue with single active
+    /// consumer bound to <see cref="Topology.RequestsExchange"/> by the partition number. Every worker
+    /// declares every partition, so any worker can take over any partition when another stops or dies.
+    /// </summary>
+    public static IHostApplicationBuilder AddKbMessaging(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
+        builder.Services.AddMassTransit(bus =>
+        {
+            bus.AddConsumer<KbRequestBatchConsumer, KbRequestBatchConsumerDefinition>();
+            bus.UsingRabbitMq((context, cfg) =>
+            {
+                var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
+                cfg.Host(rabbit.Host, (ushort)rabbit.Port, rabbit.VirtualHost, h =>
+                {
+                    h.Username(rabbit.Username);
+                    h.Password(rabbit.Password);
+                });
+                cfg.Message<OperationCompleted>(m => m.SetEntityName(Topology.CompletedExchange));
+                cfg.Message<OperationFailed>(m => m.SetEntityName(Topology.FailedExchange));
+
+                for (var partition = 0; partition < rabbit.Partitions; partition++)
+                {
+                    var routingKey = Topology.RoutingKey(partition);
+                    cfg.ReceiveEndpoint(Topology.PartitionQueue(partition), endpoint =>
+                    {
+                        endpoint.ConfigureConsumeTopology = false;
+                        endpoint.SetQuorumQueue();
+                        endpoint.SingleActiveConsumer = true;
+                        endpoint.Bind(Topology.RequestsExchange, exchange =>
+                        {
+                            exchange.ExchangeType = ExchangeType.Direct;
+                            exchange.RoutingKey = routingKey;
+                        });
+                        endpoint.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);
+                        endpoint.ConfigureConsumer<KbRequestBatchConsumer>(context);
+                    });
+                }
+            });
+        });
+        return builder;
+    }
+}

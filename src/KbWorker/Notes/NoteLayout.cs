@@ -1,0 +1,172 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using KbSync.Contracts;
+
+namespace KbSync.KbWorker.Notes;
+
+/// <summary>
+/// The original system's note layout, kept so existing KBs stay familiar:
+/// <c>topics/&lt;category&gt;[/&lt;sub&gt;]/&lt;YYYY-MM-DD&gt;-&lt;slug&gt;.md</c> with YAML front matter, and one
+/// line per note in <c>index.md</c>. Everything here is a pure function of the request, so a
+/// replayed request writes the same bytes.
+/// </summary>
+public static class NoteLayout
+{
+    public const string DefaultCategory = "inbox";
+    public const string IndexPath = "index.md";
+    public const int MaxSlugLength = 50;
+    public const int MaxTitleLength = 200;
+    public const int MaxTags = 20;
+    public const int MaxTagLength = 50;
+
+    /// <summary>The given title, else the first non-empty line of the text (without leading <c>#</c>), else "Untitled".</summary>
+    public static string TitleOf(NoteContent note)
+    {
+        var title = string.IsNullOrWhiteSpace(note.Title)
+            ? note.Text.Split('\n').Select(l => l.Trim().TrimStart('#').Trim()).FirstOrDefault(l => l.Length > 0)
+            : note.Title;
+        title = string.Join(' ', (title ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        title = new string(title.Where(c => !char.IsControl(c)).ToArray());
+        if (title.Length == 0)
+        {
+            return "Untitled";
+        }
+
+        return title.Length <= MaxTitleLength ? title : title[..MaxTitleLength].TrimEnd() + "…";
+    }
+
+    /// <summary>Lowercase ASCII letters and digits joined by '-', accents folded, at most 50 characters; "untitled" when nothing is left.</summary>
+    public static string Slugify(string? text)
+    {
+        var slug = new StringBuilder();
+        foreach (var c in (text ?? "").Normalize(NormalizationForm.FormD))
+        {
+            if (CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.NonSpacingMark)
+            {
+                continue;
+            }
+
+            if (char.IsAsciiLetterOrDigit(c))
+            {
+                slug.Append(char.ToLowerInvariant(c));
+            }
+            else if (slug.Length > 0 && slug[^1] != '-')
+            {
+                slug.Append('-');
+            }
+        }
+
+        var result = slug.ToString().Trim('-');
+        if (result.Length > MaxSlugLength)
+        {
+            result = result[..MaxSlugLength].TrimEnd('-');
+        }
+
+        return result.Length == 0 ? "untitled" : result;
+    }
+
+    /// <summary>
+    /// The category folder: "inbox" when none is given, else one or two slugged segments
+    /// ("Tech/DotNet" becomes "tech/dotnet"). Throws <see cref="ArgumentException"/> otherwise.
+    /// </summary>
+    public static string CategoryOf(string? category)
+    {
+        if (string.IsNullOrWhiteSpace(category))
+        {
+            return DefaultCategory;
+        }
+
+        var segments = category.Trim().Trim('/').Split('/');
+        if (segments.Length > 2 || segments.Any(s => Slugify(s) == "untitled" && !s.Trim().Equals("untitled", StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new ArgumentException($"'{category}' is not a valid category: use one or two names of letters and digits, like 'ideas' or 'tech/dotnet'.");
+        }
+
+        return string.Join('/', segments.Select(Slugify));
+    }
+
+    public static IReadOnlyList<string> TagsOf(IReadOnlyList<string>? tags)
+    {
+        var result = (tags ?? []).Select(t => t?.Trim() ?? "").Where(t => t.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+        if (result.Count > MaxTags || result.Any(t => t.Length > MaxTagLength || t.Any(c => char.IsControl(c) || c == ',')))
+        {
+            throw new ArgumentException($"Tags must be at most {MaxTags}, each at most {MaxTagLength} characters without commas or control characters.");
+        }
+
+        return result;
+    }
+
+    /// <summary><c>topics/&lt;category&gt;/&lt;date&gt;-&lt;slug&gt;.md</c>, or with <c>-2</c>, <c>-3</c>... for the <paramref name="attempt"/>-th collision.</summary>
+    public static string PathOf(string category, DateTimeOffset createdAt, string slug, int attempt = 1) =>
+        $"topics/{category}/{createdAt.UtcDateTime:yyyy-MM-dd}-{slug}{(attempt > 1 ? "-" + attempt.ToString(CultureInfo.InvariantCulture) : "")}.md";
+
+    /// <summary>The note file: YAML front matter, a blank line, then the text with Unix line endings.</summary>
+    public static string Render(NoteContent note, string title, string category, IReadOnlyList<string> tags, DateTimeOffset createdAt, string author, Guid operationId)
+    {
+        var file = new StringBuilder("---\n");
+        file.Append("title: ").Append(Yaml(title)).Append('\n');
+        file.Append("category: ").Append(category).Append('\n');
+        if (tags.Count > 0)
+        {
+            file.Append("tags: [").AppendJoin(", ", tags.Select(Yaml)).Append("]\n");
+        }
+
+        file.Append("created_at: ").Append(createdAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)).Append('\n');
+        file.Append("author: ").Append(Yaml(author)).Append('\n');
+        file.Append("operation_id: ").Append(operationId.ToString("D")).Append('\n');
+        file.Append("---\n\n");
+        file.Append(NormalizeText(note.Text)).Append('\n');
+        return file.ToString();
+    }
+
+    /// <summary><c>- [title](path) - date - `category`</c>, as the original wrote it.</summary>
+    public static string IndexLine(string title, string path, DateTimeOffset createdAt, string category) =>
+        $"- [{title.Replace("\\", "\\\\").Replace("[", "\\[").Replace("]", "\\]")}]({path}) - {createdAt.UtcDateTime:yyyy-MM-dd} - `{category}`";
+
+    /// <summary><paramref name="index"/> (null when the KB has none yet) with <paramref name="line"/> appended.</summary>
+    public static string AppendToIndex(string? index, string line)
+    {
+        if (string.IsNullOrEmpty(index))
+        {
+            return "# Index\n\n" + line + "\n";
+        }
+
+        return index.EndsWith('\n') ? index + line + "\n" : index + "\n" + line + "\n";
+    }
+
+    /// <summary>SHA-256 of the normalized text: the same text is not saved twice in one KB.</summary>
+    public static string ContentHash(string text) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(NormalizeText(text))));
+
+    private static string NormalizeText(string text) => text.ReplaceLineEndings("\n").Trim();
+
+    private static string Yaml(string value)
+    {
+        var quoted = new StringBuilder("\"");
+        foreach (var c in value)
+        {
+            switch (c)
+            {
+                case '"': quoted.Append("\\\""); break;
+                case '\\': quoted.Append("\\\\"); break;
+                case '\n': quoted.Append("\\n"); break;
+                case '\r': quoted.Append("\\r"); break;
+                case '\t': quoted.Append("\\t"); break;
+                default:
+                    if (char.IsControl(c))
+                    {
+                        quoted.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    }
+                    else
+                    {
+                        quoted.Append(c);
+                    }
+
+                    break;
+            }
+        }
+
+        return quoted.Append('"').ToString();
+    }
+}

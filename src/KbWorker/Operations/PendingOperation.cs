@@ -1,0 +1,40 @@
+using KbSync.Contracts;
+
+namespace KbSync.KbWorker.Operations;
+
+/// <summary>One request while its group runs: when it started, its step timings, and how it ended.</summary>
+public sealed class PendingOperation(KbRequest request, DateTimeOffset startedAt)
+{
+    public KbRequest Request { get; } = request;
+    public Guid Id => Request.OperationId;
+    public DateTimeOffset StartedAt { get; } = startedAt;
+    public StepTimings Timings { get; } = new();
+
+    /// <summary>Null while the operation is still to be done.</summary>
+    public OperationOutcome? Outcome { get; set; }
+
+    /// <summary>True when an earlier delivery already finished it: history is left as it is, only the result is published again.</summary>
+    public bool FinishedEarlier { get; set; }
+
+    public void Fail(string reasonCode, string message, OperationStatus status = OperationStatus.Failed) =>
+        Outcome = new OperationOutcome(status, null, null, null, reasonCode, message);
+}
+
+/// <summary>Milliseconds spent in each step. A group's shared steps (lock, pull, push) count for each of its requests.</summary>
+public sealed class StepTimings
+{
+    public double LockWaitMs { get; set; }
+    public double PullMs { get; set; }
+    public double ProcessMs { get; set; }
+    public double CommitMs { get; set; }
+    public double PushMs { get; set; }
+}
+
+public sealed record OperationOutcome(OperationStatus Status, string? CommitSha, string? NotePath, string? Title, string? ErrorCode, string? ErrorMessage)
+{
+    public static OperationOutcome Succeeded(string commitSha, string? notePath, string? title) =>
+        new(OperationStatus.Succeeded, commitSha, notePath, title, null, null);
+
+    public static OperationOutcome Duplicate(string? title) =>
+        new(OperationStatus.Duplicate, null, null, title, null, null);
+}

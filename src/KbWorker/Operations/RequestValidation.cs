@@ -1,0 +1,57 @@
+using System.Text;
+using KbSync.Contracts;
+using KbSync.KbWorker.Notes;
+
+namespace KbSync.KbWorker.Operations;
+
+/// <summary>Checks a request before any git work; a bad one fails alone with <c>invalid_request</c> and a message that says what to fix.</summary>
+public static class RequestValidation
+{
+    public const int MaxRequesterLength = 200;
+
+    /// <summary>Null when the request is fine, else what is wrong with it.</summary>
+    public static string? Problem(KbRequest request, int maxNoteBytes)
+    {
+        if (!KbIds.IsValid(request.KbId))
+        {
+            return $"'{request.KbId}' is not a valid KB id: {KbIds.Rule}.";
+        }
+
+        if (string.IsNullOrWhiteSpace(request.RequestedBy) || request.RequestedBy.Length > MaxRequesterLength || request.RequestedBy.Any(char.IsControl))
+        {
+            return $"requestedBy must name who asked: 1 to {MaxRequesterLength} characters without control characters.";
+        }
+
+        if (request.RequestedAt == default)
+        {
+            return "requestedAt is missing: set it to the time the request was published (ISO 8601, UTC).";
+        }
+
+        if (request.Note is not { } note)
+        {
+            return "The request carries no note.";
+        }
+
+        if (string.IsNullOrWhiteSpace(note.Text))
+        {
+            return "The note text is empty.";
+        }
+
+        if (Encoding.UTF8.GetByteCount(note.Text) > maxNoteBytes)
+        {
+            return $"The note text is larger than {maxNoteBytes} bytes (KbWorker__MaxNoteBytes).";
+        }
+
+        try
+        {
+            NoteLayout.CategoryOf(note.Category);
+            NoteLayout.TagsOf(note.Tags);
+        }
+        catch (ArgumentException error)
+        {
+            return error.Message;
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,16 @@
+using KbSync.KbWorker;
+using KbSync.KbWorker.Messaging;
+using KbSync.Persistence;
+
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
+{
+    ["--id"] = "KbWorker:WorkerId",
+    ["--data"] = "KbWorker:DataPath",
+});
+
+builder.AddKbSyncPersistence();
+builder.AddKbWorker();
+builder.AddKbMessaging();
+
+builder.Build().Run();

@@ -1,0 +1,15 @@
+namespace KbSync.Persistence.Entities;
+
+/// <summary>
+/// A registered KB. The token itself is never stored: only the name of the environment variable
+/// that holds it on the workers.
+/// </summary>
+public sealed class KnowledgeBaseRecord
+{
+    public string Id { get; set; } = "";
+    /// <summary>HTTPS URL, file URL or local path; null for a KB that lives only in the worker's clone.</summary>
+    public string? RemoteUrl { get; set; }
+    public string Branch { get; set; } = "main";
+    public string? TokenEnv { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}

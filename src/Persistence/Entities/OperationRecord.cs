@@ -1,0 +1,45 @@
+using KbSync.Contracts;
+
+namespace KbSync.Persistence.Entities;
+
+/// <summary>
+/// One KB operation, from the moment a worker (or later the queue tap) sees it to its end.
+/// The primary key is the producer's operation id, so a redelivered request finds its row.
+/// Durations are milliseconds.
+/// </summary>
+public sealed class OperationRecord
+{
+    public Guid Id { get; set; }
+    public string KbId { get; set; } = "";
+    public OperationKind Kind { get; set; }
+    public string RequestedBy { get; set; } = "";
+    public OperationStatus Status { get; set; }
+
+    public DateTimeOffset RequestedAt { get; set; }
+    public DateTimeOffset? StartedAt { get; set; }
+    public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>From <see cref="RequestedAt"/> to a worker taking the request.</summary>
+    public double? QueueWaitMs { get; set; }
+    public double? LockWaitMs { get; set; }
+    /// <summary>Bringing the clone to the remote head (fetch, or clone the first time).</summary>
+    public double? PullMs { get; set; }
+    /// <summary>Working out the change: note layout, duplicate and collision checks.</summary>
+    public double? ProcessMs { get; set; }
+    /// <summary>Writing blobs, trees and the commit.</summary>
+    public double? CommitMs { get; set; }
+    public double? PushMs { get; set; }
+
+    public string? Title { get; set; }
+    public string? NotePath { get; set; }
+    public string? CommitSha { get; set; }
+
+    /// <summary>One of <see cref="ReasonCodes"/> when the operation failed.</summary>
+    public string? ErrorCode { get; set; }
+    public string? ErrorMessage { get; set; }
+
+    /// <summary>The worker that last handled it.</summary>
+    public string? WorkerId { get; set; }
+    /// <summary>How many times a worker started it (more than one after a redelivery or a retry).</summary>
+    public int Attempts { get; set; }
+}

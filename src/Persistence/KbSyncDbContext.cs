@@ -1,0 +1,48 @@
+using KbSync.Contracts;
+using KbSync.Persistence.Entities;
+using Microsoft.EntityFrameworkCore;
+
+namespace KbSync.Persistence;
+
+public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) : DbContext(options)
+{
+    public DbSet<OperationRecord> Operations => Set<OperationRecord>();
+    public DbSet<KnowledgeBaseRecord> KnowledgeBases => Set<KnowledgeBaseRecord>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<OperationRecord>(op =>
+        {
+            op.ToTable("operations");
+            op.HasKey(o => o.Id);
+            op.Property(o => o.KbId).HasMaxLength(KbIds.MaxLength);
+            op.Property(o => o.Kind).HasConversion(k => k.ToWireName(), s => ParseKind(s)).HasMaxLength(16);
+            op.Property(o => o.Status).HasConversion(s => s.ToWireName(), s => ParseStatus(s)).HasMaxLength(16);
+            op.Property(o => o.RequestedBy).HasMaxLength(200);
+            op.Property(o => o.Title).HasMaxLength(500);
+            op.Property(o => o.NotePath).HasMaxLength(1000);
+            op.Property(o => o.CommitSha).HasMaxLength(64);
+            op.Property(o => o.ErrorCode).HasMaxLength(64);
+            op.Property(o => o.WorkerId).HasMaxLength(100);
+            op.HasIndex(o => new { o.KbId, o.RequestedAt });
+            op.HasIndex(o => new { o.RequestedBy, o.RequestedAt });
+            op.HasIndex(o => new { o.Status, o.RequestedAt });
+            op.HasIndex(o => o.RequestedAt);
+        });
+
+        modelBuilder.Entity<KnowledgeBaseRecord>(kb =>
+        {
+            kb.ToTable("knowledge_bases");
+            kb.HasKey(k => k.Id);
+            kb.Property(k => k.Id).HasMaxLength(KbIds.MaxLength);
+            kb.Property(k => k.Branch).HasMaxLength(250);
+            kb.Property(k => k.TokenEnv).HasMaxLength(250);
+        });
+    }
+
+    private static OperationKind ParseKind(string name) =>
+        Enum.GetValues<OperationKind>().Single(k => k.ToWireName() == name);
+
+    private static OperationStatus ParseStatus(string name) =>
+        OperationEnumNames.TryParseStatus(name, out var status) ? status : throw new InvalidOperationException($"Unknown status '{name}' in the database.");
+}

@@ -1,0 +1,31 @@
+using KbSync.Persistence.History;
+using KbSync.Persistence.KnowledgeBases;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace KbSync.Persistence;
+
+public static class PersistenceExtensions
+{
+    /// <summary>The connection string used when <c>ConnectionStrings__KbSync</c> is not set: the one <c>./dev services up</c> provides.</summary>
+    public const string DevelopmentConnectionString = "Host=localhost;Port=5432;Database=kbsync;Username=kbsync;Password=kbsync";
+
+    /// <summary>
+    /// Registers the history database (connection string <c>ConnectionStrings:KbSync</c>), the KB
+    /// registry and the history queries.
+    /// </summary>
+    public static IHostApplicationBuilder AddKbSyncPersistence(this IHostApplicationBuilder builder)
+    {
+        var connectionString = builder.Configuration.GetConnectionString("KbSync") ?? DevelopmentConnectionString;
+        builder.Services.AddPooledDbContextFactory<KbSyncDbContext>(options => Configure(options, connectionString));
+        builder.Services.AddSingleton<DatabaseMigrator>();
+        builder.Services.AddSingleton<KbRegistry>();
+        builder.Services.AddSingleton<OperationHistory>();
+        return builder;
+    }
+
+    internal static DbContextOptionsBuilder Configure(DbContextOptionsBuilder options, string connectionString) =>
+        options.UseNpgsql(connectionString).UseSnakeCaseNamingConvention();
+}

@@ -1,0 +1,53 @@
+using System.CommandLine;
+using KbSync.Persistence.KnowledgeBases;
+using Spectre.Console;
+
+namespace KbSync.Producer.Cli;
+
+/// <summary><c>kbsync kb add|list</c>: the KB registry.</summary>
+internal static class KbCommands
+{
+    public static Command Create()
+    {
+        var kb = new Command("kb", "Register and list knowledge bases.");
+        kb.Subcommands.Add(Add());
+        kb.Subcommands.Add(List());
+        return kb;
+    }
+
+    private static Command Add()
+    {
+        var id = new Argument<string>("kb") { Description = "The KB id: a short lowercase slug, like team-notes." };
+        var remote = new Option<string?>("--remote") { Description = "HTTPS URL, file URL or local path of the KB's git repository. Leave out for a KB kept only in the workers' clones." };
+        var branch = new Option<string>("--branch") { Description = "The branch KbSync writes to.", DefaultValueFactory = _ => "main" };
+        var tokenEnv = new Option<string?>("--token-env") { Description = "Name of the environment variable that holds the HTTPS token on the workers (never the token itself)." };
+        var replace = new Option<bool>("--replace") { Description = "Change an already registered KB." };
+        var command = new Command("add", "Register a KB.") { id, remote, branch, tokenEnv, replace };
+        command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
+        {
+            var registry = host.Services.GetRequiredService<KbRegistry>();
+            var record = await registry.AddAsync(new KbRegistration(parse.GetValue(id)!, parse.GetValue(remote), parse.GetValue(branch)!, parse.GetValue(tokenEnv)), parse.GetValue(replace), cancellationToken);
+            Console.WriteLine($"Registered {record.Id}: remote {record.RemoteUrl ?? "(none: kept in the workers' clones)"}, branch {record.Branch}{(record.TokenEnv is null ? "" : $", token from ${record.TokenEnv}")}");
+            return 0;
+        }, cancellationToken));
+        return command;
+    }
+
+    private static Command List()
+    {
+        var command = new Command("list", "List the registered KBs.");
+        command.SetAction((_, cancellationToken) => KbSyncCli.RunAsync(async host =>
+        {
+            var kbs = await host.Services.GetRequiredService<KbRegistry>().ListAsync(cancellationToken);
+            var table = new Table().AddColumns("KB", "Remote", "Branch", "Token variable", "Registered");
+            foreach (var kb in kbs)
+            {
+                table.AddRow(Markup.Escape(kb.Id), Markup.Escape(kb.RemoteUrl ?? "(none)"), Markup.Escape(kb.Branch), Markup.Escape(kb.TokenEnv ?? ""), kb.CreatedAt.ToString("u"));
+            }
+
+            AnsiConsole.Write(table);
+            return 0;
+        }, cancellationToken));
+        return command;
+    }
+}

@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Text.Json;
+using KbSync.Contracts;
+using KbSync.Persistence.Entities;
+using KbSync.Producer.Client;
+using Spectre.Console;
+
+namespace KbSync.Producer.Cli;
+
+/// <summary>How the CLI shows operations: tables for people, JSON with <c>--json</c>.</summary>
+internal static class Output
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static int PrintResult(OperationResult result)
+    {
+        switch (result.Status)
+        {
+            case OperationStatus.Succeeded:
+                Console.WriteLine($"succeeded: {result.NotePath} in commit {result.CommitSha?[..Math.Min(12, result.CommitSha.Length)]}");
+                return 0;
+            case OperationStatus.Duplicate:
+                Console.WriteLine("duplicate: the same text is already saved in this KB; nothing was committed");
+                return 0;
+            default:
+                Console.WriteLine($"{result.Status.ToWireName()}: {result.ReasonCode}: {result.Message}");
+                return 1;
+        }
+    }
+
+    public static void PrintOperation(OperationRecord operation, bool json)
+    {
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(operation, Json));
+            return;
+        }
+
+        var grid = new Grid().AddColumn().AddColumn();
+        void Row(string name, object? value)
+        {
+            if (value is not null)
+            {
+                grid.AddRow(name, Markup.Escape(Convert.ToString(value, CultureInfo.InvariantCulture) ?? ""));
+            }
+        }
+
+        Row("Operation", operation.Id);
+        Row("KB", operation.KbId);
+        Row("Kind", operation.Kind.ToWireName());
+        Row("Status", operation.Status.ToWireName());
+        Row("Requested by", operation.RequestedBy);
+        Row("Requested at", operation.RequestedAt.ToString("O"));
+        Row("Started at", operation.StartedAt?.ToString("O"));
+        Row("Finished at", operation.FinishedAt?.ToString("O"));
+        Row("Title", operation.Title);
+        Row("Note", operation.NotePath);
+        Row("Commit", operation.CommitSha);
+        Row("Error", operation.ErrorCode is null ? null : $"{operation.ErrorCode}: {operation.ErrorMessage}");
+        Row("Worker", operation.WorkerId);
+        Row("Attempts", operation.Attempts);
+        Row("Queue wait", Ms(operation.QueueWaitMs));
+        Row("Lock wait", Ms(operation.LockWaitMs));
+        Row("Pull / process / commit / push",
+            operation.FinishedAt is null ? null : $"{Ms(operation.PullMs)} / {Ms(operation.ProcessMs)} / {Ms(operation.CommitMs)} / {Ms(operation.PushMs)}");
+        AnsiConsole.Write(grid);
+    }
+
+    public static void PrintHistory(IReadOnlyList<OperationRecord> operations, bool json)
+    {
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(operations, Json));
+            return;
+        }
+
+        var table = new Table().AddColumns("Requested at", "KB", "Kind", "By", "Status", "Queue wait", "Lock wait", "Pull", "Push", "Result");
+        foreach (var o in operations)
+        {
+            table.AddRow(
+                o.RequestedAt.ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture),
+                Markup.Escape(o.KbId),
+                o.Kind.ToWireName(),
+                Markup.Escape(o.RequestedBy),
+                o.Status.ToWireName(),
+                Ms(o.QueueWaitMs) ?? "",
+                Ms(o.LockWaitMs) ?? "",
+                Ms(o.PullMs) ?? "",
+                Ms(o.PushMs) ?? "",
+                Markup.Escape(o.ErrorCode is null ? o.NotePath ?? "" : $"{o.ErrorCode}: {o.ErrorMessage}"));
+        }
+
+        AnsiConsole.Write(table);
+    }
+
+    private static string? Ms(double? milliseconds) =>
+        milliseconds is { } ms ? (ms >= 1000 ? $"{ms / 1000:0.00} s" : $"{ms:0.0} ms") : null;
+}

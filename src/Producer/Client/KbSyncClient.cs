@@ -1,0 +1,67 @@
+using KbSync.Contracts;
+using MassTransit;
+using Microsoft.Extensions.Options;
+
+namespace KbSync.Producer.Client;
+
+/// <summary>
+/// The .NET client library: publishes KB requests to their partition and, on demand, waits for
+/// their result events. Register it with <see cref="ClientExtensions.AddKbSyncClient"/>.
+/// </summary>
+public sealed class KbSyncClient(IBus bus, IOptions<RabbitMqOptions> options, TimeProvider time)
+{
+    private readonly int _partitions = options.Value.Partitions;
+
+    /// <summary>
+    /// Publishes a note request and returns its operation id once the broker has it (publisher
+    /// confirm). Throws <see cref="ArgumentException"/> for an invalid KB id or empty text, and
+    /// <see cref="KbSyncPublishException"/> when no partition queue takes the message.
+    /// </summary>
+    public async Task<Guid> SubmitNoteAsync(string kbId, string requestedBy, NoteContent note, Guid? operationId = null, CancellationToken cancellationToken = default)
+    {
+        KbIds.Validate(kbId);
+        if (string.IsNullOrWhiteSpace(requestedBy))
+        {
+            throw new ArgumentException("Say who is asking (requested-by): it becomes the commit author.");
+        }
+
+        if (string.IsNullOrWhiteSpace(note.Text))
+        {
+            throw new ArgumentException("The note text is empty.");
+        }
+
+        var request = new KbRequest(operationId ?? Guid.NewGuid(), kbId, requestedBy, time.GetUtcNow(), note);
+        await SendAsync(request, cancellationToken);
+        return request.OperationId;
+    }
+
+    /// <summary>Starts listening for the result of <paramref name="operationId"/>. Call before submitting, so the result cannot be missed.</summary>
+    public Task<ResultWatch> WatchAsync(Guid operationId, CancellationToken cancellationToken = default) =>
+        ResultWatch.StartAsync(bus, operationId, cancellationToken);
+
+    private async Task SendAsync(KbRequest request, CancellationToken cancellationToken)
+    {
+        var partition = Partitioning.PartitionOf(request.KbId, _partitions);
+        var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.RequestsExchange}?type=direct"));
+        try
+        {
+            await endpoint.Send(request, context =>
+            {
+                context.SetRoutingKey(Topology.RoutingKey(partition));
+                context.Durable = true;
+                if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
+                {
+                    rabbit.Mandatory = true;
+                }
+            }, cancellationToken);
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            throw new KbSyncPublishException(
+                $"The request for KB '{request.KbId}' could not be handed to partition queue {Topology.PartitionQueue(partition)}: {error.Message}. " +
+                "Is a worker started (it declares the queues), and do producers and workers use the same RabbitMq__Partitions?", error);
+        }
+    }
+}
+
+public sealed class KbSyncPublishException(string message, Exception inner) : Exception(message, inner);

@@ -1,0 +1,3 @@
+using KbSync.Producer.Cli;
+
+return await KbSyncCli.CreateRoot().Parse(args).InvokeAsync();
