@@ -1,0 +1,140 @@
+using KbSync.Contracts;
+using KbSync.Persistence.Entities;
+using KbSync.Persistence.KnowledgeBases;
+using Microsoft.EntityFrameworkCore;
+
+namespace KbSync.IntegrationTests.Fixtures;
+
+/// <summary>
+/// Everything one test needs, isolated from every other test: its own RabbitMQ virtual host, its
+/// own database, a temp folder for remotes and worker data, and the worker processes and producers
+/// it starts. Disposing stops them and removes it all.
+/// </summary>
+public sealed class KbSyncSandbox : IAsyncDisposable
+{
+    private readonly List<WorkerProcess> _workers = [];
+    private readonly List<ProducerHost> _producers = [];
+
+    private KbSyncSandbox(RabbitVirtualHost virtualHost, TestDatabase database, int partitions)
+    {
+        VirtualHost = virtualHost;
+        Database = database;
+        Partitions = partitions;
+    }
+
+    public RabbitVirtualHost VirtualHost { get; }
+    public TestDatabase Database { get; }
+    public int Partitions { get; }
+    public TempFolder Folder { get; } = new();
+    public IReadOnlyList<WorkerProcess> Workers => _workers;
+
+    public static async Task<KbSyncSandbox> CreateAsync(RabbitMqService rabbit, PostgresService postgres, int partitions = Topology.DefaultPartitionCount) =>
+        new(await rabbit.CreateVirtualHostAsync(), await postgres.CreateDatabaseAsync(), partitions);
+
+    /// <summary>The environment a worker or producer of this sandbox runs with.</summary>
+    public Dictionary<string, string> Environment()
+    {
+        var environment = new Dictionary<string, string>(VirtualHost.Environment(Partitions))
+        {
+            ["ConnectionStrings__KbSync"] = Database.ConnectionString,
+            ["KbWorker__DataPath"] = Folder.Combine("workers", "shared-default"),
+        };
+        return environment;
+    }
+
+    /// <summary>Starts a worker process with its own data folder (unless <paramref name="extra"/> says otherwise) and waits until its bus is up.</summary>
+    public async Task<WorkerProcess> StartWorkerAsync(string id, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var environment = Environment();
+        environment["KbWorker__DataPath"] = Folder.Combine("workers", id);
+        foreach (var (name, value) in extra ?? new Dictionary<string, string>())
+        {
+            environment[name] = value;
+        }
+
+        var worker = await WorkerProcess.StartAsync(id, environment);
+        _workers.Add(worker);
+        return worker;
+    }
+
+    public async Task<ProducerHost> StartProducerAsync()
+    {
+        var producer = await ProducerHost.StartAsync(Environment());
+        _producers.Add(producer);
+        return producer;
+    }
+
+    public GitRemote CreateRemote(string name, string branch = "main") => new(Folder.Combine("remotes", name + ".git"), branch);
+
+    public async Task RegisterKbAsync(string kbId, string? remote, string branch = "main", string? tokenEnv = null)
+    {
+        await using var db = Database.CreateContext();
+        db.KnowledgeBases.Add(new KbRegistration(kbId, remote, branch, tokenEnv).ToRecord(DateTimeOffset.UtcNow));
+        await db.SaveChangesAsync();
+    }
+
+    public async Task<OperationRecord?> FindOperationAsync(Guid operationId)
+    {
+        await using var db = Database.CreateContext();
+        return await db.Operations.AsNoTracking().SingleOrDefaultAsync(o => o.Id == operationId);
+    }
+
+    /// <summary>Polls the history until the operation is final.</summary>
+    public async Task<OperationRecord> WaitForOperationAsync(Guid operationId, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            if (await FindOperationAsync(operationId) is { } operation && operation.Status.IsFinal())
+            {
+                return operation;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Operation {operationId} not final after {timeout}. Workers said:\n{WorkerOutput()}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Polls the history until at least <paramref name="count"/> operations are final; returns them all.</summary>
+    public async Task<List<OperationRecord>> WaitForFinalAsync(int count, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            await using var db = Database.CreateContext();
+            var final = await db.Operations.AsNoTracking()
+                .Where(o => o.Status != OperationStatus.Queued && o.Status != OperationStatus.Running)
+                .ToListAsync();
+            if (final.Count >= count)
+            {
+                return final;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Only {final.Count} of {count} operations final after {timeout}. Workers said:\n{WorkerOutput()}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    public string WorkerOutput() => string.Join("\n\n", _workers.Select(w => $"--- worker {w.Id} ---\n{w.Output}"));
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var producer in _producers)
+        {
+            await producer.DisposeAsync();
+        }
+
+        await Task.WhenAll(_workers.Select(w => w.DisposeAsync().AsTask()));
+        await VirtualHost.DisposeAsync();
+        await Database.DisposeAsync();
+        Folder.Dispose();
+    }
+}

@@ -1,0 +1,72 @@
+using KbSync.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+using Testcontainers.PostgreSql;
+
+namespace KbSync.IntegrationTests.Fixtures;
+
+/// <summary>
+/// The real PostgreSQL the tests use: a Testcontainers server where a Docker engine answers,
+/// otherwise the one <c>./dev services up</c> started (<c>ConnectionStrings__KbSync</c> overrides it).
+/// Each test gets its own database, migrated like a worker would, and dropped afterwards.
+/// </summary>
+public sealed class PostgresService : IAsyncLifetime
+{
+    private PostgreSqlContainer? _container;
+
+    public string AdminConnectionString { get; private set; } =
+        Environment.GetEnvironmentVariable("ConnectionStrings__KbSync") ?? PersistenceExtensions.DevelopmentConnectionString;
+
+    public async Task InitializeAsync()
+    {
+        if (DockerEngine.Answers())
+        {
+            _container = new PostgreSqlBuilder("postgres:16").WithUsername("kbsync").WithPassword("kbsync").WithDatabase("kbsync").Build();
+            await _container.StartAsync();
+            AdminConnectionString = _container.GetConnectionString();
+        }
+
+        await using var connection = new NpgsqlConnection(AdminConnectionString);
+        await connection.OpenAsync();
+    }
+
+    public async Task<TestDatabase> CreateDatabaseAsync()
+    {
+        var name = "kbsync_test_" + Guid.NewGuid().ToString("N")[..12];
+        await ExecuteAsync($"CREATE DATABASE {name}");
+        var connectionString = new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, Pooling = false }.ConnectionString;
+        var database = new TestDatabase(this, name, connectionString);
+        await using (var db = database.CreateContext())
+        {
+            await db.Database.MigrateAsync();
+        }
+
+        return database;
+    }
+
+    internal async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(AdminConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_container is not null)
+        {
+            await _container.DisposeAsync();
+        }
+    }
+}
+
+public sealed class TestDatabase(PostgresService service, string name, string connectionString) : IAsyncDisposable
+{
+    public string ConnectionString { get; } = connectionString;
+
+    public KbSyncDbContext CreateContext() =>
+        new(new DbContextOptionsBuilder<KbSyncDbContext>().UseNpgsql(ConnectionString).UseSnakeCaseNamingConvention().Options);
+
+    public ValueTask DisposeAsync() => new(service.ExecuteAsync($"DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
