@@ -1,5 +1,7 @@
 using KbSync.Contracts;
+using KbSync.KbWorker.Messaging.Ordering;
 using MassTransit;
+using MassTransit.Middleware;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -17,9 +19,12 @@ public static class MessagingExtensions
     public static IHostApplicationBuilder AddKbMessaging(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
+        builder.Services.AddSingleton<PartitionSequencers>();
+        builder.Services.AddSingleton<UnreadableMessageRecorder>();
+        builder.Services.AddReceiveObserver<DeliveryObserver>();
         builder.Services.AddMassTransit(bus =>
         {
-            bus.AddConsumer<KbRequestBatchConsumer, KbRequestBatchConsumerDefinition>();
+            bus.AddConsumer<KbRequestConsumer, KbRequestConsumerDefinition>();
             bus.UsingRabbitMq((context, cfg) =>
             {
                 var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
@@ -31,6 +36,7 @@ public static class MessagingExtensions
                 cfg.Message<OperationCompleted>(m => m.SetEntityName(Topology.CompletedExchange));
                 cfg.Message<OperationFailed>(m => m.SetEntityName(Topology.FailedExchange));
 
+                var recorder = context.GetRequiredService<UnreadableMessageRecorder>();
                 for (var partition = 0; partition < rabbit.Partitions; partition++)
                 {
                     var routingKey = Topology.RoutingKey(partition);
@@ -45,7 +51,18 @@ public static class MessagingExtensions
                             exchange.RoutingKey = routingKey;
                         });
                         endpoint.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);
-                        endpoint.ConfigureConsumer<KbRequestBatchConsumer>(context);
+                        endpoint.ConfigureError(error =>
+                        {
+                            error.UseFilter(recorder);
+                            error.UseFilter(new GenerateFaultFilter());
+                            error.UseFilter(new ErrorTransportFilter());
+                        });
+                        endpoint.ConfigureDeadLetter(deadLetter =>
+                        {
+                            deadLetter.UseFilter(recorder);
+                            deadLetter.UseFilter(new DeadLetterTransportFilter());
+                        });
+                        endpoint.ConfigureConsumer<KbRequestConsumer>(context);
                     });
                 }
             });

@@ -26,14 +26,20 @@ public static class NoteLayout
         var title = string.IsNullOrWhiteSpace(note.Title)
             ? note.Text.Split('\n').Select(l => l.Trim().TrimStart('#').Trim()).FirstOrDefault(l => l.Length > 0)
             : note.Title;
-        title = string.Join(' ', (title ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
-        title = new string(title.Where(c => !char.IsControl(c)).ToArray());
+        title = new string((title ?? "").Where(c => !char.IsControl(c) || char.IsWhiteSpace(c)).ToArray());
+        title = string.Join(' ', title.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
         if (title.Length == 0)
         {
             return "Untitled";
         }
 
-        return title.Length <= MaxTitleLength ? title : title[..MaxTitleLength].TrimEnd() + "…";
+        if (title.Length <= MaxTitleLength)
+        {
+            return title;
+        }
+
+        var cut = char.IsHighSurrogate(title[MaxTitleLength - 1]) ? MaxTitleLength - 1 : MaxTitleLength;
+        return title[..cut].TrimEnd() + "…";
     }
 
     /// <summary>Lowercase ASCII letters and digits joined by '-', accents folded, at most 50 characters; "untitled" when nothing is left.</summary>

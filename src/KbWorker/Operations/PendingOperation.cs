@@ -16,6 +16,23 @@ public sealed class PendingOperation(KbRequest request, DateTimeOffset startedAt
     /// <summary>True when an earlier delivery already finished it: history is left as it is, only the result is published again.</summary>
     public bool FinishedEarlier { get; set; }
 
+    /// <summary>Refused before any work (no operation id, wrong partition): stays refused when the group is run again.</summary>
+    public bool Rejected { get; private set; }
+
+    public void Reject(string reasonCode, string message)
+    {
+        Fail(reasonCode, message);
+        Rejected = true;
+    }
+
+    /// <summary>Forgets a failed attempt's outcome and timings before the group is run again.</summary>
+    public void Reset()
+    {
+        Outcome = Rejected ? Outcome : null;
+        FinishedEarlier = false;
+        Timings.LockWaitMs = Timings.PullMs = Timings.ProcessMs = Timings.CommitMs = Timings.PushMs = 0;
+    }
+
     public void Fail(string reasonCode, string message, OperationStatus status = OperationStatus.Failed) =>
         Outcome = new OperationOutcome(status, null, null, null, reasonCode, message);
 }

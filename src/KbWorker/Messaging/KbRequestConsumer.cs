@@ -1,0 +1,24 @@
+using KbSync.Contracts;
+using KbSync.KbWorker.Messaging.Ordering;
+using MassTransit;
+
+namespace KbSync.KbWorker.Messaging;
+
+/// <summary>
+/// Hands each request of a partition queue to that partition's <see cref="PartitionSequencer"/>,
+/// which runs them in delivery order (grouping each KB's waiting requests into one commit run),
+/// and returns once its outcome is recorded and published, so the message is acknowledged only then.
+/// </summary>
+public sealed class KbRequestConsumer(PartitionSequencers sequencers) : IConsumer<KbRequest>
+{
+    public async Task Consume(ConsumeContext<KbRequest> context)
+    {
+        if (!Topology.TryParsePartitionQueue(context.ReceiveContext.InputAddress.AbsolutePath, out var partition) ||
+            DeliveryKey.Of(context.ReceiveContext) is not { } delivery)
+        {
+            throw new InvalidOperationException($"{nameof(KbRequestConsumer)} only serves partition queues on RabbitMQ, not {context.ReceiveContext.InputAddress}.");
+        }
+
+        await sequencers.For(partition).SubmitAsync(delivery, context.Message, context.CancellationToken);
+    }
+}

@@ -1,0 +1,239 @@
+using KbSync.Contracts;
+using KbSync.KbWorker.Operations;
+using Microsoft.Extensions.Logging;
+
+namespace KbSync.KbWorker.Messaging.Ordering;
+
+/// <summary>
+/// Restores the delivery order of one partition queue and runs its requests in that order.
+/// <para>
+/// The broker delivers a partition's messages in order to its single active consumer, but
+/// MassTransit hands up to <c>ConcurrentMessageLimit</c> of them to the consumer concurrently, so they
+/// can arrive out of order (a batch collector closed by a timer would then reorder them). The
+/// sequencer puts them back in delivery-tag order, then takes every request that is ready (up to
+/// <see cref="KbWorkerOptions.MaxBatchSize"/>) as one run: each KB's share as one group (in order,
+/// one lock, one fetch, one push), different KBs in parallel. The next run starts when this one is
+/// done, so two requests of one KB never overlap. Each consumer call waits until its request's
+/// outcome is recorded and published, so a message is acknowledged only then.
+/// </para>
+/// <para>
+/// A delivery that ends without reaching the consumer (unreadable body, unknown type) is reported by
+/// <see cref="DeliveryObserver"/>, so it leaves no gap. A gap that stays open longer than
+/// <see cref="GapTimeout"/> is logged and passed over rather than stalling the partition.
+/// </para>
+/// </summary>
+public sealed class PartitionSequencer(int partition, int maxRun, Func<int, IReadOnlyList<KbRequest>, CancellationToken, Task<IReadOnlyList<PendingOperation>>> runAsync, ILogger logger)
+{
+    public static readonly TimeSpan GapTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly object _gate = new();
+    private readonly SortedDictionary<ulong, Entry> _arrived = new();
+    private readonly HashSet<ulong> _passed = new();
+    private readonly List<Entry> _late = new();
+    private string? _consumerTag;
+    private int _generation;
+    private ulong _next = 1;
+    private bool _running;
+    private bool _halted;
+    private Timer? _gapTimer;
+
+    /// <summary>Queues a request at its place in the delivery order; completes with its outcome once recorded and published.</summary>
+    public Task<PendingOperation> SubmitAsync(DeliveryKey key, KbRequest request, CancellationToken cancellationToken)
+    {
+        var entry = new Entry(request, cancellationToken);
+        lock (_gate)
+        {
+            if (key.ConsumerTag != _consumerTag)
+            {
+                StartGeneration(key.ConsumerTag);
+            }
+
+            if (_halted || !(key.DeliveryTag < _next ? TryAddLate(entry) : _arrived.TryAdd(key.DeliveryTag, entry)))
+            {
+                entry.Cancel();
+            }
+            else
+            {
+                PumpLocked();
+            }
+        }
+
+        return entry.Completion.Task;
+    }
+
+    /// <summary>A delivery that ended without reaching the consumer: it will never arrive, so it must not leave a gap.</summary>
+    public void Pass(DeliveryKey key)
+    {
+        lock (_gate)
+        {
+            if (key.ConsumerTag == _consumerTag && key.DeliveryTag >= _next && !_arrived.ContainsKey(key.DeliveryTag))
+            {
+                _passed.Add(key.DeliveryTag);
+                PumpLocked();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A new consumer tag means a new channel (a reconnect, or this worker taking over the partition):
+    /// its tags start at 1. Messages of the old channel can no longer be acknowledged; the broker
+    /// redelivers them on the new one, in order.
+    /// </summary>
+    private void StartGeneration(string consumerTag)
+    {
+        foreach (var entry in _arrived.Values)
+        {
+            entry.Cancel();
+        }
+
+        _arrived.Clear();
+        _passed.Clear();
+        _consumerTag = consumerTag;
+        _generation++;
+        _next = 1;
+        _running = false;
+        _halted = false;
+        _late.Clear();
+    }
+
+    /// <summary>A delivery that arrives after the gap timeout passed it over: it still runs, first in the next run.</summary>
+    private bool TryAddLate(Entry entry)
+    {
+        logger.LogWarning("Partition {Partition}: a delivery arrived after its turn was passed over; it runs now, out of order.", partition);
+        _late.Add(entry);
+        return true;
+    }
+
+    private void PumpLocked()
+    {
+        if (_running || _halted)
+        {
+            return;
+        }
+
+        var run = new List<Entry>(_late);
+        _late.Clear();
+        while (run.Count < maxRun)
+        {
+            if (_passed.Remove(_next))
+            {
+                _next++;
+            }
+            else if (_arrived.Remove(_next, out var entry))
+            {
+                _next++;
+                if (entry.CancellationToken.IsCancellationRequested)
+                {
+                    // Stopping: nothing after a message that goes back to the queue may run, or order would break.
+                    Halt(entry);
+                    return;
+                }
+
+                run.Add(entry);
+            }
+            else
+            {
+                break;
+            }
+        }
+
+        if (run.Count == 0)
+        {
+            WatchForGapLocked();
+            return;
+        }
+
+        _running = true;
+        var generation = _generation;
+        _ = Task.Run(() => RunAsync(generation, run));
+    }
+
+    private async Task RunAsync(int generation, List<Entry> run)
+    {
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(run.Select(e => e.CancellationToken).ToArray());
+        try
+        {
+            var operations = await runAsync(partition, run.Select(e => e.Request).ToList(), cancellation.Token);
+            for (var i = 0; i < run.Count; i++)
+            {
+                run[i].Completion.TrySetResult(operations[i]);
+            }
+        }
+        catch (Exception error)
+        {
+            // runAsync retries failures itself; what escapes is a stop. Nothing after this run may go
+            // on before these messages come back from the queue.
+            foreach (var entry in run)
+            {
+                entry.Completion.TrySetException(error is OperationCanceledException ? error : new ReturnToQueueException(error));
+            }
+
+            lock (_gate)
+            {
+                if (generation == _generation)
+                {
+                    Halt(null);
+                }
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                if (generation == _generation)
+                {
+                    _running = false;
+                    PumpLocked();
+                }
+            }
+        }
+    }
+
+    /// <summary>Fails everything still waiting: those messages return to the queue and come back in order.</summary>
+    private void Halt(Entry? first)
+    {
+        _halted = true;
+        first?.Cancel();
+        foreach (var entry in _arrived.Values)
+        {
+            entry.Cancel();
+        }
+
+        _arrived.Clear();
+    }
+
+    private void WatchForGapLocked()
+    {
+        if (_arrived.Count == 0 || _gapTimer is not null)
+        {
+            return;
+        }
+
+        var (generation, waitingFor) = (_generation, _next);
+        _gapTimer = new Timer(_ =>
+        {
+            lock (_gate)
+            {
+                _gapTimer?.Dispose();
+                _gapTimer = null;
+                if (generation == _generation && _next == waitingFor && !_running && _arrived.Count > 0)
+                {
+                    var first = _arrived.Keys.First();
+                    logger.LogWarning("Partition {Partition}: deliveries {From} to {To} never reached the consumer within {Timeout}; going on with {Next}.", partition, _next, first - 1, GapTimeout, first);
+                    _next = first;
+                }
+
+                PumpLocked();
+            }
+        }, null, GapTimeout, Timeout.InfiniteTimeSpan);
+    }
+
+    private sealed class Entry(KbRequest request, CancellationToken cancellationToken)
+    {
+        public KbRequest Request { get; } = request;
+        public CancellationToken CancellationToken { get; } = cancellationToken;
+        public TaskCompletionSource<PendingOperation> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Cancel() => Completion.TrySetException(new ReturnToQueueException(null));
+    }
+}

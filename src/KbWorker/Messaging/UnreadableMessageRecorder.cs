@@ -1,0 +1,103 @@
+using System.Text.Json;
+using KbSync.Contracts;
+using KbSync.KbWorker.Messaging.Ordering;
+using KbSync.Persistence;
+using KbSync.Persistence.Entities;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace KbSync.KbWorker.Messaging;
+
+/// <summary>
+/// The error and dead-letter pipes of the partition endpoints. A message that cannot be read as a
+/// request (not JSON, wrong shape, unsupported content type, unknown message type) is recorded as a
+/// failed operation with reason <c>malformed_message</c> and an <see cref="OperationFailed"/> event
+/// (under its operation id when one can be read from the body), then moved on to the error or
+/// skipped queue as usual: nothing lands there unrecorded. A <see cref="ReturnToQueueException"/>
+/// is passed through to the transport, which returns the message to its queue.
+/// </summary>
+public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext> contexts, IServiceProvider services, ILogger<UnreadableMessageRecorder> logger)
+    : IFilter<ExceptionReceiveContext>, IFilter<ReceiveContext>
+{
+    public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
+    {
+        if (context.Exception is ReturnToQueueException or OperationCanceledException)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(context.Exception).Throw();
+        }
+
+        await RecordAsync(context, $"The message could not be read as a KbRequest: {context.Exception.GetBaseException().Message}");
+        await next.Send(context);
+    }
+
+    /// <summary>Dead-letter pipe: a message no consumer on the endpoint takes (its message type is not a KbRequest).</summary>
+    public async Task Send(ReceiveContext context, IPipe<ReceiveContext> next)
+    {
+        await RecordAsync(context, $"The message is not a KbRequest (content type {context.ContentType?.MediaType ?? "none"}); see docs/wire-format.md.");
+        await next.Send(context);
+    }
+
+    public void Probe(ProbeContext context) => context.CreateFilterScope("record-unreadable");
+
+    private async Task RecordAsync(ReceiveContext context, string reason)
+    {
+        var (operationId, kbId, requestedBy) = ReadWhatWeCan(context.Body.GetBytes());
+        var id = operationId ?? Guid.NewGuid();
+        var now = DateTimeOffset.UtcNow;
+        logger.LogWarning("Unreadable message on {InputAddress} recorded as failed operation {OperationId}: {Reason}", context.InputAddress, id, reason);
+
+        await using var db = await contexts.CreateDbContextAsync();
+        var row = await db.Operations.FindAsync(id);
+        if (row is null)
+        {
+            row = new OperationRecord { Id = id, RequestedAt = now, Kind = OperationKind.Note };
+            db.Operations.Add(row);
+        }
+        else if (row.Status.IsFinal() && row.Status != OperationStatus.Failed)
+        {
+            return; // an earlier, readable delivery of the same operation already succeeded
+        }
+
+        row.KbId = kbId ?? row.KbId;
+        row.RequestedBy = requestedBy ?? row.RequestedBy;
+        row.Status = OperationStatus.Failed;
+        row.StartedAt ??= now;
+        row.FinishedAt = now;
+        row.ErrorCode = ReasonCodes.MalformedMessage;
+        row.ErrorMessage = reason.Length <= 2000 ? reason : reason[..2000];
+        row.Attempts++;
+        await db.SaveChangesAsync();
+        // The bus is resolved here, not in the constructor: the bus's own configuration creates this filter.
+        await services.GetRequiredService<IBus>().Publish(new OperationFailed(id, kbId, OperationKind.Note, OperationStatus.Failed, ReasonCodes.MalformedMessage, reason, now));
+    }
+
+    /// <summary>The operation id, KB and requester, if the body is JSON that has them (raw or in a MassTransit envelope).</summary>
+    private static (Guid? OperationId, string? KbId, string? RequestedBy) ReadWhatWeCan(byte[] body)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.Object)
+            {
+                root = message;
+            }
+
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return (null, null, null);
+            }
+
+            Guid? operationId = root.TryGetProperty("operationId", out var id) && id.ValueKind == JsonValueKind.String && id.TryGetGuid(out var guid) && guid != Guid.Empty ? guid : null;
+            var kbId = root.TryGetProperty("kbId", out var kb) && kb.ValueKind == JsonValueKind.String && KbIds.IsValid(kb.GetString()) ? kb.GetString() : null;
+            var requestedBy = root.TryGetProperty("requestedBy", out var by) && by.ValueKind == JsonValueKind.String ? by.GetString() : null;
+            return (operationId, kbId, requestedBy is { Length: > 0 and <= 200 } ? requestedBy : null);
+        }
+        catch (JsonException)
+        {
+            return (null, null, null);
+        }
+    }
+}
