@@ -20,11 +20,8 @@ public sealed class KbWorkerOptions
     /// <summary>How often a push rejected because someone else wrote first is replayed on the new head.</summary>
     public int MaxPushAttempts { get; set; } = 5;
 
-    /// <summary>The most requests taken from one partition at once (and so the largest group commit).</summary>
+    /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
     public int MaxBatchSize { get; set; } = 20;
-
-    /// <summary>How long a partition waits for more messages before handing over a partial batch.</summary>
-    public TimeSpan BatchTimeLimit { get; set; } = TimeSpan.FromMilliseconds(10);
 
     /// <summary>Commit author e-mail for requesters given as a plain name: <c>name@&lt;domain&gt;</c>.</summary>
     public string AuthorEmailDomain { get; set; } = "users.kbsync.invalid";

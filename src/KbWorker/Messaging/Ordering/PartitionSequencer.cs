@@ -19,12 +19,19 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 /// <para>
 /// A delivery that ends without reaching the consumer (unreadable body, unknown type) is reported by
 /// <see cref="DeliveryObserver"/>, so it leaves no gap. A gap that stays open longer than
-/// <see cref="GapTimeout"/> is logged and passed over rather than stalling the partition.
+/// the gap timeout (<see cref="DefaultGapTimeout"/>) is logged and passed over rather than stalling the partition.
 /// </para>
 /// </summary>
-public sealed class PartitionSequencer(int partition, int maxRun, Func<int, IReadOnlyList<KbRequest>, CancellationToken, Task<IReadOnlyList<PendingOperation>>> runAsync, ILogger logger)
+public sealed class PartitionSequencer(
+    int partition,
+    int maxRun,
+    Func<int, IReadOnlyList<KbRequest>, CancellationToken, Task<IReadOnlyList<PendingOperation>>> runAsync,
+    ILogger logger,
+    TimeSpan? gapTimeout = null)
 {
-    public static readonly TimeSpan GapTimeout = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan DefaultGapTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly TimeSpan _gapTimeout = gapTimeout ?? DefaultGapTimeout;
 
     private readonly object _gate = new();
     private readonly SortedDictionary<ulong, Entry> _arrived = new();
@@ -219,13 +226,13 @@ public sealed class PartitionSequencer(int partition, int maxRun, Func<int, IRea
                 if (generation == _generation && _next == waitingFor && !_running && _arrived.Count > 0)
                 {
                     var first = _arrived.Keys.First();
-                    logger.LogWarning("Partition {Partition}: deliveries {From} to {To} never reached the consumer within {Timeout}; going on with {Next}.", partition, _next, first - 1, GapTimeout, first);
+                    logger.LogWarning("Partition {Partition}: deliveries {From} to {To} never reached the consumer within {Timeout}; going on with {Next}.", partition, _next, first - 1, _gapTimeout, first);
                     _next = first;
                 }
 
                 PumpLocked();
             }
-        }, null, GapTimeout, Timeout.InfiniteTimeSpan);
+        }, null, _gapTimeout, Timeout.InfiniteTimeSpan);
     }
 
     private sealed class Entry(KbRequest request, CancellationToken cancellationToken)
