@@ -118,7 +118,9 @@ internal sealed class LibGit2KbClone : IKbClone
         if (refused is not null)
         {
             var reason = refused.Message ?? "";
-            if (reason.Contains("non-fast-forward", StringComparison.OrdinalIgnoreCase) || reason.Contains("fetch first", StringComparison.OrdinalIgnoreCase))
+            // "failed to update ref": the server lost a compare-and-swap on the branch to a concurrent push.
+            if (reason.Contains("non-fast-forward", StringComparison.OrdinalIgnoreCase) || reason.Contains("fetch first", StringComparison.OrdinalIgnoreCase) ||
+                reason.Contains("failed to update ref", StringComparison.OrdinalIgnoreCase))
             {
                 return PushOutcome.NonFastForward;
             }

@@ -80,3 +80,62 @@ public sealed class FailureTests(RabbitMqService rabbit, PostgresService postgre
         return (failed, await goodWatch.ResultAsync(TimeSpan.FromSeconds(60)));
     }
 }
+
+/// <summary>HTTPS-style remotes behind a token (served over http by a real git http-backend).</summary>
+[Collection(ServicesCollection.Name)]
+public sealed class AuthenticationTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
+{
+    private const string Token = "kbsync-test-token-7f3a9c";
+    private KbSyncSandbox _sandbox = null!;
+    private GitHttpServer _server = null!;
+    private GitRemote _remote = null!;
+
+    public async Task InitializeAsync()
+    {
+        _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
+        _server = new GitHttpServer(_sandbox.Folder.Combine("http"));
+        _remote = _server.CreateRepository("private-kb").Open();
+        _server.RequireToken("x-access-token", Token);
+        await _sandbox.RegisterKbAsync("private-kb", _server.Url("private-kb"), tokenEnv: "PRIVATE_KB_TOKEN");
+        await _sandbox.RegisterKbAsync("no-token-kb", _server.Url("private-kb"));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _sandbox.DisposeAsync();
+        await _server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task The_token_from_the_named_variable_is_used_and_a_missing_or_wrong_one_fails_as_auth_failed()
+    {
+        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["PRIVATE_KB_TOKEN"] = Token });
+        await using var producer = await _sandbox.StartProducerAsync();
+
+        var ok = await producer.Client.SubmitNoteAsync("private-kb", "alice", new NoteContent("Behind a token."));
+        var missing = await producer.Client.SubmitNoteAsync("no-token-kb", "alice", new NoteContent("No token registered."));
+
+        Assert.Equal(OperationStatus.Succeeded, (await _sandbox.WaitForOperationAsync(ok)).Status);
+        var refused = await _sandbox.WaitForOperationAsync(missing);
+        Assert.Equal(ReasonCodes.AuthFailed, refused.ErrorCode);
+        Assert.Contains("--token-env", refused.ErrorMessage);
+        Assert.Single(_remote.Commits());
+        Assert.DoesNotContain(_server.RequestLog, line => line.Contains(Token));
+    }
+
+    [Fact]
+    public async Task A_wrong_token_fails_as_auth_failed_without_the_token_in_history_or_logs()
+    {
+        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["PRIVATE_KB_TOKEN"] = "wrong-" + Token });
+        await using var producer = await _sandbox.StartProducerAsync();
+
+        var id = await producer.Client.SubmitNoteAsync("private-kb", "alice", new NoteContent("Wrong token."));
+        var row = await _sandbox.WaitForOperationAsync(id);
+
+        Assert.Equal(OperationStatus.Failed, row.Status);
+        Assert.Equal(ReasonCodes.AuthFailed, row.ErrorCode);
+        Assert.DoesNotContain(Token, row.ErrorMessage);
+        Assert.DoesNotContain(Token, _sandbox.WorkerOutput());
+        Assert.DoesNotContain(Token, File.ReadAllText(_sandbox.Folder.Combine("workers", "w1", "kbs", "private-kb.git", "config")));
+    }
+}
