@@ -1,0 +1,77 @@
+using System.Diagnostics;
+
+namespace KbSync.IntegrationTests.Fixtures;
+
+/// <summary>
+/// A person pushing to the KB directly with the git command line, behind KbSync's back. On a
+/// rejected push it does what a careful person does: fetch, reset to the remote, redo its change.
+/// </summary>
+public sealed class ForeignWriter(string remoteUrl, string workFolder, string branch = "main")
+{
+    public List<string> Pushed { get; } = [];
+
+    /// <summary>Writes <paramref name="count"/> commits, each adding <c>foreign/&lt;n&gt;.md</c> and a line to index.md.</summary>
+    public async Task WriteAsync(int count, TimeSpan pause, CancellationToken cancellationToken = default)
+    {
+        await Git(null, "clone", "-q", remoteUrl, workFolder);
+        await Git(workFolder, "config", "user.name", "foreign");
+        await Git(workFolder, "config", "user.email", "foreign@example.com");
+        for (var n = 0; n < count; n++)
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                await Git(workFolder, "fetch", "-q", "origin");
+                var hasBranch = (await Git(workFolder, "ls-remote", "--heads", "origin", branch)).Length > 0;
+                if (hasBranch)
+                {
+                    await Git(workFolder, "checkout", "-q", "-B", branch, $"origin/{branch}");
+                }
+                else
+                {
+                    await Git(workFolder, "checkout", "-q", "--orphan", branch);
+                }
+
+                Directory.CreateDirectory(Path.Combine(workFolder, "foreign"));
+                await File.WriteAllTextAsync(Path.Combine(workFolder, "foreign", $"{n}.md"), $"Foreign note {n}\n", cancellationToken);
+                await File.AppendAllTextAsync(Path.Combine(workFolder, "index.md"), $"- foreign line {n}\n", cancellationToken);
+                await Git(workFolder, "add", "-A");
+                await Git(workFolder, "commit", "-q", "-m", $"Foreign commit {n}");
+                if (await TryGit(workFolder, "push", "-q", "origin", $"HEAD:refs/heads/{branch}"))
+                {
+                    Pushed.Add($"Foreign commit {n}");
+                    break;
+                }
+
+                if (attempt > 50)
+                {
+                    throw new InvalidOperationException($"The foreign writer could not push commit {n} in 50 attempts.");
+                }
+            }
+
+            await Task.Delay(pause, cancellationToken);
+        }
+    }
+
+    private static async Task<string> Git(string? folder, params string[] args)
+    {
+        var (code, output) = await Run(folder, args);
+        return code == 0 ? output : throw new InvalidOperationException($"git {string.Join(' ', args)} failed ({code}): {output}");
+    }
+
+    private static async Task<bool> TryGit(string folder, params string[] args) => (await Run(folder, args)).ExitCode == 0;
+
+    private static async Task<(int ExitCode, string Output)> Run(string? folder, string[] args)
+    {
+        var info = new ProcessStartInfo("git", args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (folder is not null)
+        {
+            info.WorkingDirectory = folder;
+        }
+
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await output + await error);
+    }
+}
