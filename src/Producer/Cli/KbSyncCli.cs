@@ -13,6 +13,7 @@ internal static class KbSyncCli
         HistoryCommands.Status(),
         HistoryCommands.History(),
         DbCommands.Create(),
+        Api.ApiCommand.Create(),
     };
 
     /// <summary>Runs a command body with its services; turns errors into a one-line message and an exit code.</summary>

@@ -5,7 +5,10 @@ namespace KbSync.IntegrationTests.Fixtures;
 /// <summary>Runs the real <c>kbsync</c> CLI (artifacts/bin/KbSync.Producer/&lt;configuration&gt;/kbsync.dll) with a sandbox's environment.</summary>
 public static class CliRunner
 {
-    public static async Task<CliResult> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static Task<CliResult> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        RunAsync(environment, standardInput: "", args);
+
+    public static async Task<CliResult> RunAsync(IReadOnlyDictionary<string, string> environment, string standardInput, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet", [CliAssembly(), .. args])
         {
@@ -20,12 +23,46 @@ public static class CliRunner
         }
 
         using var process = Process.Start(info)!;
+        await process.StandardInput.WriteAsync(standardInput);
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await process.WaitForExitAsync(timeout.Token);
         return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Starts <c>kbsync api</c> on a free loopback port and waits until it answers /health.</summary>
+    public static async Task<ApiProcess> StartApiAsync(IReadOnlyDictionary<string, string> environment)
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+
+        var url = $"http://127.0.0.1:{port}";
+        var info = new ProcessStartInfo("dotnet", [CliAssembly(), "api", "--urls", url]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
+        var api = new ApiProcess(Process.Start(info)!, new HttpClient { BaseAddress = new Uri(url) });
+        for (var waited = 0; ; waited += 200)
+        {
+            try
+            {
+                if ((await api.Http.GetAsync("/health")).IsSuccessStatusCode)
+                {
+                    return api;
+                }
+            }
+            catch (HttpRequestException) when (waited < 60_000)
+            {
+            }
+
+            await Task.Delay(200);
+        }
     }
 
     private static string CliAssembly()
@@ -39,4 +76,17 @@ public static class CliRunner
 public sealed record CliResult(int ExitCode, string Output, string Error)
 {
     public override string ToString() => $"exit {ExitCode}\n--- stdout ---\n{Output}\n--- stderr ---\n{Error}";
+}
+
+public sealed class ApiProcess(Process process, HttpClient http) : IAsyncDisposable
+{
+    public HttpClient Http { get; } = http;
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+        process.Dispose();
+    }
 }

@@ -49,6 +49,19 @@ public sealed class CliTests(RabbitMqService rabbit, PostgresService postgres) :
     }
 
     [Fact]
+    public async Task A_note_text_of_dash_is_read_from_standard_input()
+    {
+        await _sandbox.RegisterKbAsync("cli-notes", _remote.Path);
+
+        var note = await CliRunner.RunAsync(_sandbox.Environment(), "# Piped in\n\nFrom a pipe.\n", "note", "cli-notes", "--user", "carol", "--wait", "-");
+
+        Assert.True(note.ExitCode == 0, note.ToString());
+        var path = note.Output.Split(' ')[1];
+        Assert.EndsWith("-piped-in.md", path);
+        Assert.Contains("# Piped in\n\nFrom a pipe.\n", _remote.ReadFile(path));
+    }
+
+    [Fact]
     public async Task Waiting_on_a_note_for_an_unknown_kb_prints_the_reason_and_exits_with_1()
     {
         var note = await Kbsync("note", "not-registered", "--user", "bob", "--wait", "Where does this go?");

@@ -1,0 +1,33 @@
+using System.CommandLine;
+using KbSync.Persistence;
+using KbSync.Producer.Client;
+
+namespace KbSync.Producer.Api;
+
+/// <summary><c>kbsync api [--urls URL]</c>: serve the HTTP API (and its OpenAPI document at /openapi/v1.json).</summary>
+internal static class ApiCommand
+{
+    public static Command Create()
+    {
+        var urls = new Option<string>("--urls") { Description = "Where to listen.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var command = new Command("api", "Serve the HTTP API.") { urls };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+            builder.WebHost.UseUrls(parse.GetValue(urls)!);
+            builder.AddKbSyncPersistence();
+            builder.AddKbSyncClient();
+            builder.Services.AddOpenApi();
+            builder.Services.AddProblemDetails();
+
+            var app = builder.Build();
+            await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+            app.UseExceptionHandler();
+            app.MapOpenApi();
+            app.MapKbSyncApi();
+            await app.RunAsync(cancellationToken);
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,10 @@
+namespace KbSync.Producer.Api;
+
+/// <summary>Body of <c>POST /kbs/{kb}/notes</c>.</summary>
+public sealed record SubmitNoteBody(string? RequestedBy, string? Text, string? Title = null, string? Category = null, IReadOnlyList<string>? Tags = null, Guid? OperationId = null);
+
+/// <summary>Answer to an accepted request: where to follow it.</summary>
+public sealed record AcceptedOperation(Guid OperationId, string KbId, string StatusUrl);
+
+/// <summary>Body of <c>POST /kbs</c>.</summary>
+public sealed record RegisterKbBody(string? Id, string? Remote, string? Branch = null, string? TokenEnv = null, bool Replace = false);

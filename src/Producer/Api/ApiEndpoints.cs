@@ -1,0 +1,81 @@
+using KbSync.Contracts;
+using KbSync.Persistence.History;
+using KbSync.Persistence.KnowledgeBases;
+using KbSync.Producer.Client;
+
+namespace KbSync.Producer.Api;
+
+/// <summary>
+/// The HTTP API: publish notes, register KBs, read operations. Bad input gets a 400 problem-details
+/// answer that says what is wrong; list queries are always bounded.
+/// </summary>
+public static class ApiEndpoints
+{
+    public static WebApplication MapKbSyncApi(this WebApplication app)
+    {
+        app.MapPost("/kbs/{kb}/notes", SubmitNoteAsync).WithName("SubmitNote").WithSummary("Publish a note request; 202 with its operation id.");
+        app.MapGet("/operations/{id:guid}", GetOperationAsync).WithName("GetOperation");
+        app.MapGet("/operations", ListOperationsAsync).WithName("ListOperations");
+        app.MapGet("/kbs", async (KbRegistry registry, CancellationToken ct) => Results.Ok(await registry.ListAsync(ct))).WithName("ListKbs");
+        app.MapPost("/kbs", RegisterKbAsync).WithName("RegisterKb");
+        app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithName("Health");
+        return app;
+    }
+
+    private static async Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, KbSyncClient client, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var operationId = await client.SubmitNoteAsync(kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken);
+            return Results.Accepted($"/operations/{operationId}", new AcceptedOperation(operationId, kb, $"/operations/{operationId}"));
+        }
+        catch (ArgumentException error)
+        {
+            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid note request");
+        }
+        catch (KbSyncPublishException error)
+        {
+            return Results.Problem(error.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "The request could not be queued");
+        }
+    }
+
+    private static async Task<IResult> GetOperationAsync(Guid id, OperationHistory history, CancellationToken cancellationToken) =>
+        await history.GetAsync(id, cancellationToken) is { } operation
+            ? Results.Ok(operation)
+            : Results.Problem($"No operation {id} in the history: it is not published, or no worker has taken it yet.", statusCode: StatusCodes.Status404NotFound);
+
+    private static async Task<IResult> ListOperationsAsync(string? kb, string? user, string? status, int? limit, OperationHistory history, CancellationToken cancellationToken)
+    {
+        OperationStatus? wanted = null;
+        if (status is not null)
+        {
+            if (!OperationEnumNames.TryParseStatus(status, out var parsed))
+            {
+                return Results.Problem($"'{status}' is not a status: use queued, running, succeeded, duplicate, failed or timed_out.", statusCode: StatusCodes.Status400BadRequest);
+            }
+
+            wanted = parsed;
+        }
+
+        var take = limit ?? HistoryQuery.DefaultLimit;
+        if (take is < 1 or > HistoryQuery.MaxLimit)
+        {
+            return Results.Problem($"limit must be between 1 and {HistoryQuery.MaxLimit}.", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        return Results.Ok(await history.ListAsync(new HistoryQuery(kb, user, wanted, take), cancellationToken));
+    }
+
+    private static async Task<IResult> RegisterKbAsync(RegisterKbBody body, KbRegistry registry, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var record = await registry.AddAsync(new KbRegistration(body.Id ?? "", body.Remote, body.Branch ?? "main", body.TokenEnv), body.Replace, cancellationToken);
+            return Results.Created($"/kbs/{record.Id}", record);
+        }
+        catch (ArgumentException error)
+        {
+            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid KB registration");
+        }
+    }
+}
