@@ -14,8 +14,14 @@ public sealed class KbWorkerOptions
     /// <summary>How long an operation waits for its KB lock before failing with <c>lock_timeout</c>.</summary>
     public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(300);
 
-    /// <summary>Deadline of one operation (a group of requests for one KB), lock wait included.</summary>
-    public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(300);
+    /// <summary>Deadline of a note operation (a group of one KB's notes), lock wait included; past it they are recorded as <c>timed_out</c>.</summary>
+    public TimeSpan NoteTimeout { get; set; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>
+    /// Deadline of each git network call (fetch, push), well below the operation's: a remote that
+    /// accepts the connection and never answers fails the call with <c>network_timeout</c> after this.
+    /// </summary>
+    public TimeSpan NetworkTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How often a push rejected because someone else wrote first is replayed on the new head.</summary>
     public int MaxPushAttempts { get; set; } = 5;

@@ -19,6 +19,8 @@ public static class ReasonCodes
     public const string NonFastForward = "non_fast_forward";
     /// <summary>A git network call passed its deadline.</summary>
     public const string NetworkTimeout = "network_timeout";
+    /// <summary>A stale lock file in the worker's clone could not be removed.</summary>
+    public const string WorkingCopyLocked = "working_copy_locked";
     /// <summary>The KB lock could not be acquired in time.</summary>
     public const string LockTimeout = "lock_timeout";
     /// <summary>The operation passed its deadline.</summary>

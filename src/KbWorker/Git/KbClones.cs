@@ -1,41 +1,105 @@
 using System.Collections.Concurrent;
+using KbSync.Contracts;
 using KbSync.Persistence.Entities;
 using LibGit2Sharp;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Git;
 
 /// <summary>
-/// Opens the worker's clone of a KB (<c>&lt;data&gt;/kbs/&lt;kb&gt;.git</c>), creating it on first use,
-/// and keeps each KB's <see cref="TrailerIndex"/> between operations. Call under the KB lock.
+/// The worker's clones (<c>&lt;data&gt;/kbs/&lt;kb&gt;.git</c>, bare) and each KB's <see cref="TrailerIndex"/>.
+/// Call under the KB lock: opening a clone first clears lock files a killed process left in it
+/// (any lock file there is stale once we hold the KB lock), and a clone that turns out damaged is
+/// <see cref="Discard">discarded</see> and made again from the remote.
 /// </summary>
-public sealed class KbClones(IOptions<KbWorkerOptions> options)
+public sealed class KbClones
 {
-    private readonly string _root = Path.Combine(options.Value.ResolveDataPath(), "kbs");
-    private readonly string _workerId = options.Value.WorkerId;
+    private readonly string _root;
+    private readonly KbWorkerOptions _options;
+    private readonly ILogger<KbClones> _logger;
     private readonly ConcurrentDictionary<string, TrailerIndex> _indexes = new();
+
+    public KbClones(IOptions<KbWorkerOptions> options, ILogger<KbClones> logger)
+    {
+        _options = options.Value;
+        _logger = logger;
+        _root = Path.Combine(_options.ResolveDataPath(), "kbs");
+        LibGit2Timeouts.Apply(connect: Min(_options.NetworkTimeout, TimeSpan.FromSeconds(30)), io: _options.NetworkTimeout);
+    }
 
     public string PathOf(string kbId) => Path.Combine(_root, kbId + ".git");
 
     public IKbClone Open(KnowledgeBaseRecord kb)
     {
         var path = PathOf(kb.Id);
-        if (!Repository.IsValid(path))
-        {
-            Directory.CreateDirectory(path);
-            Repository.Init(path, isBare: true);
-        }
-
-        var repository = new Repository(path);
+        ClearStaleLocks(kb.Id, path);
+        Repository repository;
         try
         {
+            if (!Repository.IsValid(path))
+            {
+                Directory.CreateDirectory(path);
+                Repository.Init(path, isBare: true);
+            }
+
+            repository = new Repository(path);
             ConfigureOrigin(repository, kb);
-            return new LibGit2KbClone(repository, kb, _indexes.GetOrAdd(kb.Id, _ => new TrailerIndex()), _workerId);
         }
-        catch
+        catch (LibGit2SharpException error)
         {
-            repository.Dispose();
-            throw;
+            throw new GitFailure(ReasonCodes.CorruptClone, $"KB '{kb.Id}': the worker's clone at {path} cannot be opened ({error.Message}); it is cloned again.", error);
+        }
+
+        return new LibGit2KbClone(repository, kb, _indexes.GetOrAdd(kb.Id, _ => new TrailerIndex()), _options.WorkerId, _options.NetworkTimeout);
+    }
+
+    /// <summary>Deletes a damaged clone; the next <see cref="Open"/> makes a fresh one and fetches everything again.</summary>
+    public void Discard(string kbId)
+    {
+        var path = PathOf(kbId);
+        _logger.LogWarning("KB {KbId}: discarding the damaged clone at {Path}", kbId, path);
+        _indexes.TryRemove(kbId, out _);
+        if (Directory.Exists(path))
+        {
+            foreach (var file in Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories))
+            {
+                File.SetAttributes(file, FileAttributes.Normal);
+            }
+
+            Directory.Delete(path, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// <c>*.lock</c> files (ref, packed-refs, config, HEAD) are created and removed within one libgit2
+    /// call; one that exists while we hold the KB lock was left by a process that died mid-call.
+    /// </summary>
+    private void ClearStaleLocks(string kbId, string path)
+    {
+        if (!Directory.Exists(path))
+        {
+            return;
+        }
+
+        var candidates = Directory.EnumerateFiles(path, "*.lock", SearchOption.TopDirectoryOnly);
+        var refs = Path.Combine(path, "refs");
+        if (Directory.Exists(refs))
+        {
+            candidates = candidates.Concat(Directory.EnumerateFiles(refs, "*.lock", SearchOption.AllDirectories));
+        }
+
+        foreach (var stale in candidates.ToList())
+        {
+            try
+            {
+                File.Delete(stale);
+                _logger.LogWarning("KB {KbId}: removed stale lock file {LockFile} left by a process that stopped mid-write", kbId, stale);
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+            {
+                throw new GitFailure(ReasonCodes.WorkingCopyLocked, $"KB '{kbId}': the stale lock file {stale} in the worker's clone cannot be removed ({error.Message}).", error);
+            }
         }
     }
 
@@ -67,4 +131,6 @@ public sealed class KbClones(IOptions<KbWorkerOptions> options)
             });
         }
     }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 }

@@ -1,4 +1,5 @@
 using KbSync.Contracts;
+using KbSync.KbWorker.Operations;
 using KbSync.Persistence.Entities;
 using LibGit2Sharp;
 using LibGit2Sharp.Handlers;
@@ -21,10 +22,12 @@ internal sealed class LibGit2KbClone : IKbClone
     private readonly Signature _committer;
     private readonly string _localRef;
     private readonly string _remoteRef;
+    private readonly TimeSpan _networkTimeout;
     private bool _credentialsMissing;
 
-    public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, string workerId)
+    public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, string workerId, TimeSpan networkTimeout)
     {
+        _networkTimeout = networkTimeout;
         _repository = repository;
         _kb = kb;
         _index = index;
@@ -42,28 +45,35 @@ internal sealed class LibGit2KbClone : IKbClone
         if (HasRemote)
         {
             Fetch(cancellationToken);
-            var remoteHead = _repository.Refs[_remoteRef]?.ResolveToDirectReference()?.TargetIdentifier;
-            MoveLocalBranch(remoteHead);
-            Tip = remoteHead;
-        }
-        else
-        {
-            Tip = _repository.Refs[_localRef]?.ResolveToDirectReference()?.TargetIdentifier;
         }
 
-        _index.CatchUp(_repository, Tip);
+        Local("sync", () =>
+        {
+            var head = _repository.Refs[HasRemote ? _remoteRef : _localRef]?.ResolveToDirectReference()?.TargetIdentifier;
+            if (HasRemote)
+            {
+                MoveLocalBranch(head);
+            }
+
+            Tip = head;
+            _index.CatchUp(_repository, Tip);
+            return Tip;
+        });
     }, cancellationToken);
 
     public CommitTrailers? FindOperation(Guid operationId) => _index.FindOperation(operationId);
 
     public bool ContainsContent(string contentHash) => _index.ContainsContent(contentHash);
 
-    public bool FileExists(string path) => TipCommit()?[path] is not null;
+    public bool FileExists(string path) => Local("read", () => TipCommit()?[path] is not null);
 
     public string? ReadText(string path) =>
-        TipCommit()?[path]?.Target is Blob blob ? blob.GetContentText(new FilteringOptions(path)) : null;
+        Local("read", () => TipCommit()?[path]?.Target is Blob blob ? blob.GetContentText(new FilteringOptions(path)) : null);
 
-    public string Commit(IReadOnlyDictionary<string, string> files, CommitAuthor author, string message)
+    public string Commit(IReadOnlyDictionary<string, string> files, CommitAuthor author, string message) =>
+        Local("commit", () => CommitCore(files, author, message));
+
+    private string CommitCore(IReadOnlyDictionary<string, string> files, CommitAuthor author, string message)
     {
         var parent = TipCommit();
         var tree = parent is null ? new TreeDefinition() : TreeDefinition.From(parent.Tree);
@@ -81,6 +91,7 @@ internal sealed class LibGit2KbClone : IKbClone
             parent is null ? [] : [parent],
             prettifyMessage: false);
 
+        CrashPoint.Reach(CrashPoint.ObjectsWritten);
         MoveLocalBranch(commit.Sha);
         Tip = commit.Sha;
         _index.AddLocal(commit);
@@ -95,11 +106,13 @@ internal sealed class LibGit2KbClone : IKbClone
         }
 
         PushStatusError? refused = null;
+        var deadline = new NetworkDeadline(_networkTimeout, cancellationToken);
         var options = new PushOptions
         {
             CredentialsProvider = Credentials,
             OnPushStatusError = error => refused = error,
-            OnPushTransferProgress = (_, _, _) => !cancellationToken.IsCancellationRequested,
+            OnPushTransferProgress = (_, _, _) => deadline.KeepGoing(),
+            OnPackBuilderProgress = (_, _, _) => deadline.KeepGoing(),
         };
 
         try
@@ -112,7 +125,8 @@ internal sealed class LibGit2KbClone : IKbClone
         }
         catch (LibGit2SharpException error)
         {
-            throw Translate(error, "push");
+            cancellationToken.ThrowIfCancellationRequested();
+            throw deadline.Passed ? deadline.Failure(_kb.Id, _kb.RemoteUrl!, "push", error) : Translate(error, "push");
         }
 
         if (refused is not null)
@@ -135,12 +149,13 @@ internal sealed class LibGit2KbClone : IKbClone
 
     private void Fetch(CancellationToken cancellationToken)
     {
+        var deadline = new NetworkDeadline(_networkTimeout, cancellationToken);
         var options = new FetchOptions
         {
             CredentialsProvider = Credentials,
             Prune = true,
             TagFetchMode = TagFetchMode.None,
-            OnTransferProgress = _ => !cancellationToken.IsCancellationRequested,
+            OnTransferProgress = _ => deadline.KeepGoing(),
         };
 
         try
@@ -150,7 +165,7 @@ internal sealed class LibGit2KbClone : IKbClone
         catch (LibGit2SharpException error)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            throw Translate(error, "fetch");
+            throw deadline.Passed ? deadline.Failure(_kb.Id, _kb.RemoteUrl!, "fetch", error) : Translate(error, "fetch");
         }
     }
 
@@ -169,6 +184,19 @@ internal sealed class LibGit2KbClone : IKbClone
         }
 
         return new UsernamePasswordCredentials { Username = string.IsNullOrEmpty(usernameFromUrl) ? "x-access-token" : usernameFromUrl, Password = token };
+    }
+
+    /// <summary>A libgit2 failure on the clone itself (not the network) means the clone is damaged: it is discarded and made again.</summary>
+    private T Local<T>(string action, Func<T> work)
+    {
+        try
+        {
+            return work();
+        }
+        catch (LibGit2SharpException error)
+        {
+            throw new GitFailure(ReasonCodes.CorruptClone, $"KB '{_kb.Id}': the worker's clone failed during {action} ({error.Message}); it is cloned again.", error);
+        }
     }
 
     private Commit? TipCommit() => Tip is null ? null : _repository.Lookup<Commit>(Tip);

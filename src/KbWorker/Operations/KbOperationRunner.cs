@@ -57,7 +57,7 @@ public sealed class KbOperationRunner(
     private async Task ApplyAsync(string kbId, IReadOnlyList<PendingOperation> pending, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.OperationTimeout);
+        deadline.CancelAfter(_options.NoteTimeout);
         try
         {
             var kb = await registry.FindAsync(kbId, deadline.Token);
@@ -73,12 +73,20 @@ public sealed class KbOperationRunner(
                 operation.Timings.LockWaitMs = kbLock.Waited.TotalMilliseconds;
             }
 
-            using var clone = clones.Open(kb);
-            await CommitAndPushAsync(kb, clone, pending, deadline.Token);
+            try
+            {
+                await CommitAndPushAsync(kb, pending, deadline.Token);
+            }
+            catch (GitFailure error) when (error.ReasonCode == ReasonCodes.CorruptClone)
+            {
+                logger.LogWarning("{Message}", error.Message);
+                clones.Discard(kb.Id);
+                await CommitAndPushAsync(kb, pending, deadline.Token);
+            }
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            FailAll(pending, ReasonCodes.TimedOut, $"The operation passed its deadline of {_options.OperationTimeout.TotalSeconds:0.#} s (KbWorker__OperationTimeout).", OperationStatus.TimedOut);
+            FailAll(pending, ReasonCodes.TimedOut, $"The operation passed its deadline of {_options.NoteTimeout.TotalSeconds:0.#} s (KbWorker__NoteTimeout).", OperationStatus.TimedOut);
         }
         catch (KbLockTimeoutException error)
         {
@@ -91,8 +99,9 @@ public sealed class KbOperationRunner(
         }
     }
 
-    private async Task CommitAndPushAsync(KnowledgeBaseRecord kb, IKbClone clone, IReadOnlyList<PendingOperation> pending, CancellationToken cancellationToken)
+    private async Task CommitAndPushAsync(KnowledgeBaseRecord kb, IReadOnlyList<PendingOperation> pending, CancellationToken cancellationToken)
     {
+        using var clone = clones.Open(kb);
         for (var attempt = 1; ; attempt++)
         {
             var step = Stopwatch.StartNew();
@@ -115,16 +124,18 @@ public sealed class KbOperationRunner(
 
             if (committed.Count == 0)
             {
-                Settle(outcomes);
+                Settle(outcomes, clone.HasRemote);
                 return;
             }
 
+            CrashPoint.Reach(CrashPoint.Committed);
             step.Restart();
             var pushed = await clone.PushAsync(cancellationToken);
             Charge(pending, step, (t, ms) => t.PushMs += ms);
             if (pushed != PushOutcome.NonFastForward)
             {
-                Settle(outcomes);
+                CrashPoint.Reach(CrashPoint.Pushed);
+                Settle(outcomes, pushed == PushOutcome.Pushed);
                 return;
             }
 
@@ -138,11 +149,12 @@ public sealed class KbOperationRunner(
         }
     }
 
-    private static void Settle(Dictionary<PendingOperation, OperationOutcome> outcomes)
+    /// <param name="onRemote">False for a KB without a remote: its commits stay in the worker's clone, and history says so.</param>
+    private static void Settle(Dictionary<PendingOperation, OperationOutcome> outcomes, bool onRemote)
     {
         foreach (var (operation, outcome) in outcomes)
         {
-            operation.Outcome = outcome;
+            operation.Outcome = outcome.CommitSha is null ? outcome : outcome with { Pushed = onRemote };
         }
     }
 

@@ -27,7 +27,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             if (rows.TryGetValue(operation.Id, out var row) && row.Status is OperationStatus.Succeeded or OperationStatus.Duplicate)
             {
                 operation.FinishedEarlier = true;
-                operation.Outcome = new OperationOutcome(row.Status, row.CommitSha, row.NotePath, row.Title, null, null);
+                operation.Outcome = new OperationOutcome(row.Status, row.CommitSha, row.NotePath, row.Title, null, null) { Pushed = row.Pushed };
                 continue;
             }
 
@@ -72,6 +72,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             row.Status = outcome.Status;
             row.FinishedAt = finishedAt;
             row.CommitSha = outcome.CommitSha;
+            row.Pushed = outcome.Pushed;
             row.NotePath = outcome.NotePath;
             row.Title = outcome.Title is null ? row.Title : Truncate(outcome.Title, 500);
             row.ErrorCode = outcome.ErrorCode;

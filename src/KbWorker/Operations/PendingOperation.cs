@@ -49,6 +49,9 @@ public sealed class StepTimings
 
 public sealed record OperationOutcome(OperationStatus Status, string? CommitSha, string? NotePath, string? Title, string? ErrorCode, string? ErrorMessage)
 {
+    /// <summary>For a commit: true once it is on the remote, false when the KB has no remote.</summary>
+    public bool? Pushed { get; init; }
+
     public static OperationOutcome Succeeded(string commitSha, string? notePath, string? title) =>
         new(OperationStatus.Succeeded, commitSha, notePath, title, null, null);
 

@@ -34,6 +34,9 @@ public sealed class OperationRecord
     public string? NotePath { get; set; }
     public string? CommitSha { get; set; }
 
+    /// <summary>True once the commit is on the remote; false when the KB has no remote and the commit stays in the worker's clone.</summary>
+    public bool? Pushed { get; set; }
+
     /// <summary>One of <see cref="ReasonCodes"/> when the operation failed.</summary>
     public string? ErrorCode { get; set; }
     public string? ErrorMessage { get; set; }

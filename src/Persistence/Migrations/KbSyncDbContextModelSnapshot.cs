@@ -120,6 +120,10 @@ namespace KbSync.Persistence.Migrations
                         .HasColumnType("double precision")
                         .HasColumnName("push_ms");
 
+                    b.Property<bool?>("Pushed")
+                        .HasColumnType("boolean")
+                        .HasColumnName("pushed");
+
                     b.Property<double?>("QueueWaitMs")
                         .HasColumnType("double precision")
                         .HasColumnName("queue_wait_ms");

@@ -56,6 +56,12 @@ internal static class Output
         Row("Title", operation.Title);
         Row("Note", operation.NotePath);
         Row("Commit", operation.CommitSha);
+        Row("Pushed", operation.Pushed switch
+        {
+            true => "yes",
+            false => "no: the KB has no remote, the commit stays in the worker's clone",
+            null => null,
+        });
         Row("Error", operation.ErrorCode is null ? null : $"{operation.ErrorCode}: {operation.ErrorMessage}");
         Row("Worker", operation.WorkerId);
         Row("Attempts", operation.Attempts);

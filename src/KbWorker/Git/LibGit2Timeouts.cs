@@ -1,0 +1,57 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using LibGit2Sharp;
+
+namespace KbSync.KbWorker.Git;
+
+/// <summary>
+/// libgit2 waits forever on a server that accepts a connection and never answers: no progress
+/// callback fires, so cancellation cannot reach it. Its global socket timeouts
+/// (<c>GIT_OPT_SET_SERVER_CONNECT_TIMEOUT</c>, <c>GIT_OPT_SET_SERVER_TIMEOUT</c>) are the only bound;
+/// LibGit2Sharp does not expose them, so they are set through <c>git_libgit2_opts</c> directly,
+/// in the native library LibGit2Sharp itself loaded, and read back to prove they took.
+/// </summary>
+internal static class LibGit2Timeouts
+{
+    private const int SetServerConnectTimeout = 39;
+    private const int GetServerConnectTimeout = 40;
+    private const int SetServerTimeout = 41;
+    private const int GetServerTimeout = 42;
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int SetIntOption(int option, int value);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int GetIntOption(int option, out int value);
+
+    private static readonly Lock Gate = new();
+
+    public static void Apply(TimeSpan connect, TimeSpan io)
+    {
+        lock (Gate)
+        {
+            _ = GlobalSettings.Version; // makes LibGit2Sharp load and initialise libgit2 first
+            var export = NativeLibrary.GetExport(LoadLibGit2(), "git_libgit2_opts");
+            var set = Marshal.GetDelegateForFunctionPointer<SetIntOption>(export);
+            var get = Marshal.GetDelegateForFunctionPointer<GetIntOption>(export);
+            Set(set, get, SetServerConnectTimeout, GetServerConnectTimeout, (int)connect.TotalMilliseconds);
+            Set(set, get, SetServerTimeout, GetServerTimeout, (int)io.TotalMilliseconds);
+        }
+    }
+
+    private static void Set(SetIntOption set, GetIntOption get, int setOption, int getOption, int milliseconds)
+    {
+        if (set(setOption, milliseconds) != 0 || get(getOption, out var actual) != 0 || actual != milliseconds)
+        {
+            throw new InvalidOperationException($"libgit2 refused socket timeout option {setOption} = {milliseconds} ms; network calls could hang on a silent remote.");
+        }
+    }
+
+    private static IntPtr LoadLibGit2()
+    {
+        var assembly = typeof(Repository).Assembly;
+        var name = assembly.GetType("LibGit2Sharp.Core.NativeDllName")?.GetField("Name", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)?.GetValue(null) as string
+            ?? throw new InvalidOperationException("Cannot find the name of LibGit2Sharp's native library.");
+        return NativeLibrary.Load(name, assembly, null);
+    }
+}
