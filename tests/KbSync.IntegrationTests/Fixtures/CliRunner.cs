@@ -6,9 +6,9 @@ namespace KbSync.IntegrationTests.Fixtures;
 public static class CliRunner
 {
     public static Task<CliResult> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args) =>
-        RunAsync(environment, standardInput: "", args);
+        RunWithInputAsync(environment, standardInput: "", args);
 
-    public static async Task<CliResult> RunAsync(IReadOnlyDictionary<string, string> environment, string standardInput, params string[] args)
+    public static async Task<CliResult> RunWithInputAsync(IReadOnlyDictionary<string, string> environment, string standardInput, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet", [CliAssembly(), .. args])
         {

@@ -53,7 +53,7 @@ public sealed class CliTests(RabbitMqService rabbit, PostgresService postgres) :
     {
         await _sandbox.RegisterKbAsync("cli-notes", _remote.Path);
 
-        var note = await CliRunner.RunAsync(_sandbox.Environment(), "# Piped in\n\nFrom a pipe.\n", "note", "cli-notes", "--user", "carol", "--wait", "-");
+        var note = await CliRunner.RunWithInputAsync(_sandbox.Environment(), "# Piped in\n\nFrom a pipe.\n", "note", "cli-notes", "--user", "carol", "--wait", "-");
 
         Assert.True(note.ExitCode == 0, note.ToString());
         var path = note.Output.Split(' ')[1];

@@ -124,6 +124,34 @@ public sealed class AuthenticationTests(RabbitMqService rabbit, PostgresService 
     }
 
     [Fact]
+    public async Task The_token_appears_nowhere_but_the_authorization_header()
+    {
+        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["PRIVATE_KB_TOKEN"] = Token, ["Logging__LogLevel__Default"] = "Debug" });
+        await using var producer = await _sandbox.StartProducerAsync();
+        var ok = await producer.Client.SubmitNoteAsync("private-kb", "alice", new NoteContent("Pushed with the token."));
+        Assert.Equal(OperationStatus.Succeeded, (await _sandbox.WaitForOperationAsync(ok)).Status);
+        _server.RequireToken("x-access-token", "rotated-" + Token);
+        var refused = await producer.Client.SubmitNoteAsync("private-kb", "alice", new NoteContent("The token was rotated on the server."));
+        Assert.Equal(ReasonCodes.AuthFailed, (await _sandbox.WaitForOperationAsync(refused)).ErrorCode);
+
+        await using var db = _sandbox.Database.CreateContext();
+        var history = System.Text.Json.JsonSerializer.Serialize(db.Operations.ToList()) + System.Text.Json.JsonSerializer.Serialize(db.KnowledgeBases.ToList());
+        var status = await CliRunner.RunAsync(_sandbox.Environment(), "status", refused.ToString(), "--json");
+        var gitFiles = Directory.EnumerateFiles(_sandbox.Folder.Combine("workers", "w1"), "*", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}objects{Path.DirectorySeparatorChar}"))
+            .Select(File.ReadAllText);
+        foreach (var (place, text) in new[] { ("history", history), ("worker logs", _sandbox.WorkerOutput()), ("kbsync status", status.Output + status.Error) }
+                     .Concat(gitFiles.Select(t => ("clone files", t))))
+        {
+            Assert.False(text.Contains(Token, StringComparison.Ordinal), $"the token leaked into {place}");
+        }
+
+        Assert.Contains("PRIVATE_KB_TOKEN", history); // the variable's name is what is stored
+        Assert.All(_server.Requests, r => Assert.DoesNotContain(Token, r.PathAndQuery));
+        Assert.True(_server.AuthorizationHeaderCount > 0);
+    }
+
+    [Fact]
     public async Task A_wrong_token_fails_as_auth_failed_without_the_token_in_history_or_logs()
     {
         await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["PRIVATE_KB_TOKEN"] = "wrong-" + Token });
