@@ -9,7 +9,9 @@ public static class ReasonCodes
     public const string MalformedMessage = "malformed_message";
     /// <summary>No KB with that id is registered.</summary>
     public const string UnknownKb = "unknown_kb";
-    /// <summary>The remote could not be reached (DNS, refused connection, missing path).</summary>
+    /// <summary>The remote answered, but there is no repository there (missing path, HTTP 404).</summary>
+    public const string RemoteNotFound = "remote_not_found";
+    /// <summary>The remote could not be reached (DNS, refused connection, broken transfer).</summary>
     public const string RemoteUnreachable = "remote_unreachable";
     /// <summary>The remote exists but refused our credentials, or a token variable is missing.</summary>
     public const string AuthFailed = "auth_failed";

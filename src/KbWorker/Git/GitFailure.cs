@@ -12,33 +12,30 @@ public sealed class GitFailure(string reasonCode, string message, Exception? inn
 {
     public string ReasonCode { get; } = reasonCode;
 
-    /// <summary>Turns a libgit2 error during a network call into a domain error.</summary>
+    /// <summary>Turns a libgit2 error during a network call into a domain error (the messages matched are libgit2's own).</summary>
     public static GitFailure FromNetwork(Exception error, string kbId, string remote, string action)
     {
-        var detail = error.Message.Trim();
-        var lower = detail.ToLowerInvariant();
         if (error is GitFailure failure)
         {
             return failure;
         }
 
-        if (lower.Contains("401") || lower.Contains("403") || lower.Contains("authentication") || lower.Contains("credentials") || lower.Contains("permission denied"))
+        var detail = error.Message.Trim();
+        var (code, message) = Classify(detail.ToLowerInvariant()) switch
         {
-            return new GitFailure(ReasonCodes.AuthFailed, $"KB '{kbId}': the remote {remote} refused the credentials during {action}. Check the token variable named at registration (--token-env) on the workers.", error);
-        }
-
-        if (lower.Contains("timed out") || lower.Contains("timeout"))
-        {
-            return new GitFailure(ReasonCodes.NetworkTimeout, $"KB '{kbId}': {action} of {remote} timed out.", error);
-        }
-
-        if (error is RepositoryNotFoundException || lower.Contains("not found") || lower.Contains("does not exist") || lower.Contains("could not find repository") ||
-            lower.Contains("failed to resolve") || lower.Contains("could not resolve") || lower.Contains("failed to connect") || lower.Contains("connection refused") ||
-            lower.Contains("no such file"))
-        {
-            return new GitFailure(ReasonCodes.RemoteUnreachable, $"KB '{kbId}': the remote {remote} could not be reached during {action}: {detail}", error);
-        }
-
-        return new GitFailure(ReasonCodes.RemoteUnreachable, $"KB '{kbId}': {action} of {remote} failed: {detail}", error);
+            ReasonCodes.AuthFailed => (ReasonCodes.AuthFailed, $"KB '{kbId}': the remote {remote} refused the credentials during {action} ({detail}). Check the token variable named at registration (--token-env) on the workers."),
+            ReasonCodes.NetworkTimeout => (ReasonCodes.NetworkTimeout, $"KB '{kbId}': {action} of {remote} timed out ({detail})."),
+            ReasonCodes.RemoteNotFound => (ReasonCodes.RemoteNotFound, $"KB '{kbId}': there is no repository at {remote} ({detail}). Check the remote registered with 'kbsync kb add'."),
+            _ => (ReasonCodes.RemoteUnreachable, $"KB '{kbId}': {action} of {remote} failed: {detail}"),
+        };
+        return new GitFailure(code, message, error);
     }
+
+    private static string Classify(string message) => message switch
+    {
+        _ when message.Contains("authentication") || message.Contains("credentials") || message.Contains("401") || message.Contains("403") => ReasonCodes.AuthFailed,
+        _ when message.Contains("timed out") || message.Contains("timeout") => ReasonCodes.NetworkTimeout,
+        _ when message.Contains("could not find repository") || message.Contains("not found") || message.Contains("404") || message.Contains("does not exist") => ReasonCodes.RemoteNotFound,
+        _ => ReasonCodes.RemoteUnreachable,
+    };
 }

@@ -35,18 +35,18 @@ public sealed class FailureTests(RabbitMqService rabbit, PostgresService postgre
     }
 
     [Fact]
-    public async Task An_unreachable_remote_fails_with_remote_unreachable_and_the_partition_goes_on()
+    public async Task A_remote_that_does_not_exist_fails_with_remote_not_found_and_the_partition_goes_on()
     {
         await _sandbox.RegisterKbAsync("gone", _sandbox.Folder.Combine("no-such-remote.git"));
 
         var (failed, next) = await FailThenSucceedAsync("gone");
 
-        Assert.Equal(ReasonCodes.RemoteUnreachable, failed.ReasonCode);
+        Assert.Equal(ReasonCodes.RemoteNotFound, failed.ReasonCode);
         Assert.Contains("no-such-remote.git", failed.Message);
         Assert.True(next.Succeeded);
         var row = await _sandbox.FindOperationAsync(failed.OperationId);
         Assert.Equal(OperationStatus.Failed, row!.Status);
-        Assert.Equal(ReasonCodes.RemoteUnreachable, row.ErrorCode);
+        Assert.Equal(ReasonCodes.RemoteNotFound, row.ErrorCode);
     }
 
     [Fact]
