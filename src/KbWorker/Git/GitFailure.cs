@@ -35,7 +35,9 @@ public sealed class GitFailure(string reasonCode, string message, Exception? inn
     {
         _ when message.Contains("authentication") || message.Contains("credentials") || message.Contains("401") || message.Contains("403") => ReasonCodes.AuthFailed,
         _ when message.Contains("timed out") || message.Contains("timeout") => ReasonCodes.NetworkTimeout,
-        _ when message.Contains("could not find repository") || message.Contains("not found") || message.Contains("404") || message.Contains("does not exist") => ReasonCodes.RemoteNotFound,
+        // libgit2 says "unsupported URL protocol" for a local path with no repository at it
+        _ when message.Contains("could not find repository") || message.Contains("not found") || message.Contains("404") || message.Contains("does not exist") ||
+               message.Contains("unsupported url protocol") => ReasonCodes.RemoteNotFound,
         _ => ReasonCodes.RemoteUnreachable,
     };
 }

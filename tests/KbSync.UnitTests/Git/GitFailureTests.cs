@@ -15,6 +15,7 @@ public sealed class GitFailureTests
     [InlineData("failed to receive response: timed out", ReasonCodes.NetworkTimeout)]
     [InlineData("could not find repository at '/tmp/no-such-remote.git'", ReasonCodes.RemoteNotFound)]
     [InlineData("unexpected http status code: 404", ReasonCodes.RemoteNotFound)]
+    [InlineData("unsupported URL protocol", ReasonCodes.RemoteNotFound)]
     [InlineData("failed to connect to 127.0.0.1: Connection refused", ReasonCodes.RemoteUnreachable)]
     [InlineData("unexpected EOF", ReasonCodes.RemoteUnreachable)]
     public void A_libgit2_message_maps_to_a_stable_reason_code(string libgit2Message, string expected)
