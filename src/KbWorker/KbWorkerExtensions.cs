@@ -1,3 +1,4 @@
+using KbSync.KbWorker.Agents;
 using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Locking;
 using KbSync.KbWorker.Notes;
@@ -17,6 +18,7 @@ public static class KbWorkerExtensions
         builder.Services.AddSingleton<KbLocks>();
         builder.Services.AddSingleton<KbClones>();
         builder.Services.AddSingleton<NoteWriter>();
+        builder.Services.AddSingleton<AgentTaskRunner>();
         builder.Services.AddSingleton<OperationRecorder>();
         builder.Services.AddSingleton<KbOperationRunner>();
         builder.Services.AddHostedService<MigrateOnStart>();

@@ -17,6 +17,12 @@ public sealed class KbWorkerOptions
     /// <summary>Deadline of a note operation (a group of one KB's notes), lock wait included; past it they are recorded as <c>timed_out</c>.</summary>
     public TimeSpan NoteTimeout { get; set; } = TimeSpan.FromSeconds(300);
 
+    /// <summary>Deadline of an agent task, lock wait, fetch, the agent and push included; keep it above the agents' own time limits.</summary>
+    public TimeSpan AgentTimeout { get; set; } = TimeSpan.FromSeconds(360);
+
+    /// <summary>External agents by name (<c>KbWorker__Agents__&lt;name&gt;__Command</c> ...). The <c>files</c> agent is built in.</summary>
+    public Dictionary<string, Agents.AgentOptions> Agents { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Deadline of each git network call (fetch, push), well below the operation's: a remote that
     /// accepts the connection and never answers fails the call with <c>network_timeout</c> after this.

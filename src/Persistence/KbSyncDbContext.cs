@@ -24,6 +24,7 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             op.Property(o => o.CommitSha).HasMaxLength(64);
             op.Property(o => o.ErrorCode).HasMaxLength(64);
             op.Property(o => o.WorkerId).HasMaxLength(100);
+            op.Property(o => o.ResultJson).HasColumnName("result").HasColumnType("jsonb");
             op.HasIndex(o => new { o.KbId, o.RequestedAt });
             op.HasIndex(o => new { o.RequestedBy, o.RequestedAt });
             op.HasIndex(o => new { o.Status, o.RequestedAt });

@@ -2,7 +2,7 @@ namespace KbSync.Contracts;
 
 /// <summary>
 /// Published when an operation ends well: its commit is on the remote (or, for a duplicate, the
-/// same text already was). Published again if the same operation id is delivered again.
+/// same text already was; for an agent task that changed nothing, there is no commit). Published again if the same operation id is delivered again.
 /// </summary>
 public sealed record OperationCompleted(
     Guid OperationId,
@@ -11,7 +11,8 @@ public sealed record OperationCompleted(
     OperationStatus Status,
     string? CommitSha,
     string? NotePath,
-    DateTimeOffset FinishedAt);
+    DateTimeOffset FinishedAt,
+    AgentResult? Agent = null);
 
 /// <summary>Published when an operation fails; <see cref="ReasonCode"/> is one of <see cref="ReasonCodes"/>.</summary>
 public sealed record OperationFailed(

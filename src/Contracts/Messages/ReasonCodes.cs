@@ -29,6 +29,14 @@ public static class ReasonCodes
     public const string TimedOut = "timed_out";
     /// <summary>The worker's clone is unusable and will be re-cloned.</summary>
     public const string CorruptClone = "corrupt_clone";
+    /// <summary>No agent of that name is configured on the workers.</summary>
+    public const string UnknownAgent = "unknown_agent";
+    /// <summary>An agent operation failed (a file missing, a stale expected hash...) or the external agent exited with an error; nothing was committed.</summary>
+    public const string AgentFailed = "agent_failed";
+    /// <summary>The agent's changes were refused (outside the KB, under .git, a symlink, too large); nothing was committed.</summary>
+    public const string AgentRefused = "agent_refused";
+    /// <summary>The external agent ran past its time limit; its process tree was killed and nothing was committed.</summary>
+    public const string AgentTimedOut = "agent_timed_out";
     /// <summary>Any other failure in the worker; the message says what.</summary>
     public const string InternalError = "internal_error";
 }

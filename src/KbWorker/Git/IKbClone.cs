@@ -23,18 +23,46 @@ public interface IKbClone : IDisposable
     /// <summary>True when a commit in the history of <see cref="Tip"/> saved text with this hash.</summary>
     bool ContainsContent(string contentHash);
 
+    /// <summary>The entry at a KB-relative path in <see cref="Tip"/>'s tree, or null.</summary>
+    KbEntry? Entry(string path);
+
+    /// <summary>Every file (and symlink) in <see cref="Tip"/>'s tree, optionally only under a folder. Walks the tree: for agent tasks, not notes.</summary>
+    IEnumerable<KbEntry> Files(string? folder = null);
+
+    byte[]? ReadBytes(string path);
+
     bool FileExists(string path);
 
     string? ReadText(string path);
 
-    /// <summary>Writes <paramref name="files"/> (KB-relative paths, already checked) as one commit on <see cref="Tip"/>; returns its sha.</summary>
-    string Commit(IReadOnlyDictionary<string, string> files, CommitAuthor author, string message);
+    /// <summary>Applies <paramref name="changes"/> (KB-relative paths, already checked) as one commit on <see cref="Tip"/>; returns its sha.</summary>
+    string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message);
 
     /// <summary>Pushes <see cref="Tip"/> to the remote branch (fast-forward only).</summary>
     Task<PushOutcome> PushAsync(CancellationToken cancellationToken);
 }
 
 public sealed record CommitAuthor(string Name, string Email, DateTimeOffset When);
+
+/// <summary>One file in a commit: new content, or removal when <see cref="Content"/> is null.</summary>
+public sealed record TreeChange(string Path, byte[]? Content)
+{
+    public static TreeChange Put(string path, string text) => new(path, System.Text.Encoding.UTF8.GetBytes(text));
+
+    public static TreeChange Remove(string path) => new(path, null);
+}
+
+public enum KbEntryKind
+{
+    File,
+    Executable,
+    Symlink,
+    Folder,
+    Submodule,
+}
+
+/// <summary>An entry of a KB's tree: its kind, git object id and (for files) size in bytes.</summary>
+public sealed record KbEntry(string Path, KbEntryKind Kind, string Sha, long Size);
 
 public enum PushOutcome
 {

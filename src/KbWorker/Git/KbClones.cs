@@ -28,11 +28,12 @@ public sealed class KbClones
         LibGit2Timeouts.Apply(connect: Min(_options.NetworkTimeout, TimeSpan.FromSeconds(30)), io: _options.NetworkTimeout);
     }
 
-    public string PathOf(string kbId) => Path.Combine(_root, kbId + ".git");
+    /// <param name="reader">The KB's reader clone: read-only tasks fetch into it without touching the writers' clone.</param>
+    public string PathOf(string kbId, bool reader = false) => Path.Combine(_root, kbId + (reader ? ".read.git" : ".git"));
 
-    public IKbClone Open(KnowledgeBaseRecord kb)
+    public IKbClone Open(KnowledgeBaseRecord kb, bool reader = false)
     {
-        var path = PathOf(kb.Id);
+        var path = PathOf(kb.Id, reader);
         ClearStaleLocks(kb.Id, path);
         Repository repository;
         try
@@ -51,15 +52,15 @@ public sealed class KbClones
             throw new GitFailure(ReasonCodes.CorruptClone, $"KB '{kb.Id}': the worker's clone at {path} cannot be opened ({error.Message}); it is cloned again.", error);
         }
 
-        return new LibGit2KbClone(repository, kb, _indexes.GetOrAdd(kb.Id, _ => new TrailerIndex()), _options.WorkerId, _options.NetworkTimeout);
+        return new LibGit2KbClone(repository, kb, _indexes.GetOrAdd(path, _ => new TrailerIndex()), _options.WorkerId, _options.NetworkTimeout);
     }
 
     /// <summary>Deletes a damaged clone; the next <see cref="Open"/> makes a fresh one and fetches everything again.</summary>
-    public void Discard(string kbId)
+    public void Discard(string kbId, bool reader = false)
     {
-        var path = PathOf(kbId);
+        var path = PathOf(kbId, reader);
         _logger.LogWarning("KB {KbId}: discarding the damaged clone at {Path}", kbId, path);
-        _indexes.TryRemove(kbId, out _);
+        _indexes.TryRemove(path, out _);
         if (Directory.Exists(path))
         {
             foreach (var file in Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories))

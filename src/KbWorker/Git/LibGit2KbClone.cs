@@ -70,17 +70,49 @@ internal sealed class LibGit2KbClone : IKbClone
     public string? ReadText(string path) =>
         Local("read", () => TipCommit()?[path]?.Target is Blob blob ? blob.GetContentText(new FilteringOptions(path)) : null);
 
-    public string Commit(IReadOnlyDictionary<string, string> files, CommitAuthor author, string message) =>
-        Local("commit", () => CommitCore(files, author, message));
+    public KbEntry? Entry(string path) => Local("read", () => TipCommit()?[path] is { } entry ? ToEntry(path, entry) : null);
 
-    private string CommitCore(IReadOnlyDictionary<string, string> files, CommitAuthor author, string message)
+    public IEnumerable<KbEntry> Files(string? folder = null) => Local("read", () =>
+    {
+        var root = TipCommit()?.Tree;
+        if (root is not null && !string.IsNullOrEmpty(folder))
+        {
+            root = root[folder]?.Target as Tree;
+        }
+
+        return root is null ? [] : Walk(root, string.IsNullOrEmpty(folder) ? "" : folder + "/").ToList();
+    });
+
+    public byte[]? ReadBytes(string path) => Local("read", () =>
+    {
+        if (TipCommit()?[path]?.Target is not Blob blob)
+        {
+            return null;
+        }
+
+        using var content = blob.GetContentStream();
+        using var bytes = new MemoryStream();
+        content.CopyTo(bytes);
+        return bytes.ToArray();
+    });
+
+    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message) =>
+        Local("commit", () => CommitCore(changes, author, message));
+
+    private string CommitCore(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message)
     {
         var parent = TipCommit();
         var tree = parent is null ? new TreeDefinition() : TreeDefinition.From(parent.Tree);
-        foreach (var (path, content) in files)
+        foreach (var change in changes)
         {
-            using var stream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content));
-            tree.Add(path, _repository.ObjectDatabase.CreateBlob(stream), Mode.NonExecutableFile);
+            if (change.Content is null)
+            {
+                tree.Remove(change.Path);
+                continue;
+            }
+
+            using var stream = new MemoryStream(change.Content, writable: false);
+            tree.Add(change.Path, _repository.ObjectDatabase.CreateBlob(stream), Mode.NonExecutableFile);
         }
 
         var commit = _repository.ObjectDatabase.CreateCommit(
@@ -198,6 +230,33 @@ internal sealed class LibGit2KbClone : IKbClone
             throw new GitFailure(ReasonCodes.CorruptClone, $"KB '{_kb.Id}': the worker's clone failed during {action} ({error.Message}); it is cloned again.", error);
         }
     }
+
+    private static IEnumerable<KbEntry> Walk(Tree tree, string prefix)
+    {
+        foreach (var entry in tree)
+        {
+            if (entry.TargetType == TreeEntryTargetType.Tree)
+            {
+                foreach (var file in Walk((Tree)entry.Target, prefix + entry.Name + "/"))
+                {
+                    yield return file;
+                }
+            }
+            else
+            {
+                yield return ToEntry(prefix + entry.Name, entry);
+            }
+        }
+    }
+
+    private static KbEntry ToEntry(string path, TreeEntry entry) => entry.Mode switch
+    {
+        Mode.Directory => new KbEntry(path, KbEntryKind.Folder, entry.Target.Sha, 0),
+        Mode.SymbolicLink => new KbEntry(path, KbEntryKind.Symlink, entry.Target.Sha, 0),
+        Mode.GitLink => new KbEntry(path, KbEntryKind.Submodule, entry.Target.Sha, 0),
+        Mode.ExecutableFile => new KbEntry(path, KbEntryKind.Executable, entry.Target.Sha, ((Blob)entry.Target).Size),
+        _ => new KbEntry(path, KbEntryKind.File, entry.Target.Sha, ((Blob)entry.Target).Size),
+    };
 
     private Commit? TipCommit() => Tip is null ? null : _repository.Lookup<Commit>(Tip);
 

@@ -18,11 +18,12 @@ public sealed class KbLocks(IOptions<KbWorkerOptions> options)
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new();
     private readonly string _lockFolder = Path.Combine(options.Value.ResolveDataPath(), "locks");
 
-    public async Task<KbLockHandle> AcquireAsync(string kbId, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="reader">The lock of the KB's reader clone (read-only tasks), which never waits for writes.</param>
+    public async Task<KbLockHandle> AcquireAsync(string kbId, TimeSpan timeout, CancellationToken cancellationToken, bool reader = false)
     {
-        KbIds.Validate(kbId);
+        var name = KbIds.Validate(kbId) + (reader ? ".read" : "");
         var waited = Stopwatch.StartNew();
-        var gate = _gates.GetOrAdd(kbId, _ => new SemaphoreSlim(1, 1));
+        var gate = _gates.GetOrAdd(name, _ => new SemaphoreSlim(1, 1));
         if (!await gate.WaitAsync(timeout, cancellationToken))
         {
             throw new KbLockTimeoutException(kbId, timeout);
@@ -30,7 +31,7 @@ public sealed class KbLocks(IOptions<KbWorkerOptions> options)
 
         try
         {
-            var file = await LockFileAsync(Path.Combine(_lockFolder, kbId + ".lock"), kbId, timeout - waited.Elapsed, cancellationToken);
+            var file = await LockFileAsync(Path.Combine(_lockFolder, name + ".lock"), kbId, timeout - waited.Elapsed, cancellationToken);
             return new KbLockHandle(gate, file, waited.Elapsed);
         }
         catch

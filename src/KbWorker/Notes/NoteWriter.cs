@@ -37,23 +37,24 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
         }
 
         path = KbPathGuard.Normalize(path);
-        var files = new Dictionary<string, string>
-        {
-            [path] = NoteLayout.Render(note, title, category, NoteLayout.TagsOf(note.Tags), request.RequestedAt, request.RequestedBy, request.OperationId),
-            [NoteLayout.IndexPath] = NoteLayout.AppendToIndex(clone.ReadText(NoteLayout.IndexPath), NoteLayout.IndexLine(title, path, request.RequestedAt, category)),
-        };
+        TreeChange[] files =
+        [
+            TreeChange.Put(path, NoteLayout.Render(note, title, category, NoteLayout.TagsOf(note.Tags), request.RequestedAt, request.RequestedBy, request.OperationId)),
+            TreeChange.Put(NoteLayout.IndexPath, NoteLayout.AppendToIndex(clone.ReadText(NoteLayout.IndexPath), NoteLayout.IndexLine(title, path, request.RequestedAt, category))),
+        ];
         operation.Timings.ProcessMs += step.Elapsed.TotalMilliseconds;
 
         step.Restart();
         var message = CommitTrailers.Message($"Add note: {title}", request.OperationId, contentHash, path);
-        var sha = clone.Commit(files, AuthorOf(request.RequestedBy, request.RequestedAt), message);
+        var sha = clone.Commit(files, AuthorOf(request.RequestedBy, request.RequestedAt, _emailDomain), message);
         operation.Timings.CommitMs += step.Elapsed.TotalMilliseconds;
         return OperationOutcome.Succeeded(sha, path, title);
     }
 
-    private CommitAuthor AuthorOf(string requestedBy, DateTimeOffset when)
+    /// <summary>The requester as commit author: their e-mail if they gave one, else <c>&lt;slug&gt;@&lt;domain&gt;</c>.</summary>
+    public static CommitAuthor AuthorOf(string requestedBy, DateTimeOffset when, string emailDomain)
     {
-        var email = requestedBy.Contains('@') && !requestedBy.Contains(' ') ? requestedBy : $"{NoteLayout.Slugify(requestedBy)}@{_emailDomain}";
+        var email = requestedBy.Contains('@') && !requestedBy.Contains(' ') ? requestedBy : $"{NoteLayout.Slugify(requestedBy)}@{emailDomain}";
         return new CommitAuthor(requestedBy, email, when);
     }
 }

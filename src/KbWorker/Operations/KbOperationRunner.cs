@@ -1,8 +1,9 @@
 using System.Diagnostics;
-using KbSync.KbWorker.Notes;
 using KbSync.Contracts;
+using KbSync.KbWorker.Agents;
 using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Locking;
+using KbSync.KbWorker.Notes;
 using KbSync.Persistence.Entities;
 using KbSync.Persistence.KnowledgeBases;
 using MassTransit;
@@ -12,24 +13,39 @@ using Microsoft.Extensions.Options;
 namespace KbSync.KbWorker.Operations;
 
 /// <summary>
-/// Runs one KB's requests, in order, as one group: lock -> pull -> process -> commit -> push.
-/// Each request gets its own commit (with its <c>KbSync-Operation</c> trailer), history row and
-/// result event; the group shares one lock, one fetch and one push. A push refused because someone
-/// else wrote first is replayed from a fresh fetch (bounded by <see cref="KbWorkerOptions.MaxPushAttempts"/>):
+/// Runs one KB's requests, in order: lock -> pull -> process -> commit -> push.
+/// <para>
+/// Consecutive notes form one group: each gets its own commit (with its <c>KbSync-Operation</c>
+/// trailer), history row and result event, but the group shares one fetch and one push. Each agent
+/// task is a group of its own, under its own deadline. A push refused because someone else wrote
+/// first is replayed from a fresh fetch (bounded by <see cref="KbWorkerOptions.MaxPushAttempts"/>):
 /// never a merge. A request found on the remote already (redelivery) is not committed again.
+/// </para>
+/// <para>
+/// Read-only agent tasks (<see cref="RunReadOnlyAsync"/>) take no write lock: they read a snapshot of
+/// the remote head in a separate reader clone and may run beside a write to the same KB.
+/// </para>
 /// </summary>
 public sealed class KbOperationRunner(
     KbLocks locks,
     KbClones clones,
     KbRegistry registry,
     NoteWriter notes,
+    AgentTaskRunner agents,
     OperationRecorder recorder,
     IOptions<KbWorkerOptions> options,
     ILogger<KbOperationRunner> logger)
 {
     private readonly KbWorkerOptions _options = options.Value;
 
-    public async Task RunAsync(string kbId, IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, CancellationToken cancellationToken)
+    public Task RunAsync(string kbId, IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, CancellationToken cancellationToken) =>
+        RecordAsync(operations, publish, pending => ApplyAsync(kbId, pending, reader: false, cancellationToken), cancellationToken);
+
+    /// <summary>A read-only agent task: no write lock, no commit, a snapshot of the remote head.</summary>
+    public Task RunReadOnlyAsync(PendingOperation operation, IPublishEndpoint publish, CancellationToken cancellationToken) =>
+        RecordAsync([operation], publish, pending => ApplyAsync(operation.Request.KbId, pending, reader: true, cancellationToken), cancellationToken);
+
+    private async Task RecordAsync(IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, Func<IReadOnlyList<PendingOperation>, Task> apply, CancellationToken cancellationToken)
     {
         await recorder.BeginAsync(operations, cancellationToken);
         foreach (var operation in operations.Where(o => o.Outcome is null))
@@ -43,7 +59,7 @@ public sealed class KbOperationRunner(
         var pending = operations.Where(o => o.Outcome is null).ToList();
         if (pending.Count > 0)
         {
-            await ApplyAsync(kbId, pending, cancellationToken);
+            await apply(pending);
         }
 
         var finishedAt = DateTimeOffset.UtcNow;
@@ -54,10 +70,10 @@ public sealed class KbOperationRunner(
         }
     }
 
-    private async Task ApplyAsync(string kbId, IReadOnlyList<PendingOperation> pending, CancellationToken cancellationToken)
+    private async Task ApplyAsync(string kbId, IReadOnlyList<PendingOperation> pending, bool reader, CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.NoteTimeout);
+        var groups = Groups(pending).ToList();
+        var deadline = NewDeadline(groups[0], cancellationToken);
         try
         {
             var kb = await registry.FindAsync(kbId, deadline.Token);
@@ -67,55 +83,135 @@ public sealed class KbOperationRunner(
                 return;
             }
 
-            using var kbLock = await locks.AcquireAsync(kbId, _options.LockTimeout, deadline.Token);
-            foreach (var operation in pending)
-            {
-                operation.Timings.LockWaitMs = kbLock.Waited.TotalMilliseconds;
-            }
-
+            KbLockHandle kbLock;
             try
             {
-                await CommitAndPushAsync(kb, pending, deadline.Token);
+                kbLock = await locks.AcquireAsync(kbId, _options.LockTimeout, deadline.Token, reader);
             }
-            catch (GitFailure error) when (error.ReasonCode == ReasonCodes.CorruptClone)
+            catch (Exception error) when (Failed(pending, error, deadline, cancellationToken))
             {
-                logger.LogWarning("{Message}", error.Message);
-                clones.Discard(kb.Id);
-                await CommitAndPushAsync(kb, pending, deadline.Token);
+                return;
+            }
+
+            using (kbLock)
+            {
+                foreach (var operation in pending)
+                {
+                    operation.Timings.LockWaitMs = kbLock.Waited.TotalMilliseconds;
+                }
+
+                foreach (var group in groups)
+                {
+                    if (group != groups[0])
+                    {
+                        deadline.Dispose();
+                        deadline = NewDeadline(group, cancellationToken);
+                    }
+
+                    try
+                    {
+                        await CommitAndPushAsync(kb, group, reader, deadline.Token);
+                    }
+                    catch (Exception error) when (Failed(group, error, deadline, cancellationToken))
+                    {
+                    }
+                }
             }
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        finally
         {
-            FailAll(pending, ReasonCodes.TimedOut, $"The operation passed its deadline of {_options.NoteTimeout.TotalSeconds:0.#} s (KbWorker__NoteTimeout).", OperationStatus.TimedOut);
-        }
-        catch (KbLockTimeoutException error)
-        {
-            FailAll(pending, ReasonCodes.LockTimeout, error.Message);
-        }
-        catch (GitFailure error)
-        {
-            logger.LogWarning("KB {KbId}: {Reason}: {Message}", kbId, error.ReasonCode, error.Message);
-            FailAll(pending, error.ReasonCode, error.Message);
+            deadline.Dispose();
         }
     }
 
-    private async Task CommitAndPushAsync(KnowledgeBaseRecord kb, IReadOnlyList<PendingOperation> pending, CancellationToken cancellationToken)
+    /// <summary>Consecutive notes share a group; each agent task is a group of its own.</summary>
+    private static IEnumerable<List<PendingOperation>> Groups(IReadOnlyList<PendingOperation> pending)
     {
-        using var clone = clones.Open(kb);
+        var notes = new List<PendingOperation>();
+        foreach (var operation in pending)
+        {
+            if (operation.Request.Kind == OperationKind.Note)
+            {
+                notes.Add(operation);
+                continue;
+            }
+
+            if (notes.Count > 0)
+            {
+                yield return notes;
+                notes = [];
+            }
+
+            yield return [operation];
+        }
+
+        if (notes.Count > 0)
+        {
+            yield return notes;
+        }
+    }
+
+    private CancellationTokenSource NewDeadline(List<PendingOperation> group, CancellationToken cancellationToken)
+    {
+        var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(Timeout(group));
+        return deadline;
+    }
+
+    private TimeSpan Timeout(List<PendingOperation> group) => group[0].Request.Kind == OperationKind.Agent ? _options.AgentTimeout : _options.NoteTimeout;
+
+    /// <summary>Records a failure that ends a group (deadline, lock, git); false for anything else, which goes up to be retried.</summary>
+    private bool Failed(IReadOnlyList<PendingOperation> group, Exception error, CancellationTokenSource deadline, CancellationToken cancellationToken)
+    {
+        switch (error)
+        {
+            case OperationCanceledException when deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested:
+                var setting = group[0].Request.Kind == OperationKind.Agent ? "KbWorker__AgentTimeout" : "KbWorker__NoteTimeout";
+                FailAll(group, ReasonCodes.TimedOut, $"The operation passed its deadline of {Timeout(group.ToList()).TotalSeconds:0.#} s ({setting}).", OperationStatus.TimedOut);
+                return true;
+            case KbLockTimeoutException:
+                FailAll(group, ReasonCodes.LockTimeout, error.Message);
+                return true;
+            case GitFailure failure:
+                logger.LogWarning("KB {KbId}: {Reason}: {Message}", group[0].Request.KbId, failure.ReasonCode, failure.Message);
+                FailAll(group, failure.ReasonCode, failure.Message);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private async Task CommitAndPushAsync(KnowledgeBaseRecord kb, IReadOnlyList<PendingOperation> group, bool reader, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CommitAndPushOnceAsync(kb, group, reader, cancellationToken);
+        }
+        catch (GitFailure error) when (error.ReasonCode == ReasonCodes.CorruptClone)
+        {
+            logger.LogWarning("{Message}", error.Message);
+            clones.Discard(kb.Id, reader);
+            await CommitAndPushOnceAsync(kb, group, reader, cancellationToken);
+        }
+    }
+
+    private async Task CommitAndPushOnceAsync(KnowledgeBaseRecord kb, IReadOnlyList<PendingOperation> group, bool reader, CancellationToken cancellationToken)
+    {
+        using var clone = clones.Open(kb, reader);
         for (var attempt = 1; ; attempt++)
         {
             var step = Stopwatch.StartNew();
             await clone.SyncAsync(cancellationToken);
-            Charge(pending, step, (t, ms) => t.PullMs += ms);
+            Charge(group, step, (t, ms) => t.PullMs += ms);
 
             var outcomes = new Dictionary<PendingOperation, OperationOutcome>();
             var committed = new List<PendingOperation>();
-            foreach (var operation in pending)
+            foreach (var operation in group)
             {
                 var tipBefore = clone.Tip;
                 outcomes[operation] = clone.FindOperation(operation.Id) is { } earlier
                     ? OperationOutcome.Succeeded(earlier.CommitSha, earlier.NotePath, null)
-                    : notes.Apply(clone, operation);
+                    : await ApplyAsync(clone, operation, cancellationToken);
                 if (clone.Tip != tipBefore)
                 {
                     committed.Add(operation);
@@ -131,7 +227,7 @@ public sealed class KbOperationRunner(
             CrashPoint.Reach(CrashPoint.Committed);
             step.Restart();
             var pushed = await clone.PushAsync(cancellationToken);
-            Charge(pending, step, (t, ms) => t.PushMs += ms);
+            Charge(group, step, (t, ms) => t.PushMs += ms);
             if (pushed != PushOutcome.NonFastForward)
             {
                 CrashPoint.Reach(CrashPoint.Pushed);
@@ -141,11 +237,30 @@ public sealed class KbOperationRunner(
 
             if (attempt >= _options.MaxPushAttempts)
             {
-                FailAll(pending, ReasonCodes.NonFastForward, $"KB '{kb.Id}': the remote branch {kb.Branch} kept moving; gave up after {attempt} attempts (KbWorker__MaxPushAttempts).");
+                FailAll(group, ReasonCodes.NonFastForward, $"KB '{kb.Id}': the remote branch {kb.Branch} kept moving; gave up after {attempt} attempts (KbWorker__MaxPushAttempts).");
                 return;
             }
 
             logger.LogInformation("KB {KbId}: push of {Count} commit(s) rejected as non-fast-forward; replaying on the new head (attempt {Attempt})", kb.Id, committed.Count, attempt + 1);
+        }
+    }
+
+    /// <summary>One request on the clone's tip; an agent that fails fails only its own request.</summary>
+    private async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, CancellationToken cancellationToken)
+    {
+        if (operation.Request.Kind == OperationKind.Note)
+        {
+            return notes.Apply(clone, operation);
+        }
+
+        try
+        {
+            return await agents.ApplyAsync(clone, operation, cancellationToken);
+        }
+        catch (AgentFailure failure)
+        {
+            logger.LogWarning("KB {KbId}: agent task {OperationId} failed: {Reason}: {Message}", operation.Request.KbId, operation.Id, failure.ReasonCode, failure.Message);
+            return new OperationOutcome(OperationStatus.Failed, null, null, null, failure.ReasonCode, failure.Message);
         }
     }
 

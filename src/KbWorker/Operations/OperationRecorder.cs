@@ -1,3 +1,4 @@
+using System.Text.Json;
 using KbSync.Contracts;
 using KbSync.Persistence;
 using KbSync.Persistence.Entities;
@@ -15,6 +16,7 @@ namespace KbSync.KbWorker.Operations;
 /// </summary>
 public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> contexts, IOptions<KbWorkerOptions> options)
 {
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly string _workerId = options.Value.WorkerId;
 
     public async Task BeginAsync(IReadOnlyList<PendingOperation> operations, CancellationToken cancellationToken)
@@ -27,7 +29,11 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             if (rows.TryGetValue(operation.Id, out var row) && row.Status is OperationStatus.Succeeded or OperationStatus.Duplicate)
             {
                 operation.FinishedEarlier = true;
-                operation.Outcome = new OperationOutcome(row.Status, row.CommitSha, row.NotePath, row.Title, null, null) { Pushed = row.Pushed };
+                operation.Outcome = new OperationOutcome(row.Status, row.CommitSha, row.NotePath, row.Title, null, null)
+                {
+                    Pushed = row.Pushed,
+                    Agent = row.ResultJson is null ? null : JsonSerializer.Deserialize<AgentResult>(row.ResultJson, Json),
+                };
                 continue;
             }
 
@@ -40,6 +46,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             var request = operation.Request;
             row.KbId = Truncate(request.KbId ?? "", KbIds.MaxLength);
             row.Kind = request.Kind;
+            row.Title ??= request.AgentTask is { } task ? Truncate(task.Instruction.ReplaceLineEndings(" "), 500) : null;
             row.RequestedBy = Truncate(request.RequestedBy ?? "", 200);
             row.RequestedAt = request.RequestedAt == default ? operation.StartedAt : request.RequestedAt;
             row.Status = OperationStatus.Running;
@@ -73,6 +80,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             row.FinishedAt = finishedAt;
             row.CommitSha = outcome.CommitSha;
             row.Pushed = outcome.Pushed;
+            row.ResultJson = outcome.Agent is null ? null : JsonSerializer.Serialize(outcome.Agent, Json);
             row.NotePath = outcome.NotePath;
             row.Title = outcome.Title is null ? row.Title : Truncate(outcome.Title, 500);
             row.ErrorCode = outcome.ErrorCode;
@@ -93,7 +101,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         var request = operation.Request;
         if (outcome.Status is OperationStatus.Succeeded or OperationStatus.Duplicate)
         {
-            await publish.Publish(new OperationCompleted(operation.Id, request.KbId, request.Kind, outcome.Status, outcome.CommitSha, outcome.NotePath, finishedAt), cancellationToken);
+            await publish.Publish(new OperationCompleted(operation.Id, request.KbId, request.Kind, outcome.Status, outcome.CommitSha, outcome.NotePath, finishedAt, outcome.Agent), cancellationToken);
         }
         else
         {

@@ -52,6 +52,9 @@ public sealed record OperationOutcome(OperationStatus Status, string? CommitSha,
     /// <summary>For a commit: true once it is on the remote, false when the KB has no remote.</summary>
     public bool? Pushed { get; init; }
 
+    /// <summary>What an agent task did.</summary>
+    public AgentResult? Agent { get; init; }
+
     public static OperationOutcome Succeeded(string commitSha, string? notePath, string? title) =>
         new(OperationStatus.Succeeded, commitSha, notePath, title, null, null);
 

@@ -27,10 +27,17 @@ public static class RequestValidation
             return "requestedAt is missing: set it to the time the request was published (ISO 8601, UTC).";
         }
 
-        if (request.Note is not { } note)
+        if ((request.Note is null) == (request.AgentTask is null))
         {
-            return "The request carries no note.";
+            return "A request carries exactly one of 'note' and 'agentTask'.";
         }
+
+        if (request.AgentTask is { } task)
+        {
+            return AgentTaskProblem(task);
+        }
+
+        var note = request.Note!;
 
         if (string.IsNullOrWhiteSpace(note.Text))
         {
@@ -50,6 +57,35 @@ public static class RequestValidation
         catch (ArgumentException error)
         {
             return error.Message;
+        }
+
+        return null;
+    }
+
+    public const int MaxInstructionChars = 100_000;
+    public const int MaxOperations = 1000;
+
+    private static string? AgentTaskProblem(AgentTaskContent task)
+    {
+        if (string.IsNullOrWhiteSpace(task.Instruction) || task.Instruction.Length > MaxInstructionChars)
+        {
+            return $"The agent task needs an instruction of 1 to {MaxInstructionChars} characters.";
+        }
+
+        var operations = task.Operations ?? [];
+        if (task.AgentName == AgentTaskContent.FilesAgent && operations.Count == 0)
+        {
+            return "The files agent needs operations; name an external agent (agent) to give it the instruction alone.";
+        }
+
+        if (task.AgentName != AgentTaskContent.FilesAgent && operations.Count > 0)
+        {
+            return $"Operations are for the files agent; agent '{task.AgentName}' takes the instruction only.";
+        }
+
+        if (operations.Count > MaxOperations)
+        {
+            return $"At most {MaxOperations} operations in one task.";
         }
 
         return null;

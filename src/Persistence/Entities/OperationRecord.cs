@@ -37,6 +37,9 @@ public sealed class OperationRecord
     /// <summary>True once the commit is on the remote; false when the KB has no remote and the commit stays in the worker's clone.</summary>
     public bool? Pushed { get; set; }
 
+    /// <summary>For an agent task: what it did (an <see cref="AgentResult"/> as JSON: summary, files created, edited, deleted, moved, outputs of reads).</summary>
+    public string? ResultJson { get; set; }
+
     /// <summary>One of <see cref="ReasonCodes"/> when the operation failed.</summary>
     public string? ErrorCode { get; set; }
     public string? ErrorMessage { get; set; }

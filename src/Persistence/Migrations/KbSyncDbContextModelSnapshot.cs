@@ -138,6 +138,10 @@ namespace KbSync.Persistence.Migrations
                         .HasColumnType("character varying(200)")
                         .HasColumnName("requested_by");
 
+                    b.Property<string>("ResultJson")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("result");
+
                     b.Property<DateTimeOffset?>("StartedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("started_at");

@@ -8,3 +8,6 @@ public sealed record AcceptedOperation(Guid OperationId, string KbId, string Sta
 
 /// <summary>Body of <c>POST /kbs</c>.</summary>
 public sealed record RegisterKbBody(string? Id, string? Remote, string? Branch = null, string? TokenEnv = null, bool Replace = false);
+
+/// <summary>Body of <c>POST /kbs/{kb}/agent-tasks</c>.</summary>
+public sealed record SubmitAgentTaskBody(string? RequestedBy, string? Instruction, string? Agent = null, IReadOnlyList<KbSync.Contracts.FileOperation>? Operations = null, bool ReadOnly = false, Guid? OperationId = null);

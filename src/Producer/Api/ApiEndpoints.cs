@@ -14,6 +14,7 @@ public static class ApiEndpoints
     public static WebApplication MapKbSyncApi(this WebApplication app)
     {
         app.MapPost("/kbs/{kb}/notes", SubmitNoteAsync).WithName("SubmitNote").WithSummary("Publish a note request; 202 with its operation id.");
+        app.MapPost("/kbs/{kb}/agent-tasks", SubmitAgentTaskAsync).WithName("SubmitAgentTask").WithSummary("Publish an agent task; 202 with its operation id.");
         app.MapGet("/operations/{id:guid}", GetOperationAsync).WithName("GetOperation");
         app.MapGet("/operations", ListOperationsAsync).WithName("ListOperations");
         app.MapGet("/kbs", async (KbRegistry registry, CancellationToken ct) => Results.Ok(await registry.ListAsync(ct))).WithName("ListKbs");
@@ -22,16 +23,22 @@ public static class ApiEndpoints
         return app;
     }
 
-    private static async Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, KbSyncClient client, CancellationToken cancellationToken)
+    private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, KbSyncClient client, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, () => client.SubmitNoteAsync(kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken));
+
+    private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, KbSyncClient client, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, () => client.SubmitAgentTaskAsync(kb, body.RequestedBy ?? "", new AgentTaskContent(body.Instruction ?? "", body.Agent, body.Operations, body.ReadOnly), body.OperationId, cancellationToken));
+
+    private static async Task<IResult> AcceptAsync(string kb, Func<Task<Guid>> submit)
     {
         try
         {
-            var operationId = await client.SubmitNoteAsync(kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken);
+            var operationId = await submit();
             return Results.Accepted($"/operations/{operationId}", new AcceptedOperation(operationId, kb, $"/operations/{operationId}"));
         }
         catch (ArgumentException error)
         {
-            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid note request");
+            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
         }
         catch (KbSyncPublishException error)
         {

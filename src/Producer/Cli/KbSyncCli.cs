@@ -10,6 +10,7 @@ internal static class KbSyncCli
     {
         KbCommands.Create(),
         NoteCommand.Create(),
+        AgentCommand.Create(),
         HistoryCommands.Status(),
         HistoryCommands.History(),
         DbCommands.Create(),

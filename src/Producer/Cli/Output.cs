@@ -16,6 +16,10 @@ internal static class Output
     {
         switch (result.Status)
         {
+            case OperationStatus.Succeeded when result.Agent is { } agent:
+                Console.WriteLine(result.CommitSha is null ? "succeeded: no commit" : $"succeeded: commit {result.CommitSha[..Math.Min(12, result.CommitSha.Length)]}");
+                PrintAgent(agent);
+                return 0;
             case OperationStatus.Succeeded:
                 Console.WriteLine($"succeeded: {result.NotePath} in commit {result.CommitSha?[..Math.Min(12, result.CommitSha.Length)]}");
                 return 0;
@@ -25,6 +29,29 @@ internal static class Output
             default:
                 Console.WriteLine($"{result.Status.ToWireName()}: {result.ReasonCode}: {result.Message}");
                 return 1;
+        }
+    }
+
+    public static void PrintAgent(AgentResult agent)
+    {
+        Console.WriteLine(agent.Summary);
+        foreach (var (label, paths) in new[] { ("created", agent.Created), ("edited", agent.Edited), ("deleted", agent.Deleted) })
+        {
+            foreach (var path in paths)
+            {
+                Console.WriteLine($"  {label}: {path}");
+            }
+        }
+
+        foreach (var move in agent.Moved)
+        {
+            Console.WriteLine($"  moved: {move.From} -> {move.To}");
+        }
+
+        foreach (var output in agent.Outputs)
+        {
+            Console.WriteLine($"--- {output.Index}. {output.Op}{(output.Sha256 is null ? "" : $" (sha256 {output.Sha256})")} ---");
+            Console.WriteLine(output.Output);
         }
     }
 
@@ -70,6 +97,10 @@ internal static class Output
         Row("Pull / process / commit / push",
             operation.FinishedAt is null ? null : $"{Ms(operation.PullMs)} / {Ms(operation.ProcessMs)} / {Ms(operation.CommitMs)} / {Ms(operation.PushMs)}");
         AnsiConsole.Write(grid);
+        if (operation.ResultJson is not null && JsonSerializer.Deserialize<AgentResult>(operation.ResultJson, Json) is { } agent)
+        {
+            PrintAgent(agent);
+        }
     }
 
     public static void PrintHistory(IReadOnlyList<OperationRecord> operations, bool json)

@@ -35,6 +35,28 @@ public sealed class KbSyncClient(IBus bus, IOptions<RabbitMqOptions> options, Ti
         return request.OperationId;
     }
 
+    /// <summary>
+    /// Publishes an agent task (the <c>files</c> agent's operations, or an instruction for a configured
+    /// external agent) and returns its operation id once the broker has it.
+    /// </summary>
+    public async Task<Guid> SubmitAgentTaskAsync(string kbId, string requestedBy, AgentTaskContent task, Guid? operationId = null, CancellationToken cancellationToken = default)
+    {
+        KbIds.Validate(kbId);
+        if (string.IsNullOrWhiteSpace(requestedBy))
+        {
+            throw new ArgumentException("Say who is asking (requested-by): it becomes the commit author.");
+        }
+
+        if (string.IsNullOrWhiteSpace(task.Instruction))
+        {
+            throw new ArgumentException("The agent task needs an instruction.");
+        }
+
+        var request = new KbRequest(operationId ?? Guid.NewGuid(), kbId, requestedBy, time.GetUtcNow(), AgentTask: task);
+        await SendAsync(request, cancellationToken);
+        return request.OperationId;
+    }
+
     /// <summary>Starts listening for the result of <paramref name="operationId"/>. Call before submitting, so the result cannot be missed.</summary>
     public Task<ResultWatch> WatchAsync(Guid operationId, CancellationToken cancellationToken = default) =>
         ResultWatch.StartAsync(bus, operationId, cancellationToken);

@@ -67,12 +67,12 @@ public sealed class ResultWatch : IAsyncDisposable
 }
 
 /// <summary>A result event, whichever it was.</summary>
-public sealed record OperationResult(Guid OperationId, OperationStatus Status, string? CommitSha, string? NotePath, string? ReasonCode, string? Message)
+public sealed record OperationResult(Guid OperationId, OperationStatus Status, string? CommitSha, string? NotePath, string? ReasonCode, string? Message, AgentResult? Agent = null)
 {
     public bool Succeeded => Status is OperationStatus.Succeeded or OperationStatus.Duplicate;
 
     public static OperationResult From(OperationCompleted completed) =>
-        new(completed.OperationId, completed.Status, completed.CommitSha, completed.NotePath, null, null);
+        new(completed.OperationId, completed.Status, completed.CommitSha, completed.NotePath, null, null, completed.Agent);
 
     public static OperationResult From(OperationFailed failed) =>
         new(failed.OperationId, failed.Status, null, null, failed.ReasonCode, failed.Message);

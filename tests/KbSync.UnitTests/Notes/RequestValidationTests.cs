@@ -104,7 +104,7 @@ public sealed class RequestValidationTests
         var problem = RequestValidation.Problem(Valid with { Note = null }, MaxNoteBytes);
 
         Assert.NotNull(problem);
-        Assert.Contains("no note", problem, StringComparison.Ordinal);
+        Assert.Contains("exactly one of 'note' and 'agentTask'", problem, StringComparison.Ordinal);
     }
 
     [Theory]

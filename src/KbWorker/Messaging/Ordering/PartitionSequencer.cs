@@ -27,7 +27,8 @@ public sealed class PartitionSequencer(
     int maxRun,
     Func<int, IReadOnlyList<KbRequest>, CancellationToken, Task<IReadOnlyList<PendingOperation>>> runAsync,
     ILogger logger,
-    TimeSpan? gapTimeout = null)
+    TimeSpan? gapTimeout = null,
+    Func<int, KbRequest, CancellationToken, Task<PendingOperation>>? runOutOfOrderAsync = null)
 {
     public static readonly TimeSpan DefaultGapTimeout = TimeSpan.FromSeconds(5);
 
@@ -48,6 +49,7 @@ public sealed class PartitionSequencer(
     public Task<PendingOperation> SubmitAsync(DeliveryKey key, KbRequest request, CancellationToken cancellationToken)
     {
         var entry = new Entry(request, cancellationToken);
+        var outOfOrder = false;
         lock (_gate)
         {
             if (key.ConsumerTag != _consumerTag)
@@ -55,18 +57,36 @@ public sealed class PartitionSequencer(
                 StartGeneration(key.ConsumerTag);
             }
 
-            if (_halted || !(key.DeliveryTag < _next ? TryAddLate(entry) : _arrived.TryAdd(key.DeliveryTag, entry)))
+            if (_halted)
             {
                 entry.Cancel();
             }
-            else
+            else if (runOutOfOrderAsync is not null && NeedsNoOrder(request))
+            {
+                // A read-only task changes nothing: it runs at once, beside the partition's writes, and leaves no gap.
+                if (key.DeliveryTag >= _next)
+                {
+                    _passed.Add(key.DeliveryTag);
+                    PumpLocked();
+                }
+
+                outOfOrder = true;
+            }
+            else if (key.DeliveryTag < _next ? TryAddLate(entry) : _arrived.TryAdd(key.DeliveryTag, entry))
             {
                 PumpLocked();
             }
+            else
+            {
+                entry.Cancel();
+            }
         }
 
-        return entry.Completion.Task;
+        return outOfOrder ? runOutOfOrderAsync!(partition, request, cancellationToken) : entry.Completion.Task;
     }
+
+    /// <summary>Read-only agent tasks need no place in the order.</summary>
+    public static bool NeedsNoOrder(KbRequest request) => request.AgentTask is { ReadOnly: true } && request.Note is null;
 
     /// <summary>A delivery that ended without reaching the consumer: it will never arrive, so it must not leave a gap.</summary>
     public void Pass(DeliveryKey key)

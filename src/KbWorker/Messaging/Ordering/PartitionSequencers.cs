@@ -24,7 +24,7 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
     private IBus Bus => services.GetRequiredService<IBus>();
 
     public PartitionSequencer For(int partition) =>
-        _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, RunAsync, loggers.CreateLogger<PartitionSequencer>()));
+        _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, RunAsync, loggers.CreateLogger<PartitionSequencer>(), runOutOfOrderAsync: RunReadOnlyAsync));
 
     private async Task<IReadOnlyList<PendingOperation>> RunAsync(int partition, IReadOnlyList<KbRequest> requests, CancellationToken cancellationToken)
     {
@@ -38,6 +38,13 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
 
         var byId = operations.DistinctBy(o => o.Id).ToDictionary(o => o.Id);
         return operations.Select(o => byId[o.Id]).ToList();
+    }
+
+    private async Task<PendingOperation> RunReadOnlyAsync(int partition, KbRequest request, CancellationToken cancellationToken)
+    {
+        var operation = ToPending(request, partition, DateTimeOffset.UtcNow);
+        await RetryAsync(request.KbId ?? "", [operation], () => runner.RunReadOnlyAsync(operation, Bus, cancellationToken), cancellationToken);
+        return operation;
     }
 
     /// <summary>Requests without an operation id get one, so their failure is recorded; misrouted requests fail, as their order could not be kept.</summary>
@@ -61,13 +68,16 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
         return operation;
     }
 
-    private async Task RunGroupAsync(string kbId, List<PendingOperation> group, CancellationToken cancellationToken)
+    private Task RunGroupAsync(string kbId, List<PendingOperation> group, CancellationToken cancellationToken) =>
+        RetryAsync(kbId, group, () => runner.RunAsync(kbId, group, Bus, cancellationToken), cancellationToken);
+
+    private async Task RetryAsync(string kbId, List<PendingOperation> group, Func<Task> run, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await runner.RunAsync(kbId, group, Bus, cancellationToken);
+                await run();
                 return;
             }
             catch (Exception error) when (!cancellationToken.IsCancellationRequested)

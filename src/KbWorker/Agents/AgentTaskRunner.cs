@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using KbSync.Contracts;
+using KbSync.KbWorker.Git;
+using KbSync.KbWorker.Notes;
+using KbSync.KbWorker.Operations;
+using Microsoft.Extensions.Options;
+
+namespace KbSync.KbWorker.Agents;
+
+/// <summary>
+/// Turns an agent task into (at most) one commit on the clone's tip: the <c>files</c> agent on a
+/// <see cref="KbWorkspace"/>, or a configured external agent on a copy of the tip. A task that
+/// changes nothing, or is read-only, makes no commit. Failures are <see cref="AgentFailure"/>s.
+/// </summary>
+public sealed class AgentTaskRunner(IOptions<KbWorkerOptions> options)
+{
+    private readonly KbWorkerOptions _options = options.Value;
+
+    public async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, CancellationToken cancellationToken)
+    {
+        var step = Stopwatch.StartNew();
+        var request = operation.Request;
+        var task = request.AgentTask!;
+        var (result, changes) = task.AgentName == AgentTaskContent.FilesAgent
+            ? RunFiles(clone, task)
+            : await RunExternalAsync(clone, request, cancellationToken);
+        operation.Timings.ProcessMs += step.Elapsed.TotalMilliseconds;
+        var title = Title(task.Instruction);
+
+        if (task.ReadOnly && changes.Count > 0)
+        {
+            throw AgentFailure.Refused($"a read-only task changed {changes.Count} file(s) ({string.Join(", ", changes.Take(5).Select(c => c.Path))}).");
+        }
+
+        if (changes.Count == 0)
+        {
+            return new OperationOutcome(OperationStatus.Succeeded, null, null, title, null, null) { Agent = result };
+        }
+
+        step.Restart();
+        var message = CommitTrailers.Message($"Agent {task.AgentName}: {title}", request.OperationId, contentHash: null, notePath: null);
+        var sha = clone.Commit(changes, NoteWriter.AuthorOf(request.RequestedBy, request.RequestedAt, _options.AuthorEmailDomain), message);
+        operation.Timings.CommitMs += step.Elapsed.TotalMilliseconds;
+        return OperationOutcome.Succeeded(sha, null, title) with { Agent = result };
+    }
+
+    private static (AgentResult, IReadOnlyList<TreeChange>) RunFiles(IKbClone clone, AgentTaskContent task)
+    {
+        var workspace = new KbWorkspace(clone);
+        var result = FilesAgent.Run(workspace, task.Operations ?? [], task.ReadOnly);
+        return (result, workspace.Changes());
+    }
+
+    private async Task<(AgentResult, IReadOnlyList<TreeChange>)> RunExternalAsync(IKbClone clone, KbRequest request, CancellationToken cancellationToken)
+    {
+        var name = request.AgentTask!.AgentName;
+        if (!_options.Agents.TryGetValue(name, out var agent) || string.IsNullOrWhiteSpace(agent.Command))
+        {
+            var known = _options.Agents.Keys.Prepend(AgentTaskContent.FilesAgent);
+            throw new AgentFailure(ReasonCodes.UnknownAgent, $"No agent '{name}' is configured on this worker (known: {string.Join(", ", known)}). Configure it with KbWorker__Agents__{name}__Command.");
+        }
+
+        var runFolder = Path.Combine(_options.ResolveDataPath(), "agent-runs", request.OperationId.ToString("N"));
+        DeleteFolder(runFolder);
+        Directory.CreateDirectory(runFolder);
+        try
+        {
+            return await ExternalAgent.RunAsync(name, agent, clone, request, runFolder, cancellationToken);
+        }
+        finally
+        {
+            DeleteFolder(runFolder);
+        }
+    }
+
+    private static string Title(string instruction) => NoteLayout.TitleOf(new NoteContent(instruction));
+
+    private static void DeleteFolder(string folder)
+    {
+        if (!Directory.Exists(folder))
+        {
+            return;
+        }
+
+        foreach (var link in new DirectoryInfo(folder).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint }))
+        {
+            if (link is FileInfo file)
+            {
+                file.Attributes = FileAttributes.Normal;
+            }
+        }
+
+        Directory.Delete(folder, recursive: true);
+    }
+}

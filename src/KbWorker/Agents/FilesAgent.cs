@@ -1,0 +1,283 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using KbSync.Contracts;
+using KbSync.KbWorker.Paths;
+
+namespace KbSync.KbWorker.Agents;
+
+/// <summary>
+/// The built-in <c>files</c> agent: runs a task's operations in order on a <see cref="KbWorkspace"/>.
+/// The first operation that fails stops the task, names the operation and says why; nothing of the
+/// task is committed then. Reading operations return their output in the result.
+/// </summary>
+public static class FilesAgent
+{
+    public const int DefaultMaxResults = 100;
+    public const int MaxResultsLimit = 1000;
+    public const int MaxOutputChars = 256 * 1024;
+    public const int MaxSearchedFileBytes = 1024 * 1024;
+
+    public static AgentResult Run(KbWorkspace workspace, IReadOnlyList<FileOperation> operations, bool readOnly)
+    {
+        var outputs = new List<OperationOutput>();
+        var moves = new List<FileMove>();
+        for (var i = 0; i < operations.Count; i++)
+        {
+            var operation = operations[i];
+            var op = operation.Op?.Trim().ToLowerInvariant() ?? "";
+            try
+            {
+                if (!FileOps.All.Contains(op))
+                {
+                    throw new ArgumentException($"'{operation.Op}' is not an operation; use one of {string.Join(", ", FileOps.All.Order())}.");
+                }
+
+                if (readOnly && !FileOps.Reading.Contains(op))
+                {
+                    throw new ArgumentException("a read-only task can only read (read_file, list_directory, search_files, search_content).");
+                }
+
+                if (Execute(workspace, operation, op, moves) is { } output)
+                {
+                    outputs.Add(output with { Index = i + 1 });
+                }
+            }
+            catch (Exception error) when (error is ArgumentException or UnsafePathException or RegexMatchTimeoutException or InvalidOperationException)
+            {
+                throw AgentFailure.Operation(i + 1, op, error.Message.TrimEnd('.') + ".");
+            }
+        }
+
+        return Summarize(workspace, operations.Count, moves, outputs);
+    }
+
+    private static OperationOutput? Execute(KbWorkspace kb, FileOperation operation, string op, List<FileMove> moves)
+    {
+        switch (op)
+        {
+            case FileOps.ReadFile:
+            {
+                var path = kb.Check(operation.Path);
+                var content = kb.Read(path) is { } bytes && kb.FileExists(path) ? bytes : throw new ArgumentException($"there is no file {path}");
+                return new OperationOutput(0, op, Cap(Encoding.UTF8.GetString(content))) { Sha256 = KbWorkspace.Hash(content) };
+            }
+
+            case FileOps.ListDirectory:
+            {
+                var folder = string.IsNullOrWhiteSpace(operation.Path) || operation.Path.Trim() is "." or "/" ? "" : kb.Check(operation.Path);
+                if (!kb.FolderExists(folder))
+                {
+                    throw new ArgumentException($"there is no folder {folder}");
+                }
+
+                var prefix = folder.Length == 0 ? "" : folder + "/";
+                var children = kb.FilesUnder(folder)
+                    .Select(p => p[prefix.Length..])
+                    .Select(rest => rest.Contains('/') ? rest[..(rest.IndexOf('/') + 1)] : rest)
+                    .Distinct(StringComparer.Ordinal);
+                return new OperationOutput(0, op, Cap(string.Join('\n', children)));
+            }
+
+            case FileOps.SearchFiles:
+            {
+                var pattern = Glob.ToRegex(Required(operation.Pattern ?? operation.Path, "pattern"));
+                var matches = kb.AllFiles().Where(p => pattern.IsMatch(p)).Take(MaxResults(operation));
+                return new OperationOutput(0, op, Cap(string.Join('\n', matches)));
+            }
+
+            case FileOps.SearchContent:
+                return new OperationOutput(0, op, Cap(SearchContent(kb, operation)));
+
+            case FileOps.CreateFile:
+            {
+                var path = kb.Check(operation.Path);
+                if (kb.FileExists(path) || kb.FolderExists(path))
+                {
+                    throw new ArgumentException($"{path} already exists; use edit_file to change it");
+                }
+
+                kb.Write(path, Encoding.UTF8.GetBytes(operation.Content ?? ""));
+                return null;
+            }
+
+            case FileOps.EditFile:
+                Edit(kb, operation);
+                return null;
+
+            case FileOps.DeleteFile:
+            {
+                var path = ExistingFile(kb, operation.Path);
+                kb.Delete(path);
+                return null;
+            }
+
+            case FileOps.MoveFile:
+            {
+                var from = ExistingFile(kb, operation.Path);
+                var to = FreeTarget(kb, operation.To);
+                kb.Write(to, kb.Read(from)!);
+                kb.Delete(from);
+                moves.Add(new FileMove(from, to));
+                return null;
+            }
+
+            case FileOps.CreateFolder:
+            {
+                var folder = kb.Check(operation.Path);
+                if (kb.FileExists(folder))
+                {
+                    throw new ArgumentException($"{folder} is a file");
+                }
+
+                if (!kb.FolderExists(folder))
+                {
+                    kb.Write(folder + "/" + KbWorkspace.FolderKeeper, []);
+                }
+
+                return null;
+            }
+
+            case FileOps.DeleteFolder:
+            {
+                var folder = ExistingFolder(kb, operation.Path);
+                foreach (var file in kb.FilesUnder(folder).ToList())
+                {
+                    kb.Delete(file);
+                }
+
+                return null;
+            }
+
+            case FileOps.MoveFolder:
+            {
+                var from = ExistingFolder(kb, operation.Path);
+                var to = FreeTarget(kb, operation.To);
+                if (to.StartsWith(from + "/", StringComparison.Ordinal))
+                {
+                    throw new ArgumentException($"cannot move {from} into itself");
+                }
+
+                foreach (var file in kb.FilesUnder(from).ToList())
+                {
+                    kb.Write(to + file[from.Length..], kb.Read(file)!);
+                    kb.Delete(file);
+                }
+
+                moves.Add(new FileMove(from, to));
+                return null;
+            }
+
+            default:
+                throw new ArgumentException($"'{op}' is not an operation");
+        }
+    }
+
+    private static void Edit(KbWorkspace kb, FileOperation operation)
+    {
+        var path = ExistingFile(kb, operation.Path);
+        var current = kb.Read(path)!;
+        if (operation.ExpectedHash is { Length: > 0 } expected && !string.Equals(expected.Trim(), KbWorkspace.Hash(current), StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"{path} changed since it was read (expected sha256 {expected}, it is now {KbWorkspace.Hash(current)}); read it again and redo the edit");
+        }
+
+        var text = Encoding.UTF8.GetString(current);
+        var edited = (operation.Mode?.Trim().ToLowerInvariant() ?? FileOps.ModeReplace) switch
+        {
+            FileOps.ModeSet => operation.Content ?? "",
+            FileOps.ModeAppend => text + (operation.Content ?? ""),
+            FileOps.ModeReplace => ReplaceOnce(path, text, Required(operation.Find, "find"), operation.Replace ?? ""),
+            var mode => throw new ArgumentException($"'{mode}' is not an edit mode; use replace, append or set"),
+        };
+        kb.Write(path, Encoding.UTF8.GetBytes(edited));
+    }
+
+    private static string ReplaceOnce(string path, string text, string find, string replace)
+    {
+        var first = text.IndexOf(find, StringComparison.Ordinal);
+        if (first < 0)
+        {
+            throw new ArgumentException($"the text to replace is not in {path}");
+        }
+
+        if (text.IndexOf(find, first + 1, StringComparison.Ordinal) >= 0)
+        {
+            throw new ArgumentException($"the text to replace occurs more than once in {path}; give more of it so it is unique");
+        }
+
+        return string.Concat(text.AsSpan(0, first), replace, text.AsSpan(first + find.Length));
+    }
+
+    private static string SearchContent(KbWorkspace kb, FileOperation operation)
+    {
+        var query = Required(operation.Pattern ?? operation.Find, "pattern");
+        var regex = operation.Regex ? new Regex(query, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)) : null;
+        var folder = string.IsNullOrWhiteSpace(operation.Path) ? "" : kb.Check(operation.Path);
+        var hits = new List<string>();
+        var limit = MaxResults(operation);
+        foreach (var file in kb.FilesUnder(folder))
+        {
+            var bytes = kb.Read(file);
+            if (bytes is null || bytes.Length > MaxSearchedFileBytes || Array.IndexOf(bytes, (byte)0) >= 0)
+            {
+                continue;
+            }
+
+            var lines = Encoding.UTF8.GetString(bytes).Split('\n');
+            for (var n = 0; n < lines.Length && hits.Count < limit; n++)
+            {
+                if (regex?.IsMatch(lines[n]) ?? lines[n].Contains(query, StringComparison.OrdinalIgnoreCase))
+                {
+                    hits.Add($"{file}:{n + 1}: {lines[n].TrimEnd('\r')}");
+                }
+            }
+
+            if (hits.Count >= limit)
+            {
+                break;
+            }
+        }
+
+        return string.Join('\n', hits);
+    }
+
+    private static AgentResult Summarize(KbWorkspace kb, int count, List<FileMove> moves, List<OperationOutput> outputs)
+    {
+        var changes = kb.Changes();
+        var moved = moves.SelectMany(m => new[] { m.From, m.To }).ToHashSet(StringComparer.Ordinal);
+        bool IsMoved(string path) => moved.Contains(path) || moved.Any(m => path.StartsWith(m + "/", StringComparison.Ordinal));
+        var created = changes.Where(c => c.Content is not null && !kb.WasInTip(c.Path) && !IsMoved(c.Path)).Select(c => c.Path).ToList();
+        var edited = changes.Where(c => c.Content is not null && kb.WasInTip(c.Path) && !IsMoved(c.Path)).Select(c => c.Path).ToList();
+        var deleted = changes.Where(c => c.Content is null && !IsMoved(c.Path)).Select(c => c.Path).ToList();
+        var summary = changes.Count == 0
+            ? $"Ran {count} operation(s); nothing changed."
+            : $"Ran {count} operation(s): {created.Count} created, {edited.Count} edited, {deleted.Count} deleted, {moves.Count} moved.";
+        return new AgentResult(summary, created, edited, deleted, moves, outputs);
+    }
+
+    private static string ExistingFile(KbWorkspace kb, string? path)
+    {
+        var checkedPath = kb.Check(path);
+        return kb.FileExists(checkedPath) ? checkedPath : throw new ArgumentException($"there is no file {checkedPath}");
+    }
+
+    private static string ExistingFolder(KbWorkspace kb, string? path)
+    {
+        var checkedPath = kb.Check(path);
+        return kb.FolderExists(checkedPath) ? checkedPath : throw new ArgumentException($"there is no folder {checkedPath}");
+    }
+
+    private static string FreeTarget(KbWorkspace kb, string? path)
+    {
+        var to = kb.Check(Required(path, "to"));
+        return kb.FileExists(to) || kb.FolderExists(to) ? throw new ArgumentException($"{to} already exists") : to;
+    }
+
+    private static int MaxResults(FileOperation operation) => Math.Clamp(operation.MaxResults ?? DefaultMaxResults, 1, MaxResultsLimit);
+
+    private static string Required(string? value, string name) =>
+        string.IsNullOrWhiteSpace(value) ? throw new ArgumentException($"'{name}' is required") : value;
+
+    private static string Cap(string output) =>
+        output.Length <= MaxOutputChars ? output : output[..MaxOutputChars] + $"\n… (cut at {MaxOutputChars} characters)";
+}

@@ -1,0 +1,71 @@
+using System.Security.Cryptography;
+using KbSync.KbWorker.Git;
+using KbSync.KbWorker.Paths;
+
+namespace KbSync.KbWorker.Agents;
+
+/// <summary>
+/// The KB as an agent task sees it: the clone's tip, with the task's own changes laid over it and
+/// nothing written until <see cref="Changes"/> is committed, so a task is all or nothing. Every path
+/// goes through <see cref="KbPathGuard"/>, and no path may lead through a symlink in the tree.
+/// Folders exist as long as a file is in them (git keeps no empty folders: <c>create_folder</c>
+/// writes a <c>.gitkeep</c>).
+/// </summary>
+public sealed class KbWorkspace(IKbClone clone)
+{
+    public const string FolderKeeper = ".gitkeep";
+
+    private readonly Dictionary<string, byte[]?> _overlay = new(StringComparer.Ordinal);
+    private List<string>? _baseFiles;
+
+    /// <summary>Checks a path given by a task; throws <see cref="UnsafePathException"/> for an unsafe one.</summary>
+    public string Check(string? path)
+    {
+        var normalized = KbPathGuard.Normalize(path);
+        var parts = normalized.Split('/');
+        for (var i = 1; i <= parts.Length; i++)
+        {
+            var prefix = string.Join('/', parts[..i]);
+            if (!_overlay.ContainsKey(prefix) && clone.Entry(prefix) is { Kind: KbEntryKind.Symlink or KbEntryKind.Submodule })
+            {
+                throw new UnsafePathException(UnsafePathReasons.Symlink, path, $"\"{prefix}\" is a symlink or submodule in the KB; paths may not lead through one.");
+            }
+        }
+
+        return normalized;
+    }
+
+    public bool FileExists(string path) =>
+        _overlay.TryGetValue(path, out var content) ? content is not null : clone.Entry(path) is { Kind: KbEntryKind.File or KbEntryKind.Executable };
+
+    public bool FolderExists(string path) => path.Length == 0 || FilesUnder(path).Any();
+
+    public byte[]? Read(string path) => _overlay.TryGetValue(path, out var content) ? content : clone.ReadBytes(path);
+
+    public void Write(string path, byte[] content) => _overlay[path] = content;
+
+    public void Delete(string path) => _overlay[path] = null;
+
+    /// <summary>Every file in the workspace, sorted.</summary>
+    public IEnumerable<string> AllFiles()
+    {
+        _baseFiles ??= clone.Files().Where(e => e.Kind is KbEntryKind.File or KbEntryKind.Executable).Select(e => e.Path).ToList();
+        return _baseFiles.Where(p => !_overlay.ContainsKey(p))
+            .Concat(_overlay.Where(o => o.Value is not null).Select(o => o.Key))
+            .Order(StringComparer.Ordinal);
+    }
+
+    public IEnumerable<string> FilesUnder(string folder) =>
+        folder.Length == 0 ? AllFiles() : AllFiles().Where(p => p.StartsWith(folder + "/", StringComparison.Ordinal));
+
+    public IReadOnlyList<TreeChange> Changes() =>
+        _overlay.Where(o => o.Value is not null || clone.Entry(o.Key) is not null)
+            .Select(o => new TreeChange(o.Key, o.Value))
+            .OrderBy(c => c.Path, StringComparer.Ordinal)
+            .ToList();
+
+    /// <summary>True when the path was a file in the tip, before this task's changes.</summary>
+    public bool WasInTip(string path) => clone.Entry(path) is { Kind: KbEntryKind.File or KbEntryKind.Executable };
+
+    public static string Hash(byte[] content) => Convert.ToHexStringLower(SHA256.HashData(content));
+}
