@@ -62,6 +62,34 @@ public sealed class CliTests(RabbitMqService rabbit, PostgresService postgres) :
     }
 
     [Fact]
+    public async Task An_agent_task_with_wait_prints_its_summary_and_changed_files_and_status_shows_them_later()
+    {
+        await _sandbox.RegisterKbAsync("cli-notes", _remote.Path);
+        var ops = _sandbox.Folder.Combine("ops.json");
+        await File.WriteAllTextAsync(ops, """
+            [
+              { "op": "create_file", "path": "topics/howto/deploy.md", "content": "# Deploy\n" },
+              { "op": "search_files", "pattern": "*.md" }
+            ]
+            """);
+
+        var agent = await Kbsync("agent", "cli-notes", "--user", "alice", "--ops", ops, "--wait", "Write the deploy how-to");
+
+        Assert.True(agent.ExitCode == 0, agent.ToString());
+        Assert.Contains("succeeded: commit", agent.Output);
+        Assert.Contains("created: topics/howto/deploy.md", agent.Output);
+        Assert.Contains("--- 2. search_files ---\ntopics/howto/deploy.md", agent.Output);
+        var id = System.Text.Json.JsonDocument.Parse((await Kbsync("history", "--json")).Output).RootElement[0].GetProperty("id").GetString()!;
+        var status = await Kbsync("status", id);
+        Assert.Contains("created: topics/howto/deploy.md", status.Output);
+        Assert.Contains("agent", status.Output);
+
+        var bad = await Kbsync("agent", "cli-notes", "--user", "alice", "--ops", _sandbox.Folder.Combine("missing.json"), "x");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--ops: there is no file", bad.Error);
+    }
+
+    [Fact]
     public async Task Waiting_on_a_note_for_an_unknown_kb_prints_the_reason_and_exits_with_1()
     {
         var note = await Kbsync("note", "not-registered", "--user", "bob", "--wait", "Where does this go?");
