@@ -139,7 +139,7 @@ public static class FilesAgent
 
             case FileOps.DeleteFolder:
             {
-                var folder = ExistingFolder(kb, operation.Path);
+                var folder = WithoutSpecialEntries(kb, ExistingFolder(kb, operation.Path));
                 foreach (var file in kb.FilesUnder(folder).ToList())
                 {
                     kb.Delete(file);
@@ -150,7 +150,7 @@ public static class FilesAgent
 
             case FileOps.MoveFolder:
             {
-                var from = ExistingFolder(kb, operation.Path);
+                var from = WithoutSpecialEntries(kb, ExistingFolder(kb, operation.Path));
                 var to = FreeTarget(kb, operation.To);
                 if (to.StartsWith(from + "/", StringComparison.Ordinal))
                 {
@@ -159,7 +159,7 @@ public static class FilesAgent
 
                 foreach (var file in kb.FilesUnder(from).ToList())
                 {
-                    kb.Write(to + file[from.Length..], kb.Read(file)!);
+                    kb.Write(kb.Check(to + file[from.Length..]), kb.Read(file)!);
                     kb.Delete(file);
                 }
 
@@ -212,7 +212,7 @@ public static class FilesAgent
     {
         var query = Required(operation.Pattern ?? operation.Find, "pattern");
         var regex = operation.Regex ? new Regex(query, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)) : null;
-        var folder = string.IsNullOrWhiteSpace(operation.Path) ? "" : kb.Check(operation.Path);
+        var folder = string.IsNullOrWhiteSpace(operation.Path) ? "" : ExistingFolder(kb, operation.Path);
         var hits = new List<string>();
         var limit = MaxResults(operation);
         foreach (var file in kb.FilesUnder(folder))
@@ -226,9 +226,10 @@ public static class FilesAgent
             var lines = Encoding.UTF8.GetString(bytes).Split('\n');
             for (var n = 0; n < lines.Length && hits.Count < limit; n++)
             {
-                if (regex?.IsMatch(lines[n]) ?? lines[n].Contains(query, StringComparison.OrdinalIgnoreCase))
+                var line = lines[n].TrimEnd('\r');
+                if (regex?.IsMatch(line) ?? line.Contains(query, StringComparison.OrdinalIgnoreCase))
                 {
-                    hits.Add($"{file}:{n + 1}: {lines[n].TrimEnd('\r')}");
+                    hits.Add($"{file}:{n + 1}: {line}");
                 }
             }
 
@@ -260,6 +261,11 @@ public static class FilesAgent
         var checkedPath = kb.Check(path);
         return kb.FileExists(checkedPath) ? checkedPath : throw new ArgumentException($"there is no file {checkedPath}");
     }
+
+    private static string WithoutSpecialEntries(KbWorkspace kb, string folder) =>
+        kb.SpecialEntriesUnder(folder).FirstOrDefault() is { } special
+            ? throw new ArgumentException($"{folder} holds a symlink or submodule ({special}); the files agent does not move or delete those")
+            : folder;
 
     private static string ExistingFolder(KbWorkspace kb, string? path)
     {

@@ -17,8 +17,12 @@ public sealed class KbWorkspace(IKbClone clone)
 
     private readonly Dictionary<string, byte[]?> _overlay = new(StringComparer.Ordinal);
     private List<string>? _baseFiles;
+    private List<string>? _specialEntries;
 
-    /// <summary>Checks a path given by a task; throws <see cref="UnsafePathException"/> for an unsafe one.</summary>
+    /// <summary>
+    /// Checks a path given by a task; throws <see cref="UnsafePathException"/> for an unsafe one (through
+    /// a symlink or submodule) and <see cref="ArgumentException"/> when a folder on the way is a file.
+    /// </summary>
     public string Check(string? path)
     {
         var normalized = KbPathGuard.Normalize(path);
@@ -30,15 +34,27 @@ public sealed class KbWorkspace(IKbClone clone)
             {
                 throw new UnsafePathException(UnsafePathReasons.Symlink, path, $"\"{prefix}\" is a symlink or submodule in the KB; paths may not lead through one.");
             }
+
+            if (i < parts.Length && FileExists(prefix))
+            {
+                throw new ArgumentException($"{prefix} is a file, not a folder");
+            }
         }
 
         return normalized;
     }
 
+    /// <summary>Symlinks and submodules under a folder: the files agent reads past them but never moves or deletes them.</summary>
+    public IEnumerable<string> SpecialEntriesUnder(string folder)
+    {
+        _specialEntries ??= clone.Files().Where(e => e.Kind is KbEntryKind.Symlink or KbEntryKind.Submodule).Select(e => e.Path).ToList();
+        return _specialEntries.Where(p => folder.Length == 0 || p.StartsWith(folder + "/", StringComparison.Ordinal));
+    }
+
     public bool FileExists(string path) =>
         _overlay.TryGetValue(path, out var content) ? content is not null : clone.Entry(path) is { Kind: KbEntryKind.File or KbEntryKind.Executable };
 
-    public bool FolderExists(string path) => path.Length == 0 || FilesUnder(path).Any();
+    public bool FolderExists(string path) => path.Length == 0 || FilesUnder(path).Any() || SpecialEntriesUnder(path).Any();
 
     public byte[]? Read(string path) => _overlay.TryGetValue(path, out var content) ? content : clone.ReadBytes(path);
 
@@ -58,8 +74,9 @@ public sealed class KbWorkspace(IKbClone clone)
     public IEnumerable<string> FilesUnder(string folder) =>
         folder.Length == 0 ? AllFiles() : AllFiles().Where(p => p.StartsWith(folder + "/", StringComparison.Ordinal));
 
+    /// <summary>What differs from the tip: a file written back with the content it had is no change.</summary>
     public IReadOnlyList<TreeChange> Changes() =>
-        _overlay.Where(o => o.Value is not null || clone.Entry(o.Key) is not null)
+        _overlay.Where(o => o.Value is null ? clone.Entry(o.Key) is not null : !(WasInTip(o.Key) && clone.ReadBytes(o.Key)!.AsSpan().SequenceEqual(o.Value)))
             .Select(o => new TreeChange(o.Key, o.Value))
             .OrderBy(c => c.Path, StringComparer.Ordinal)
             .ToList();

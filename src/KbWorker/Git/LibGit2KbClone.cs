@@ -112,7 +112,8 @@ internal sealed class LibGit2KbClone : IKbClone
             }
 
             using var stream = new MemoryStream(change.Content, writable: false);
-            tree.Add(change.Path, _repository.ObjectDatabase.CreateBlob(stream), Mode.NonExecutableFile);
+            var mode = parent?[change.Path]?.Mode == Mode.ExecutableFile ? Mode.ExecutableFile : Mode.NonExecutableFile;
+            tree.Add(change.Path, _repository.ObjectDatabase.CreateBlob(stream), mode);
         }
 
         var commit = _repository.ObjectDatabase.CreateCommit(

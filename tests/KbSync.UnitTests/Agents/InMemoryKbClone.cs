@@ -1,0 +1,124 @@
+using System.Security.Cryptography;
+using System.Text;
+using KbSync.KbWorker.Git;
+
+namespace KbSync.UnitTests.Agents;
+
+/// <summary>
+/// A test double of <see cref="IKbClone"/>: the tip's tree as a dictionary of path -> (kind, bytes).
+/// Folders are implied by the paths of the entries under them, as in git. Only what the
+/// <c>files</c> agent and <see cref="KbSync.KbWorker.Agents.KbWorkspace"/> use is implemented, plus a
+/// minimal <see cref="Commit"/> so a test can play the caller (commit only on success).
+/// </summary>
+public sealed class InMemoryKbClone : IKbClone
+{
+    private readonly Dictionary<string, (KbEntryKind Kind, byte[] Content)> _entries = new(StringComparer.Ordinal);
+
+    public string? Tip { get; private set; } = "0000000000000000000000000000000000000001";
+
+    public bool HasRemote => false;
+
+    /// <summary>How many times <see cref="Commit"/> was called.</summary>
+    public int Commits { get; private set; }
+
+    public InMemoryKbClone WithFile(string path, string text) => With(path, KbEntryKind.File, Encoding.UTF8.GetBytes(text));
+
+    public InMemoryKbClone WithBytes(string path, byte[] content) => With(path, KbEntryKind.File, content);
+
+    public InMemoryKbClone WithExecutable(string path, string text) => With(path, KbEntryKind.Executable, Encoding.UTF8.GetBytes(text));
+
+    /// <summary>A symlink entry; as in git, its blob is the link's target.</summary>
+    public InMemoryKbClone WithSymlink(string path, string target) => With(path, KbEntryKind.Symlink, Encoding.UTF8.GetBytes(target));
+
+    public InMemoryKbClone WithSubmodule(string path) => With(path, KbEntryKind.Submodule, []);
+
+    public InMemoryKbClone With(string path, KbEntryKind kind, byte[] content)
+    {
+        if (kind == KbEntryKind.Folder)
+        {
+            throw new ArgumentException("folders are implied by the entries under them", nameof(kind));
+        }
+
+        _entries[path] = (kind, content);
+        return this;
+    }
+
+    /// <summary>Every entry as "kind:path:base64 content", sorted: equal snapshots mean an untouched tree.</summary>
+    public IReadOnlyList<string> Snapshot() =>
+        _entries.OrderBy(e => e.Key, StringComparer.Ordinal)
+            .Select(e => $"{e.Value.Kind}:{e.Key}:{Convert.ToBase64String(e.Value.Content)}")
+            .ToList();
+
+    public KbEntry? Entry(string path)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            return null;
+        }
+
+        if (_entries.TryGetValue(path, out var entry))
+        {
+            return ToEntry(path, entry.Kind, entry.Content);
+        }
+
+        var prefix = path + "/";
+        return _entries.Keys.Any(p => p.StartsWith(prefix, StringComparison.Ordinal))
+            ? new KbEntry(path, KbEntryKind.Folder, Sha1("tree " + path), 0)
+            : null;
+    }
+
+    public IEnumerable<KbEntry> Files(string? folder = null)
+    {
+        var prefix = string.IsNullOrEmpty(folder) ? "" : folder + "/";
+        return _entries.Where(e => e.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .OrderBy(e => e.Key, StringComparer.Ordinal)
+            .Select(e => ToEntry(e.Key, e.Value.Kind, e.Value.Content))
+            .ToList();
+    }
+
+    /// <summary>The blob at a path (a file's content, a symlink's target), or null for a folder, a submodule or nothing.</summary>
+    public byte[]? ReadBytes(string path) =>
+        _entries.TryGetValue(path, out var entry) && entry.Kind is not KbEntryKind.Submodule ? entry.Content.ToArray() : null;
+
+    /// <summary>Like the real clone: true when anything (even a folder) is at the path.</summary>
+    public bool FileExists(string path) => Entry(path) is not null;
+
+    public string? ReadText(string path) => ReadBytes(path) is { } bytes ? Encoding.UTF8.GetString(bytes) : null;
+
+    /// <summary>Applies the changes to the tree (no ancestor/descendant clean-up: the tests look at the changes).</summary>
+    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message)
+    {
+        foreach (var change in changes)
+        {
+            if (change.Content is null)
+            {
+                _entries.Remove(change.Path);
+            }
+            else
+            {
+                _entries[change.Path] = (KbEntryKind.File, change.Content.ToArray());
+            }
+        }
+
+        Commits++;
+        Tip = Sha1("commit " + Commits);
+        return Tip;
+    }
+
+    public Task SyncAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public CommitTrailers? FindOperation(Guid operationId) => throw new NotSupportedException();
+
+    public bool ContainsContent(string contentHash) => throw new NotSupportedException();
+
+    public Task<PushOutcome> PushAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public void Dispose()
+    {
+    }
+
+    private static KbEntry ToEntry(string path, KbEntryKind kind, byte[] content) =>
+        new(path, kind, Sha1(kind + ":" + Convert.ToBase64String(content)), kind is KbEntryKind.File or KbEntryKind.Executable ? content.Length : 0);
+
+    private static string Sha1(string text) => Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(text)));
+}
