@@ -1,0 +1,102 @@
+using System.Globalization;
+
+namespace KbSync.Benchmarks;
+
+/// <summary>The command line: <c>kbsync-bench [scenario...] [options]</c>.</summary>
+public sealed class BenchOptions
+{
+    public List<string> Scenarios { get; } = [];
+
+    /// <summary>Measured notes per KB (or per series, for scenarios that have series).</summary>
+    public int Notes { get; set; } = 30;
+
+    /// <summary>Notes sent to each KB first and not counted (the first one pays the clone).</summary>
+    public int Warmup { get; set; } = 3;
+
+    /// <summary>KB sizes (files) for <c>kb-size</c>.</summary>
+    public List<int> Sizes { get; } = [];
+
+    /// <summary>Where each run gets its own folder; default <c>results/</c> at the repository root.</summary>
+    public string? ResultsRoot { get; set; }
+
+    /// <summary>Keep the run's remotes and worker clones (results/&lt;run&gt;/tmp) for inspection.</summary>
+    public bool Keep { get; set; }
+
+    public bool List { get; set; }
+    public bool Help { get; set; }
+
+    public const string Usage = """
+        usage: kbsync-bench [scenario...] [options]        (./dev bench [scenario...] [options])
+
+        Runs the named scenarios (all but the diagnostics when none is named) end to end against the real
+        product: a fresh RabbitMQ virtual host and PostgreSQL database per scenario, real kbworker
+        processes, notes published with the .NET client library, costs read from the history table.
+        Prints a table per scenario; raw data goes to results/<run>/.
+
+        options:
+          --notes N        measured notes per KB (default 30)
+          --warmup N       uncounted notes per KB before measuring (default 3; the first one clones)
+          --sizes A,B,...  KB sizes in files for kb-size (default 100,1000,10000)
+          --results DIR    where results/<run>/ is created (default: results/ at the repository root)
+          --keep           keep results/<run>/tmp (the seeded remotes and the worker's clones)
+          --list           list the scenarios
+          -h, --help       this text
+
+        environment: RabbitMq__Host, RabbitMq__Port, RabbitMq__Username, RabbitMq__Password,
+        KBSYNC_RABBIT_MGMT_PORT (15672), ConnectionStrings__KbSync (an account with CREATEDB),
+        KBSYNC_BENCH_WORKER_DLL, KBSYNC_BENCH_CLI_DLL (default: next to this program in artifacts/bin).
+        """;
+
+    /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with a readable message.</summary>
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new BenchOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Count)
+                {
+                    throw new ArgumentException($"{arg} needs a value.");
+                }
+
+                return args[++i];
+            }
+
+            switch (arg)
+            {
+                case "--notes": options.Notes = PositiveInt(arg, Value()); break;
+                case "--warmup": options.Warmup = NonNegativeInt(arg, Value()); break;
+                case "--sizes":
+                    options.Sizes.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => PositiveInt(arg, s.Replace("_", ""))));
+                    break;
+                case "--results": options.ResultsRoot = Value(); break;
+                case "--keep": options.Keep = true; break;
+                case "--list": options.List = true; break;
+                case "-h" or "--help": options.Help = true; break;
+                default:
+                    if (arg.StartsWith('-'))
+                    {
+                        throw new ArgumentException($"Unknown option {arg}.");
+                    }
+
+                    options.Scenarios.Add(arg);
+                    break;
+            }
+        }
+
+        if (options.Sizes.Count == 0)
+        {
+            options.Sizes.AddRange([100, 1_000, 10_000]);
+        }
+
+        return options;
+    }
+
+    private static int PositiveInt(string option, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new ArgumentException($"{option}: '{value}' is not a positive whole number.");
+
+    private static int NonNegativeInt(string option, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{option}: '{value}' is not a whole number.");
+}

@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using KbSync.Producer.Client;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace KbSync.Benchmarks.Infrastructure;
+
+/// <summary>
+/// One scenario's private world: its own RabbitMQ virtual host and PostgreSQL database (both created
+/// here and deleted when disposed), a temp folder for remotes and worker data, the worker processes
+/// and the in-process producer (the .NET client library) it starts.
+/// </summary>
+public sealed class BenchSandbox : IAsyncDisposable
+{
+    private static readonly string[] FinalStatuses = ["succeeded", "duplicate", "failed", "timed_out"];
+
+    private readonly BenchSettings _settings;
+    private readonly HttpClient _management;
+    private readonly List<WorkerProcess> _workers = [];
+    private readonly bool _keepFolder;
+    private IHost? _producer;
+    private NpgsqlDataSource? _history;
+    private bool _vhostCreated;
+    private bool _databaseCreated;
+
+    private BenchSandbox(BenchSettings settings, string name, string folder, string logFolder, bool keepFolder)
+    {
+        _settings = settings;
+        Name = name;
+        Folder = folder;
+        LogFolder = logFolder;
+        _keepFolder = keepFolder;
+        DatabaseName = name.Replace('-', '_');
+        _management = new HttpClient
+        {
+            BaseAddress = new Uri($"http://{settings.RabbitHost}:{settings.RabbitManagementPort}/api/"),
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+        _management.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{settings.RabbitUser}:{settings.RabbitPassword}")));
+        ConnectionString = new NpgsqlConnectionStringBuilder(settings.AdminConnectionString) { Database = DatabaseName }.ConnectionString;
+    }
+
+    /// <summary>The virtual host's name (the database is the same with '_').</summary>
+    public string Name { get; }
+    public string DatabaseName { get; }
+    public string ConnectionString { get; }
+
+    /// <summary>Remotes and worker data; deleted when disposed unless kept.</summary>
+    public string Folder { get; }
+    public string LogFolder { get; }
+
+    public static async Task<BenchSandbox> CreateAsync(BenchSettings settings, string scenario, string runFolder, bool keepFolder, CancellationToken cancellationToken)
+    {
+        var name = $"kbsync-bench-{scenario}-{DateTime.UtcNow:HHmmss}-{Guid.NewGuid().ToString("N")[..6]}".ToLowerInvariant();
+        var folder = Path.Combine(runFolder, "tmp", scenario);
+        Directory.CreateDirectory(folder);
+        var sandbox = new BenchSandbox(settings, name, folder, runFolder, keepFolder);
+        try
+        {
+            (await sandbox._management.PutAsync($"vhosts/{name}", null, cancellationToken)).EnsureSuccessStatusCode();
+            sandbox._vhostCreated = true;
+            var permissions = new StringContent("""{"configure":".*","write":".*","read":".*"}""", Encoding.UTF8, "application/json");
+            (await sandbox._management.PutAsync($"permissions/{name}/{Uri.EscapeDataString(settings.RabbitUser)}", permissions, cancellationToken)).EnsureSuccessStatusCode();
+
+            await using (var admin = new NpgsqlConnection(settings.AdminConnectionString))
+            {
+                await admin.OpenAsync(cancellationToken);
+                await using var create = new NpgsqlCommand($"CREATE DATABASE \"{sandbox.DatabaseName}\"", admin);
+                await create.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            sandbox._databaseCreated = true;
+            sandbox._history = NpgsqlDataSource.Create(sandbox.ConnectionString);
+            return sandbox;
+        }
+        catch
+        {
+            await sandbox.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The settings a worker, the CLI or a producer of this sandbox runs with.</summary>
+    public Dictionary<string, string> Environment() => new()
+    {
+        ["RabbitMq__Host"] = _settings.RabbitHost,
+        ["RabbitMq__Port"] = _settings.RabbitPort.ToString(CultureInfo.InvariantCulture),
+        ["RabbitMq__VirtualHost"] = Name,
+        ["RabbitMq__Username"] = _settings.RabbitUser,
+        ["RabbitMq__Password"] = _settings.RabbitPassword,
+        ["ConnectionStrings__KbSync"] = ConnectionString,
+    };
+
+    /// <summary><c>kbsync kb add &lt;id&gt; --remote &lt;remote&gt;</c>, the CLI a user would run (it also migrates the database).</summary>
+    public async Task RegisterKbAsync(string kbId, string remote, CancellationToken cancellationToken)
+    {
+        var environment = Environment();
+        environment["DOTNET_CONTENTROOT"] = Path.GetDirectoryName(_settings.CliDll)!;
+        await ProcessRunner.CheckedAsync("dotnet", [_settings.CliDll, "kb", "add", kbId, "--remote", remote], environment, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>Starts a worker process with its data under this sandbox's folder and waits for "Bus started".</summary>
+    public async Task<WorkerProcess> StartWorkerAsync(string workerId, CancellationToken cancellationToken)
+    {
+        var environment = Environment();
+        environment["KbWorker__DataPath"] = Path.Combine(Folder, "workers", workerId);
+        var worker = await WorkerProcess.StartAsync(workerId, _settings.WorkerDll, environment, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), cancellationToken);
+        _workers.Add(worker);
+        return worker;
+    }
+
+    /// <summary>The .NET client library in this process (<c>builder.AddKbSyncClient()</c>), started once.</summary>
+    public async Task<KbSyncClient> StartClientAsync(CancellationToken cancellationToken)
+    {
+        if (_producer is null)
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Configuration.AddInMemoryCollection(Environment().Select(e => new KeyValuePair<string, string?>(e.Key.Replace("__", ":"), e.Value)));
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.AddKbSyncClient();
+            _producer = builder.Build();
+            await _producer.StartAsync(cancellationToken);
+        }
+
+        return _producer.Services.GetRequiredService<KbSyncClient>();
+    }
+
+    /// <summary>Polls the history table until the operation's row is final (every <paramref name="pollInterval"/>).</summary>
+    public async Task<OperationRow> WaitForFinalAsync(Guid operationId, TimeSpan timeout, TimeSpan pollInterval, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            if (await FindOperationAsync(operationId, cancellationToken) is { } row && FinalStatuses.Contains(row.Status))
+            {
+                return row;
+            }
+
+            if (clock.Elapsed > timeout)
+            {
+                throw new TimeoutException($"Operation {operationId} was not final after {timeout.TotalSeconds:0} s (worker log in {LogFolder}).");
+            }
+
+            await Task.Delay(pollInterval, cancellationToken);
+        }
+    }
+
+    public async Task<OperationRow?> FindOperationAsync(Guid operationId, CancellationToken cancellationToken)
+    {
+        await using var command = _history!.CreateCommand("""
+            SELECT kb_id, status, requested_at, started_at, finished_at, queue_wait_ms, lock_wait_ms,
+                   pull_ms, process_ms, commit_ms, push_ms, note_path, commit_sha, error_code, error_message, attempts
+              FROM operations WHERE id = $1
+            """);
+        command.Parameters.Add(new NpgsqlParameter { Value = operationId });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        double? D(int i) => reader.IsDBNull(i) ? null : reader.GetDouble(i);
+        DateTime? T(int i) => reader.IsDBNull(i) ? null : reader.GetDateTime(i);
+        string? S(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+        return new OperationRow(
+            operationId, reader.GetString(0), reader.GetString(1), reader.GetDateTime(2), T(3), T(4),
+            D(5), D(6), D(7), D(8), D(9), D(10), S(11), S(12), S(13), S(14), reader.GetInt32(15));
+    }
+
+    public async Task<string> ServerVersionAsync(CancellationToken cancellationToken)
+    {
+        await using var command = _history!.CreateCommand("SELECT version()");
+        return (string)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_producer is not null)
+        {
+            try
+            {
+                await _producer.StopAsync(CancellationToken.None);
+            }
+            finally
+            {
+                _producer.Dispose();
+            }
+        }
+
+        await Task.WhenAll(_workers.Select(w => w.DisposeAsync().AsTask()));
+        if (_history is not null)
+        {
+            await _history.DisposeAsync();
+        }
+
+        if (_vhostCreated)
+        {
+            await Quietly(async () => (await _management.DeleteAsync($"vhosts/{Name}")).EnsureSuccessStatusCode(), $"delete virtual host {Name}");
+        }
+
+        if (_databaseCreated)
+        {
+            await Quietly(async () =>
+            {
+                await using var admin = new NpgsqlConnection(_settings.AdminConnectionString);
+                await admin.OpenAsync();
+                await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{DatabaseName}\" WITH (FORCE)", admin);
+                await drop.ExecuteNonQueryAsync();
+            }, $"drop database {DatabaseName}");
+        }
+
+        _management.Dispose();
+        if (!_keepFolder)
+        {
+            await Quietly(() =>
+            {
+                Directory.Delete(Folder, recursive: true);
+                return Task.CompletedTask;
+            }, $"delete {Folder}");
+        }
+    }
+
+    private static async Task Quietly(Func<Task> action, string what)
+    {
+        try
+        {
+            await action();
+        }
+        catch (Exception error)
+        {
+            await Console.Error.WriteLineAsync($"[bench] warning: could not {what}: {error.Message}");
+        }
+    }
+}
+
+/// <summary>One history row (table <c>operations</c>), as the worker left it.</summary>
+public sealed record OperationRow(
+    Guid Id,
+    string KbId,
+    string Status,
+    DateTime RequestedAt,
+    DateTime? StartedAt,
+    DateTime? FinishedAt,
+    double? QueueWaitMs,
+    double? LockWaitMs,
+    double? PullMs,
+    double? ProcessMs,
+    double? CommitMs,
+    double? PushMs,
+    string? NotePath,
+    string? CommitSha,
+    string? ErrorCode,
+    string? ErrorMessage,
+    int Attempts)
+{
+    public bool Succeeded => Status is "succeeded";
+
+    /// <summary>The git work: pull + process + commit + push.</summary>
+    public double GitMs => (PullMs ?? 0) + (ProcessMs ?? 0) + (CommitMs ?? 0) + (PushMs ?? 0);
+
+    /// <summary>From the worker taking the request to its result (history writes, lock, clone open, git work).</summary>
+    public double? RunMs => StartedAt is { } s && FinishedAt is { } f ? (f - s).TotalMilliseconds : null;
+
+    /// <summary>From the producer's publish (<c>requested_at</c>) to the worker's <c>finished_at</c>.</summary>
+    public double? EndToEndMs => FinishedAt is { } f ? (f - RequestedAt).TotalMilliseconds : null;
+}

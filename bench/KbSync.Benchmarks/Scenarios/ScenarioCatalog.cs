@@ -1,0 +1,17 @@
+namespace KbSync.Benchmarks.Scenarios;
+
+/// <summary>
+/// Every scenario; a run without names runs the non-diagnostic ones in this order. Issue #6 adds: burst at one KB,
+/// many KBs, overhead, added latency and a baseline of git-CLI writers.
+/// </summary>
+public static class ScenarioCatalog
+{
+    public static IReadOnlyList<IScenario> All { get; } =
+    [
+        new KbSizeScenario(),
+        new KbSizeScenario(withIndex: false),
+        new KbSizeStepsScenario(),
+    ];
+
+    public static IScenario? Find(string name) => All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));
+}
