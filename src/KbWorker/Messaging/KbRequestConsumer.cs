@@ -1,6 +1,7 @@
 using KbSync.Contracts;
 using KbSync.KbWorker.Messaging.Ordering;
 using MassTransit;
+using MassTransit.RabbitMqTransport;
 
 namespace KbSync.KbWorker.Messaging;
 
@@ -19,6 +20,7 @@ public sealed class KbRequestConsumer(PartitionSequencers sequencers) : IConsume
             throw new InvalidOperationException($"{nameof(KbRequestConsumer)} only serves partition queues on RabbitMQ, not {context.ReceiveContext.InputAddress}.");
         }
 
-        await sequencers.For(partition).SubmitAsync(delivery, context.Message, context.CancellationToken);
+        var channel = context.ReceiveContext.TryGetPayload<ChannelContext>(out var channelContext) ? channelContext.Channel : null;
+        await sequencers.For(partition).SubmitAsync(delivery, context.Message, context.CancellationToken, channel);
     }
 }

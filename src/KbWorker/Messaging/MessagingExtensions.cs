@@ -67,6 +67,7 @@ public static class MessagingExtensions
                 }
             });
         });
+        builder.Services.AddHostedService<HandOverOnStop>(); // after MassTransit: stops before it
         return builder;
     }
 }

@@ -71,6 +71,13 @@ public sealed class WorkerProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await StopAsync();
+        _process.Dispose();
+    }
+
+    /// <summary>SIGTERM, as a deploy or Ctrl+C would: the worker stops gracefully (SIGKILL after 20 s).</summary>
+    public async Task StopAsync()
+    {
         if (!_process.HasExited)
         {
             _ = SendSignal(_process.Id, 15);
@@ -84,8 +91,6 @@ public sealed class WorkerProcess : IAsyncDisposable
                 _process.Kill(entireProcessTree: true);
             }
         }
-
-        _process.Dispose();
     }
 
     private void Collect(string? line)

@@ -59,6 +59,23 @@ public sealed class ConcurrentWritersTests(RabbitMqService rabbit, PostgresServi
         Assert.Contains(rows, r => r.WorkerId != busy.Id);
     }
 
+    [Fact]
+    public async Task When_the_busy_worker_stops_gracefully_halfway_the_other_goes_on_in_order()
+    {
+        var publishing = PublishAsync(total: 100, pause: TimeSpan.FromMilliseconds(60));
+        await _sandbox.WaitForFinalAsync(20, TimeSpan.FromMinutes(2));
+        var busy = await BusiestWorkerAsync();
+        await busy.StopAsync();
+        Assert.True((await _sandbox.WaitForFinalAsync(0, TimeSpan.Zero)).Count < 100, "everything finished before the stop: the test would prove nothing");
+
+        var published = await publishing;
+        var rows = await _sandbox.WaitForFinalAsync(100, TimeSpan.FromMinutes(3));
+
+        AssertEachNoteOnceInPublishOrder(published, rows);
+        Assert.Contains("handing over", busy.Output);
+        Assert.Contains(rows, r => r.WorkerId != busy.Id);
+    }
+
     /// <summary>
     /// Two producers publish concurrently. Publishes to one KB are serialised across both producers
     /// (each waits for the broker's confirm before the next may start), which gives every KB a

@@ -1,6 +1,7 @@
 using KbSync.Contracts;
 using KbSync.KbWorker.Operations;
 using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
 
 namespace KbSync.KbWorker.Messaging.Ordering;
 
@@ -44,9 +45,12 @@ public sealed class PartitionSequencer(
     private bool _running;
     private bool _halted;
     private Timer? _gapTimer;
+    private IChannel? _channel;
+    private TaskCompletionSource _idle = NewIdle(done: true);
 
     /// <summary>Queues a request at its place in the delivery order; completes with its outcome once recorded and published.</summary>
-    public Task<PendingOperation> SubmitAsync(DeliveryKey key, KbRequest request, CancellationToken cancellationToken)
+    /// <param name="channel">The channel it came on, closed by <see cref="HandOverAsync"/>.</param>
+    public Task<PendingOperation> SubmitAsync(DeliveryKey key, KbRequest request, CancellationToken cancellationToken, IChannel? channel = null)
     {
         var entry = new Entry(request, cancellationToken);
         var outOfOrder = false;
@@ -56,6 +60,8 @@ public sealed class PartitionSequencer(
             {
                 StartGeneration(key.ConsumerTag);
             }
+
+            _channel = channel ?? _channel;
 
             if (_halted)
             {
@@ -119,6 +125,8 @@ public sealed class PartitionSequencer(
         _generation++;
         _next = 1;
         _running = false;
+        _idle.TrySetResult();
+        _idle = NewIdle(done: true);
         _halted = false;
         _late.Clear();
     }
@@ -171,6 +179,7 @@ public sealed class PartitionSequencer(
         }
 
         _running = true;
+        _idle = NewIdle(done: false);
         var generation = _generation;
         _ = Task.Run(() => RunAsync(generation, run));
     }
@@ -210,10 +219,64 @@ public sealed class PartitionSequencer(
                 if (generation == _generation)
                 {
                     _running = false;
+                    _idle.TrySetResult();
                     PumpLocked();
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Gives the partition to the next worker without reordering it: no new run starts, the running
+    /// one finishes, then the channel is closed. Closing (rather than cancelling the consumer) makes
+    /// RabbitMQ return every unacknowledged message to the queue in order before it activates the
+    /// next consumer; a cancel would activate it first, and messages delivered but not yet handed to
+    /// this consumer would come back behind later ones. MassTransit then subscribes again, at the back
+    /// of the line.
+    /// </summary>
+    public async Task HandOverAsync(CancellationToken cancellationToken)
+    {
+        Task running;
+        IChannel? channel;
+        lock (_gate)
+        {
+            _halted = true;
+            running = _idle.Task;
+            channel = _channel;
+        }
+
+        await running.WaitAsync(cancellationToken);
+        await Task.Delay(AckGrace, cancellationToken); // let the finished run's acknowledgements go out first
+        if (channel is { IsOpen: true })
+        {
+            logger.LogInformation("Partition {Partition}: handing over (closing its channel, so waiting requests return to the queue in order)", partition);
+            try
+            {
+                await channel.CloseAsync(Constants.ReplySuccess, "KbSync worker hands the partition over", cancellationToken);
+            }
+            catch (Exception error) when (error is ObjectDisposedException or RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.OperationInterruptedException)
+            {
+                // closed meanwhile (the connection dropped): the broker has returned the messages already
+            }
+        }
+
+        lock (_gate)
+        {
+            Halt(null);
+        }
+    }
+
+    private static readonly TimeSpan AckGrace = TimeSpan.FromMilliseconds(200);
+
+    private static TaskCompletionSource NewIdle(bool done)
+    {
+        var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (done)
+        {
+            idle.SetResult();
+        }
+
+        return idle;
     }
 
     /// <summary>Fails everything still waiting: those messages return to the queue and come back in order.</summary>

@@ -20,6 +20,10 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
     private readonly ILogger _logger = loggers.CreateLogger<PartitionSequencers>();
 
+    /// <summary>Hands every partition this worker serves over to the next worker in line (see <see cref="PartitionSequencer.HandOverAsync"/>).</summary>
+    public Task HandOverAllAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(_sequencers.Values.Select(s => s.HandOverAsync(cancellationToken)));
+
     /// <summary>Resolved when first used: the bus's own configuration needs this class, so it cannot take the bus in its constructor.</summary>
     private IBus Bus => services.GetRequiredService<IBus>();
 

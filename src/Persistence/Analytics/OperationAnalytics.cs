@@ -1,0 +1,263 @@
+// Indexes these queries are designed for (to be added by a migration; not created by this code).
+// Measured on 1,000,000 rows (30 days, 50 KBs, 200 requesters): see the report of issue #5.
+//
+//   -- 1 and 2 replace the Initial migration's indexes of the same name and key, adding INCLUDE
+//   --   columns so that the range queries (status counts, waits, steps, requesters, queue arrivals)
+//   --   are index-only scans. History's ListAsync keeps using them (same leading columns).
+//   DROP INDEX IF EXISTS ix_operations_kb_id_requested_at;
+//   CREATE INDEX ix_operations_kb_id_requested_at ON operations (kb_id, requested_at)
+//       INCLUDE (status, started_at, finished_at, queue_wait_ms, lock_wait_ms, pull_ms, process_ms, commit_ms, push_ms, requested_by);
+//   DROP INDEX IF EXISTS ix_operations_requested_at;
+//   CREATE INDEX ix_operations_requested_at ON operations (requested_at)
+//       INCLUDE (status, started_at, finished_at, queue_wait_ms, lock_wait_ms, pull_ms, process_ms, commit_ms, push_ms, requested_by);
+//
+//   -- 3 and 4: queue exits (queue depth), and operations still queued at the start of a range.
+//   CREATE INDEX ix_operations_kb_id_started_at ON operations (kb_id, started_at) INCLUDE (requested_at);
+//   CREATE INDEX ix_operations_started_at ON operations (started_at) INCLUDE (requested_at);
+//
+//   -- 5 and 6: throughput (operations finished per bucket).
+//   CREATE INDEX ix_operations_kb_id_finished_at ON operations (kb_id, finished_at) INCLUDE (status);
+//   CREATE INDEX ix_operations_finished_at ON operations (finished_at) INCLUDE (status);
+//
+// In EF Core (Npgsql provider), e.g.:
+//   op.HasIndex(o => new { o.KbId, o.RequestedAt }).IncludeProperties(o => new { o.Status, o.StartedAt, o.FinishedAt,
+//       o.QueueWaitMs, o.LockWaitMs, o.PullMs, o.ProcessMs, o.CommitMs, o.PushMs, o.RequestedBy });
+//   op.HasIndex(o => new { o.KbId, o.StartedAt }).IncludeProperties(o => new { o.RequestedAt });
+//   op.HasIndex(o => o.StartedAt).IncludeProperties(o => new { o.RequestedAt });
+//   op.HasIndex(o => new { o.KbId, o.FinishedAt }).IncludeProperties(o => new { o.Status });
+//   op.HasIndex(o => o.FinishedAt).IncludeProperties(o => new { o.Status });
+// (and IncludeProperties on the existing HasIndex(o => o.RequestedAt)). EF's default names are the ones above.
+
+using System.Data;
+using KbSync.Contracts;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace KbSync.Persistence.Analytics;
+
+/// <summary>
+/// Statistics over the operation history, for one KB or all of them, computed inside PostgreSQL:
+/// every method runs one aggregate statement and reads back a handful of rows, never the history
+/// itself. Each method validates its <see cref="AnalyticsQuery"/> first (<see cref="ArgumentException"/>).
+/// </summary>
+/// <remarks>
+/// <para>Which operations each figure covers, for the range [Since, Until):</para>
+/// <list type="bullet">
+/// <item>status counts, waits, step durations and requesters: operations <b>requested</b> in the
+/// range (waits, steps and requesters' waits only those that have finished);</item>
+/// <item>throughput: operations <b>finished</b> in each bucket;</item>
+/// <item>queue depth: the queue as it was at every instant of the range (<see cref="QueueContention"/>).</item>
+/// </list>
+/// <para>Percentiles are PostgreSQL's <c>percentile_cont</c>: with n sorted values v[0..n-1], p is at
+/// rank r = p(n-1), interpolated linearly between v[floor r] and v[ceil r].</para>
+/// <para>Statements run in a read-only transaction with JIT compilation off (compiling costs more
+/// than these queries take) and a statement timeout of <see cref="StatementTimeout"/>.</para>
+/// </remarks>
+public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contexts)
+{
+    public const int DefaultTopRequesters = 10;
+    public const int MaxTopRequesters = 100;
+
+    /// <summary>Longest a single statement may run before PostgreSQL cancels it.</summary>
+    public static readonly TimeSpan StatementTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Operations requested in the range, by their current status.</summary>
+    public Task<StatusCounts> GetStatusCountsAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
+        RunAsync(query, ReadStatusCountsAsync, cancellationToken);
+
+    /// <summary>Queue wait and lock wait (p50, p95, p99, max) of the finished operations requested in the range.</summary>
+    public Task<WaitStats> GetWaitsAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
+        RunAsync(query, ReadWaitsAsync, cancellationToken);
+
+    /// <summary>Pull, process, commit and push durations (p50, p95) of the finished operations requested in the range that ran each step.</summary>
+    public Task<StepStats> GetStepDurationsAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
+        RunAsync(query, ReadStepsAsync, cancellationToken);
+
+    /// <summary>Operations finished in each bucket of the range, by outcome; empty buckets included.</summary>
+    public Task<IReadOnlyList<ThroughputBucket>> GetThroughputAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
+        RunAsync(query, ReadThroughputAsync, cancellationToken);
+
+    /// <summary>Peak and time-weighted mean queue depth over the range; see <see cref="QueueContention"/> for the definition.</summary>
+    public Task<QueueContention> GetQueueContentionAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
+        RunAsync(query, ReadQueueAsync, cancellationToken);
+
+    /// <summary>
+    /// The <paramref name="top"/> requesters (1 to <see cref="MaxTopRequesters"/>) with the most
+    /// operations requested in the range, most first (ties by name), with their waits.
+    /// </summary>
+    public Task<IReadOnlyList<RequesterWaits>> GetRequesterWaitsAsync(AnalyticsQuery query, int top = DefaultTopRequesters, CancellationToken cancellationToken = default)
+    {
+        ValidateTop(top);
+        return RunAsync(query, (session, ct) => ReadRequestersAsync(session, top, ct), cancellationToken);
+    }
+
+    /// <summary>
+    /// All of the above in one record, from one snapshot (one repeatable-read transaction), so the
+    /// figures agree with each other even while workers write. Backs <c>GET /kbs/{kb}/stats</c> and
+    /// <c>kbsync stats</c>.
+    /// </summary>
+    public Task<KbStats> GetAllAsync(AnalyticsQuery query, int topRequesters = DefaultTopRequesters, CancellationToken cancellationToken = default)
+    {
+        ValidateTop(topRequesters);
+        return RunAsync(query, async (session, ct) => new KbStats(
+            session.Window.KbId,
+            session.Window.Since,
+            session.Window.Until,
+            session.Window.Bucket,
+            await ReadStatusCountsAsync(session, ct),
+            await ReadWaitsAsync(session, ct),
+            await ReadStepsAsync(session, ct),
+            await ReadThroughputAsync(session, ct),
+            await ReadQueueAsync(session, ct),
+            await ReadRequestersAsync(session, topRequesters, ct)), cancellationToken);
+    }
+
+    private static async Task<StatusCounts> ReadStatusCountsAsync(Session session, CancellationToken cancellationToken)
+    {
+        var counts = new Dictionary<OperationStatus, long>();
+        await using var command = session.Command(AnalyticsSql.StatusCounts);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            if (OperationEnumNames.TryParseStatus(reader.GetString(0), out var status))
+            {
+                counts[status] = reader.GetInt64(1);
+            }
+        }
+
+        long Count(OperationStatus status) => counts.GetValueOrDefault(status);
+        return new StatusCounts(
+            Count(OperationStatus.Queued), Count(OperationStatus.Running), Count(OperationStatus.Succeeded),
+            Count(OperationStatus.Duplicate), Count(OperationStatus.Failed), Count(OperationStatus.TimedOut));
+    }
+
+    private static async Task<WaitStats> ReadWaitsAsync(Session session, CancellationToken cancellationToken)
+    {
+        await using var command = session.Command(AnalyticsSql.Waits);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new WaitStats(
+            new WaitDistribution(reader.GetInt64(0), NullableDouble(reader, 1), NullableDouble(reader, 2), NullableDouble(reader, 3), NullableDouble(reader, 4)),
+            new WaitDistribution(reader.GetInt64(5), NullableDouble(reader, 6), NullableDouble(reader, 7), NullableDouble(reader, 8), NullableDouble(reader, 9)));
+    }
+
+    private static async Task<StepStats> ReadStepsAsync(Session session, CancellationToken cancellationToken)
+    {
+        await using var command = session.Command(AnalyticsSql.Steps);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        StepDistribution Step(int first) => new(reader.GetInt64(first), NullableDouble(reader, first + 1), NullableDouble(reader, first + 2));
+        return new StepStats(Step(0), Step(3), Step(6), Step(9));
+    }
+
+    private static async Task<IReadOnlyList<ThroughputBucket>> ReadThroughputAsync(Session session, CancellationToken cancellationToken)
+    {
+        var window = session.Window;
+        var buckets = new List<ThroughputBucket>(window.BucketCount);
+        await using var command = session.Command(AnalyticsSql.Throughput);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var index = reader.GetInt32(0);
+            var (succeeded, duplicate, failed, timedOut) = (reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4));
+            buckets.Add(new ThroughputBucket(
+                window.BucketStart(index), window.BucketEnd(index),
+                succeeded + duplicate + failed + timedOut, succeeded, duplicate, failed, timedOut));
+        }
+
+        return buckets;
+    }
+
+    private static async Task<QueueContention> ReadQueueAsync(Session session, CancellationToken cancellationToken)
+    {
+        await using var command = session.Command(AnalyticsSql.Queue);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var peak = reader.GetInt64(0);
+        DateTimeOffset? peakAt = peak > 0 ? reader.GetFieldValue<DateTimeOffset>(1) : null;
+        return new QueueContention(peak, peakAt, reader.GetDouble(2));
+    }
+
+    private static async Task<IReadOnlyList<RequesterWaits>> ReadRequestersAsync(Session session, int top, CancellationToken cancellationToken)
+    {
+        var requesters = new List<RequesterWaits>(top);
+        await using var command = session.Command(AnalyticsSql.Requesters);
+        command.Parameters.Add(new NpgsqlParameter<int>("top", NpgsqlDbType.Integer) { TypedValue = top });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            requesters.Add(new RequesterWaits(
+                reader.GetString(0), reader.GetInt64(1), NullableDouble(reader, 2), NullableDouble(reader, 3), NullableDouble(reader, 4)));
+        }
+
+        return requesters;
+    }
+
+    private static double? NullableDouble(NpgsqlDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : reader.GetDouble(ordinal);
+
+    private static void ValidateTop(int top)
+    {
+        if (top is < 1 or > MaxTopRequesters)
+        {
+            throw new ArgumentOutOfRangeException(nameof(top), top, $"The number of requesters must be between 1 and {MaxTopRequesters}.");
+        }
+    }
+
+    private async Task<T> RunAsync<T>(AnalyticsQuery query, Func<Session, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var window = query.Validate();
+
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await db.Database.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+            var session = new Session((NpgsqlConnection)db.Database.GetDbConnection(), (NpgsqlTransaction)transaction.GetDbTransaction(), window);
+            await using (var settings = session.Command(
+                $"SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL statement_timeout = {(long)StatementTimeout.TotalMilliseconds}"))
+            {
+                await settings.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            var result = await read(session, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return result;
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    /// <summary>One open read-only transaction and the validated query its statements are about.</summary>
+    private sealed class Session(NpgsqlConnection connection, NpgsqlTransaction transaction, AnalyticsWindow window)
+    {
+        public AnalyticsWindow Window { get; } = window;
+
+        /// <summary>A statement with the query's parameters bound (the KB only in the per-KB variant).</summary>
+        public NpgsqlCommand Command(AnalyticsSql.Variants statement)
+        {
+            var command = Command(statement.For(Window.KbId));
+            if (Window.KbId is not null)
+            {
+                command.Parameters.Add(new NpgsqlParameter<string>("kb", NpgsqlDbType.Text) { TypedValue = Window.KbId });
+            }
+
+            command.Parameters.Add(new NpgsqlParameter<DateTime>("since", NpgsqlDbType.TimestampTz) { TypedValue = Window.Since.UtcDateTime });
+            command.Parameters.Add(new NpgsqlParameter<DateTime>("until", NpgsqlDbType.TimestampTz) { TypedValue = Window.Until.UtcDateTime });
+            command.Parameters.Add(new NpgsqlParameter<NpgsqlInterval>("bucket", NpgsqlDbType.Interval)
+            {
+                // microseconds only: no days, so adding it to a timestamptz never depends on the session's time zone
+                TypedValue = new NpgsqlInterval(0, 0, Window.Bucket.Ticks / 10),
+            });
+            command.Parameters.Add(new NpgsqlParameter<int>("buckets", NpgsqlDbType.Integer) { TypedValue = Window.BucketCount });
+            return command;
+        }
+
+        public NpgsqlCommand Command(string sql) => new(sql, connection, transaction);
+    }
+}
