@@ -44,6 +44,7 @@ public static class MessagingExtensions
                     {
                         endpoint.ConfigureConsumeTopology = false;
                         endpoint.SetQuorumQueue();
+                        endpoint.PublishFaults = false; // requesters get OperationFailed; MassTransit's Fault<T> would only add noise
                         endpoint.SingleActiveConsumer = true;
                         endpoint.Bind(Topology.RequestsExchange, exchange =>
                         {

@@ -23,7 +23,7 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
 {
     public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
     {
-        if (context.Exception is ReturnToQueueException or OperationCanceledException)
+        if (IsGiveBack(context.Exception))
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(context.Exception).Throw();
         }
@@ -40,6 +40,20 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("record-unreadable");
+
+    /// <summary>The consumer gave the message back (stopping, handing over, channel gone): it returns to its queue, it is not unreadable.</summary>
+    private static bool IsGiveBack(Exception? error)
+    {
+        for (; error is not null; error = error.InnerException)
+        {
+            if (error is ReturnToQueueException or OperationCanceledException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private async Task RecordAsync(ReceiveContext context, string reason)
     {

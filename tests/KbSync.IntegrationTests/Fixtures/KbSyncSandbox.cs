@@ -123,6 +123,23 @@ public sealed class KbSyncSandbox : IAsyncDisposable
         }
     }
 
+    /// <summary>Fails with a timeline (worker, attempts, start) of every operation when the remote's commit order differs from the publish order.</summary>
+    public void AssertPublishOrder(string kbId, IReadOnlyList<Guid> published, GitRemote remote, IReadOnlyList<OperationRecord> rows)
+    {
+        var onRemote = remote.Commits().Where(c => c.Trailers is not null).Select(c => c.Trailers!.OperationId).ToList();
+        if (published.SequenceEqual(onRemote))
+        {
+            return;
+        }
+
+        var timeline = published.Select((id, i) =>
+        {
+            var row = rows.SingleOrDefault(r => r.Id == id);
+            return $"published #{i} on remote #{onRemote.IndexOf(id)} {id} worker {row?.WorkerId} attempts {row?.Attempts} started {row?.StartedAt:HH:mm:ss.fff} finished {row?.FinishedAt:HH:mm:ss.fff}";
+        });
+        Assert.Fail($"KB {kbId}: commit order differs from publish order:\n{string.Join('\n', timeline)}\n{WorkerOutput()}");
+    }
+
     public string WorkerOutput() => string.Join("\n\n", _workers.Select(w => $"--- worker {w.Id} ---\n{w.Output}"));
 
     public async ValueTask DisposeAsync()

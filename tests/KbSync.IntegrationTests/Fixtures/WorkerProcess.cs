@@ -10,6 +10,7 @@ namespace KbSync.IntegrationTests.Fixtures;
 /// </summary>
 public sealed class WorkerProcess : IAsyncDisposable
 {
+    private const int MaxLines = 20_000;
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -101,6 +102,11 @@ public sealed class WorkerProcess : IAsyncDisposable
         }
 
         _output.Enqueue(line);
+        while (_output.Count > MaxLines && _output.TryDequeue(out _))
+        {
+            // keep the last lines only: a worker in a loop must not take the test run down with it
+        }
+
         if (line.Contains("Bus started", StringComparison.Ordinal))
         {
             _started.TrySetResult();

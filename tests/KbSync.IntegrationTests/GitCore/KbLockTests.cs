@@ -46,10 +46,13 @@ public sealed class KbLockTests(RabbitMqService rabbit, PostgresService postgres
         Assert.Empty(_remote.Commits());
         Assert.NotEqual(OperationStatus.Succeeded, (await _sandbox.FindOperationAsync(id))?.Status);
         holder.Kill();
+        var releasedAt = DateTimeOffset.UtcNow;
 
         var row = await _sandbox.WaitForOperationAsync(id);
         Assert.Equal(OperationStatus.Succeeded, row.Status);
-        Assert.True(row.LockWaitMs >= 1500, $"lock wait {row.LockWaitMs} ms");
+        var heldWhileWaiting = (releasedAt - row.StartedAt!.Value).TotalMilliseconds;
+        Assert.True(heldWhileWaiting > 500, $"the worker started only {heldWhileWaiting} ms before the lock was released");
+        Assert.True(row.LockWaitMs >= heldWhileWaiting - 300, $"lock wait {row.LockWaitMs} ms, but the lock was held {heldWhileWaiting} ms after the worker started");
         Assert.Single(_remote.Commits());
     }
 

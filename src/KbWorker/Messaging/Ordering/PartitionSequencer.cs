@@ -44,6 +44,7 @@ public sealed class PartitionSequencer(
     private ulong _next = 1;
     private bool _running;
     private bool _halted;
+    private bool _handingOver;
     private Timer? _gapTimer;
     private IChannel? _channel;
     private TaskCompletionSource _idle = NewIdle(done: true);
@@ -141,7 +142,7 @@ public sealed class PartitionSequencer(
 
     private void PumpLocked()
     {
-        if (_running || _halted)
+        if (_running || _halted || _handingOver)
         {
             return;
         }
@@ -238,11 +239,13 @@ public sealed class PartitionSequencer(
     {
         Task running;
         IChannel? channel;
+        int generation;
         lock (_gate)
         {
-            _halted = true;
+            _handingOver = true; // deliveries still queue up here (a give-back now would be redelivered at once), but no new run starts
             running = _idle.Task;
             channel = _channel;
+            generation = _generation;
         }
 
         await running.WaitAsync(cancellationToken);
@@ -262,7 +265,11 @@ public sealed class PartitionSequencer(
 
         lock (_gate)
         {
-            Halt(null);
+            // MassTransit may already have subscribed again (a new generation): that one goes on.
+            if (generation == _generation)
+            {
+                Halt(null);
+            }
         }
     }
 
