@@ -4,6 +4,7 @@ using KbSync.KbWorker.Locking;
 using KbSync.KbWorker.Notes;
 using KbSync.KbWorker.Operations;
 using KbSync.Persistence;
+using KbSync.Persistence.KnowledgeBases;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -25,10 +26,18 @@ public static class KbWorkerExtensions
         return builder;
     }
 
-    /// <summary>Registered before MassTransit, so the schema is current before the first message.</summary>
-    private sealed class MigrateOnStart(DatabaseMigrator migrator) : IHostedService
+    /// <summary>
+    /// Registered before MassTransit, so the schema is current before the first message; then runs the
+    /// history queries once, so the first request does not pay for compiling them.
+    /// </summary>
+    private sealed class MigrateOnStart(DatabaseMigrator migrator, KbRegistry registry, OperationRecorder recorder) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => migrator.MigrateAsync(cancellationToken);
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await migrator.MigrateAsync(cancellationToken);
+            await registry.FindAsync("warm-up", cancellationToken);
+            await recorder.BeginAsync([], cancellationToken);
+        }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
