@@ -29,6 +29,9 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             op.HasIndex(o => new { o.RequestedBy, o.RequestedAt });
             op.HasIndex(o => new { o.Status, o.RequestedAt });
             op.HasIndex(o => o.RequestedAt);
+            op.Property(o => o.Step).HasMaxLength(16);
+            // what is waiting or running, per KB, in order: queue positions and live queue depth
+            op.HasIndex(o => new { o.KbId, o.RequestedAt, o.Id }).HasDatabaseName("ix_operations_open_by_kb").HasFilter("status IN ('queued', 'running')");
         });
 
         modelBuilder.Entity<KnowledgeBaseRecord>(kb =>

@@ -11,6 +11,9 @@ public static class Topology
     public const string CompletedExchange = "kbsync.operation-completed";
     public const string FailedExchange = "kbsync.operation-failed";
 
+    /// <summary>Gets a copy of every request (bound with every partition's key), so requests are recorded as queued whoever published them.</summary>
+    public const string QueuedTapQueue = "kbsync-queued-tap";
+
     public const int DefaultPartitionCount = 16;
 
     public static string RoutingKey(int partition) => partition.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -25,6 +25,7 @@ public static class MessagingExtensions
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddConsumer<KbRequestConsumer, KbRequestConsumerDefinition>();
+            bus.AddConsumer<QueuedTapConsumer, QueuedTapConsumerDefinition>();
             bus.UsingRabbitMq((context, cfg) =>
             {
                 var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
@@ -37,6 +38,27 @@ public static class MessagingExtensions
                 cfg.Message<OperationFailed>(m => m.SetEntityName(Topology.FailedExchange));
 
                 var recorder = context.GetRequiredService<UnreadableMessageRecorder>();
+                cfg.ReceiveEndpoint(Topology.QueuedTapQueue, tap =>
+                {
+                    tap.ConfigureConsumeTopology = false;
+                    tap.SetQuorumQueue();
+                    tap.PublishFaults = false;
+                    for (var partition = 0; partition < rabbit.Partitions; partition++)
+                    {
+                        var routingKey = Topology.RoutingKey(partition);
+                        tap.Bind(Topology.RequestsExchange, exchange =>
+                        {
+                            exchange.ExchangeType = ExchangeType.Direct;
+                            exchange.RoutingKey = routingKey;
+                        });
+                    }
+
+                    tap.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);
+                    tap.DiscardFaultedMessages(); // a copy: the partition consumer records unreadable messages
+                    tap.DiscardSkippedMessages();
+                    tap.ConfigureConsumer<QueuedTapConsumer>(context);
+                });
+
                 for (var partition = 0; partition < rabbit.Partitions; partition++)
                 {
                     var routingKey = Topology.RoutingKey(partition);

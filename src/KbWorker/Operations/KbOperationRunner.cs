@@ -200,10 +200,12 @@ public sealed class KbOperationRunner(
         using var clone = clones.Open(kb, reader);
         for (var attempt = 1; ; attempt++)
         {
+            await recorder.SetStepAsync(group, OperationSteps.Pull, cancellationToken);
             var step = Stopwatch.StartNew();
             await clone.SyncAsync(cancellationToken);
             Charge(group, step, (t, ms) => t.PullMs += ms);
 
+            await recorder.SetStepAsync(group, OperationSteps.Process, cancellationToken);
             var outcomes = new Dictionary<PendingOperation, OperationOutcome>();
             var committed = new List<PendingOperation>();
             foreach (var operation in group)
@@ -225,6 +227,7 @@ public sealed class KbOperationRunner(
             }
 
             CrashPoint.Reach(CrashPoint.Committed);
+            await recorder.SetStepAsync(group, OperationSteps.Push, cancellationToken);
             step.Restart();
             var pushed = await clone.PushAsync(cancellationToken);
             Charge(group, step, (t, ms) => t.PushMs += ms);

@@ -50,6 +50,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             row.RequestedBy = Truncate(request.RequestedBy ?? "", 200);
             row.RequestedAt = request.RequestedAt == default ? operation.StartedAt : request.RequestedAt;
             row.Status = OperationStatus.Running;
+            row.Step = OperationSteps.Lock;
             row.StartedAt = operation.StartedAt;
             row.QueueWaitMs = Math.Max(0, (operation.StartedAt - row.RequestedAt).TotalMilliseconds);
             row.FinishedAt = null;
@@ -60,6 +61,43 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         }
 
         await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Records requests as queued when they enter their partition queue (fed by the queue tap), so the
+    /// queue position and queue wait are known for every producer. A row that exists already (the
+    /// worker was quicker) is left alone.
+    /// </summary>
+    public async Task RecordQueuedAsync(IReadOnlyList<KbRequest> requests, CancellationToken cancellationToken)
+    {
+        var valid = requests.Where(r => r.OperationId != Guid.Empty && KbIds.IsValid(r.KbId)).DistinctBy(r => r.OperationId).ToList();
+        if (valid.Count == 0)
+        {
+            return;
+        }
+
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var now = DateTimeOffset.UtcNow;
+        foreach (var request in valid)
+        {
+            var requestedAt = request.RequestedAt == default ? now : request.RequestedAt;
+            var requestedBy = Truncate(request.RequestedBy ?? "", 200);
+            await db.Database.ExecuteSqlAsync(
+                $"""
+                INSERT INTO operations (id, kb_id, kind, requested_by, status, requested_at, attempts)
+                VALUES ({request.OperationId}, {request.KbId}, {request.Kind.ToWireName()}, {requestedBy}, {OperationStatus.Queued.ToWireName()}, {requestedAt}, 0)
+                ON CONFLICT (id) DO NOTHING
+                """, cancellationToken);
+        }
+    }
+
+    /// <summary>Shows where a running group is (<see cref="OperationSteps"/>), for <c>kbsync status</c> and the dashboard.</summary>
+    public async Task SetStepAsync(IReadOnlyList<PendingOperation> operations, string step, CancellationToken cancellationToken)
+    {
+        var ids = operations.Select(o => o.Id).ToList();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await db.Operations.Where(o => ids.Contains(o.Id) && o.Status == OperationStatus.Running)
+            .ExecuteUpdateAsync(set => set.SetProperty(o => o.Step, step), cancellationToken);
     }
 
     public async Task FinishAsync(IReadOnlyList<PendingOperation> operations, DateTimeOffset finishedAt, CancellationToken cancellationToken)
@@ -77,6 +115,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             var operation = toRecord[row.Id];
             var outcome = operation.Outcome!;
             row.Status = outcome.Status;
+            row.Step = null;
             row.FinishedAt = finishedAt;
             row.CommitSha = outcome.CommitSha;
             row.Pushed = outcome.Pushed;

@@ -15,6 +15,9 @@ public sealed class OperationRecord
     public string RequestedBy { get; set; } = "";
     public OperationStatus Status { get; set; }
 
+    /// <summary>While running: the step it is in (<see cref="OperationSteps"/>); null otherwise.</summary>
+    public string? Step { get; set; }
+
     public DateTimeOffset RequestedAt { get; set; }
     public DateTimeOffset? StartedAt { get; set; }
     public DateTimeOffset? FinishedAt { get; set; }
@@ -48,4 +51,13 @@ public sealed class OperationRecord
     public string? WorkerId { get; set; }
     /// <summary>How many times a worker started it (more than one after a redelivery or a retry).</summary>
     public int Attempts { get; set; }
+}
+
+/// <summary>The steps a running operation goes through, as <see cref="OperationRecord.Step"/> shows them.</summary>
+public static class OperationSteps
+{
+    public const string Lock = "lock";
+    public const string Pull = "pull";
+    public const string Process = "process";
+    public const string Push = "push";
 }

@@ -1,17 +1,33 @@
+using System.Globalization;
+using System.Text;
 using KbSync.Contracts;
 using KbSync.Persistence.Entities;
 using Microsoft.EntityFrameworkCore;
 
 namespace KbSync.Persistence.History;
 
-/// <summary>Filters for <see cref="OperationHistory.ListAsync"/>. The limit is always bounded.</summary>
-public sealed record HistoryQuery(string? KbId = null, string? RequestedBy = null, OperationStatus? Status = null, int Limit = HistoryQuery.DefaultLimit)
+/// <summary>
+/// Filters for <see cref="OperationHistory.ListAsync"/>: newest first, at most <see cref="MaxLimit"/>
+/// per page; <see cref="Cursor"/> (from <see cref="HistoryPage.NextCursor"/>) continues after a page.
+/// </summary>
+public sealed record HistoryQuery(
+    string? KbId = null,
+    string? RequestedBy = null,
+    OperationStatus? Status = null,
+    int Limit = HistoryQuery.DefaultLimit,
+    OperationKind? Kind = null,
+    DateTimeOffset? Since = null,
+    DateTimeOffset? Until = null,
+    string? Cursor = null)
 {
     public const int DefaultLimit = 20;
     public const int MaxLimit = 1000;
 }
 
-/// <summary>Reads operations back: one by id, or the newest matching a filter.</summary>
+/// <summary>One page of history, and the cursor of the next one (null on the last page).</summary>
+public sealed record HistoryPage(IReadOnlyList<OperationRecord> Operations, string? NextCursor);
+
+/// <summary>Reads operations back: one by id, pages of the newest matching a filter, queue positions.</summary>
 public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts)
 {
     public async Task<OperationRecord?> GetAsync(Guid operationId, CancellationToken cancellationToken = default)
@@ -20,10 +36,21 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
         return await db.Operations.AsNoTracking().SingleOrDefaultAsync(o => o.Id == operationId, cancellationToken);
     }
 
-    public async Task<IReadOnlyList<OperationRecord>> ListAsync(HistoryQuery query, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<OperationRecord>> ListAsync(HistoryQuery query, CancellationToken cancellationToken = default) =>
+        (await PageAsync(query, cancellationToken)).Operations;
+
+    /// <summary>Keyset paging on (requested_at, id), so a page costs the same however deep it is.</summary>
+    public async Task<HistoryPage> PageAsync(HistoryQuery query, CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, HistoryQuery.MaxLimit);
+        if (query.Limit is < 1 or > HistoryQuery.MaxLimit)
+        {
+            throw new ArgumentException($"limit must be between 1 and {HistoryQuery.MaxLimit}.");
+        }
+
+        if (query.Since is { } from && query.Until is { } to && from >= to)
+        {
+            throw new ArgumentException("since must be before until.");
+        }
 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var operations = db.Operations.AsNoTracking();
@@ -42,9 +69,72 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
             operations = operations.Where(o => o.Status == status);
         }
 
-        return await operations
+        if (query.Kind is { } kind)
+        {
+            operations = operations.Where(o => o.Kind == kind);
+        }
+
+        if (query.Since is { } since)
+        {
+            operations = operations.Where(o => o.RequestedAt >= since);
+        }
+
+        if (query.Until is { } until)
+        {
+            operations = operations.Where(o => o.RequestedAt < until);
+        }
+
+        if (query.Cursor is not null)
+        {
+            var (at, id) = DecodeCursor(query.Cursor);
+            operations = operations.Where(o => o.RequestedAt < at || (o.RequestedAt == at && o.Id.CompareTo(id) < 0));
+        }
+
+        var rows = await operations
             .OrderByDescending(o => o.RequestedAt).ThenByDescending(o => o.Id)
-            .Take(query.Limit)
+            .Take(query.Limit + 1)
             .ToListAsync(cancellationToken);
+        var page = rows.Take(query.Limit).ToList();
+        return new HistoryPage(page, rows.Count > query.Limit ? EncodeCursor(page[^1]) : null);
+    }
+
+    /// <summary>
+    /// An open operation's place in its KB's queue: 1 is the one being worked on (or next), 2 waits
+    /// behind it, and so on. Null once the operation is final.
+    /// </summary>
+    public async Task<int?> QueuePositionAsync(OperationRecord operation, CancellationToken cancellationToken = default)
+    {
+        if (operation.Status.IsFinal())
+        {
+            return null;
+        }
+
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Operations.CountAsync(o =>
+            o.KbId == operation.KbId && (o.Status == OperationStatus.Queued || o.Status == OperationStatus.Running) &&
+            (o.RequestedAt < operation.RequestedAt || (o.RequestedAt == operation.RequestedAt && o.Id.CompareTo(operation.Id) <= 0)), cancellationToken);
+    }
+
+    /// <summary>How many operations of a KB requested before <paramref name="before"/> are queued or running.</summary>
+    public async Task<int> OpenCountAsync(string kbId, DateTimeOffset before, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Operations.CountAsync(o => o.KbId == kbId && (o.Status == OperationStatus.Queued || o.Status == OperationStatus.Running) && o.RequestedAt < before, cancellationToken);
+    }
+
+    private static string EncodeCursor(OperationRecord last) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{last.RequestedAt.UtcTicks}:{last.Id:N}"));
+
+    private static (DateTimeOffset At, Guid Id) DecodeCursor(string cursor)
+    {
+        try
+        {
+            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(cursor)).Split(':');
+            return (new DateTimeOffset(long.Parse(parts[0], CultureInfo.InvariantCulture), TimeSpan.Zero), Guid.ParseExact(parts[1], "N"));
+        }
+        catch (Exception error) when (error is FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException or OverflowException)
+        {
+            throw new ArgumentException("cursor is not one this API gave out.");
+        }
     }
 }

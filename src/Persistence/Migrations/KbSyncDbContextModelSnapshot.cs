@@ -152,6 +152,11 @@ namespace KbSync.Persistence.Migrations
                         .HasColumnType("character varying(16)")
                         .HasColumnName("status");
 
+                    b.Property<string>("Step")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("step");
+
                     b.Property<string>("Title")
                         .HasMaxLength(500)
                         .HasColumnType("character varying(500)")
@@ -176,6 +181,10 @@ namespace KbSync.Persistence.Migrations
 
                     b.HasIndex("Status", "RequestedAt")
                         .HasDatabaseName("ix_operations_status_requested_at");
+
+                    b.HasIndex("KbId", "RequestedAt", "Id")
+                        .HasDatabaseName("ix_operations_open_by_kb")
+                        .HasFilter("status IN ('queued', 'running')");
 
                     b.ToTable("operations", (string)null);
                 });

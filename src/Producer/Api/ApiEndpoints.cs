@@ -23,18 +23,20 @@ public static class ApiEndpoints
         return app;
     }
 
-    private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, KbSyncClient client, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, () => client.SubmitNoteAsync(kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken));
+    private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, KbSyncClient client, OperationHistory history, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, history, () => client.SubmitNoteAsync(kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken), cancellationToken);
 
-    private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, KbSyncClient client, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, () => client.SubmitAgentTaskAsync(kb, body.RequestedBy ?? "", new AgentTaskContent(body.Instruction ?? "", body.Agent, body.Operations, body.ReadOnly), body.OperationId, cancellationToken));
+    private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, KbSyncClient client, OperationHistory history, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, history, () => client.SubmitAgentTaskAsync(kb, body.RequestedBy ?? "", new AgentTaskContent(body.Instruction ?? "", body.Agent, body.Operations, body.ReadOnly), body.OperationId, cancellationToken), cancellationToken);
 
-    private static async Task<IResult> AcceptAsync(string kb, Func<Task<Guid>> submit)
+    private static async Task<IResult> AcceptAsync(string kb, OperationHistory history, Func<Task<Guid>> submit, CancellationToken cancellationToken)
     {
         try
         {
+            var submittedAt = DateTimeOffset.UtcNow;
             var operationId = await submit();
-            return Results.Accepted($"/operations/{operationId}", new AcceptedOperation(operationId, kb, $"/operations/{operationId}"));
+            var position = await history.OpenCountAsync(kb, submittedAt, cancellationToken) + 1;
+            return Results.Accepted($"/operations/{operationId}", new AcceptedOperation(operationId, kb, $"/operations/{operationId}", position));
         }
         catch (ArgumentException error)
         {
@@ -48,11 +50,25 @@ public static class ApiEndpoints
 
     private static async Task<IResult> GetOperationAsync(Guid id, OperationHistory history, CancellationToken cancellationToken) =>
         await history.GetAsync(id, cancellationToken) is { } operation
-            ? Results.Ok(operation)
+            ? Results.Ok(new OperationView(operation, await history.QueuePositionAsync(operation, cancellationToken)))
             : Results.Problem($"No operation {id} in the history: it is not published, or no worker has taken it yet.", statusCode: StatusCodes.Status404NotFound);
 
-    private static async Task<IResult> ListOperationsAsync(string? kb, string? user, string? status, int? limit, OperationHistory history, CancellationToken cancellationToken)
+    private static async Task<IResult> ListOperationsAsync(
+        string? kb, string? user, string? status, string? kind, DateTimeOffset? since, DateTimeOffset? until, int? limit, string? cursor,
+        OperationHistory history, CancellationToken cancellationToken)
     {
+        OperationKind? wantedKind = kind switch
+        {
+            null => null,
+            "note" => OperationKind.Note,
+            "agent" => OperationKind.Agent,
+            _ => (OperationKind?)(-1),
+        };
+        if (wantedKind == (OperationKind)(-1))
+        {
+            return Results.Problem($"'{kind}' is not a kind: use note or agent.", statusCode: StatusCodes.Status400BadRequest);
+        }
+
         OperationStatus? wanted = null;
         if (status is not null)
         {
@@ -70,7 +86,14 @@ public static class ApiEndpoints
             return Results.Problem($"limit must be between 1 and {HistoryQuery.MaxLimit}.", statusCode: StatusCodes.Status400BadRequest);
         }
 
-        return Results.Ok(await history.ListAsync(new HistoryQuery(kb, user, wanted, take), cancellationToken));
+        try
+        {
+            return Results.Ok(await history.PageAsync(new HistoryQuery(kb, user, wanted, take, wantedKind, since, until, cursor), cancellationToken));
+        }
+        catch (ArgumentException error)
+        {
+            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest);
+        }
     }
 
     private static async Task<IResult> RegisterKbAsync(RegisterKbBody body, KbRegistry registry, CancellationToken cancellationToken)

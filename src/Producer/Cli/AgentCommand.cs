@@ -43,7 +43,7 @@ internal static class AgentCommand
             await using var watch = await client.WatchAsync(operationId, cancellationToken);
             await client.SubmitAgentTaskAsync(kbId, parse.GetValue(user)!, task, operationId, cancellationToken);
             Console.Error.WriteLine($"Queued {operationId} for {kbId}; waiting for the result...");
-            return Output.PrintResult(await watch.ResultAsync(TimeSpan.FromSeconds(parse.GetValue(timeout)), cancellationToken));
+            return await LiveProgress.WaitAsync(host, watch, operationId, TimeSpan.FromSeconds(parse.GetValue(timeout)), cancellationToken);
         }, cancellationToken));
         return command;
     }

@@ -14,14 +14,15 @@ internal static class HistoryCommands
         var command = new Command("status", "Show one operation.") { id, json };
         command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
         {
-            var operation = await host.Services.GetRequiredService<OperationHistory>().GetAsync(parse.GetValue(id), cancellationToken);
+            var history = host.Services.GetRequiredService<OperationHistory>();
+            var operation = await history.GetAsync(parse.GetValue(id), cancellationToken);
             if (operation is null)
             {
                 Console.Error.WriteLine($"No operation {parse.GetValue(id)} in the history: it is not published, or no worker has taken it yet.");
                 return 3;
             }
 
-            Output.PrintOperation(operation, parse.GetValue(json));
+            Output.PrintOperation(operation, parse.GetValue(json), await history.QueuePositionAsync(operation, cancellationToken));
             return 0;
         }, cancellationToken));
         return command;
@@ -32,9 +33,12 @@ internal static class HistoryCommands
         var kb = new Option<string?>("--kb") { Description = "Only this KB." };
         var user = new Option<string?>("--user") { Description = "Only this requester." };
         var status = new Option<string?>("--status") { Description = "Only this status: queued, running, succeeded, duplicate, failed, timed_out." };
+        var kind = new Option<string?>("--kind") { Description = "Only this kind: note or agent." };
+        var since = new Option<DateTimeOffset?>("--since") { Description = "Requested at or after this time (ISO 8601)." };
+        var until = new Option<DateTimeOffset?>("--until") { Description = "Requested before this time (ISO 8601)." };
         var limit = new Option<int>("--limit") { Description = $"At most this many, newest first (1 to {HistoryQuery.MaxLimit}).", DefaultValueFactory = _ => HistoryQuery.DefaultLimit };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
-        var command = new Command("history", "List operations, newest first.") { kb, user, status, limit, json };
+        var command = new Command("history", "List operations, newest first.") { kb, user, status, kind, since, until, limit, json };
         command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
         {
             OperationStatus? wanted = null;
@@ -50,8 +54,16 @@ internal static class HistoryCommands
                 throw new ArgumentException($"--limit must be between 1 and {HistoryQuery.MaxLimit}.");
             }
 
-            var operations = await host.Services.GetRequiredService<OperationHistory>()
-                .ListAsync(new HistoryQuery(parse.GetValue(kb), parse.GetValue(user), wanted, parse.GetValue(limit)), cancellationToken);
+            OperationKind? wantedKind = parse.GetValue(kind) switch
+            {
+                null => null,
+                "note" => OperationKind.Note,
+                "agent" => OperationKind.Agent,
+                var other => throw new ArgumentException($"'{other}' is not a kind: use note or agent."),
+            };
+            var operations = await host.Services.GetRequiredService<OperationHistory>().ListAsync(
+                new HistoryQuery(parse.GetValue(kb), parse.GetValue(user), wanted, parse.GetValue(limit), wantedKind, parse.GetValue(since), parse.GetValue(until)),
+                cancellationToken);
             Output.PrintHistory(operations, parse.GetValue(json));
             return 0;
         }, cancellationToken));

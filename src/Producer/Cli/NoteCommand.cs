@@ -41,8 +41,7 @@ internal static class NoteCommand
             await using var watch = await client.WatchAsync(operationId, cancellationToken);
             await client.SubmitNoteAsync(kbId, parse.GetValue(user)!, note, operationId, cancellationToken);
             Console.Error.WriteLine($"Queued {operationId} for {kbId}; waiting for the result...");
-            var result = await watch.ResultAsync(TimeSpan.FromSeconds(parse.GetValue(timeout)), cancellationToken);
-            return Output.PrintResult(result);
+            return await LiveProgress.WaitAsync(host, watch, operationId, TimeSpan.FromSeconds(parse.GetValue(timeout)), cancellationToken);
         }, cancellationToken));
         return command;
     }

@@ -55,7 +55,15 @@ internal static class Output
         }
     }
 
-    public static void PrintOperation(OperationRecord operation, bool json)
+    /// <summary>One line on where an open operation is: its place in the KB's queue, or the step it runs.</summary>
+    public static string Progress(OperationRecord operation, int? position) => operation.Status switch
+    {
+        OperationStatus.Queued => $"#{position} in queue for {operation.KbId}",
+        OperationStatus.Running => $"running for {operation.KbId}: {operation.Step switch { "lock" => "waiting for the KB lock", "pull" => "pulling", "process" => "writing", "push" => "pushing", _ => "working" }}",
+        _ => operation.Status.ToWireName(),
+    };
+
+    public static void PrintOperation(OperationRecord operation, bool json, int? position = null)
     {
         if (json)
         {
@@ -75,7 +83,7 @@ internal static class Output
         Row("Operation", operation.Id);
         Row("KB", operation.KbId);
         Row("Kind", operation.Kind.ToWireName());
-        Row("Status", operation.Status.ToWireName());
+        Row("Status", operation.Status.IsFinal() ? operation.Status.ToWireName() : Progress(operation, position));
         Row("Requested by", operation.RequestedBy);
         Row("Requested at", operation.RequestedAt.ToString("O"));
         Row("Started at", operation.StartedAt?.ToString("O"));

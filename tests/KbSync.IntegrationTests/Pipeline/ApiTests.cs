@@ -39,8 +39,11 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
         var statusUrl = accepted.GetProperty("statusUrl").GetString()!;
         Assert.Equal(statusUrl, posted.Headers.Location!.OriginalString);
         await _sandbox.WaitForOperationAsync(accepted.GetProperty("operationId").GetGuid());
-        var operation = await _api.Http.GetFromJsonAsync<JsonElement>(statusUrl);
+        Assert.True(accepted.GetProperty("queuePosition").GetInt32() >= 1);
+        var view = await _api.Http.GetFromJsonAsync<JsonElement>(statusUrl);
+        var operation = view.GetProperty("operation");
         Assert.Equal("succeeded", operation.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Null, view.GetProperty("queuePosition").ValueKind);
         Assert.Equal(remote.Commits().Single().Sha, operation.GetProperty("commitSha").GetString());
     }
 
@@ -63,6 +66,8 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
     {
         Assert.Equal(HttpStatusCode.BadRequest, (await _api.Http.GetAsync("/operations?limit=100000")).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await _api.Http.GetAsync("/operations?status=done")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _api.Http.GetAsync("/operations?kind=poem")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _api.Http.GetAsync("/operations?cursor=not-a-cursor")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await _api.Http.GetAsync($"/operations/{Guid.NewGuid()}")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _api.Http.GetAsync("/openapi/v1.json")).StatusCode);
     }
