@@ -35,6 +35,9 @@ public sealed class KbWorkerOptions
     /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
     public int MaxBatchSize { get; set; } = 20;
 
+    /// <summary>Where the worker serves its metrics for Prometheus, e.g. <c>http://localhost:9464/</c>; empty: not served.</summary>
+    public string? MetricsUrl { get; set; }
+
     /// <summary>Commit author e-mail for requesters given as a plain name: <c>name@&lt;domain&gt;</c>.</summary>
     public string AuthorEmailDomain { get; set; } = "users.kbsync.invalid";
 

@@ -1,5 +1,6 @@
 using KbSync.KbWorker;
 using KbSync.KbWorker.Messaging;
+using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence;
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -12,5 +13,6 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 builder.AddKbSyncPersistence();
 builder.AddKbWorker();
 builder.AddKbMessaging();
+builder.AddKbWorkerTelemetry();
 
 builder.Build().Run();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using KbSync.Contracts;
+using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence;
 using KbSync.Persistence.Entities;
 using MassTransit;
@@ -14,7 +15,7 @@ namespace KbSync.KbWorker.Operations;
 /// <see cref="OperationFailed"/>. The row is keyed by the operation id, so a redelivered request
 /// finds it: one already succeeded is not run again, only its result is published again.
 /// </summary>
-public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> contexts, IOptions<KbWorkerOptions> options)
+public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> contexts, WorkerMetrics metrics, IOptions<KbWorkerOptions> options)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly string _workerId = options.Value.WorkerId;
@@ -125,6 +126,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             row.ErrorCode = outcome.ErrorCode;
             row.ErrorMessage = outcome.ErrorMessage;
             row.LockWaitMs = operation.Timings.LockWaitMs;
+            metrics.Record(operation, finishedAt);
             row.PullMs = operation.Timings.PullMs;
             row.ProcessMs = operation.Timings.ProcessMs;
             row.CommitMs = operation.Timings.CommitMs;

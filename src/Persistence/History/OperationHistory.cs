@@ -24,6 +24,9 @@ public sealed record HistoryQuery(
     public const int MaxLimit = 1000;
 }
 
+/// <summary>A KB's live queue: how many of its operations wait, how many run, and since when the oldest waits.</summary>
+public sealed record KbQueue(string KbId, int Queued, int Running, DateTimeOffset OldestRequestedAt);
+
 /// <summary>One page of history, and the cursor of the next one (null on the last page).</summary>
 public sealed record HistoryPage(IReadOnlyList<OperationRecord> Operations, string? NextCursor);
 
@@ -120,6 +123,23 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         return await db.Operations.CountAsync(o => o.KbId == kbId && (o.Status == OperationStatus.Queued || o.Status == OperationStatus.Running) && o.RequestedAt < before, cancellationToken);
+    }
+
+    /// <summary>Every KB with something queued or running (uses the partial index on open operations).</summary>
+    public async Task<IReadOnlyList<KbQueue>> OpenQueuesAsync(CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Database.SqlQuery<KbQueue>(
+            $"""
+            SELECT kb_id,
+                   (count(*) FILTER (WHERE status = 'queued'))::int AS queued,
+                   (count(*) FILTER (WHERE status = 'running'))::int AS running,
+                   min(requested_at) AS oldest_requested_at
+            FROM operations
+            WHERE status IN ('queued', 'running')
+            GROUP BY kb_id
+            ORDER BY kb_id
+            """).ToListAsync(cancellationToken);
     }
 
     private static string EncodeCursor(OperationRecord last) =>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using KbSync.Persistence;
 using KbSync.Producer.Client;
+using OpenTelemetry.Metrics;
 
 namespace KbSync.Producer.Api;
 
@@ -18,12 +19,18 @@ internal static class ApiCommand
             builder.AddKbSyncPersistence();
             builder.AddKbSyncClient();
             builder.Services.AddOpenApi();
+            builder.Services.AddHostedService<ApiMetrics>();
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(ApiMetrics.MeterName)
+                .AddMeter(MassTransit.Monitoring.InstrumentationOptions.MeterName)
+                .AddPrometheusExporter());
             builder.Services.AddProblemDetails();
 
             var app = builder.Build();
             await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
             app.UseExceptionHandler();
             app.MapOpenApi();
+            app.MapPrometheusScrapingEndpoint(); // /metrics
             app.MapKbSyncApi();
             await app.RunAsync(cancellationToken);
             return 0;

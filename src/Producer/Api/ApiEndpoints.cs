@@ -18,6 +18,7 @@ public static class ApiEndpoints
         app.MapGet("/operations/{id:guid}", GetOperationAsync).WithName("GetOperation");
         app.MapGet("/operations", ListOperationsAsync).WithName("ListOperations");
         app.MapGet("/kbs", async (KbRegistry registry, CancellationToken ct) => Results.Ok(await registry.ListAsync(ct))).WithName("ListKbs");
+        app.MapGet("/queues", async (OperationHistory history, CancellationToken ct) => Results.Ok(await history.OpenQueuesAsync(ct))).WithName("LiveQueues").WithSummary("What is queued and running, per KB.");
         app.MapPost("/kbs", RegisterKbAsync).WithName("RegisterKb");
         app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithName("Health");
         return app;

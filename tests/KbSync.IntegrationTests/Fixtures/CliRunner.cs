@@ -35,12 +35,7 @@ public static class CliRunner
     /// <summary>Starts <c>kbsync api</c> on a free loopback port and waits until it answers /health.</summary>
     public static async Task<ApiProcess> StartApiAsync(IReadOnlyDictionary<string, string> environment)
     {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-
-        var url = $"http://127.0.0.1:{port}";
+        var url = $"http://127.0.0.1:{FreePort()}";
         var info = new ProcessStartInfo("dotnet", [CliAssembly(), "api", "--urls", url]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var (name, value) in environment)
         {
@@ -63,6 +58,15 @@ public static class CliRunner
 
             await Task.Delay(200);
         }
+    }
+
+    public static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
     }
 
     private static string CliAssembly()

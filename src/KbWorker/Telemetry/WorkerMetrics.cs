@@ -1,0 +1,49 @@
+using System.Diagnostics.Metrics;
+using KbSync.Contracts;
+using KbSync.KbWorker.Operations;
+
+namespace KbSync.KbWorker.Telemetry;
+
+/// <summary>
+/// The worker's OpenTelemetry instruments (meter <c>KbSync.Worker</c>): how long operations take and
+/// wait, by KB and kind, and why they fail. Recorded once per finished operation.
+/// </summary>
+public sealed class WorkerMetrics : IDisposable
+{
+    public const string MeterName = "KbSync.Worker";
+
+    private readonly Meter _meter;
+    private readonly Histogram<double> _duration;
+    private readonly Histogram<double> _queueWait;
+    private readonly Histogram<double> _lockWait;
+    private readonly Counter<long> _failures;
+
+    public WorkerMetrics(IMeterFactory meters)
+    {
+        _meter = meters.Create(MeterName);
+        _duration = _meter.CreateHistogram<double>("kbsync.operation.duration", "ms", "From a worker taking an operation to its outcome being recorded");
+        _queueWait = _meter.CreateHistogram<double>("kbsync.operation.queue_wait", "ms", "From publishing to a worker taking the operation");
+        _lockWait = _meter.CreateHistogram<double>("kbsync.operation.lock_wait", "ms", "Waiting for the KB lock");
+        _failures = _meter.CreateCounter<long>("kbsync.operation.failures", "{operation}", "Operations that failed or timed out, by reason");
+    }
+
+    public void Record(PendingOperation operation, DateTimeOffset finishedAt)
+    {
+        if (operation.FinishedEarlier || operation.Outcome is not { } outcome)
+        {
+            return;
+        }
+
+        var kb = new KeyValuePair<string, object?>("kb", operation.Request.KbId);
+        var kind = new KeyValuePair<string, object?>("kind", operation.Request.Kind.ToWireName());
+        _duration.Record((finishedAt - operation.StartedAt).TotalMilliseconds, kb, kind, new("status", outcome.Status.ToWireName()));
+        _queueWait.Record(Math.Max(0, (operation.StartedAt - operation.Request.RequestedAt).TotalMilliseconds), kb, kind);
+        _lockWait.Record(operation.Timings.LockWaitMs, kb, kind);
+        if (outcome.ErrorCode is { } reason)
+        {
+            _failures.Add(1, kb, kind, new("reason", reason));
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+}

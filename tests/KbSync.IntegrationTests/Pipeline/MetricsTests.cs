@@ -1,0 +1,53 @@
+using KbSync.Contracts;
+using KbSync.IntegrationTests.Fixtures;
+
+namespace KbSync.IntegrationTests.Pipeline;
+
+/// <summary>Worker and API expose OpenTelemetry metrics for Prometheus, with KbSync's own instruments and MassTransit's.</summary>
+[Collection(ServicesCollection.Name)]
+public sealed class MetricsTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
+{
+    private KbSyncSandbox _sandbox = null!;
+    private string _workerMetrics = null!;
+
+    public async Task InitializeAsync()
+    {
+        _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
+        await _sandbox.RegisterKbAsync("metered", _sandbox.CreateRemote("metered").Path);
+        _workerMetrics = $"http://127.0.0.1:{CliRunner.FreePort()}";
+        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__MetricsUrl"] = _workerMetrics });
+    }
+
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
+
+    [Fact]
+    public async Task Operation_durations_waits_failures_and_queue_depth_are_scraped()
+    {
+        await using var producer = await _sandbox.StartProducerAsync();
+        await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("metered", "alice", new NoteContent("counted")));
+        await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("unregistered", "alice", new NoteContent("fails")));
+        using var holder = await LockHolder.HoldAsync(_sandbox.Folder.Combine("workers", "w1", "locks", "metered.lock"));
+        var waiting = await producer.Client.SubmitNoteAsync("metered", "bob", new NoteContent("waits for the lock"));
+        await using var api = await CliRunner.StartApiAsync(_sandbox.Environment());
+        using var http = new HttpClient();
+
+        var worker = await http.GetStringAsync($"{_workerMetrics}/metrics");
+        var served = "";
+        for (var tries = 0; tries < 40 && !served.Contains("metered"); tries++)
+        {
+            await Task.Delay(500);
+            served = await api.Http.GetStringAsync("/metrics");
+        }
+
+        holder.Kill();
+        await _sandbox.WaitForOperationAsync(waiting);
+
+        Assert.Contains("kbsync_operation_duration_milliseconds_bucket{", worker);
+        Assert.Contains("kb=\"metered\"", worker);
+        Assert.Contains("kbsync_operation_queue_wait_milliseconds_count{", worker);
+        Assert.Contains("kbsync_operation_failures_total{", worker);
+        Assert.Contains($"reason=\"{ReasonCodes.UnknownKb}\"", worker);
+        Assert.Contains("messaging_masstransit_", worker);
+        Assert.Matches("kbsync_queue_depth\\{[^}]*kb=\"metered\"[^}]*\\} 1", served);
+    }
+}
