@@ -25,10 +25,22 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             op.Property(o => o.ErrorCode).HasMaxLength(64);
             op.Property(o => o.WorkerId).HasMaxLength(100);
             op.Property(o => o.ResultJson).HasColumnName("result").HasColumnType("jsonb");
-            op.HasIndex(o => new { o.KbId, o.RequestedAt });
+            // history by KB and time; the INCLUDE columns make the analytics' range scans index-only
+            op.HasIndex(o => new { o.KbId, o.RequestedAt }).IncludeProperties(o => new
+            {
+                o.Status, o.StartedAt, o.FinishedAt, o.QueueWaitMs, o.LockWaitMs, o.PullMs, o.ProcessMs, o.CommitMs, o.PushMs, o.RequestedBy,
+            });
+            op.HasIndex(o => o.RequestedAt).IncludeProperties(o => new
+            {
+                o.Status, o.StartedAt, o.FinishedAt, o.QueueWaitMs, o.LockWaitMs, o.PullMs, o.ProcessMs, o.CommitMs, o.PushMs, o.RequestedBy,
+            });
             op.HasIndex(o => new { o.RequestedBy, o.RequestedAt });
             op.HasIndex(o => new { o.Status, o.RequestedAt });
-            op.HasIndex(o => o.RequestedAt);
+            // analytics: queue exits (queue depth) and operations finished per bucket (throughput)
+            op.HasIndex(o => new { o.KbId, o.StartedAt }).IncludeProperties(o => new { o.RequestedAt });
+            op.HasIndex(o => o.StartedAt).IncludeProperties(o => new { o.RequestedAt });
+            op.HasIndex(o => new { o.KbId, o.FinishedAt }).IncludeProperties(o => new { o.Status });
+            op.HasIndex(o => o.FinishedAt).IncludeProperties(o => new { o.Status });
             op.Property(o => o.Step).HasMaxLength(16);
             // what is waiting or running, per KB, in order: queue positions and live queue depth
             op.HasIndex(o => new { o.KbId, o.RequestedAt, o.Id }).HasDatabaseName("ix_operations_open_by_kb").HasFilter("status IN ('queued', 'running')");

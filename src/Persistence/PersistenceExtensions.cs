@@ -1,3 +1,4 @@
+using KbSync.Persistence.Analytics;
 using KbSync.Persistence.History;
 using KbSync.Persistence.KnowledgeBases;
 using Microsoft.EntityFrameworkCore;
@@ -23,6 +24,7 @@ public static class PersistenceExtensions
         builder.Services.AddSingleton<DatabaseMigrator>();
         builder.Services.AddSingleton<KbRegistry>();
         builder.Services.AddSingleton<OperationHistory>();
+        builder.Services.AddSingleton<OperationAnalytics>();
         return builder;
     }
 

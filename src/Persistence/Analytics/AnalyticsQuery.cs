@@ -118,6 +118,12 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
 /// <summary>A validated <see cref="AnalyticsQuery"/>: UTC, whole microseconds, bucket resolved.</summary>
 internal sealed record AnalyticsWindow(string? KbId, DateTimeOffset Since, DateTimeOffset Until, TimeSpan Bucket, int BucketCount)
 {
+    /// <summary>About how many slots the queue-depth peak search cuts the range into (see <c>AnalyticsSql.Queue</c>).</summary>
+    public const int QueueSlots = 20_000;
+
+    /// <summary>The queue-depth search's slot: the range over <see cref="QueueSlots"/>, in whole seconds, at least one.</summary>
+    public TimeSpan QueueSlot => TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling((Until - Since).TotalSeconds / QueueSlots)));
+
     /// <summary>Start of bucket <paramref name="index"/>; the bucket ends at the next start, or at <see cref="Until"/>.</summary>
     public DateTimeOffset BucketStart(int index) => Since + TimeSpan.FromTicks(Bucket.Ticks * index);
 

@@ -4,9 +4,9 @@ namespace KbSync.Persistence.Analytics;
 /// The statements behind <see cref="OperationAnalytics"/>. Parameters: <c>@kb</c> (text, only in the
 /// per-KB variant), <c>@since</c> and <c>@until</c> (timestamptz), <c>@bucket</c> (an interval with
 /// neither days nor months, so bucket arithmetic ignores the session time zone), <c>@buckets</c>
-/// (int) and <c>@top</c> (int). Each statement exists twice, with <c>{kb}</c> replaced by
-/// <c>o.kb_id = @kb</c> or by <c>TRUE</c>: a constant of this file, never user input, so each
-/// variant gets a plan that uses the right index.
+/// (int), <c>@slot</c> (an interval like <c>@bucket</c>) and <c>@top</c> (int). Each statement
+/// exists twice, with <c>{kb}</c> replaced by <c>o.kb_id = @kb</c> or by <c>TRUE</c>: a constant
+/// of this file, never user input, so that each variant gets a plan that uses the right index.
 /// </summary>
 internal static class AnalyticsSql
 {
@@ -75,56 +75,123 @@ internal static class AnalyticsSql
         """);
 
     /// <summary>
-    /// Queue depth (see <see cref="QueueContention"/>): an operation leaves the queue at
-    /// <c>coalesce(started_at, finished_at, 'infinity')</c>.
+    /// Queue depth (see <see cref="QueueContention"/>). An operation is in the queue on
+    /// [<c>requested_at</c>, <c>coalesce(started_at, finished_at, 'infinity')</c>); the depth at an
+    /// instant is the initial depth at <c>@since</c> plus the arrivals (+1) and exits (-1) up to and
+    /// including that instant.
     /// <para>
-    /// Peak: an event sweep. <c>events</c> holds +1 at each <c>requested_at</c> inside
-    /// (since, until), -1 at each queue exit inside (since, until), and one row at <c>since</c>
-    /// carrying the depth at that instant (operations requested at or before it and leaving after
-    /// it). The running sum ordered by time, with the default RANGE frame so that every event at
-    /// the same instant is counted together, is the depth at each event's instant; its largest
-    /// value is the peak and the earliest instant holding it is the peak's time.
+    /// <b>Peak</b>, exactly, without sorting every event of a long range. A plain sweep (all events
+    /// ordered by time, running sum) is correct but sorts two rows per operation: about 2 s for
+    /// 1,000,000 operations. Instead:
+    /// </para>
+    /// <list type="number">
+    /// <item><c>slots</c>: the range is cut into slots of <c>@slot</c> (about 20,000 of them) and
+    /// arrivals and exits are counted per slot: plain hash aggregates, no sort of events.</item>
+    /// <item><c>bounds</c>: running sums over the (non-empty) slots give each slot's depth just
+    /// before it (<c>before</c>) and at its end (<c>after</c>). Inside a slot the depth never exceeds
+    /// <c>before + arrived</c>, and it is exactly <c>after</c> for the last part of the slot.</item>
+    /// <item><c>lower_bound</c>: the largest <c>after</c> (or the initial depth) is a depth that
+    /// really occurred, so the peak is at least that. Only slots whose upper bound exceeds it, or
+    /// reaches it no later than the first slot where it occurred (for the peak's first instant),
+    /// can hold the peak: the <c>candidates</c>, usually a handful (the bursts).</item>
+    /// <item><c>swept</c>: an exact sweep over the events of the candidate slots only, each slot
+    /// starting from its <c>before</c>, plus one row at each slot's start so the depth at that
+    /// instant is seen too. The default RANGE frame counts every event at one instant together, so
+    /// each running sum is a depth that really occurred at that instant.</item>
+    /// </list>
+    /// <para>
+    /// The largest swept depth is the peak and the earliest instant holding it the peak's time. When
+    /// no slot stands out (a steady queue), most slots are candidates and this costs about what the
+    /// plain sweep does; it is never less exact.
     /// </para>
     /// <para>
-    /// Mean: the depth's integral over the range is the time each operation spent queued inside the
-    /// range, summed; divided by the range's length.
+    /// <b>Mean</b>: the depth's integral over the range is the time each operation spent queued inside
+    /// the range, summed (<c>queued</c>); divided by the range's length.
     /// </para>
     /// <para>
-    /// Operations still queued at <c>since</c> are found as <c>started_at &gt; since</c> (or, for the
-    /// few that never started, through <c>started_at IS NULL</c>) so that an index on
-    /// <c>started_at</c> can find them without scanning all earlier history.
+    /// Operations still queued at <c>@since</c> are found as <c>started_at &gt; @since</c> (or, for the
+    /// few that never started, through <c>started_at IS NULL</c>) so that the index on
+    /// <c>started_at</c> finds them without scanning all earlier history.
     /// </para>
     /// </summary>
     public static readonly Variants Queue = new("""
-        WITH events AS (
-            SELECT o.requested_at AS at, 1 AS delta
-            FROM operations o
-            WHERE {kb} AND o.requested_at > @since AND o.requested_at < @until
-              AND o.requested_at < coalesce(o.started_at, o.finished_at, 'infinity')
-            UNION ALL
-            SELECT o.started_at, -1
-            FROM operations o
-            WHERE {kb} AND o.started_at > @since AND o.started_at < @until AND o.requested_at < o.started_at
-            UNION ALL
-            SELECT o.finished_at, -1
-            FROM operations o
-            WHERE {kb} AND o.started_at IS NULL AND o.finished_at > @since AND o.finished_at < @until
-              AND o.requested_at < o.finished_at
-            UNION ALL
-            SELECT @since, count(*)::int
-            FROM operations o
-            WHERE {kb} AND o.requested_at <= @since AND o.started_at > @since
-            UNION ALL
-            SELECT @since, count(*)::int
-            FROM operations o
-            WHERE {kb} AND o.started_at IS NULL AND o.requested_at <= @since
-              AND coalesce(o.finished_at, 'infinity') > @since
+        WITH initial AS (
+            SELECT (SELECT count(*) FROM operations o
+                    WHERE {kb} AND o.requested_at <= @since AND o.started_at > @since)
+                 + (SELECT count(*) FROM operations o
+                    WHERE {kb} AND o.started_at IS NULL AND o.requested_at <= @since
+                      AND coalesce(o.finished_at, 'infinity') > @since) AS depth
+        ),
+        slots AS (
+            SELECT slot, sum(arrived)::bigint AS arrived, sum(departed)::bigint AS departed
+            FROM (
+                SELECT date_bin(@slot, o.requested_at, @since) AS slot, count(*) AS arrived, 0 AS departed
+                FROM operations o
+                WHERE {kb} AND o.requested_at > @since AND o.requested_at < @until
+                  AND o.requested_at < coalesce(o.started_at, o.finished_at, 'infinity')
+                GROUP BY 1
+                UNION ALL
+                SELECT date_bin(@slot, o.started_at, @since), 0, count(*)
+                FROM operations o
+                WHERE {kb} AND o.started_at > @since AND o.started_at < @until AND o.requested_at < o.started_at
+                GROUP BY 1
+                UNION ALL
+                SELECT date_bin(@slot, o.finished_at, @since), 0, count(*)
+                FROM operations o
+                WHERE {kb} AND o.started_at IS NULL AND o.finished_at > @since AND o.finished_at < @until
+                  AND o.requested_at < o.finished_at
+                GROUP BY 1
+                UNION ALL
+                SELECT @since, 0, 0
+            ) counted
+            GROUP BY slot
+        ),
+        bounds AS MATERIALIZED (
+            SELECT s.slot, s.arrived,
+                   (i.depth + sum(s.arrived - s.departed) OVER w - (s.arrived - s.departed))::bigint AS before,
+                   (i.depth + sum(s.arrived - s.departed) OVER w)::bigint AS after
+            FROM slots s CROSS JOIN initial i
+            WINDOW w AS (ORDER BY s.slot)
+        ),
+        lower_bound AS MATERIALIZED (
+            SELECT greatest(max(b.after), max(i.depth)) AS depth
+            FROM bounds b CROSS JOIN initial i
+        ),
+        first_reach AS MATERIALIZED (
+            SELECT CASE WHEN max(i.depth) >= max(l.depth) THEN @since
+                        ELSE min(b.slot) FILTER (WHERE b.after >= l.depth) END AS slot
+            FROM bounds b CROSS JOIN lower_bound l CROSS JOIN initial i
+        ),
+        candidates AS (
+            SELECT b.slot, b.before
+            FROM bounds b CROSS JOIN lower_bound l CROSS JOIN first_reach f
+            WHERE b.before + b.arrived > l.depth OR (b.before + b.arrived = l.depth AND b.slot <= f.slot)
+        ),
+        swept AS (
+            SELECT e.at, (c.before + sum(e.delta) OVER (PARTITION BY c.slot ORDER BY e.at))::bigint AS depth
+            FROM candidates c
+            CROSS JOIN LATERAL (
+                SELECT c.slot AS at, 0 AS delta
+                UNION ALL
+                SELECT o.requested_at, 1
+                FROM operations o
+                WHERE {kb} AND o.requested_at >= c.slot AND o.requested_at < c.slot + @slot
+                  AND o.requested_at > @since AND o.requested_at < @until
+                  AND o.requested_at < coalesce(o.started_at, o.finished_at, 'infinity')
+                UNION ALL
+                SELECT o.started_at, -1
+                FROM operations o
+                WHERE {kb} AND o.started_at >= c.slot AND o.started_at < c.slot + @slot
+                  AND o.started_at > @since AND o.started_at < @until AND o.requested_at < o.started_at
+                UNION ALL
+                SELECT o.finished_at, -1
+                FROM operations o
+                WHERE {kb} AND o.started_at IS NULL AND o.finished_at >= c.slot AND o.finished_at < c.slot + @slot
+                  AND o.finished_at > @since AND o.finished_at < @until AND o.requested_at < o.finished_at
+            ) e
         ),
         peak AS (
-            SELECT depth, at
-            FROM (SELECT at, sum(delta) OVER (ORDER BY at) AS depth FROM events) swept
-            ORDER BY depth DESC, at
-            LIMIT 1
+            SELECT depth, at FROM swept ORDER BY depth DESC, at LIMIT 1
         ),
         queued AS (
             SELECT least(coalesce(o.started_at, o.finished_at, 'infinity'), @until) - o.requested_at AS span

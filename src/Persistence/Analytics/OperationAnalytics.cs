@@ -1,32 +1,8 @@
-// Indexes these queries are designed for (to be added by a migration; not created by this code).
-// Measured on 1,000,000 rows (30 days, 50 KBs, 200 requesters): see the report of issue #5.
-//
-//   -- 1 and 2 replace the Initial migration's indexes of the same name and key, adding INCLUDE
-//   --   columns so that the range queries (status counts, waits, steps, requesters, queue arrivals)
-//   --   are index-only scans. History's ListAsync keeps using them (same leading columns).
-//   DROP INDEX IF EXISTS ix_operations_kb_id_requested_at;
-//   CREATE INDEX ix_operations_kb_id_requested_at ON operations (kb_id, requested_at)
-//       INCLUDE (status, started_at, finished_at, queue_wait_ms, lock_wait_ms, pull_ms, process_ms, commit_ms, push_ms, requested_by);
-//   DROP INDEX IF EXISTS ix_operations_requested_at;
-//   CREATE INDEX ix_operations_requested_at ON operations (requested_at)
-//       INCLUDE (status, started_at, finished_at, queue_wait_ms, lock_wait_ms, pull_ms, process_ms, commit_ms, push_ms, requested_by);
-//
-//   -- 3 and 4: queue exits (queue depth), and operations still queued at the start of a range.
-//   CREATE INDEX ix_operations_kb_id_started_at ON operations (kb_id, started_at) INCLUDE (requested_at);
-//   CREATE INDEX ix_operations_started_at ON operations (started_at) INCLUDE (requested_at);
-//
-//   -- 5 and 6: throughput (operations finished per bucket).
-//   CREATE INDEX ix_operations_kb_id_finished_at ON operations (kb_id, finished_at) INCLUDE (status);
-//   CREATE INDEX ix_operations_finished_at ON operations (finished_at) INCLUDE (status);
-//
-// In EF Core (Npgsql provider), e.g.:
-//   op.HasIndex(o => new { o.KbId, o.RequestedAt }).IncludeProperties(o => new { o.Status, o.StartedAt, o.FinishedAt,
-//       o.QueueWaitMs, o.LockWaitMs, o.PullMs, o.ProcessMs, o.CommitMs, o.PushMs, o.RequestedBy });
-//   op.HasIndex(o => new { o.KbId, o.StartedAt }).IncludeProperties(o => new { o.RequestedAt });
-//   op.HasIndex(o => o.StartedAt).IncludeProperties(o => new { o.RequestedAt });
-//   op.HasIndex(o => new { o.KbId, o.FinishedAt }).IncludeProperties(o => new { o.Status });
-//   op.HasIndex(o => o.FinishedAt).IncludeProperties(o => new { o.Status });
-// (and IncludeProperties on the existing HasIndex(o => o.RequestedAt)). EF's default names are the ones above.
+// Indexed by the AnalyticsIndexes migration (see KbSyncDbContext). Measured on 1,000,000 rows over
+// 30 days (50 KBs, ~200 requesters; `./dev bench analytics`, numbers in docs/benchmarks.md): every
+// statement over one KB (any range) or over a day of all KBs takes 5-500 ms; over all 1,000,000
+// rows at once, counts, throughput and requesters take 0.2-1 s, waits, steps and queue depth 1-2 s,
+// spent sorting (exact percentiles need one sort per column: CPU-bound, an index does not help).
 
 using System.Data;
 using KbSync.Contracts;
@@ -53,7 +29,8 @@ namespace KbSync.Persistence.Analytics;
 /// <para>Percentiles are PostgreSQL's <c>percentile_cont</c>: with n sorted values v[0..n-1], p is at
 /// rank r = p(n-1), interpolated linearly between v[floor r] and v[ceil r].</para>
 /// <para>Statements run in a read-only transaction with JIT compilation off (compiling costs more
-/// than these queries take) and a statement timeout of <see cref="StatementTimeout"/>.</para>
+/// than these queries take) and a statement timeout of <see cref="StatementTimeout"/>: a statement
+/// running longer is cancelled with a <see cref="PostgresException"/> (SQLSTATE 57014).</para>
 /// </remarks>
 public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contexts)
 {
@@ -249,15 +226,22 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
 
             command.Parameters.Add(new NpgsqlParameter<DateTime>("since", NpgsqlDbType.TimestampTz) { TypedValue = Window.Since.UtcDateTime });
             command.Parameters.Add(new NpgsqlParameter<DateTime>("until", NpgsqlDbType.TimestampTz) { TypedValue = Window.Until.UtcDateTime });
-            command.Parameters.Add(new NpgsqlParameter<NpgsqlInterval>("bucket", NpgsqlDbType.Interval)
-            {
-                // microseconds only: no days, so adding it to a timestamptz never depends on the session's time zone
-                TypedValue = new NpgsqlInterval(0, 0, Window.Bucket.Ticks / 10),
-            });
+            command.Parameters.Add(Interval("bucket", Window.Bucket));
             command.Parameters.Add(new NpgsqlParameter<int>("buckets", NpgsqlDbType.Integer) { TypedValue = Window.BucketCount });
+            command.Parameters.Add(Interval("slot", Window.QueueSlot));
             return command;
         }
 
-        public NpgsqlCommand Command(string sql) => new(sql, connection, transaction);
+        /// <summary>Microseconds only: no days, so adding it to a timestamptz never depends on the session's time zone.</summary>
+        private static NpgsqlParameter<NpgsqlInterval> Interval(string name, TimeSpan value) =>
+            new(name, NpgsqlDbType.Interval) { TypedValue = new NpgsqlInterval(0, 0, value.Ticks / 10) };
+
+        /// <summary>
+        /// The client waits longer than the server's statement timeout, so that a statement too slow
+        /// is cancelled by PostgreSQL (a <see cref="PostgresException"/>, SQLSTATE 57014) rather than
+        /// by Npgsql breaking the connection.
+        /// </summary>
+        public NpgsqlCommand Command(string sql) =>
+            new(sql, connection, transaction) { CommandTimeout = (int)StatementTimeout.TotalSeconds + 15 };
     }
 }

@@ -170,11 +170,35 @@ namespace KbSync.Persistence.Migrations
                     b.HasKey("Id")
                         .HasName("pk_operations");
 
+                    b.HasIndex("FinishedAt")
+                        .HasDatabaseName("ix_operations_finished_at");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("FinishedAt"), new[] { "Status" });
+
                     b.HasIndex("RequestedAt")
                         .HasDatabaseName("ix_operations_requested_at");
 
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("RequestedAt"), new[] { "Status", "StartedAt", "FinishedAt", "QueueWaitMs", "LockWaitMs", "PullMs", "ProcessMs", "CommitMs", "PushMs", "RequestedBy" });
+
+                    b.HasIndex("StartedAt")
+                        .HasDatabaseName("ix_operations_started_at");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("StartedAt"), new[] { "RequestedAt" });
+
+                    b.HasIndex("KbId", "FinishedAt")
+                        .HasDatabaseName("ix_operations_kb_id_finished_at");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("KbId", "FinishedAt"), new[] { "Status" });
+
                     b.HasIndex("KbId", "RequestedAt")
                         .HasDatabaseName("ix_operations_kb_id_requested_at");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("KbId", "RequestedAt"), new[] { "Status", "StartedAt", "FinishedAt", "QueueWaitMs", "LockWaitMs", "PullMs", "ProcessMs", "CommitMs", "PushMs", "RequestedBy" });
+
+                    b.HasIndex("KbId", "StartedAt")
+                        .HasDatabaseName("ix_operations_kb_id_started_at");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("KbId", "StartedAt"), new[] { "RequestedAt" });
 
                     b.HasIndex("RequestedBy", "RequestedAt")
                         .HasDatabaseName("ix_operations_requested_by_requested_at");

@@ -5,19 +5,27 @@ namespace KbSync.IntegrationTests.Fixtures;
 /// <summary>
 /// A person pushing to the KB directly with the git command line, behind KbSync's back. On a
 /// rejected push it does what a careful person does: fetch, reset to the remote, redo its change.
+/// Its commits are authored by <paramref name="name"/>; numbering goes on across calls.
 /// </summary>
-public sealed class ForeignWriter(string remoteUrl, string workFolder, string branch = "main")
+public sealed class ForeignWriter(string remoteUrl, string workFolder, string branch = "main", string name = "foreign")
 {
+    private int _next;
+
     public List<string> Pushed { get; } = [];
 
-    /// <summary>Writes <paramref name="count"/> commits, each adding <c>foreign/&lt;n&gt;.md</c> and a line to index.md.</summary>
+    /// <summary>Writes <paramref name="count"/> commits, each adding <c>&lt;name&gt;/&lt;n&gt;.md</c> and the line <c>- &lt;name&gt; line &lt;n&gt;</c> to index.md.</summary>
     public async Task WriteAsync(int count, TimeSpan pause, CancellationToken cancellationToken = default)
     {
-        await Git(null, "clone", "-q", remoteUrl, workFolder);
-        await Git(workFolder, "config", "user.name", "foreign");
-        await Git(workFolder, "config", "user.email", "foreign@example.com");
-        for (var n = 0; n < count; n++)
+        if (!Directory.Exists(workFolder))
         {
+            await Git(null, "clone", "-q", remoteUrl, workFolder);
+            await Git(workFolder, "config", "user.name", name);
+            await Git(workFolder, "config", "user.email", $"{name}@example.com");
+        }
+
+        for (var end = _next + count; _next < end; _next++)
+        {
+            var n = _next;
             for (var attempt = 1; ; attempt++)
             {
                 await Git(workFolder, "fetch", "-q", "origin");
@@ -31,9 +39,9 @@ public sealed class ForeignWriter(string remoteUrl, string workFolder, string br
                     await Git(workFolder, "checkout", "-q", "--orphan", branch);
                 }
 
-                Directory.CreateDirectory(Path.Combine(workFolder, "foreign"));
-                await File.WriteAllTextAsync(Path.Combine(workFolder, "foreign", $"{n}.md"), $"Foreign note {n}\n", cancellationToken);
-                await File.AppendAllTextAsync(Path.Combine(workFolder, "index.md"), $"- foreign line {n}\n", cancellationToken);
+                Directory.CreateDirectory(Path.Combine(workFolder, name));
+                await File.WriteAllTextAsync(Path.Combine(workFolder, name, $"{n}.md"), $"Foreign note {n}\n", cancellationToken);
+                await File.AppendAllTextAsync(Path.Combine(workFolder, "index.md"), $"- {name} line {n}\n", cancellationToken);
                 await Git(workFolder, "add", "-A");
                 await Git(workFolder, "commit", "-q", "-m", $"Foreign commit {n}");
                 if (await TryGit(workFolder, "push", "-q", "origin", $"HEAD:refs/heads/{branch}"))

@@ -82,6 +82,15 @@ public sealed class GitHttpServer : IAsyncDisposable
         set => _silent = value;
     }
 
+    /// <summary>
+    /// Runs before each push (<c>POST …/git-receive-pack</c>) reaches the repository, with the request's
+    /// path: a test can move the branch here to make the push lose a race, deterministically.
+    /// </summary>
+    public Func<string, Task>? BeforeReceivePack { get; set; }
+
+    /// <summary>How many pushes (<c>POST …/git-receive-pack</c>) were received.</summary>
+    public int ReceivePackCount => _requests.Count(r => IsReceivePack(r.Method, r.PathAndQuery));
+
     /// <summary>Every request received, in arrival order (Authorization values are never kept).</summary>
     public IReadOnlyList<GitHttpRequest> Requests => _requests.ToArray();
 
@@ -308,6 +317,11 @@ public sealed class GitHttpServer : IAsyncDisposable
             await Task.Delay(Timeout.Infinite, stopping); // until disposed; then the connection closes unanswered
         }
 
+        if (BeforeReceivePack is { } beforeReceivePack && IsReceivePack(request.Method, request.Target))
+        {
+            await beforeReceivePack(request.Target);
+        }
+
         var http11 = request.Version == "HTTP/1.1";
         var connection = request.Header("Connection");
         var keepAlive = http11
@@ -340,6 +354,9 @@ public sealed class GitHttpServer : IAsyncDisposable
 
         return await RunBackendAsync(request, required?.Username, response, keepAlive, stopping);
     }
+
+    private static bool IsReceivePack(string method, string target) =>
+        method == "POST" && target.Split('?')[0].EndsWith("/git-receive-pack", StringComparison.Ordinal);
 
     private static bool Authorized(string? header, Credential required)
     {

@@ -68,5 +68,23 @@ public sealed class TestDatabase(PostgresService service, string name, string co
     public KbSyncDbContext CreateContext() =>
         new(new DbContextOptionsBuilder<KbSyncDbContext>().UseNpgsql(ConnectionString).UseSnakeCaseNamingConvention().Options);
 
-    public ValueTask DisposeAsync() => new(service.ExecuteAsync($"DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    /// <summary>
+    /// Drops the database, retrying while an autovacuum worker (on the catalogs of a freshly migrated
+    /// database) makes <c>DROP DATABASE ... WITH (FORCE)</c> fail with 42501: the kbsync role may not terminate it.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await service.ExecuteAsync($"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege && attempt < 40)
+            {
+                await Task.Delay(250);
+            }
+        }
+    }
 }

@@ -63,6 +63,23 @@ public sealed class WorkerProcess : IAsyncDisposable
         return worker;
     }
 
+    /// <summary>
+    /// Waits until the process has exited and its output has been read to the end (unlike
+    /// <see cref="HasExited"/>, which can turn true while its last lines are still in the pipe).
+    /// </summary>
+    public async Task WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"Worker {Id} did not exit within {timeout}:\n{Output}");
+        }
+    }
+
     /// <summary>SIGKILL: no cleanup, no goodbye, exactly like a crash.</summary>
     public void Kill()
     {

@@ -36,7 +36,7 @@ public sealed class CrashRecoveryTests(RabbitMqService rabbit, PostgresService p
         await using var producer = await _sandbox.StartProducerAsync();
         var operationId = await producer.Client.SubmitNoteAsync("crash-kb", "alice", new NoteContent($"Survives a crash at {crashPoint}."));
 
-        await WaitForExitAsync(doomed);
+        await doomed.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.Contains($"KBSYNC_CRASH_AT={crashPoint}", doomed.Output);
         Assert.Equal(crashPoint == CrashPoint.Pushed ? 1 : 0, _remote.Commits().Count);
         var clone = Path.Combine(_dataPath, "kbs", "crash-kb.git");
@@ -60,14 +60,5 @@ public sealed class CrashRecoveryTests(RabbitMqService rabbit, PostgresService p
         var next = await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("crash-kb", "bob", new NoteContent("And life goes on.")));
         Assert.Equal(OperationStatus.Succeeded, next.Status);
         Assert.Equal(2, _remote.Commits().Count);
-    }
-
-    private static async Task WaitForExitAsync(WorkerProcess worker)
-    {
-        for (var waited = 0; !worker.HasExited; waited += 100)
-        {
-            Assert.True(waited < 60_000, $"worker {worker.Id} did not crash:\n{worker.Output}");
-            await Task.Delay(100);
-        }
     }
 }

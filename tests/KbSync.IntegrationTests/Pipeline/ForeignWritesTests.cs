@@ -33,6 +33,15 @@ public sealed class ForeignWritesTests(RabbitMqService rabbit, PostgresService p
     public async Task Notes_and_direct_pushes_to_the_same_branch_all_survive_and_races_are_replayed()
     {
         var foreign = new ForeignWriter(_remote.Path, _sandbox.Folder.Combine("person"));
+        var racer = new ForeignWriter(_remote.Path, _sandbox.Folder.Combine("racer"), name: "racer");
+        var races = 0;
+        _server.BeforeReceivePack = async _ =>
+        {
+            if (Interlocked.Increment(ref races) <= 2)
+            {
+                await racer.WriteAsync(1, TimeSpan.Zero); // lands between KbSync's fetch and its push: a certain race
+            }
+        };
         await using var producer = await _sandbox.StartProducerAsync();
 
         var writing = foreign.WriteAsync(count: 15, pause: TimeSpan.FromMilliseconds(30));
@@ -53,10 +62,12 @@ public sealed class ForeignWritesTests(RabbitMqService rabbit, PostgresService p
         Assert.All(rows, r => Assert.True(r.Status == OperationStatus.Succeeded, $"{r.ErrorCode}: {r.ErrorMessage}"));
         var commits = _remote.Open().Commits();
         Assert.Equal(15, commits.Count(c => c.AuthorName == "foreign"));
+        Assert.Equal(2, commits.Count(c => c.AuthorName == "racer"));
         Assert.Equal(ids, commits.Where(c => c.Trailers is not null).Select(c => c.Trailers!.OperationId));
         Assert.All(commits, c => Assert.Equal(c == commits[0] ? 0 : 1, c.ParentCount)); // linear: nothing was merged
         var index = _remote.Open().ReadFile("index.md")!;
         Assert.All(Enumerable.Range(0, 15), n => Assert.Contains($"- foreign line {n}\n", index));
+        Assert.All(Enumerable.Range(0, 2), n => Assert.Contains($"- racer line {n}\n", index));
         Assert.All(rows, r => Assert.Contains($"]({r.NotePath})", index));
         Assert.Contains("replaying on the new head", _sandbox.WorkerOutput());
     }
