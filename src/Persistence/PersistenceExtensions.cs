@@ -25,6 +25,8 @@ public static class PersistenceExtensions
         builder.Services.AddSingleton<KbRegistry>();
         builder.Services.AddSingleton<OperationHistory>();
         builder.Services.AddSingleton<OperationAnalytics>();
+        builder.Services.AddOptions<HistoryOptions>().BindConfiguration(HistoryOptions.Section);
+        builder.Services.AddSingleton<HistoryRetention>();
         return builder;
     }
 

@@ -13,6 +13,7 @@ internal static class KbSyncCli
         AgentCommand.Create(),
         HistoryCommands.Status(),
         HistoryCommands.History(),
+        StatsCommand.Create(),
         DbCommands.Create(),
         Api.ApiCommand.Create(),
     };

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using KbSync.Contracts;
+using KbSync.Persistence.Analytics;
 using KbSync.Persistence.Entities;
 using KbSync.Producer.Client;
 using Spectre.Console;
@@ -138,6 +139,65 @@ internal static class Output
         AnsiConsole.Write(table);
     }
 
+    public static void PrintStats(KbStats stats, bool json)
+    {
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(stats, Json));
+            return;
+        }
+
+        var s = stats.Statuses;
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(stats.KbId ?? "All KBs")}[/], requested from {Time(stats.Since)} to {Time(stats.Until)} UTC");
+        AnsiConsole.WriteLine(
+            $"{s.Succeeded} succeeded, {s.Duplicate} duplicate, {s.Failed} failed, {s.TimedOut} timed out, {s.Running} running, {s.Queued} queued");
+
+        var waits = new Table().AddColumns("Wait", "Samples", "p50", "p95", "p99", "Max");
+        foreach (var (name, w) in new[] { ("Queue wait", stats.Waits.QueueWait), ("Lock wait", stats.Waits.LockWait) })
+        {
+            waits.AddRow(name, w.Samples.ToString(CultureInfo.InvariantCulture), Ms(w.P50Ms) ?? "-", Ms(w.P95Ms) ?? "-", Ms(w.P99Ms) ?? "-", Ms(w.MaxMs) ?? "-");
+        }
+
+        foreach (var (name, step) in new[] { ("Pull", stats.Steps.Pull), ("Process", stats.Steps.Process), ("Commit", stats.Steps.Commit), ("Push", stats.Steps.Push) })
+        {
+            waits.AddRow($"{name} step", step.Samples.ToString(CultureInfo.InvariantCulture), Ms(step.P50Ms) ?? "-", Ms(step.P95Ms) ?? "-", "", "");
+        }
+
+        AnsiConsole.Write(waits);
+
+        var q = stats.Queue;
+        var busiest = stats.Throughput.MaxBy(b => b.Finished);
+        AnsiConsole.WriteLine(
+            $"Queue depth: peak {q.PeakDepth}{(q.PeakAt is { } at ? $" at {Time(at)}" : "")}, mean {q.MeanDepth:0.00}. " +
+            $"Finished: {stats.Throughput.Sum(b => b.Finished)}" +
+            (busiest is { Finished: > 0 } ? $", at most {busiest.Finished} in one {Duration(stats.Bucket)} bucket (from {Time(busiest.Start)})." : "."));
+
+        if (stats.Requesters.Count > 0)
+        {
+            var requesters = new Table().AddColumns("Requester", "Operations", "Queue wait p50", "Queue wait p95", "Lock wait p50");
+            foreach (var r in stats.Requesters)
+            {
+                requesters.AddRow(Markup.Escape(r.RequestedBy), r.Operations.ToString(CultureInfo.InvariantCulture), Ms(r.QueueWaitP50Ms) ?? "-", Ms(r.QueueWaitP95Ms) ?? "-", Ms(r.LockWaitP50Ms) ?? "-");
+            }
+
+            AnsiConsole.Write(requesters);
+        }
+    }
+
+    private static string Duration(TimeSpan span) =>
+        span.TotalDays >= 1 && span.Ticks % TimeSpan.TicksPerDay == 0 ? $"{span.TotalDays:0}d"
+        : span.TotalHours >= 1 && span.Ticks % TimeSpan.TicksPerHour == 0 ? $"{span.TotalHours:0}h"
+        : span.Ticks % TimeSpan.TicksPerMinute == 0 ? $"{span.TotalMinutes:0}m"
+        : $"{span.TotalSeconds:0}s";
+
+    private static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+
     private static string? Ms(double? milliseconds) =>
-        milliseconds is { } ms ? (ms >= 1000 ? $"{ms / 1000:0.00} s" : $"{ms:0.0} ms") : null;
+        milliseconds switch
+        {
+            null => null,
+            >= 60_000 and var ms => $"{ms / 60_000:0.0} min",
+            >= 1000 and var ms => $"{ms / 1000:0.00} s",
+            var ms => $"{ms:0.0} ms",
+        };
 }

@@ -1,0 +1,158 @@
+using System.Text.Json;
+using KbSync.Contracts;
+using KbSync.IntegrationTests.Fixtures;
+using KbSync.Persistence.Entities;
+using Microsoft.EntityFrameworkCore;
+
+namespace KbSync.IntegrationTests.History;
+
+/// <summary><c>kbsync stats</c> and <c>kbsync db prune</c> as a user runs them, on history seeded in a real database.</summary>
+[Collection(ServicesCollection.Name)]
+public sealed class StatsAndPruneCliTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
+    private KbSyncSandbox _sandbox = null!;
+
+    public async Task InitializeAsync()
+    {
+        _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
+        await _sandbox.RegisterKbAsync("stats-kb", remote: null);
+    }
+
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
+
+    private Task<CliResult> Kbsync(IReadOnlyDictionary<string, string>? extra, params string[] args)
+    {
+        var environment = _sandbox.Environment();
+        foreach (var (name, value) in extra ?? new Dictionary<string, string>())
+        {
+            environment[name] = value;
+        }
+
+        return CliRunner.RunAsync(environment, args);
+    }
+
+    [Fact]
+    public async Task Stats_for_a_kb_print_its_counts_and_wait_percentiles_as_a_table_and_as_json()
+    {
+        // queue waits 10, 20, ..., 100 ms: p50 = 55 ms and p95 = 95.5 ms (linear interpolation), max 100 ms
+        var finished = Enumerable.Range(1, 10).Select(n => Row("stats-kb", $"user{n % 3}", OperationStatus.Succeeded, Now.AddMinutes(-30 - n), queueWaitMs: 10 * n)).ToList();
+        await SaveAsync([.. finished, Row("stats-kb", "eve", OperationStatus.Failed, Now.AddMinutes(-5), queueWaitMs: 1000), Row("other-kb", "zed", OperationStatus.Succeeded, Now.AddMinutes(-5), queueWaitMs: 5000)]);
+
+        var json = await Kbsync(null, "stats", "--kb", "stats-kb", "--since", "2h", "--json");
+
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var stats = JsonDocument.Parse(json.Output).RootElement;
+        Assert.Equal(10, stats.GetProperty("statuses").GetProperty("succeeded").GetInt64());
+        Assert.Equal(1, stats.GetProperty("statuses").GetProperty("failed").GetInt64());
+        var queueWait = stats.GetProperty("waits").GetProperty("queueWait");
+        Assert.Equal(11, queueWait.GetProperty("samples").GetInt64());
+        var sorted = finished.Select(r => r.QueueWaitMs!.Value).Append(1000).Order().ToArray();
+        Assert.Equal(Percentile(sorted, 0.5), queueWait.GetProperty("p50Ms").GetDouble(), 6);
+        Assert.Equal(Percentile(sorted, 0.95), queueWait.GetProperty("p95Ms").GetDouble(), 6);
+        Assert.Equal(1000, queueWait.GetProperty("maxMs").GetDouble());
+
+        var table = await Kbsync(null, "stats", "--kb", "stats-kb", "--since", "2h");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("stats-kb", table.Output);
+        Assert.Contains("10 succeeded, 0 duplicate, 1 failed", table.Output);
+        Assert.Matches(@"Queue wait\s*│\s*11\s*│\s*60\.0 ms", table.Output);
+    }
+
+    [Fact]
+    public async Task Stats_refuse_an_unknown_kb_and_a_range_that_is_not_one()
+    {
+        var unknown = await Kbsync(null, "stats", "--kb", "nobody-here");
+        Assert.Equal(3, unknown.ExitCode);
+        Assert.Contains("No KB named 'nobody-here'", unknown.Error);
+
+        var backwards = await Kbsync(null, "stats", "--since", "1h", "--until", "2h");
+        Assert.Equal(2, backwards.ExitCode);
+        Assert.Contains("The range is empty", backwards.Error);
+
+        var nonsense = await Kbsync(null, "stats", "--since", "last tuesday");
+        Assert.Equal(2, nonsense.ExitCode);
+        Assert.Contains("neither an ISO 8601 time", nonsense.Error);
+    }
+
+    [Fact]
+    public async Task Prune_deletes_finished_operations_older_than_the_retention_and_keeps_open_ones()
+    {
+        var old = Now.AddDays(-40);
+        OperationRecord[] rows =
+        [
+            Row("stats-kb", "a", OperationStatus.Succeeded, old), Row("stats-kb", "a", OperationStatus.Failed, old),
+            Row("stats-kb", "a", OperationStatus.Duplicate, old), Row("stats-kb", "a", OperationStatus.TimedOut, old),
+            Row("stats-kb", "a", OperationStatus.Queued, old), Row("stats-kb", "a", OperationStatus.Running, old),
+            Row("stats-kb", "b", OperationStatus.Succeeded, Now.AddDays(-10)), Row("stats-kb", "b", OperationStatus.Succeeded, Now.AddMinutes(-1)),
+        ];
+        await SaveAsync(rows);
+
+        var unset = await Kbsync(null, "db", "prune");
+        Assert.True(unset.ExitCode == 0, unset.ToString());
+        Assert.Contains("Nothing pruned", unset.Output);
+        Assert.Equal(8, await CountAsync());
+
+        var configured = await Kbsync(new Dictionary<string, string> { ["History__RetentionDays"] = "30" }, "db", "prune");
+        Assert.True(configured.ExitCode == 0, configured.ToString());
+        Assert.Contains("Pruned 4 finished operation(s)", configured.Output);
+        await using (var db = _sandbox.Database.CreateContext())
+        {
+            var left = await db.Operations.AsNoTracking().ToListAsync();
+            Assert.Equal(rows.Skip(4).Select(r => r.Id).Order(), left.Select(r => r.Id).Order());
+        }
+
+        var explicitAge = await Kbsync(null, "db", "prune", "--older-than", "7d");
+        Assert.Contains("Pruned 1 finished operation(s)", explicitAge.Output);
+        Assert.Equal(3, await CountAsync());
+
+        var bad = await Kbsync(null, "db", "prune", "--older-than", "soon");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("not an age", bad.Error);
+    }
+
+    private static OperationRecord Row(string kbId, string requestedBy, OperationStatus status, DateTimeOffset requestedAt, double queueWaitMs = 10)
+    {
+        var open = status is OperationStatus.Queued or OperationStatus.Running;
+        var started = status == OperationStatus.Queued ? (DateTimeOffset?)null : requestedAt.AddMilliseconds(queueWaitMs);
+        return new OperationRecord
+        {
+            Id = Guid.NewGuid(),
+            KbId = kbId,
+            Kind = OperationKind.Note,
+            RequestedBy = requestedBy,
+            Status = status,
+            RequestedAt = requestedAt,
+            StartedAt = started,
+            FinishedAt = open ? null : started!.Value.AddMilliseconds(50),
+            QueueWaitMs = started is null ? null : queueWaitMs,
+            LockWaitMs = open ? null : 1,
+            PullMs = open ? null : 20,
+            ProcessMs = open ? null : 5,
+            CommitMs = open ? null : 5,
+            PushMs = open ? null : 20,
+        };
+    }
+
+    /// <summary>percentile_cont: rank p(n-1), linear between its neighbours.</summary>
+    private static double Percentile(double[] sorted, double p)
+    {
+        var rank = p * (sorted.Length - 1);
+        var low = (int)Math.Floor(rank);
+        var high = (int)Math.Ceiling(rank);
+        return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
+    }
+
+    private async Task SaveAsync(IEnumerable<OperationRecord> rows)
+    {
+        await using var db = _sandbox.Database.CreateContext();
+        db.Operations.AddRange(rows);
+        await db.SaveChangesAsync();
+    }
+
+    private async Task<int> CountAsync()
+    {
+        await using var db = _sandbox.Database.CreateContext();
+        return await db.Operations.CountAsync();
+    }
+}
