@@ -13,6 +13,9 @@ namespace KbSync.IntegrationTests.Agents;
 [Collection(ServicesCollection.Name)]
 public sealed class ExternalAgentTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
 {
+    /// <summary>Tells this run's sleepers from those of any other test run on the machine.</summary>
+    private static readonly string SleepMarker = Random.Shared.Next(10_000, 100_000).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     private static readonly Dictionary<string, string> Scripts = new()
     {
         ["tidy"] = """
@@ -27,7 +30,7 @@ public sealed class ExternalAgentTests(RabbitMqService rabbit, PostgresService p
         ["escape"] = "echo sneaky > ../outside.md; echo wrote outside",
         ["gitdir"] = "mkdir -p .git && echo '[core]' > .git/config",
         ["symlink"] = "ln -s /etc/passwd topics/passwd",
-        ["slow"] = "sleep 601 & sleep 602; echo never",
+        ["slow"] = $"sleep 601.{SleepMarker} & sleep 602.{SleepMarker}; echo never",
         ["chatty"] = "head -c 3000000 /dev/zero | tr '\\0' 'x'; echo; echo kept > topics/chatty.md",
         ["failing"] = "echo 'cannot do that' >&2; exit 3",
         ["topics-only"] = "echo 'changed' > ../index.md",
@@ -145,7 +148,7 @@ public sealed class ExternalAgentTests(RabbitMqService rabbit, PostgresService p
         Assert.Contains("time limit of 2 s", row.ErrorMessage);
         Assert.True(row.FinishedAt - row.StartedAt < TimeSpan.FromSeconds(30));
         Assert.Equal(_seedTip, _remote.Commits()[^1].Sha);
-        var sleepers = Process.GetProcessesByName("sleep").Where(p => CommandLine(p).Contains("60")).ToList();
+        var sleepers = Process.GetProcessesByName("sleep").Where(p => CommandLine(p).Contains($".{SleepMarker}")).ToList();
         Assert.Empty(sleepers);
     }
 
