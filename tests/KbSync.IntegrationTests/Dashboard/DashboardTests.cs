@@ -135,6 +135,7 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
 
         await page.ScreenshotAsync(ScreenshotPath(), new ScreenshotOptions { FullPage = true });
         output.WriteLine($"Dashboard screenshot: {ScreenshotPath()}");
+        Console.WriteLine($"Dashboard screenshot: {ScreenshotPath()}"); // the console logger shows this line even for a passing test
 
         // another range: the last hour, in 30 buckets of 2 minutes
         await page.SelectAsync("#range-select", "1h");
@@ -219,8 +220,9 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
     }
 
     /// <summary>
-    /// Six groups of three operations of dash-kb over the last 13 hours, 2.5 hours apart: known
-    /// waits, every status the table colours, and a requester and an error message that are markup.
+    /// Six groups of three operations of dash-kb, one group every 30 minutes over the last 3 hours
+    /// (so the charts draw lines through neighbouring buckets): known waits, several statuses, and
+    /// a requester and an error message that are markup.
     /// </summary>
     private async Task SeedHistoryAsync()
     {
@@ -238,7 +240,7 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
                     _ => (OperationStatus.Succeeded, (string?)null),
                 };
                 _seeded.Add(HistoryRows.Finished("dash-kb", requester, status,
-                    now.AddMinutes(-20 - 150 * group - 4 * j).AddMilliseconds(-k),
+                    now.AddMinutes(-20 - 30 * group - j).AddMilliseconds(-k),
                     queueWaitMs: 100 + k * 397 % 3000, lockWaitMs: k % 3 == 0 ? 0 : 50 + k * 131 % 2000, error));
             }
         }
