@@ -165,7 +165,10 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
         Assert.Contains("id=\"chart-waits\"", html);
         Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", ""));
         Assert.DoesNotContain("https://", html);
-        Assert.DoesNotContain("innerHTML", html);
+        Assert.DoesNotContain(".innerHTML", html);
+        Assert.DoesNotContain(".outerHTML", html);
+        Assert.DoesNotContain("insertAdjacentHTML", html);
+        Assert.DoesNotContain("document.write", html);
         var policy = dashboard.Headers.GetValues("Content-Security-Policy").Single();
         Assert.Contains("default-src 'none'", policy);
         Assert.Contains("script-src 'sha256-", policy);
