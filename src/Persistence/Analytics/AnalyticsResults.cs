@@ -38,6 +38,16 @@ public sealed record StepStats(StepDistribution Pull, StepDistribution Process, 
 public sealed record ThroughputBucket(DateTimeOffset Start, DateTimeOffset End, long Finished, long Succeeded, long Duplicate, long Failed, long TimedOut);
 
 /// <summary>
+/// Queue wait and lock wait (p50, p95) of the finished operations requested in
+/// [<see cref="Start"/>, <see cref="End"/>): the wait percentiles over time. Every bucket of the
+/// range is listed; one with nothing to measure has 0 samples and <c>null</c> percentiles.
+/// </summary>
+public sealed record WaitBucket(
+    DateTimeOffset Start, DateTimeOffset End,
+    long QueueWaitSamples, double? QueueWaitP50Ms, double? QueueWaitP95Ms,
+    long LockWaitSamples, double? LockWaitP50Ms, double? LockWaitP95Ms);
+
+/// <summary>
 /// How many operations were waiting in the queue. An operation is queued from its
 /// <c>requested_at</c> (inclusive) until a worker takes it at <c>started_at</c> (exclusive); one
 /// that never started is queued until its <c>finished_at</c>, and one with neither is still queued
@@ -75,4 +85,5 @@ public sealed record KbStats(
     StepStats Steps,
     IReadOnlyList<ThroughputBucket> Throughput,
     QueueContention Queue,
-    IReadOnlyList<RequesterWaits> Requesters);
+    IReadOnlyList<RequesterWaits> Requesters,
+    IReadOnlyList<WaitBucket> WaitsOverTime);

@@ -75,6 +75,27 @@ internal static class AnalyticsSql
         """);
 
     /// <summary>
+    /// Queue and lock wait p50 and p95 of the finished operations requested in each bucket, every
+    /// bucket listed (as for <see cref="Throughput"/>, but binned by <c>requested_at</c>).
+    /// </summary>
+    public static readonly Variants WaitsOverTime = new("""
+        WITH waits AS (
+            SELECT date_bin(@bucket, o.requested_at, @since) AS bucket_start,
+                   count(o.queue_wait_ms) AS queue_n,
+                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.queue_wait_ms) AS queue_p,
+                   count(o.lock_wait_ms) AS lock_n,
+                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.lock_wait_ms) AS lock_p
+            FROM operations o
+            WHERE {kb} AND o.requested_at >= @since AND o.requested_at < @until AND o.finished_at IS NOT NULL
+            GROUP BY 1
+        )
+        SELECT b.k, coalesce(w.queue_n, 0), w.queue_p[1], w.queue_p[2], coalesce(w.lock_n, 0), w.lock_p[1], w.lock_p[2]
+        FROM generate_series(0, @buckets - 1) AS b(k)
+        LEFT JOIN waits w ON w.bucket_start = @since + b.k * @bucket
+        ORDER BY b.k
+        """);
+
+    /// <summary>
     /// Queue depth (see <see cref="QueueContention"/>). An operation is in the queue on
     /// [<c>requested_at</c>, <c>coalesce(started_at, finished_at, 'infinity')</c>); the depth at an
     /// instant is the initial depth at <c>@since</c> plus the arrivals (+1) and exits (-1) up to and

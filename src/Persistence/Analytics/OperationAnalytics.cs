@@ -23,6 +23,7 @@ namespace KbSync.Persistence.Analytics;
 /// <list type="bullet">
 /// <item>status counts, waits, step durations and requesters: operations <b>requested</b> in the
 /// range (waits, steps and requesters' waits only those that have finished);</item>
+/// <item>waits over time: operations <b>requested</b> in each bucket that have finished;</item>
 /// <item>throughput: operations <b>finished</b> in each bucket;</item>
 /// <item>queue depth: the queue as it was at every instant of the range (<see cref="QueueContention"/>).</item>
 /// </list>
@@ -56,6 +57,13 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
     public Task<IReadOnlyList<ThroughputBucket>> GetThroughputAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
         RunAsync(query, ReadThroughputAsync, cancellationToken);
 
+    /// <summary>
+    /// Queue wait and lock wait (p50, p95) of the finished operations requested in each bucket of
+    /// the range: the waits over time. Empty buckets included, with <c>null</c> percentiles.
+    /// </summary>
+    public Task<IReadOnlyList<WaitBucket>> GetWaitsOverTimeAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
+        RunAsync(query, ReadWaitsOverTimeAsync, cancellationToken);
+
     /// <summary>Peak and time-weighted mean queue depth over the range; see <see cref="QueueContention"/> for the definition.</summary>
     public Task<QueueContention> GetQueueContentionAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
         RunAsync(query, ReadQueueAsync, cancellationToken);
@@ -88,7 +96,8 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
             await ReadStepsAsync(session, ct),
             await ReadThroughputAsync(session, ct),
             await ReadQueueAsync(session, ct),
-            await ReadRequestersAsync(session, topRequesters, ct)), cancellationToken);
+            await ReadRequestersAsync(session, topRequesters, ct),
+            await ReadWaitsOverTimeAsync(session, ct)), cancellationToken);
     }
 
     private static async Task<StatusCounts> ReadStatusCountsAsync(Session session, CancellationToken cancellationToken)
@@ -142,6 +151,24 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
             buckets.Add(new ThroughputBucket(
                 window.BucketStart(index), window.BucketEnd(index),
                 succeeded + duplicate + failed + timedOut, succeeded, duplicate, failed, timedOut));
+        }
+
+        return buckets;
+    }
+
+    private static async Task<IReadOnlyList<WaitBucket>> ReadWaitsOverTimeAsync(Session session, CancellationToken cancellationToken)
+    {
+        var window = session.Window;
+        var buckets = new List<WaitBucket>(window.BucketCount);
+        await using var command = session.Command(AnalyticsSql.WaitsOverTime);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var index = reader.GetInt32(0);
+            buckets.Add(new WaitBucket(
+                window.BucketStart(index), window.BucketEnd(index),
+                reader.GetInt64(1), NullableDouble(reader, 2), NullableDouble(reader, 3),
+                reader.GetInt64(4), NullableDouble(reader, 5), NullableDouble(reader, 6)));
         }
 
         return buckets;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using KbSync.Persistence;
+using KbSync.Producer.Api.Dashboard;
 using KbSync.Producer.Client;
 using OpenTelemetry.Metrics;
 
@@ -32,6 +33,7 @@ internal static class ApiCommand
             app.MapOpenApi();
             app.MapPrometheusScrapingEndpoint(); // /metrics
             app.MapKbSyncApi();
+            app.MapDashboard();
             await app.RunAsync(cancellationToken);
             return 0;
         });

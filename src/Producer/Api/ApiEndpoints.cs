@@ -1,4 +1,5 @@
 using KbSync.Contracts;
+using KbSync.Persistence.Analytics;
 using KbSync.Persistence.History;
 using KbSync.Persistence.KnowledgeBases;
 using KbSync.Producer.Client;
@@ -20,6 +21,14 @@ public static class ApiEndpoints
         app.MapGet("/kbs", async (KbRegistry registry, CancellationToken ct) => Results.Ok(await registry.ListAsync(ct))).WithName("ListKbs");
         app.MapGet("/queues", async (OperationHistory history, CancellationToken ct) => Results.Ok(await history.OpenQueuesAsync(ct))).WithName("LiveQueues").WithSummary("What is queued and running, per KB.");
         app.MapPost("/kbs", RegisterKbAsync).WithName("RegisterKb");
+        app.MapGet("/kbs/{kb}/stats", (string kb, string? since, string? until, string? bucket, KbRegistry registry, OperationAnalytics analytics, CancellationToken ct) =>
+                GetStatsAsync(kb, since, until, bucket, registry, analytics, ct))
+            .WithName("GetKbStats").WithSummary("A KB's analytics over [since, until) (default: the last 24 h), per bucket (default: about 48 buckets).")
+            .Produces<KbStats>().ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+        app.MapGet("/stats", (string? since, string? until, string? bucket, KbRegistry registry, OperationAnalytics analytics, CancellationToken ct) =>
+                GetStatsAsync(null, since, until, bucket, registry, analytics, ct))
+            .WithName("GetStats").WithSummary("Analytics of all KBs over [since, until) (default: the last 24 h), per bucket (default: about 48 buckets).")
+            .Produces<KbStats>().ProducesProblem(StatusCodes.Status400BadRequest);
         app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithName("Health");
         return app;
     }
@@ -95,6 +104,27 @@ public static class ApiEndpoints
         {
             return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest);
         }
+    }
+
+    private static async Task<IResult> GetStatsAsync(
+        string? kb, string? since, string? until, string? bucket, KbRegistry registry, OperationAnalytics analytics, CancellationToken cancellationToken)
+    {
+        AnalyticsQuery query;
+        try
+        {
+            query = StatsRequest.Parse(kb, since, until, bucket, DateTimeOffset.UtcNow);
+        }
+        catch (ArgumentException error)
+        {
+            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid statistics query");
+        }
+
+        if (kb is not null && await registry.FindAsync(kb, cancellationToken) is null)
+        {
+            return Results.Problem($"No KB '{kb}' is registered.", statusCode: StatusCodes.Status404NotFound);
+        }
+
+        return Results.Ok(await analytics.GetAllAsync(query, cancellationToken: cancellationToken));
     }
 
     private static async Task<IResult> RegisterKbAsync(RegisterKbBody body, KbRegistry registry, CancellationToken cancellationToken)

@@ -114,6 +114,42 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
         Assert.Equal(T6, buckets[^1].End);
     }
 
+    [Theory]
+    [InlineData(null, 60)]
+    [InlineData("kb-a", 30)]
+    [InlineData("kb-b", 7)]
+    [InlineData("kb-edge", 60)]
+    public async Task Waits_over_time_are_percentiles_of_the_finished_operations_requested_in_each_bucket(string? kbId, int bucketMinutes)
+    {
+        var query = new AnalyticsQuery(kbId, T0, T6, TimeSpan.FromMinutes(bucketMinutes));
+
+        var buckets = await _analytics.GetWaitsOverTimeAsync(query);
+
+        var expected = new List<WaitBucket>();
+        for (var start = T0; start < T6; start = start.AddMinutes(bucketMinutes))
+        {
+            var end = start.AddMinutes(bucketMinutes) < T6 ? start.AddMinutes(bucketMinutes) : T6;
+            var finished = Of(kbId).Where(o => o.RequestedAt >= start && o.RequestedAt < end && o.FinishedAt is not null).ToList();
+            var (queue, locks) = (finished.Select(o => o.QueueWaitMs).ToList(), finished.Select(o => o.LockWaitMs).ToList());
+            expected.Add(new WaitBucket(start, end,
+                queue.Count(v => v is not null), PercentileCont(queue, 0.5), PercentileCont(queue, 0.95),
+                locks.Count(v => v is not null), PercentileCont(locks, 0.5), PercentileCont(locks, 0.95)));
+        }
+
+        Assert.Equal(expected.Count, buckets.Count);
+        foreach (var (want, got) in expected.Zip(buckets))
+        {
+            Assert.Equal((want.Start, want.End, want.QueueWaitSamples, want.LockWaitSamples), (got.Start, got.End, got.QueueWaitSamples, got.LockWaitSamples));
+            AssertClose(want.QueueWaitP50Ms, got.QueueWaitP50Ms);
+            AssertClose(want.QueueWaitP95Ms, got.QueueWaitP95Ms);
+            AssertClose(want.LockWaitP50Ms, got.LockWaitP50Ms);
+            AssertClose(want.LockWaitP95Ms, got.LockWaitP95Ms);
+        }
+
+        Assert.Contains(buckets, b => b.QueueWaitSamples > 1);
+        Assert.Contains(buckets, b => b.QueueWaitSamples == 0 && b.QueueWaitP50Ms is null && b.LockWaitP95Ms is null);
+    }
+
     [Fact]
     public async Task A_bucket_in_which_nothing_finished_is_listed_with_zeros()
     {
@@ -357,7 +393,9 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
         Assert.Equal((queue.PeakDepth, queue.PeakAt), (all.Queue.PeakDepth, all.Queue.PeakAt));
         Assert.Equal(queue.MeanDepth, all.Queue.MeanDepth, 1e-12);
         Assert.Equal(await _analytics.GetRequesterWaitsAsync(query, 5), all.Requesters);
+        Assert.Equal(await _analytics.GetWaitsOverTimeAsync(query), all.WaitsOverTime);
         Assert.Equal(12, all.Throughput.Count);
+        Assert.Equal(12, all.WaitsOverTime.Count);
     }
 
     [Theory]
@@ -385,6 +423,9 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
             all.Throughput);
         Assert.Equal(new QueueContention(0, null, 0), all.Queue);
         Assert.Empty(all.Requesters);
+        Assert.Equal(
+            all.Throughput.Select(b => new WaitBucket(b.Start, b.End, 0, null, null, 0, null, null)),
+            all.WaitsOverTime);
     }
 
     [Fact]

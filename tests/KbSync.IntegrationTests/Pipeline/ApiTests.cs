@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 
 namespace KbSync.IntegrationTests.Pipeline;
@@ -70,5 +71,120 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
         Assert.Equal(HttpStatusCode.BadRequest, (await _api.Http.GetAsync("/operations?cursor=not-a-cursor")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await _api.Http.GetAsync($"/operations/{Guid.NewGuid()}")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _api.Http.GetAsync("/openapi/v1.json")).StatusCode);
+    }
+
+    private static readonly DateTimeOffset T = new(2030, 3, 1, 0, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task Stats_of_a_kb_are_its_counts_waits_and_waits_over_time_in_the_range_and_buckets_asked()
+    {
+        await SeedStatsHistoryAsync();
+
+        var stats = await _api.Http.GetFromJsonAsync<JsonElement>("/kbs/stats-kb/stats?since=2030-03-01T00:00:00Z&until=2030-03-01T06:00:00Z&bucket=1h");
+
+        Assert.Equal("stats-kb", stats.GetProperty("kbId").GetString());
+        Assert.Equal("01:00:00", stats.GetProperty("bucket").GetString());
+        Assert.Equal(3, stats.GetProperty("statuses").GetProperty("total").GetInt64());
+        Assert.Equal(1, stats.GetProperty("statuses").GetProperty("failed").GetInt64());
+        var queueWait = stats.GetProperty("waits").GetProperty("queueWait");
+        Assert.Equal(200.0, queueWait.GetProperty("p50Ms").GetDouble(), 1e-9);
+        Assert.Equal(380.0, queueWait.GetProperty("p95Ms").GetDouble(), 1e-9);
+        Assert.Equal(905.0, stats.GetProperty("waits").GetProperty("lockWait").GetProperty("p95Ms").GetDouble(), 1e-9);
+        Assert.Equal(6, stats.GetProperty("throughput").GetArrayLength());
+        var overTime = stats.GetProperty("waitsOverTime").EnumerateArray().ToList();
+        Assert.Equal(6, overTime.Count);
+        Assert.Equal(150.0, overTime[0].GetProperty("queueWaitP50Ms").GetDouble(), 1e-9);
+        Assert.Equal(JsonValueKind.Null, overTime[1].GetProperty("queueWaitP50Ms").ValueKind);
+        Assert.Equal(400.0, overTime[2].GetProperty("queueWaitP95Ms").GetDouble(), 1e-9);
+        Assert.Equal(2, overTime[0].GetProperty("queueWaitSamples").GetInt64());
+    }
+
+    [Fact]
+    public async Task Stats_without_a_range_cover_the_last_24_hours_in_48_buckets_of_30_minutes_and_overall_stats_count_every_kb()
+    {
+        await SeedStatsHistoryAsync();
+
+        var recent = await _api.Http.GetFromJsonAsync<JsonElement>("/kbs/stats-kb/stats");
+        var all = await _api.Http.GetFromJsonAsync<JsonElement>("/stats?since=2030-03-01T00:00:00Z&until=2030-03-02T00:00:00Z");
+
+        Assert.Equal(TimeSpan.FromHours(24), recent.GetProperty("until").GetDateTimeOffset() - recent.GetProperty("since").GetDateTimeOffset());
+        Assert.Equal("00:30:00", recent.GetProperty("bucket").GetString());
+        Assert.Equal(48, recent.GetProperty("throughput").GetArrayLength());
+        Assert.Equal(48, recent.GetProperty("waitsOverTime").GetArrayLength());
+        Assert.Equal(JsonValueKind.Null, all.GetProperty("kbId").ValueKind);
+        Assert.Equal(4, all.GetProperty("statuses").GetProperty("total").GetInt64());
+        Assert.Equal(9000.0, all.GetProperty("waits").GetProperty("queueWait").GetProperty("maxMs").GetDouble(), 1e-9);
+        Assert.Equal(48, all.GetProperty("throughput").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("/stats?since=yesterday", "since 'yesterday' is not a time")]
+    [InlineData("/stats?since=2030-03-02T00:00:00Z&until=2030-03-01T00:00:00Z", "must be before until")]
+    [InlineData("/stats?since=2020-01-01T00:00:00Z&until=2030-01-01T00:00:00Z", "at most 400 days")]
+    [InlineData("/stats?since=2030-03-01T00:00:00Z&until=2030-03-08T00:00:00Z&bucket=1m", "at most 1000 are allowed")]
+    [InlineData("/stats?bucket=soon", "bucket 'soon' is not a duration")]
+    [InlineData("/stats?bucket=10s", "must be between 00:01:00 and 1.00:00:00")]
+    [InlineData("/kbs/Bad_Id/stats", "not a valid KB id")]
+    public async Task Bad_stats_queries_get_a_400_problem_that_says_what_is_wrong(string path, string expected)
+    {
+        var response = await _api.Http.GetAsync(path);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        Assert.Contains(expected, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Stats_of_an_unregistered_kb_are_404_and_the_stats_and_dashboard_are_in_the_openapi_document()
+    {
+        var unknown = await _api.Http.GetAsync("/kbs/no-such-kb/stats");
+        var openApi = await _api.Http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("no-such-kb", (await unknown.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString());
+        var paths = openApi.GetProperty("paths");
+        Assert.True(paths.TryGetProperty("/stats", out _));
+        Assert.True(paths.TryGetProperty("/kbs/{kb}/stats", out var kbStats));
+        Assert.Equal("GetKbStats", kbStats.GetProperty("get").GetProperty("operationId").GetString());
+        Assert.True(paths.TryGetProperty("/dashboard", out _));
+    }
+
+    [Fact]
+    public async Task The_dashboard_is_one_self_contained_html_page_and_the_root_redirects_to_it()
+    {
+        using var noRedirects = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = _api.Http.BaseAddress };
+
+        var root = await noRedirects.GetAsync("/");
+        var dashboard = await _api.Http.GetAsync("/dashboard");
+
+        Assert.Equal(HttpStatusCode.Redirect, root.StatusCode);
+        Assert.Equal("/dashboard", root.Headers.Location!.OriginalString);
+        Assert.Equal(HttpStatusCode.OK, dashboard.StatusCode);
+        Assert.Equal("text/html", dashboard.Content.Headers.ContentType!.MediaType);
+        var html = await dashboard.Content.ReadAsStringAsync();
+        Assert.Contains("id=\"chart-waits\"", html);
+        Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", ""));
+        Assert.DoesNotContain("https://", html);
+        Assert.DoesNotContain(".innerHTML", html);
+        Assert.DoesNotContain(".outerHTML", html);
+        Assert.DoesNotContain("insertAdjacentHTML", html);
+        Assert.DoesNotContain("document.write", html);
+        var policy = dashboard.Headers.GetValues("Content-Security-Policy").Single();
+        Assert.Contains("default-src 'none'", policy);
+        Assert.Contains("script-src 'sha256-", policy);
+    }
+
+    /// <summary>Three operations of stats-kb in [T, T + 6 h) and one of other-kb, with known waits.</summary>
+    private async Task SeedStatsHistoryAsync()
+    {
+        await _sandbox.RegisterKbAsync("stats-kb", remote: null);
+        await _sandbox.RegisterKbAsync("other-kb", remote: null);
+        await HistoryRows.SaveAsync(_sandbox.Database,
+        [
+            HistoryRows.Finished("stats-kb", "alice", OperationStatus.Succeeded, T.AddMinutes(10), queueWaitMs: 100, lockWaitMs: 0),
+            HistoryRows.Finished("stats-kb", "bob", OperationStatus.Failed, T.AddMinutes(20), queueWaitMs: 200, lockWaitMs: 50, error: "boom"),
+            HistoryRows.Finished("stats-kb", "alice", OperationStatus.Succeeded, T.AddHours(2), queueWaitMs: 400, lockWaitMs: 1000),
+            HistoryRows.Finished("other-kb", "carol", OperationStatus.Succeeded, T.AddHours(7), queueWaitMs: 9000, lockWaitMs: 0),
+        ]);
     }
 }

@@ -1,0 +1,59 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using KbSync.Persistence.Analytics;
+
+namespace KbSync.Producer.Api;
+
+/// <summary>
+/// The query string of <c>GET /stats</c> and <c>GET /kbs/{kb}/stats</c> turned into an
+/// <see cref="AnalyticsQuery"/>: <c>since</c> and <c>until</c> in ISO 8601 (default: the last
+/// <see cref="DefaultRange"/>), <c>bucket</c> as <c>90s</c>, <c>5m</c>, <c>1h</c>, <c>1d</c> or
+/// <c>00:05:00</c> (default: the range over <see cref="DefaultBuckets"/>, rounded up to whole minutes).
+/// Throws <see cref="ArgumentException"/> saying what is wrong.
+/// </summary>
+public static partial class StatsRequest
+{
+    public static readonly TimeSpan DefaultRange = TimeSpan.FromHours(24);
+
+    /// <summary>About how many points a chart gets when no bucket is asked for.</summary>
+    public const int DefaultBuckets = 48;
+
+    public static AnalyticsQuery Parse(string? kbId, string? since, string? until, string? bucket, DateTimeOffset now)
+    {
+        var end = until is null ? now : ParseTime(until, nameof(until));
+        var start = since is null ? end - DefaultRange : ParseTime(since, nameof(since));
+        var query = new AnalyticsQuery(kbId, start, end, bucket is null ? DefaultBucket(end - start) : ParseBucket(bucket));
+        query.ResolveBucket(); // validates: throws ArgumentException with the reason
+        return query;
+    }
+
+    /// <summary>The range over <see cref="DefaultBuckets"/>, rounded up to whole minutes, within the buckets <see cref="AnalyticsQuery"/> accepts.</summary>
+    public static TimeSpan DefaultBucket(TimeSpan range) =>
+        TimeSpan.FromMinutes(Math.Clamp(Math.Ceiling(range.TotalMinutes / DefaultBuckets), AnalyticsQuery.MinBucket.TotalMinutes, AnalyticsQuery.MaxBucket.TotalMinutes));
+
+    private static DateTimeOffset ParseTime(string value, string name) =>
+        DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var time)
+            ? time
+            : throw new ArgumentException($"{name} '{value}' is not a time: use ISO 8601, e.g. 2030-03-01T12:00:00Z.", name);
+
+    private static TimeSpan ParseBucket(string value)
+    {
+        if (ShortDuration().Match(value) is { Success: true } match && long.TryParse(match.Groups[1].Value, CultureInfo.InvariantCulture, out var amount) && amount <= 1_000_000)
+        {
+            return match.Groups[2].Value switch
+            {
+                "s" => TimeSpan.FromSeconds(amount),
+                "m" => TimeSpan.FromMinutes(amount),
+                "h" => TimeSpan.FromHours(amount),
+                _ => TimeSpan.FromDays(amount),
+            };
+        }
+
+        return TimeSpan.TryParseExact(value, "c", CultureInfo.InvariantCulture, out var span)
+            ? span
+            : throw new ArgumentException($"bucket '{value}' is not a duration: use e.g. 90s, 5m, 1h, 1d or 00:05:00.", "bucket");
+    }
+
+    [GeneratedRegex("^([0-9]+)(s|m|h|d)$")]
+    private static partial Regex ShortDuration();
+}

@@ -1,0 +1,285 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using KbSync.Contracts;
+using KbSync.IntegrationTests.Fixtures;
+using KbSync.Persistence.Entities;
+using KbSync.Producer.Client;
+using Microsoft.EntityFrameworkCore;
+using PuppeteerSharp;
+using Xunit.Abstractions;
+
+namespace KbSync.IntegrationTests.Dashboard;
+
+/// <summary>
+/// The dashboard in a real headless Chromium (Debian's <c>/usr/bin/chromium</c>, driven by
+/// PuppeteerSharp, which never downloads a browser here) against a real <c>kbsync api</c>, a real
+/// worker and a test database: seeded history for one KB, and real requests stuck behind a held
+/// lock in another so the live queue shows them. Saves a screenshot to artifacts/test-results/dashboard.png.
+/// </summary>
+[Collection(ServicesCollection.Name)]
+public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postgres, ITestOutputHelper output) : IAsyncLifetime
+{
+    /// <summary>Debian's chromium, which <c>./dev test</c> installs; <c>KBSYNC_CHROMIUM</c> names another binary.</summary>
+    private static readonly string ChromiumPath = Environment.GetEnvironmentVariable("KBSYNC_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
+    private const string Hostile = "<img src=x onerror=\"window.__xss = 1\">";
+    private const int Groups = 6;
+
+    private KbSyncSandbox _sandbox = null!;
+    private ApiProcess _api = null!;
+    private LockHolder _lock = null!;
+    private readonly List<OperationRecord> _seeded = [];
+    private readonly List<Guid> _busy = [];
+
+    public async Task InitializeAsync()
+    {
+        _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
+        var dataPath = _sandbox.Folder.Combine("data");
+        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__DataPath"] = dataPath, ["KbWorker__LockTimeout"] = "00:15:00" });
+        await _sandbox.RegisterKbAsync("dash-kb", remote: null);
+        await _sandbox.RegisterKbAsync("busy-kb", _sandbox.CreateRemote("busy-kb").Path);
+        await SeedHistoryAsync();
+        _api = await CliRunner.StartApiAsync(_sandbox.Environment());
+
+        // busy-kb's lock is held by another process: its first request runs (waiting for the lock), the next two stay queued
+        _lock = await LockHolder.HoldAsync(Path.Combine(dataPath, "locks", "busy-kb.lock"));
+        var producer = await _sandbox.StartProducerAsync();
+        _busy.Add(await producer.Client.SubmitNoteAsync("busy-kb", "dora", new NoteContent("stuck behind the lock")));
+        await WaitForStatusAsync(_busy[0], OperationStatus.Running);
+        for (var n = 0; n < 2; n++)
+        {
+            _busy.Add(await producer.Client.SubmitNoteAsync("busy-kb", "dora", new NoteContent($"queued {n}")));
+        }
+
+        foreach (var id in _busy.Skip(1))
+        {
+            await WaitForStatusAsync(id, OperationStatus.Queued);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        _lock?.Dispose();
+        if (_api is not null)
+        {
+            await _api.DisposeAsync();
+        }
+
+        await _sandbox.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task The_dashboard_shows_recent_operations_the_live_queue_and_wait_charts_that_agree_with_the_stats()
+    {
+        Assert.True(File.Exists(ChromiumPath),
+            $"Chromium is not installed at {ChromiumPath}; the dashboard test drives it headless. Run ./dev test (it installs chromium when missing), " +
+            "or apt-get install -y --no-install-recommends chromium.");
+        await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+        });
+        await using var page = await browser.NewPageAsync();
+        page.DefaultTimeout = 60_000;
+        var problems = new List<string>();
+        page.PageError += (_, e) => problems.Add($"page error: {e.Message}");
+        page.Console += (_, e) =>
+        {
+            if (e.Message.Type == ConsoleType.Error)
+            {
+                problems.Add($"console error: {e.Message.Text}");
+            }
+        };
+        await page.SetViewportAsync(new ViewPortOptions { Width = 1400, Height = 1000 });
+
+        // the root redirects to the dashboard, which shows every KB at first
+        await page.GoToAsync(_api.Http.BaseAddress + "");
+        Assert.EndsWith("/dashboard", new Uri(page.Url).AbsolutePath);
+        await page.WaitForFunctionAsync("() => Number(document.body.dataset.refreshes) > 0 && document.body.dataset.kb === ''");
+
+        // recent operations: every operation (seeded and real), with its KB, requester and status as the history has them
+        var rows = await page.EvaluateFunctionAsync<string[][]>("""
+            () => [...document.querySelectorAll('#operations tbody tr[data-operation-id]')].map(row => [
+                row.dataset.operationId,
+                ...['kb', 'requester', 'status'].map(field => row.querySelector(`td[data-field="${field}"]`).textContent)])
+            """);
+        var history = await HistoryAsync();
+        Assert.Equal(history.Count, rows.Length);
+        foreach (var row in rows)
+        {
+            var operation = history[Guid.Parse(row[0])];
+            Assert.Equal(new[] { operation.KbId, operation.RequestedBy, operation.Status.ToWireName() }, row[1..]);
+        }
+
+        Assert.Contains(rows, row => row[2] == Hostile);
+        Assert.Equal(2, rows.Count(row => row[1] == "busy-kb" && row[3] == "queued"));
+
+        // the live queue: busy-kb's count as GET /queues has it
+        var queues = await _api.Http.GetFromJsonAsync<JsonElement>("/queues");
+        var busy = queues.EnumerateArray().Single(q => q.GetProperty("kbId").GetString() == "busy-kb");
+        Assert.Equal((2, 1), (busy.GetProperty("queued").GetInt32(), busy.GetProperty("running").GetInt32()));
+        Assert.Equal("2", await page.EvaluateExpressionAsync<string>("document.querySelector('#queues tr[data-kb=\"busy-kb\"] td[data-field=\"queued\"]').textContent"));
+        Assert.Equal("1", await page.EvaluateExpressionAsync<string>("document.querySelector('#queues tr[data-kb=\"busy-kb\"] td[data-field=\"running\"]').textContent"));
+
+        // one KB: its summary and charts equal GET /kbs/{kb}/stats over the same range
+        await page.SelectAsync("#kb-select", "dash-kb");
+        await page.WaitForFunctionAsync("() => document.body.dataset.kb === 'dash-kb' && document.body.dataset.range === '24h'");
+        var shown = await ReadChartsAsync(page);
+        var stats = await StatsAsync("dash-kb", shown);
+        Assert.Equal(48, stats.GetProperty("waitsOverTime").GetArrayLength());
+        Assert.Equal(Value(stats, "waits", "queueWait", "p95Ms"), shown.Stat("stat-queue-p95"), 1e-9);
+        Assert.Equal(Value(stats, "waits", "lockWait", "p95Ms"), shown.Stat("stat-lock-p95"), 1e-9);
+        Assert.Equal(Value(stats, "waits", "queueWait", "p50Ms"), shown.Stat("stat-queue-p50"), 1e-9);
+        Assert.Equal(_seeded.Count, shown.Stat("stat-operations"), 1e-9);
+        AssertChartsMatch(stats, shown, minimumPoints: Groups - 1);
+
+        await page.ScreenshotAsync(ScreenshotPath(), new ScreenshotOptions { FullPage = true });
+        output.WriteLine($"Dashboard screenshot: {ScreenshotPath()}");
+        Console.WriteLine($"Dashboard screenshot: {ScreenshotPath()}"); // the console logger shows this line even for a passing test
+
+        // another range: the last hour, in 30 buckets of 2 minutes
+        await page.SelectAsync("#range-select", "1h");
+        await page.WaitForFunctionAsync("() => document.body.dataset.kb === 'dash-kb' && document.body.dataset.range === '1h'");
+        var lastHour = await ReadChartsAsync(page);
+        var hourStats = await StatsAsync("dash-kb", lastHour);
+        Assert.Equal(TimeSpan.FromHours(1), lastHour.Until - lastHour.Since);
+        Assert.Equal(30, hourStats.GetProperty("waitsOverTime").GetArrayLength());
+        AssertChartsMatch(hourStats, lastHour, minimumPoints: 1);
+
+        // nothing user-provided became markup, and the page had no errors (a CSP violation would be one)
+        Assert.Equal(0, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('main img, main script').length"));
+        Assert.True(await page.EvaluateExpressionAsync<bool>("window.__xss === undefined"));
+        Assert.Empty(problems);
+    }
+
+    /// <summary>Every series' points (circles, or bars for throughput) are the stats' non-empty buckets, with their values.</summary>
+    private static void AssertChartsMatch(JsonElement stats, Charts shown, int minimumPoints)
+    {
+        var overTime = stats.GetProperty("waitsOverTime").EnumerateArray().ToList();
+        Assert.Equal(overTime.Count, shown.Buckets);
+        foreach (var (series, field) in new[] { ("queue-p50", "queueWaitP50Ms"), ("queue-p95", "queueWaitP95Ms"), ("lock-p50", "lockWaitP50Ms"), ("lock-p95", "lockWaitP95Ms") })
+        {
+            var expected = overTime.Where(b => b.GetProperty(field).ValueKind == JsonValueKind.Number).Select(b => b.GetProperty(field).GetDouble()).ToList();
+            Assert.True(expected.Count >= minimumPoints, $"{series}: only {expected.Count} non-empty buckets");
+            Assert.Equal(expected, shown.Points[series], new Tolerance());
+            Assert.Equal(1, shown.Paths[series]);
+        }
+
+        var finished = stats.GetProperty("throughput").EnumerateArray().Select(b => (double)b.GetProperty("finished").GetInt64()).Where(f => f > 0).ToList();
+        Assert.Equal(finished, shown.Points["throughput"]);
+    }
+
+    private static double Value(JsonElement element, params string[] path) =>
+        path.Aggregate(element, (e, name) => e.GetProperty(name)).GetDouble();
+
+    private async Task<JsonElement> StatsAsync(string kb, Charts shown) =>
+        await _api.Http.GetFromJsonAsync<JsonElement>(
+            $"/kbs/{kb}/stats?since={Uri.EscapeDataString(shown.Since.ToString("O"))}&until={Uri.EscapeDataString(shown.Until.ToString("O"))}");
+
+    /// <summary>Reads the summary and both charts in one go (the page redraws every few seconds).</summary>
+    private static async Task<Charts> ReadChartsAsync(IPage page)
+    {
+        var json = await page.EvaluateFunctionAsync<string>("""
+            () => {
+              const svg = document.getElementById('chart-waits');
+              const series = {};
+              const paths = {};
+              for (const group of document.querySelectorAll('svg.chart g[data-series]')) {
+                series[group.dataset.series] = [...group.querySelectorAll('circle, rect')].map(p => Number(p.dataset.value));
+                paths[group.dataset.series] = group.querySelectorAll('path').length;
+              }
+              const stats = {};
+              for (const stat of document.querySelectorAll('#summary [data-value]')) stats[stat.id] = stat.dataset.value;
+              return JSON.stringify({ since: svg.dataset.since, until: svg.dataset.until, buckets: Number(svg.dataset.buckets), series, paths, stats });
+            }
+            """);
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+        return new Charts(
+            DateTimeOffset.Parse(root.GetProperty("since").GetString()!, CultureInfo.InvariantCulture),
+            DateTimeOffset.Parse(root.GetProperty("until").GetString()!, CultureInfo.InvariantCulture),
+            root.GetProperty("buckets").GetInt32(),
+            root.GetProperty("series").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.EnumerateArray().Select(v => v.GetDouble()).ToList()),
+            root.GetProperty("paths").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32()),
+            root.GetProperty("stats").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!));
+    }
+
+    private sealed record Charts(
+        DateTimeOffset Since, DateTimeOffset Until, int Buckets,
+        Dictionary<string, List<double>> Points, Dictionary<string, int> Paths, Dictionary<string, string> Stats)
+    {
+        /// <summary>A summary figure as the page holds it (its data-value: the API's number, unformatted).</summary>
+        public double Stat(string id) => double.Parse(Stats[id], CultureInfo.InvariantCulture);
+    }
+
+    private sealed class Tolerance : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= 1e-9 * Math.Max(1, Math.Abs(x));
+
+        public int GetHashCode(double obj) => 0;
+    }
+
+    /// <summary>
+    /// Six groups of three operations of dash-kb, one group every 30 minutes over the last 3 hours
+    /// (so the charts draw lines through neighbouring buckets): known waits, several statuses, and
+    /// a requester and an error message that are markup.
+    /// </summary>
+    private async Task SeedHistoryAsync()
+    {
+        var now = DateTimeOffset.UtcNow;
+        for (var group = 0; group < Groups; group++)
+        {
+            for (var j = 0; j < 3; j++)
+            {
+                var k = group * 3 + j;
+                var requester = j switch { 0 => "alice", 1 => "bob", _ => group % 2 == 0 ? Hostile : "carol" };
+                var (status, error) = (group, j) switch
+                {
+                    (3, 1) => (OperationStatus.Failed, "<script>window.__xss = 2</script> push refused"),
+                    (4, 2) => (OperationStatus.Duplicate, null),
+                    _ => (OperationStatus.Succeeded, (string?)null),
+                };
+                _seeded.Add(HistoryRows.Finished("dash-kb", requester, status,
+                    now.AddMinutes(-20 - 30 * group - j).AddMilliseconds(-k),
+                    queueWaitMs: 100 + k * 397 % 3000, lockWaitMs: k % 3 == 0 ? 0 : 50 + k * 131 % 2000, error));
+            }
+        }
+
+        await HistoryRows.SaveAsync(_sandbox.Database, _seeded);
+    }
+
+    private async Task<Dictionary<Guid, OperationRecord>> HistoryAsync()
+    {
+        await using var db = _sandbox.Database.CreateContext();
+        return await db.Operations.AsNoTracking().ToDictionaryAsync(o => o.Id);
+    }
+
+    private async Task WaitForStatusAsync(Guid id, OperationStatus status)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while ((await _sandbox.FindOperationAsync(id))?.Status != status)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Operation {id} never became {status}. Workers said:\n{_sandbox.WorkerOutput()}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>artifacts/test-results/dashboard.png under the repository root (the folder holding KbSync.sln).</summary>
+    private static string ScreenshotPath()
+    {
+        var folder = new DirectoryInfo(AppContext.BaseDirectory);
+        while (folder is not null && !File.Exists(Path.Combine(folder.FullName, "KbSync.sln")))
+        {
+            folder = folder.Parent;
+        }
+
+        var results = Path.Combine(folder?.FullName ?? throw new InvalidOperationException("No KbSync.sln above " + AppContext.BaseDirectory), "artifacts", "test-results");
+        Directory.CreateDirectory(results);
+        return Path.Combine(results, "dashboard.png");
+    }
+}
