@@ -1,6 +1,7 @@
 using System.CommandLine;
 using KbSync.Persistence;
 using KbSync.Persistence.History;
+using KbSync.Producer.Api;
 
 namespace KbSync.Producer.Cli;
 
@@ -35,7 +36,7 @@ internal static class DbCommands
             TimeSpan age;
             if (parse.GetValue(olderThan) is { } text)
             {
-                age = TimeArgument.TryParseAge(text) ?? throw new ArgumentException($"--older-than '{text}' is not an age such as 30d or 12h.");
+                age = StatsRequest.ParseDuration(text, "--older-than");
             }
             else if (retention.Configured is { } configured)
             {

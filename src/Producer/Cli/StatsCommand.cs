@@ -1,6 +1,7 @@
 using System.CommandLine;
 using KbSync.Persistence.Analytics;
 using KbSync.Persistence.KnowledgeBases;
+using KbSync.Producer.Api;
 
 namespace KbSync.Producer.Cli;
 
@@ -10,9 +11,9 @@ internal static class StatsCommand
     public static Command Create()
     {
         var kb = new Option<string?>("--kb") { Description = "Only this KB (default: all KBs)." };
-        var since = new Option<string>("--since") { Description = "Start of the range: ISO 8601 time or an age (90m, 24h, 7d).", DefaultValueFactory = _ => "24h" };
+        var since = new Option<string?>("--since") { Description = "Start of the range: ISO 8601 time or an age (90m, 24h, 7d). Default: 24h before --until." };
         var until = new Option<string?>("--until") { Description = "End of the range (default: now): ISO 8601 time or an age." };
-        var bucket = new Option<string?>("--bucket") { Description = "Throughput bucket (5m, 1h, 1d; default: chosen from the range)." };
+        var bucket = new Option<string?>("--bucket") { Description = "Bucket for the figures over time (5m, 1h, 1d; default: the range in about 48 buckets)." };
         var json = new Option<bool>("--json") { Description = "Print JSON (every bucket and requester)." };
         var command = new Command("stats", "Counts, waits (p50/p95/p99/max), step durations, throughput, queue depth and waits per requester.")
         {
@@ -20,18 +21,7 @@ internal static class StatsCommand
         };
         command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
         {
-            var now = DateTimeOffset.UtcNow;
-            TimeSpan? size = null;
-            if (parse.GetValue(bucket) is { } text)
-            {
-                size = TimeArgument.TryParseAge(text) ?? throw new ArgumentException($"--bucket '{text}' is not a duration such as 5m, 1h or 1d.");
-            }
-
-            var query = new AnalyticsQuery(
-                parse.GetValue(kb),
-                TimeArgument.Parse(parse.GetValue(since)!, now, "--since"),
-                parse.GetValue(until) is { } end ? TimeArgument.Parse(end, now, "--until") : now,
-                size);
+            var query = StatsRequest.Parse(parse.GetValue(kb), parse.GetValue(since), parse.GetValue(until), parse.GetValue(bucket), DateTimeOffset.UtcNow);
             if (query.KbId is { } kbId && await host.Services.GetRequiredService<KbRegistry>().FindAsync(kbId, cancellationToken) is null)
             {
                 Console.Error.WriteLine($"No KB named '{kbId}' is registered (kbsync kb list).");

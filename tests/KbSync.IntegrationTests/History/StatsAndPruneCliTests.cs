@@ -72,7 +72,7 @@ public sealed class StatsAndPruneCliTests(RabbitMqService rabbit, PostgresServic
 
         var nonsense = await Kbsync(null, "stats", "--since", "last tuesday");
         Assert.Equal(2, nonsense.ExitCode);
-        Assert.Contains("neither an ISO 8601 time", nonsense.Error);
+        Assert.Contains("is not a time", nonsense.Error);
     }
 
     [Fact]
@@ -108,7 +108,7 @@ public sealed class StatsAndPruneCliTests(RabbitMqService rabbit, PostgresServic
 
         var bad = await Kbsync(null, "db", "prune", "--older-than", "soon");
         Assert.Equal(2, bad.ExitCode);
-        Assert.Contains("not an age", bad.Error);
+        Assert.Contains("is not a duration", bad.Error);
     }
 
     private static OperationRecord Row(string kbId, string requestedBy, OperationStatus status, DateTimeOffset requestedAt, double queueWaitMs = 10)
