@@ -22,6 +22,8 @@ public static class KbWorkerExtensions
         builder.Services.AddSingleton<AgentTaskRunner>();
         builder.Services.AddSingleton<OperationRecorder>();
         builder.Services.AddSingleton<KbOperationRunner>();
+        builder.Services.AddSingleton<StepReporter>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<StepReporter>());
         builder.Services.AddHostedService<MigrateOnStart>();
         return builder;
     }

@@ -33,6 +33,7 @@ public sealed class KbOperationRunner(
     NoteWriter notes,
     AgentTaskRunner agents,
     OperationRecorder recorder,
+    StepReporter steps,
     IOptions<KbWorkerOptions> options,
     ILogger<KbOperationRunner> logger)
 {
@@ -200,12 +201,12 @@ public sealed class KbOperationRunner(
         using var clone = clones.Open(kb, reader);
         for (var attempt = 1; ; attempt++)
         {
-            await recorder.SetStepAsync(group, OperationSteps.Pull, cancellationToken);
+            steps.Report(group, OperationSteps.Pull);
             var step = Stopwatch.StartNew();
             await clone.SyncAsync(cancellationToken);
             Charge(group, step, (t, ms) => t.PullMs += ms);
 
-            await recorder.SetStepAsync(group, OperationSteps.Process, cancellationToken);
+            steps.Report(group, OperationSteps.Process);
             var outcomes = new Dictionary<PendingOperation, OperationOutcome>();
             var committed = new List<PendingOperation>();
             foreach (var operation in group)
@@ -227,7 +228,7 @@ public sealed class KbOperationRunner(
             }
 
             CrashPoint.Reach(CrashPoint.Committed);
-            await recorder.SetStepAsync(group, OperationSteps.Push, cancellationToken);
+            steps.Report(group, OperationSteps.Push);
             step.Restart();
             var pushed = await clone.PushAsync(cancellationToken);
             Charge(group, step, (t, ms) => t.PushMs += ms);

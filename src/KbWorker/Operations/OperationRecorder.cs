@@ -92,15 +92,6 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         }
     }
 
-    /// <summary>Shows where a running group is (<see cref="OperationSteps"/>), for <c>kbsync status</c> and the dashboard.</summary>
-    public async Task SetStepAsync(IReadOnlyList<PendingOperation> operations, string step, CancellationToken cancellationToken)
-    {
-        var ids = operations.Select(o => o.Id).ToList();
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        await db.Operations.Where(o => ids.Contains(o.Id) && o.Status == OperationStatus.Running)
-            .ExecuteUpdateAsync(set => set.SetProperty(o => o.Step, step), cancellationToken);
-    }
-
     public async Task FinishAsync(IReadOnlyList<PendingOperation> operations, DateTimeOffset finishedAt, CancellationToken cancellationToken)
     {
         var toRecord = operations.Where(o => !o.FinishedEarlier && o.Outcome is not null).ToDictionary(o => o.Id);
