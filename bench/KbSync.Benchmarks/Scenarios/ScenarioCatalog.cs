@@ -8,6 +8,7 @@ public static class ScenarioCatalog
 {
     public static IReadOnlyList<IScenario> All { get; } =
     [
+        new AnalyticsScenario(),
         new KbSizeScenario(),
         new KbSizeScenario(withIndex: false),
         new KbSizeStepsScenario(),
