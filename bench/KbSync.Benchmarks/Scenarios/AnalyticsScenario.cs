@@ -196,12 +196,4 @@ public sealed class AnalyticsScenario : IScenario
         await using var command = new NpgsqlCommand(sql, admin);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
-
-    private sealed class ContextFactory(string connectionString) : IDbContextFactory<KbSyncDbContext>
-    {
-        private readonly DbContextOptions<KbSyncDbContext> _options =
-            new DbContextOptionsBuilder<KbSyncDbContext>().UseNpgsql(connectionString).UseSnakeCaseNamingConvention().Options;
-
-        public KbSyncDbContext CreateDbContext() => new(_options);
-    }
 }

@@ -10,6 +10,7 @@ public static class ScenarioCatalog
     [
         new AnalyticsScenario(),
         new KbSizeScenario(),
+        new BurstScenario(),
         new KbSizeScenario(withIndex: false),
         new KbSizeStepsScenario(),
     ];
