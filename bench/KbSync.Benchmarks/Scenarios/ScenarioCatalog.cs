@@ -11,6 +11,9 @@ public static class ScenarioCatalog
         new AnalyticsScenario(),
         new KbSizeScenario(),
         new BurstScenario(),
+        new ManyKbsScenario(),
+        new OverheadScenario(),
+        new MemoryScenario(),
         new KbSizeScenario(withIndex: false),
         new KbSizeStepsScenario(),
     ];
