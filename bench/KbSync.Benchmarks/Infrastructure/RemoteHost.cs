@@ -36,10 +36,10 @@ public sealed class RemoteHost : IAsyncDisposable
     public RemoteCondition Condition { get; }
 
     /// <summary>Seeds <c>&lt;id&gt;.git</c> with <paramref name="files"/> notes and a full index.md; returns its URL (or path) and what it holds.</summary>
-    public async Task<(string Url, SeededKb Seeded)> CreateAsync(string id, int files, int seed, CancellationToken cancellationToken)
+    public async Task<(string Url, SeededKb Seeded)> CreateAsync(string id, int files, int seed, CancellationToken cancellationToken, bool withIndex = true)
     {
         var path = Path.Combine(Folder, id + ".git");
-        var seeded = await KbSeeder.SeedAsync(path, files, seed, withIndex: true, cancellationToken);
+        var seeded = await KbSeeder.SeedAsync(path, files, seed, withIndex, cancellationToken);
         if (_server is null)
         {
             return (path, seeded);

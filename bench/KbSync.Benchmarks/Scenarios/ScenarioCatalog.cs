@@ -10,6 +10,7 @@ public static class ScenarioCatalog
     [
         new AnalyticsScenario(),
         new KbSizeScenario(),
+        new KbSizeScenario(withIndex: true, slowRemote: true),
         new BurstScenario(),
         new ManyKbsScenario(),
         new OverheadScenario(),
