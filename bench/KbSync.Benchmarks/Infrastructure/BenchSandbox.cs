@@ -136,7 +136,11 @@ public sealed class BenchSandbox : IAsyncDisposable
 
         environment["KbWorker__DataPath"] = Path.Combine(Folder, "workers", workerId);
         var worker = await WorkerProcess.StartAsync(workerId, _settings.WorkerDll, environment, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), cancellationToken);
-        _workers.Add(worker);
+        lock (_workers)
+        {
+            _workers.Add(worker); // workers may be started concurrently
+        }
+
         return worker;
     }
 

@@ -171,10 +171,53 @@ public sealed class AnalyticsScenario : IScenario
             .Select(s => s.TrimEnd(';')).Where(s => s.Length > 0).ToList();
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
+
+        // The migrations' secondary indexes are dropped while the million rows go in and created again
+        // (same definitions) before CLUSTER, which rebuilds them anyway: the same database, minutes sooner.
+        var indexes = new List<(string Name, string Definition)>();
+        await using (var list = new NpgsqlCommand(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'operations' AND indexname NOT IN (SELECT conname FROM pg_constraint)", connection))
+        await using (var reader = await list.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                indexes.Add((reader.GetString(0), reader.GetString(1)));
+            }
+        }
+
+        async Task Execute(string sql)
+        {
+            await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 900 };
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        foreach (var (name, _) in indexes)
+        {
+            await Execute($"DROP INDEX \"{name}\"");
+        }
+
+        var recreated = false;
         foreach (var statement in statements)
         {
-            await using var command = new NpgsqlCommand(statement, connection) { CommandTimeout = 900 };
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            if (!recreated && statement.StartsWith("CLUSTER", StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (var (_, definition) in indexes)
+                {
+                    await Execute(definition);
+                }
+
+                recreated = true;
+            }
+
+            await Execute(statement);
+        }
+
+        if (!recreated)
+        {
+            foreach (var (_, definition) in indexes)
+            {
+                await Execute(definition);
+            }
         }
     }
 

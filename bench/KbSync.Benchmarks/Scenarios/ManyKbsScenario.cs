@@ -77,11 +77,8 @@ public sealed class ManyKbsScenario : IScenario
         }
 
         await sandbox.RegisterKbsAsync(kbs, cancellationToken);
-        var started = new List<WorkerProcess>();
-        for (var w = 1; w <= workerCount; w++)
-        {
-            started.Add(await sandbox.StartWorkerAsync($"w{w}", cancellationToken));
-        }
+        // all workers started at once (one after the other, the first one to subscribe takes every partition queue)
+        var started = (await Task.WhenAll(Enumerable.Range(1, workerCount).Select(w => sandbox.StartWorkerAsync($"w{w}", cancellationToken)))).ToList();
 
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken); // let RabbitMQ settle the single active consumers
         var client = await sandbox.StartClientAsync(cancellationToken);
@@ -184,7 +181,7 @@ public sealed class ManyKbsScenario : IScenario
         var report = context.Report;
         report.WriteLine($"== {Name} ==");
         report.WriteLine($"{options.ManyKbs} KBs ({KbFiles} files each) x {options.ManyNotes} notes, published round-robin as fast as possible after one warm-up note per KB.");
-        report.WriteLine("KbSync: 1, 2 and 4 kbworker processes, all started before the first publish, each count in a fresh virtual host,");
+        report.WriteLine("KbSync: 1, 2 and 4 kbworker processes, all started at once before the first publish, each count in a fresh virtual host,");
         report.WriteLine($"database and set of remotes. Baseline: the same notes queued at once for {options.BaselineWriters} git-CLI writers (one clone of every KB");
         report.WriteLine($"each, a flock per KB). 'local' = remotes by path; '+{options.LatencyMs} ms' = over smart HTTP, every request answered {options.LatencyMs} ms late.");
         report.WriteLine("notes/s = notes / (last push - first publish). 'vs baseline' = notes/s over the baseline's in the same remote condition.");
