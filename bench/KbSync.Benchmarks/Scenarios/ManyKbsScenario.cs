@@ -145,7 +145,7 @@ public sealed class ManyKbsScenario : IScenario
 
             var writers = new GitCliWriters(Path.Combine(folder, "writers"), options.BaselineWriters, urls);
             await writers.PrepareAsync(cancellationToken);
-            var notes = Notes("many", options.ManyKbs, options.ManyNotes, seed: 11 + c, context.RunId);
+            var notes = Notes("many", options.ManyKbs, Math.Min(options.ManyNotes, options.BaselineManyNotes), seed: 11 + c, context.RunId);
             Report.Progress($"{Name} [{condition.Name}, baseline]: {notes.Count} notes, {options.BaselineWriters} writers");
             var samples = await writers.RunAsync(notes, cancellationToken);
             foreach (var s in samples)
@@ -182,7 +182,8 @@ public sealed class ManyKbsScenario : IScenario
         report.WriteLine($"== {Name} ==");
         report.WriteLine($"{options.ManyKbs} KBs ({KbFiles} files each) x {options.ManyNotes} notes, published round-robin as fast as possible after one warm-up note per KB.");
         report.WriteLine("KbSync: 1, 2 and 4 kbworker processes, all started at once before the first publish, each count in a fresh virtual host,");
-        report.WriteLine($"database and set of remotes. Baseline: the same notes queued at once for {options.BaselineWriters} git-CLI writers (one clone of every KB");
+        report.WriteLine($"database and set of remotes. Baseline: the first {Math.Min(options.ManyNotes, options.BaselineManyNotes)} of each KB's notes (the same notes, round-robin) queued at once");
+        report.WriteLine($"for {options.BaselineWriters} git-CLI writers (one clone of every KB");
         report.WriteLine($"each, a flock per KB). 'local' = remotes by path; '+{options.LatencyMs} ms' = over smart HTTP, every request answered {options.LatencyMs} ms late.");
         report.WriteLine("notes/s = notes / (last push - first publish). 'vs baseline' = notes/s over the baseline's in the same remote condition.");
         report.WriteLine();
