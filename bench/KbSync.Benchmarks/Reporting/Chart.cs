@@ -80,7 +80,7 @@ public static class Chart
             var value = max * i / 4;
             var y = plot.Bottom - (float)(value / max) * plot.Height;
             canvas.DrawLine(plot.Left, y, plot.Right, y, grey);
-            canvas.DrawText(value.ToString(value >= 10 ? "N0" : "N1", CultureInfo.InvariantCulture), plot.Left - 6, y + 4, SKTextAlign.Right, small, ink);
+            canvas.DrawText(value.ToString("#,0.##", CultureInfo.InvariantCulture), plot.Left - 6, y + 4, SKTextAlign.Right, small, ink);
         }
 
         var groupWidth = plot.Width / groups.Count;
