@@ -72,11 +72,46 @@ public static class Program
 
             report.WriteLine();
             var context = new BenchContext(settings, options, runFolder, runId, report);
+            var failed = new List<string>();
+            var runClock = System.Diagnostics.Stopwatch.StartNew();
             foreach (var scenario in scenarios)
             {
                 Report.Progress($"scenario {scenario.Name}");
-                await scenario.RunAsync(context, cancel.Token);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                try
+                {
+                    await scenario.RunAsync(context, cancel.Token);
+                }
+                catch (Exception error) when (error is not OperationCanceledException || !cancel.IsCancellationRequested)
+                {
+                    // one scenario failing does not lose the others' results
+                    failed.Add(scenario.Name);
+                    report.WriteLine($"== {scenario.Name} FAILED ==");
+                    report.WriteLine(error.ToString());
+                }
+
+                Report.Progress($"scenario {scenario.Name} took {clock.Elapsed.TotalMinutes:N1} min");
                 report.WriteLine();
+            }
+
+            try
+            {
+                var chart = Path.Combine(runFolder, "chart.png");
+                if (Chart.Write(context.Chart, chart, $"KbSync benchmarks, run {runId}: KbSync beside the git-CLI baseline (same run)"))
+                {
+                    report.WriteLine($"Chart: {chart}");
+                }
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                report.WriteLine($"Chart not written: {error.Message}");
+            }
+
+            report.WriteLine($"Whole run: {runClock.Elapsed.TotalMinutes:N1} min.");
+            if (failed.Count > 0)
+            {
+                await Console.Error.WriteLineAsync($"kbsync-bench: scenario(s) failed: {string.Join(", ", failed)} (see {report.Path}).");
+                return 1;
             }
 
             if (!options.Keep)

@@ -2,7 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using KbSync.Persistence;
+using KbSync.Persistence.KnowledgeBases;
 using KbSync.Producer.Client;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -106,13 +109,38 @@ public sealed class BenchSandbox : IAsyncDisposable
         await ProcessRunner.CheckedAsync("dotnet", [_settings.CliDll, "kb", "add", kbId, "--remote", remote], environment, cancellationToken: cancellationToken);
     }
 
+    /// <summary>
+    /// Registers many KBs at once with the product's own <see cref="KbRegistry"/> in this process
+    /// (the database migrated first by <see cref="DatabaseMigrator"/>): what <c>kbsync kb add</c> does,
+    /// without starting the CLI once per KB.
+    /// </summary>
+    public async Task RegisterKbsAsync(IEnumerable<(string KbId, string Remote)> kbs, CancellationToken cancellationToken)
+    {
+        var contexts = new ContextFactory(ConnectionString);
+        await new DatabaseMigrator(contexts).MigrateAsync(cancellationToken);
+        var registry = new KbRegistry(contexts);
+        foreach (var (kbId, remote) in kbs)
+        {
+            await registry.AddAsync(new KbRegistration(kbId, remote), replace: true, cancellationToken);
+        }
+    }
+
     /// <summary>Starts a worker process with its data under this sandbox's folder and waits for "Bus started".</summary>
-    public async Task<WorkerProcess> StartWorkerAsync(string workerId, CancellationToken cancellationToken)
+    public async Task<WorkerProcess> StartWorkerAsync(string workerId, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? extraEnvironment = null)
     {
         var environment = Environment();
+        foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string>())
+        {
+            environment[name] = value;
+        }
+
         environment["KbWorker__DataPath"] = Path.Combine(Folder, "workers", workerId);
         var worker = await WorkerProcess.StartAsync(workerId, _settings.WorkerDll, environment, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), cancellationToken);
-        _workers.Add(worker);
+        lock (_workers)
+        {
+            _workers.Add(worker); // workers may be started concurrently
+        }
+
         return worker;
     }
 
@@ -150,6 +178,57 @@ public sealed class BenchSandbox : IAsyncDisposable
 
             await Task.Delay(pollInterval, cancellationToken);
         }
+    }
+
+    /// <summary>Polls until every operation of <paramref name="operationIds"/> has a final row; returns the rows in the given order.</summary>
+    public async Task<List<OperationRow>> WaitForAllFinalAsync(IReadOnlyList<Guid> operationIds, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            await using (var count = _history!.CreateCommand("SELECT count(*) FROM operations WHERE id = ANY($1) AND status = ANY($2)"))
+            {
+                count.Parameters.Add(new NpgsqlParameter { Value = operationIds.ToArray() });
+                count.Parameters.Add(new NpgsqlParameter { Value = FinalStatuses });
+                var done = (long)(await count.ExecuteScalarAsync(cancellationToken))!;
+                if (done >= operationIds.Count)
+                {
+                    break;
+                }
+
+                if (clock.Elapsed > timeout)
+                {
+                    throw new TimeoutException($"Only {done} of {operationIds.Count} operations were final after {timeout.TotalSeconds:0} s (worker logs in {LogFolder}).");
+                }
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+
+        var rows = new List<OperationRow>(operationIds.Count);
+        foreach (var id in operationIds)
+        {
+            rows.Add((await FindOperationAsync(id, cancellationToken))!);
+        }
+
+        return rows;
+    }
+
+    /// <summary>How many of <paramref name="operationIds"/> each worker ran, and on how many KBs (history's worker_id).</summary>
+    public async Task<List<(string WorkerId, long Operations, long Kbs)>> WorkerSpreadAsync(IReadOnlyList<Guid> operationIds, CancellationToken cancellationToken)
+    {
+        await using var command = _history!.CreateCommand("""
+            SELECT coalesce(worker_id, '?'), count(*), count(DISTINCT kb_id) FROM operations WHERE id = ANY($1) GROUP BY 1 ORDER BY 1
+            """);
+        command.Parameters.Add(new NpgsqlParameter { Value = operationIds.ToArray() });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var spread = new List<(string, long, long)>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            spread.Add((reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2)));
+        }
+
+        return spread;
     }
 
     public async Task<OperationRow?> FindOperationAsync(Guid operationId, CancellationToken cancellationToken)
@@ -238,6 +317,14 @@ public sealed class BenchSandbox : IAsyncDisposable
             await Console.Error.WriteLineAsync($"[bench] warning: could not {what}: {error.Message}");
         }
     }
+}
+
+internal sealed class ContextFactory(string connectionString) : IDbContextFactory<KbSyncDbContext>
+{
+    private readonly DbContextOptions<KbSyncDbContext> _options =
+        new DbContextOptionsBuilder<KbSyncDbContext>().UseNpgsql(connectionString).UseSnakeCaseNamingConvention().Options;
+
+    public KbSyncDbContext CreateDbContext() => new(_options);
 }
 
 /// <summary>One history row (table <c>operations</c>), as the worker left it.</summary>

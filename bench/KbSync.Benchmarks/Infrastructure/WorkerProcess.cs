@@ -24,6 +24,21 @@ public sealed class WorkerProcess : IAsyncDisposable
     public string Id { get; }
     public int ProcessId => _process.Id;
 
+    /// <summary>Peak resident set (VmHWM) and current resident set (VmRSS) in MiB, from /proc/&lt;pid&gt;/status; null when gone.</summary>
+    public (double PeakMiB, double CurrentMiB)? Memory()
+    {
+        try
+        {
+            var lines = File.ReadAllLines($"/proc/{_process.Id}/status");
+            double Kib(string key) => double.Parse(lines.First(l => l.StartsWith(key, StringComparison.Ordinal))[key.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+            return (Kib("VmHWM:") / 1024, Kib("VmRSS:") / 1024);
+        }
+        catch (Exception error) when (error is IOException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     public static async Task<WorkerProcess> StartAsync(string id, string workerDll, IReadOnlyDictionary<string, string> environment, string logPath, CancellationToken cancellationToken)
     {
         var info = new ProcessStartInfo("dotnet", [workerDll])

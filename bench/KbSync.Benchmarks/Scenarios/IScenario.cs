@@ -25,5 +25,8 @@ public interface IScenario
 /// <summary>What every scenario gets: settings, options, its run folder and the report.</summary>
 public sealed record BenchContext(BenchSettings Settings, BenchOptions Options, string RunFolder, string RunId, Report Report)
 {
+    /// <summary>Bars for the run's chart (results/&lt;run&gt;/chart.png), added by the scenarios that measure notes/s.</summary>
+    public ChartData Chart { get; } = new();
+
     public string ResultPath(string scenario, string file) => Path.Combine(RunFolder, $"{scenario}-{file}");
 }

@@ -20,7 +20,7 @@ namespace KbSync.Benchmarks.Scenarios;
 /// <c>index.md</c>: the worker then starts a short one, so only the note file and the trees depend on
 /// the KB size. Comparing the two shows what the growing <c>index.md</c> costs.
 /// </remarks>
-public sealed class KbSizeScenario(bool withIndex = true) : IScenario
+public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = false) : IScenario
 {
     /// <summary>The issue's target: the median git work at the largest size within this factor of the smallest.</summary>
     public const double Target = 1.5;
@@ -28,9 +28,11 @@ public sealed class KbSizeScenario(bool withIndex = true) : IScenario
     private static readonly TimeSpan NoteTimeout = TimeSpan.FromMinutes(3);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(10);
 
-    public string Name => withIndex ? "kb-size" : "kb-size-no-index";
+    public string Name => slowRemote ? "kb-size-latency" : withIndex ? "kb-size" : "kb-size-no-index";
 
-    public string Description => withIndex
+    public string Description => slowRemote
+        ? "issue #6: kb-size with the remotes over smart HTTP, every request answered --latency-ms (100) late; git-CLI baseline beside"
+        : withIndex
         ? "per-note cost vs KB size (100, 1,000, 10,000 files): one worker, one note at a time, sizes round-robin; target 1.5x"
         : "diagnostic: kb-size with KBs seeded without index.md (what the growing index.md costs)";
 
@@ -43,14 +45,16 @@ public sealed class KbSizeScenario(bool withIndex = true) : IScenario
 
         await using var sandbox = await BenchSandbox.CreateAsync(context.Settings, Name, context.RunFolder, options.Keep, cancellationToken);
         Report.Progress($"{Name}: virtual host {sandbox.Name}, database {sandbox.DatabaseName}");
+        var condition = RemoteCondition.Both(options.LatencyMs)[slowRemote ? 1 : 0];
+        await using var remotes = new RemoteHost(Path.Combine(sandbox.Folder, "remotes"), condition);
 
         var kbs = new List<Kb>();
         foreach (var size in sizes)
         {
             var id = $"size-{size}";
-            var seeded = await KbSeeder.SeedAsync(Path.Combine(sandbox.Folder, "remotes", id + ".git"), size, seed: size, withIndex, cancellationToken);
+            var (url, seeded) = await remotes.CreateAsync(id, size, seed: size, cancellationToken, withIndex);
             Report.Progress($"{Name}: seeded {id}: {size:N0} notes, index.md {seeded.IndexBytes / 1024.0:N0} KiB, remote {seeded.RepositoryBytes / 1048576.0:N1} MiB in {seeded.Took.TotalSeconds:N1} s");
-            await sandbox.RegisterKbAsync(id, seeded.RemotePath, cancellationToken);
+            await sandbox.RegisterKbAsync(id, url, cancellationToken);
             kbs.Add(new Kb(id, size, seeded, new NoteText(seed: 7919 * size + 1)));
         }
 
@@ -91,6 +95,76 @@ public sealed class KbSizeScenario(bool withIndex = true) : IScenario
         var measured = samples.Where(s => s.Phase == "measured" && s.Row.Succeeded).ToList();
         PrintReport(context, kbs, samples, measured, failed);
         context.Report.WriteLine($"Load average (1, 5, 15 min) before the measured notes: {loadBefore}; after: {MachineInfo.LoadAverage()} ({clock.Elapsed.TotalSeconds:N0} s of measuring).");
+        if (withIndex)
+        {
+            await BaselineAsync(context, sandbox, remotes, kbs, measured, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// The git-CLI baseline beside KbSync: one writer (<see cref="GitCliWriters"/>), a remote per size
+    /// seeded like KbSync's, the same number of notes one at a time, sizes round-robin; its wall time
+    /// per note against KbSync's end to end (publish to finished) per note.
+    /// </summary>
+    private async Task BaselineAsync(BenchContext context, BenchSandbox sandbox, RemoteHost remotes, List<Kb> kbs, List<Sample> measured, CancellationToken cancellationToken)
+    {
+        var options = context.Options;
+        var urls = new Dictionary<string, string>();
+        foreach (var kb in kbs)
+        {
+            urls[$"baseline-{kb.Files}"] = (await remotes.CreateAsync($"baseline-{kb.Files}", kb.Files, seed: kb.Files, cancellationToken)).Url;
+        }
+
+        var writers = new GitCliWriters(Path.Combine(sandbox.Folder, "writers"), 1, urls);
+        await writers.PrepareAsync(cancellationToken);
+        var texts = kbs.ToDictionary(kb => kb, kb => new NoteText(seed: 7919 * kb.Files + 2));
+        var samples = new List<CliSample>();
+        for (var round = 1 - options.Warmup; round <= options.Notes; round++)
+        {
+            for (var j = 0; j < kbs.Count; j++)
+            {
+                var kb = kbs[(Math.Abs(round) + j) % kbs.Count];
+                var note = BenchNote.Make($"baseline-{kb.Files}", round + options.Warmup, texts[kb], context.RunId);
+                var sample = (await writers.RunAsync([note], cancellationToken))[0];
+                if (round >= 1)
+                {
+                    samples.Add(sample);
+                }
+            }
+        }
+
+        Report.Progress($"{Name}: baseline done");
+        var report = context.Report;
+        report.WriteLine();
+        report.WriteLine($"Beside the git-CLI baseline (one writer, the same number of notes one at a time after {options.Warmup} warm-up(s), sizes");
+        report.WriteLine("round-robin, a remote seeded the same way; wall time of its 'flock sh -c \"git pull; write; git add; commit; push\"').");
+        var table = new TextTable([$"ms per note, median (p95) of {options.Notes}", .. kbs.Select(kb => $"{kb.Files:N0} files"), .. kbs.Skip(1).Select(kb => $"{kb.Files:N0}/{kbs[0].Files:N0}")]);
+        var csv = new StringBuilder("system,files,count,median_ms,p95_ms,min_ms,max_ms\n");
+        var kbsync = kbs.Select(kb => Summary.Of(measured.Where(s => s.Kb == kb).Select(s => s.Row.EndToEndMs ?? double.NaN))).ToList();
+        var baseline = kbs.Select(kb => Summary.Of(samples.Where(s => s.Note.KbId == $"baseline-{kb.Files}" && s.Succeeded).Select(s => s.FinishedMs - s.StartedMs))).ToList();
+        void Row(string name, List<Summary> values)
+        {
+            table.Row([name, .. values.Select(v => $"{v.Median:N1} ({v.P95:N1})"), .. values.Skip(1).Select(v => Fmt.Ratio(v.Median, values[0].Median))]);
+        }
+
+        Row("KbSync end to end (requested -> finished)", kbsync);
+        Row("baseline wall time per note", baseline);
+        table.Row(["KbSync / baseline", .. kbs.Select((_, i) => Fmt.Ratio(kbsync[i].Median, baseline[i].Median)), .. kbs.Skip(1).Select(_ => "")]);
+        report.Write(table.ToString());
+        for (var i = 0; i < kbs.Count; i++)
+        {
+            csv.Append(CultureInfo.InvariantCulture, $"kbsync,{kbs[i].Files},{kbsync[i].Count},{kbsync[i].Median:0.###},{kbsync[i].P95:0.###},{kbsync[i].Min:0.###},{kbsync[i].Max:0.###}\n");
+            csv.Append(CultureInfo.InvariantCulture, $"baseline,{kbs[i].Files},{baseline[i].Count},{baseline[i].Median:0.###},{baseline[i].P95:0.###},{baseline[i].Min:0.###},{baseline[i].Max:0.###}\n");
+            context.Chart.Add($"ms per note by KB size ({remotes.Condition.Name} remote), median", $"{kbs[i].Files:N0} files", "KbSync", kbsync[i].Median);
+            context.Chart.Add($"ms per note by KB size ({remotes.Condition.Name} remote), median", $"{kbs[i].Files:N0} files", "baseline", baseline[i].Median);
+        }
+
+        File.WriteAllText(context.ResultPath(Name, "baseline.csv"), csv.ToString());
+        var failedBaseline = samples.Count(s => !s.Succeeded);
+        if (failedBaseline > 0)
+        {
+            report.WriteLine($"  WARNING: {failedBaseline} baseline note(s) failed (see {Name}-baseline.csv).");
+        }
     }
 
     private static async Task<Sample> SendAsync(BenchSandbox sandbox, KbSyncClient client, Kb kb, string phase, int round, int position, string runId, CancellationToken cancellationToken)
@@ -127,6 +201,11 @@ public sealed class KbSizeScenario(bool withIndex = true) : IScenario
             ? "Each note is a new file in one of 20 categories plus one line appended to index.md. Times in ms,"
             : "DIAGNOSTIC VARIANT: the KBs were seeded WITHOUT index.md, so the worker's index.md stays short. Times in ms,");
         report.WriteLine("from the operations table (pull, process, commit, push as the worker records them).");
+        if (slowRemote)
+        {
+            report.WriteLine($"REMOTES OVER SMART HTTP (git http-backend), every HTTP request answered {options.LatencyMs} ms late (a fetch or push is 1-2 requests).");
+        }
+
         report.WriteLine();
 
         var kbTable = new TextTable("KB", "files", "index.md at seed", "remote at seed", "first note (clone): git work", "remote after run", "failed notes");

@@ -8,7 +8,13 @@ public static class ScenarioCatalog
 {
     public static IReadOnlyList<IScenario> All { get; } =
     [
+        new AnalyticsScenario(),
         new KbSizeScenario(),
+        new KbSizeScenario(withIndex: true, slowRemote: true),
+        new BurstScenario(),
+        new ManyKbsScenario(),
+        new OverheadScenario(),
+        new MemoryScenario(),
         new KbSizeScenario(withIndex: false),
         new KbSizeStepsScenario(),
     ];

@@ -1,9 +1,12 @@
--- 1,000,000 operations over 30 days (2026-11-01 to 2026-12-01) for measuring OperationAnalytics,
--- in a scratch database migrated like any other (kbsync db migrate, or the tests' fixture):
+-- 1,000,000 operations over 30 days (2026-11-01 to 2026-12-01) for measuring OperationAnalytics.
+-- Run by the analytics-1m benchmark (`./dev bench analytics-1m`, bench/KbSync.Benchmarks/Scenarios/
+-- AnalyticsScenario.cs), which creates a scratch database, migrates it, runs this file statement by
+-- statement, times every query and drops the database. By hand, in a scratch database migrated like
+-- any other:
 --
 --   createdb -h localhost -U kbsync kbsync_analytics_scratch
 --   ConnectionStrings__KbSync="Host=localhost;Database=kbsync_analytics_scratch;Username=kbsync;Password=kbsync" ./dev kbsync db migrate
---   psql -h localhost -U kbsync -d kbsync_analytics_scratch -f tests/KbSync.IntegrationTests/Analytics/operations-1m.sql
+--   psql -h localhost -U kbsync -d kbsync_analytics_scratch -f bench/KbSync.Benchmarks/Scenarios/Analytics/operations-1m.sql
 --
 -- Shape: 50 KBs, skewed (kb-00 has 27 %, kb-49 0.6 %); about 200 requesters, skewed, a tenth of
 -- the requests from two bots; 70 % of requests in working hours; 3 % in 20 bursts of two minutes on one KB each, whose
