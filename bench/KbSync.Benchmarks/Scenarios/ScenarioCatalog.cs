@@ -19,5 +19,9 @@ public static class ScenarioCatalog
         new KbSizeStepsScenario(),
     ];
 
-    public static IScenario? Find(string name) => All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));
+    /// <summary>Other names a scenario answers to (<c>./dev bench analytics</c>, as OperationAnalytics.cs says).</summary>
+    private static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase) { ["analytics"] = "analytics-1m" };
+
+    public static IScenario? Find(string name) =>
+        All.FirstOrDefault(s => string.Equals(s.Name, Aliases.GetValueOrDefault(name, name), StringComparison.OrdinalIgnoreCase));
 }
