@@ -39,12 +39,18 @@ public sealed class KbOperationRunner(
 {
     private readonly KbWorkerOptions _options = options.Value;
 
-    public Task RunAsync(string kbId, IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, CancellationToken cancellationToken) =>
-        RecordAsync(operations, publish, pending => ApplyAsync(kbId, pending, reader: false, cancellationToken), cancellationToken);
+    public Task RunAsync(string kbId, IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, CancellationToken cancellationToken)
+    {
+        var kb = registry.FindAsync(kbId, cancellationToken); // read while the history rows are written: one round trip less to wait for
+        return RecordAsync(operations, publish, pending => ApplyAsync(kbId, kb, pending, reader: false, cancellationToken), cancellationToken);
+    }
 
     /// <summary>A read-only agent task: no write lock, no commit, a snapshot of the remote head.</summary>
-    public Task RunReadOnlyAsync(PendingOperation operation, IPublishEndpoint publish, CancellationToken cancellationToken) =>
-        RecordAsync([operation], publish, pending => ApplyAsync(operation.Request.KbId, pending, reader: true, cancellationToken), cancellationToken);
+    public Task RunReadOnlyAsync(PendingOperation operation, IPublishEndpoint publish, CancellationToken cancellationToken)
+    {
+        var kb = registry.FindAsync(operation.Request.KbId, cancellationToken);
+        return RecordAsync([operation], publish, pending => ApplyAsync(operation.Request.KbId, kb, pending, reader: true, cancellationToken), cancellationToken);
+    }
 
     private async Task RecordAsync(IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, Func<IReadOnlyList<PendingOperation>, Task> apply, CancellationToken cancellationToken)
     {
@@ -71,13 +77,13 @@ public sealed class KbOperationRunner(
         }
     }
 
-    private async Task ApplyAsync(string kbId, IReadOnlyList<PendingOperation> pending, bool reader, CancellationToken cancellationToken)
+    private async Task ApplyAsync(string kbId, Task<KnowledgeBaseRecord?> registered, IReadOnlyList<PendingOperation> pending, bool reader, CancellationToken cancellationToken)
     {
         var groups = Groups(pending).ToList();
         var deadline = NewDeadline(groups[0], cancellationToken);
         try
         {
-            var kb = await registry.FindAsync(kbId, deadline.Token);
+            var kb = await registered.WaitAsync(deadline.Token);
             if (kb is null)
             {
                 FailAll(pending, ReasonCodes.UnknownKb, $"No KB '{kbId}' is registered: add it with 'kbsync kb add {kbId} --remote <url>'.");
