@@ -1,8 +1,8 @@
 // Indexed by the AnalyticsIndexes migration (see KbSyncDbContext). Measured on 1,000,000 rows over
-// 30 days (50 KBs, ~200 requesters; `./dev bench analytics`, numbers in docs/benchmarks.md): every
-// statement over one KB (any range) or over a day of all KBs takes 5-500 ms; over all 1,000,000
-// rows at once, counts, throughput and requesters take 0.2-1 s, waits, steps and queue depth 1-2 s,
-// spent sorting (exact percentiles need one sort per column: CPU-bound, an index does not help).
+// 30 days (50 KBs, ~200 requesters; `./dev bench analytics-1m`, numbers in docs/benchmarks.md) on
+// 2 cores: every statement over one KB (any range) or over a day of all KBs takes 7-460 ms; over all
+// 1,000,000 rows at once, 0.2-0.9 s, except step durations (1.5 s) and queue depth (1.2 s): exact
+// percentiles need one sort per column, CPU-bound, which an index does not help.
 
 using System.Data;
 using KbSync.Contracts;
