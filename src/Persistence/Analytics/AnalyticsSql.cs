@@ -127,7 +127,8 @@ internal static class AnalyticsSql
     /// </para>
     /// <para>
     /// <b>Mean</b>: the depth's integral over the range is the time each operation spent queued inside
-    /// the range, summed (<c>queued</c>); divided by the range's length.
+    /// the range, summed (in <c>arrivals</c> for those requested in the range, the same scan that counts
+    /// them per slot; in <c>queued_before</c> for those still queued at <c>@since</c>); divided by the range's length.
     /// </para>
     /// <para>
     /// Operations still queued at <c>@since</c> are found as <c>started_at &gt; @since</c> (or, for the
@@ -143,14 +144,20 @@ internal static class AnalyticsSql
                     WHERE {kb} AND o.started_at IS NULL AND o.requested_at <= @since
                       AND coalesce(o.finished_at, 'infinity') > @since) AS depth
         ),
+        arrivals AS MATERIALIZED (
+            SELECT date_bin(@slot, o.requested_at, @since) AS slot,
+                   count(*) FILTER (WHERE o.requested_at > @since) AS arrived,
+                   sum(date_part('epoch', least(coalesce(o.started_at, o.finished_at, 'infinity'), @until) - o.requested_at)) AS queued_seconds
+            FROM operations o
+            WHERE {kb} AND o.requested_at >= @since AND o.requested_at < @until
+              AND o.requested_at < coalesce(o.started_at, o.finished_at, 'infinity')
+            GROUP BY 1
+        ),
         slots AS (
             SELECT slot, sum(arrived)::bigint AS arrived, sum(departed)::bigint AS departed
             FROM (
-                SELECT date_bin(@slot, o.requested_at, @since) AS slot, count(*) AS arrived, 0 AS departed
-                FROM operations o
-                WHERE {kb} AND o.requested_at > @since AND o.requested_at < @until
-                  AND o.requested_at < coalesce(o.started_at, o.finished_at, 'infinity')
-                GROUP BY 1
+                SELECT a.slot, a.arrived, 0 AS departed
+                FROM arrivals a
                 UNION ALL
                 SELECT date_bin(@slot, o.started_at, @since), 0, count(*)
                 FROM operations o
@@ -214,13 +221,8 @@ internal static class AnalyticsSql
         peak AS (
             SELECT depth, at FROM swept ORDER BY depth DESC, at LIMIT 1
         ),
-        queued AS (
-            SELECT least(coalesce(o.started_at, o.finished_at, 'infinity'), @until) - o.requested_at AS span
-            FROM operations o
-            WHERE {kb} AND o.requested_at >= @since AND o.requested_at < @until
-              AND o.requested_at < coalesce(o.started_at, o.finished_at, 'infinity')
-            UNION ALL
-            SELECT least(o.started_at, @until) - @since
+        queued_before AS (
+            SELECT least(o.started_at, @until) - @since AS span
             FROM operations o
             WHERE {kb} AND o.requested_at < @since AND o.started_at > @since
             UNION ALL
@@ -230,7 +232,8 @@ internal static class AnalyticsSql
               AND coalesce(o.finished_at, 'infinity') > @since
         )
         SELECT peak.depth, peak.at,
-               (SELECT coalesce(sum(date_part('epoch', span)), 0) FROM queued) / date_part('epoch', @until - @since)
+               ((SELECT coalesce(sum(a.queued_seconds), 0) FROM arrivals a)
+                + (SELECT coalesce(sum(date_part('epoch', q.span)), 0) FROM queued_before q)) / date_part('epoch', @until - @since)
         FROM peak
         """);
 
