@@ -34,19 +34,24 @@ internal static class AnalyticsSql
         ) w
         """);
 
-    /// <summary>Each step's duration over the finished operations requested in the range that ran it (recorded value above 0).</summary>
-    public static readonly Variants Steps = new("""
-        SELECT pull_n, pull_p[1], pull_p[2], process_n, process_p[1], process_p[2],
-               commit_n, commit_p[1], commit_p[2], push_n, push_p[1], push_p[2]
+    /// <summary>
+    /// Two steps' durations over the finished operations requested in the range that ran them
+    /// (recorded value above 0). Two statements cover the four steps, so that their sorts can run on
+    /// two connections at once (<see cref="OperationAnalytics"/>).
+    /// </summary>
+    public static readonly Variants StepsPullProcess = StepPair("pull_ms", "process_ms");
+
+    /// <inheritdoc cref="StepsPullProcess"/>
+    public static readonly Variants StepsCommitPush = StepPair("commit_ms", "push_ms");
+
+    /// <summary><paramref name="first"/> and <paramref name="second"/> are column names of this file, never input.</summary>
+    private static Variants StepPair(string first, string second) => new($$"""
+        SELECT first_n, first_p[1], first_p[2], second_n, second_p[1], second_p[2]
         FROM (
-            SELECT count(*) FILTER (WHERE o.pull_ms > 0) AS pull_n,
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.pull_ms) FILTER (WHERE o.pull_ms > 0) AS pull_p,
-                   count(*) FILTER (WHERE o.process_ms > 0) AS process_n,
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.process_ms) FILTER (WHERE o.process_ms > 0) AS process_p,
-                   count(*) FILTER (WHERE o.commit_ms > 0) AS commit_n,
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.commit_ms) FILTER (WHERE o.commit_ms > 0) AS commit_p,
-                   count(*) FILTER (WHERE o.push_ms > 0) AS push_n,
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.push_ms) FILTER (WHERE o.push_ms > 0) AS push_p
+            SELECT count(*) FILTER (WHERE o.{{first}} > 0) AS first_n,
+                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.{{first}}) FILTER (WHERE o.{{first}} > 0) AS first_p,
+                   count(*) FILTER (WHERE o.{{second}} > 0) AS second_n,
+                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.{{second}}) FILTER (WHERE o.{{second}} > 0) AS second_p
             FROM operations o
             WHERE {kb} AND o.requested_at >= @since AND o.requested_at < @until AND o.finished_at IS NOT NULL
         ) s

@@ -134,13 +134,23 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
             new WaitDistribution(reader.GetInt64(5), NullableDouble(reader, 6), NullableDouble(reader, 7), NullableDouble(reader, 8), NullableDouble(reader, 9)));
     }
 
-    private static async Task<StepStats> ReadStepsAsync(Session session, CancellationToken cancellationToken)
+    /// <summary>Four sorts of up to every row in the range: two on a second connection, in the same snapshot, so both run at once.</summary>
+    private async Task<StepStats> ReadStepsAsync(Session session, CancellationToken cancellationToken)
     {
-        await using var command = session.Command(AnalyticsSql.Steps);
+        await using var sibling = await OpenSiblingAsync(session, cancellationToken);
+        var commitPush = ReadStepPairAsync(sibling.Session, AnalyticsSql.StepsCommitPush, cancellationToken);
+        var (pull, process) = await ReadStepPairAsync(session, AnalyticsSql.StepsPullProcess, cancellationToken);
+        var (commit, push) = await commitPush;
+        return new StepStats(pull, process, commit, push);
+    }
+
+    private static async Task<(StepDistribution First, StepDistribution Second)> ReadStepPairAsync(Session session, AnalyticsSql.Variants statement, CancellationToken cancellationToken)
+    {
+        await using var command = session.Command(statement);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         StepDistribution Step(int first) => new(reader.GetInt64(first), NullableDouble(reader, first + 1), NullableDouble(reader, first + 2));
-        return new StepStats(Step(0), Step(3), Step(6), Step(9));
+        return (Step(0), Step(3));
     }
 
     private static async Task<IReadOnlyList<ThroughputBucket>> ReadThroughputAsync(Session session, CancellationToken cancellationToken)
@@ -219,26 +229,55 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
     {
         ArgumentNullException.ThrowIfNull(query);
         var window = query.Validate();
+        await using var opened = await OpenAsync(window, snapshot: null, cancellationToken);
+        var result = await read(opened.Session, cancellationToken);
+        await opened.Transaction.CommitAsync(cancellationToken);
+        return result;
+    }
 
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        await db.Database.OpenConnectionAsync(cancellationToken);
+    /// <summary>A second read-only transaction that sees exactly what <paramref name="session"/> sees (its exported snapshot).</summary>
+    private async Task<OpenSession> OpenSiblingAsync(Session session, CancellationToken cancellationToken)
+    {
+        await using var export = session.Command("SELECT pg_export_snapshot()");
+        var snapshot = (string)(await export.ExecuteScalarAsync(cancellationToken))!;
+        return await OpenAsync(session.Window, snapshot, cancellationToken);
+    }
+
+    private async Task<OpenSession> OpenAsync(AnalyticsWindow window, string? snapshot, CancellationToken cancellationToken)
+    {
+        var db = await contexts.CreateDbContextAsync(cancellationToken);
         try
         {
-            await using var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+            await db.Database.OpenConnectionAsync(cancellationToken);
+            var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
             var session = new Session((NpgsqlConnection)db.Database.GetDbConnection(), (NpgsqlTransaction)transaction.GetDbTransaction(), window);
+            var importSnapshot = snapshot is null ? "" : $"SET TRANSACTION SNAPSHOT '{snapshot.Replace("'", "''", StringComparison.Ordinal)}'; ";
             await using (var settings = session.Command(
-                $"SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL work_mem = '{SortMemory}'; SET LOCAL statement_timeout = {(long)StatementTimeout.TotalMilliseconds}"))
+                $"{importSnapshot}SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL work_mem = '{SortMemory}'; SET LOCAL statement_timeout = {(long)StatementTimeout.TotalMilliseconds}"))
             {
                 await settings.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            var result = await read(session, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-            return result;
+            return new OpenSession(db, transaction, session);
         }
-        finally
+        catch
         {
+            await db.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A context, its open transaction and the session on it; disposing closes all three.</summary>
+    private sealed class OpenSession(KbSyncDbContext db, IDbContextTransaction transaction, Session session) : IAsyncDisposable
+    {
+        public IDbContextTransaction Transaction { get; } = transaction;
+        public Session Session { get; } = session;
+
+        public async ValueTask DisposeAsync()
+        {
+            await Transaction.DisposeAsync();
             await db.Database.CloseConnectionAsync();
+            await db.DisposeAsync();
         }
     }
 
