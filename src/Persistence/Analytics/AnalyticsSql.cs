@@ -80,26 +80,21 @@ internal static class AnalyticsSql
         """);
 
     /// <summary>
-    /// One wait's p50 and p95 over the finished operations requested in each bucket, every bucket
-    /// listed (as for <see cref="Throughput"/>, but binned by <c>requested_at</c>). One statement per
-    /// wait, so that the two sorts can run on two connections at once (<see cref="OperationAnalytics"/>).
+    /// Queue and lock wait p50 and p95 of the finished operations requested in each bucket, every
+    /// bucket listed (as for <see cref="Throughput"/>, but binned by <c>requested_at</c>).
     /// </summary>
-    public static readonly Variants QueueWaitOverTime = WaitOverTime("queue_wait_ms");
-
-    /// <inheritdoc cref="QueueWaitOverTime"/>
-    public static readonly Variants LockWaitOverTime = WaitOverTime("lock_wait_ms");
-
-    /// <summary><paramref name="column"/> is a column name of this file, never input.</summary>
-    private static Variants WaitOverTime(string column) => new($$"""
+    public static readonly Variants WaitsOverTime = new("""
         WITH waits AS (
             SELECT date_bin(@bucket, o.requested_at, @since) AS bucket_start,
-                   count(o.{{column}}) AS n,
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.{{column}}) AS p
+                   count(o.queue_wait_ms) AS queue_n,
+                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.queue_wait_ms) AS queue_p,
+                   count(o.lock_wait_ms) AS lock_n,
+                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.lock_wait_ms) AS lock_p
             FROM operations o
             WHERE {kb} AND o.requested_at >= @since AND o.requested_at < @until AND o.finished_at IS NOT NULL
             GROUP BY 1
         )
-        SELECT b.k, coalesce(w.n, 0), w.p[1], w.p[2]
+        SELECT b.k, coalesce(w.queue_n, 0), w.queue_p[1], w.queue_p[2], coalesce(w.lock_n, 0), w.lock_p[1], w.lock_p[2]
         FROM generate_series(0, @buckets - 1) AS b(k)
         LEFT JOIN waits w ON w.bucket_start = @since + b.k * @bucket
         ORDER BY b.k

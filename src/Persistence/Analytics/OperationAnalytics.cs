@@ -171,26 +171,19 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
         return buckets;
     }
 
-    /// <summary>Two sorts per bucket (queue wait, lock wait): the queue wait's on a second connection in the same snapshot, so both run at once.</summary>
-    private async Task<IReadOnlyList<WaitBucket>> ReadWaitsOverTimeAsync(Session session, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<WaitBucket>> ReadWaitsOverTimeAsync(Session session, CancellationToken cancellationToken)
     {
-        await using var sibling = await OpenSiblingAsync(session, cancellationToken);
-        var queueWaits = ReadWaitOverTimeAsync(sibling.Session, AnalyticsSql.QueueWaitOverTime, cancellationToken);
-        var lockWaits = await ReadWaitOverTimeAsync(session, AnalyticsSql.LockWaitOverTime, cancellationToken);
         var window = session.Window;
-        return (await queueWaits).Zip(lockWaits, (q, l) => new WaitBucket(
-            window.BucketStart(q.Index), window.BucketEnd(q.Index), q.Samples, q.P50, q.P95, l.Samples, l.P50, l.P95)).ToList();
-    }
-
-    private static async Task<List<(int Index, long Samples, double? P50, double? P95)>> ReadWaitOverTimeAsync(
-        Session session, AnalyticsSql.Variants statement, CancellationToken cancellationToken)
-    {
-        var buckets = new List<(int, long, double?, double?)>(session.Window.BucketCount);
-        await using var command = session.Command(statement);
+        var buckets = new List<WaitBucket>(window.BucketCount);
+        await using var command = session.Command(AnalyticsSql.WaitsOverTime);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            buckets.Add((reader.GetInt32(0), reader.GetInt64(1), NullableDouble(reader, 2), NullableDouble(reader, 3)));
+            var index = reader.GetInt32(0);
+            buckets.Add(new WaitBucket(
+                window.BucketStart(index), window.BucketEnd(index),
+                reader.GetInt64(1), NullableDouble(reader, 2), NullableDouble(reader, 3),
+                reader.GetInt64(4), NullableDouble(reader, 5), NullableDouble(reader, 6)));
         }
 
         return buckets;
