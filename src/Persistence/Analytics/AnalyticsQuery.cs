@@ -118,7 +118,7 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
 /// <summary>A validated <see cref="AnalyticsQuery"/>: UTC, whole microseconds, bucket resolved.</summary>
 internal sealed record AnalyticsWindow(string? KbId, DateTimeOffset Since, DateTimeOffset Until, TimeSpan Bucket, int BucketCount)
 {
-    /// <summary>About how many slots the queue-depth peak search cuts the range into (see <c>AnalyticsSql.Queue</c>).</summary>
+    /// <summary>About how many slots the queue-depth peak search cuts the range into (see <c>AnalyticsSql.QueueDepth</c>).</summary>
     public const int QueueSlots = 20_000;
 
     /// <summary>The queue-depth search's slot: the range over <see cref="QueueSlots"/>, in whole seconds, at least one.</summary>

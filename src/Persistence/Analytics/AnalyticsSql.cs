@@ -112,7 +112,9 @@ internal static class AnalyticsSql
     /// </para>
     /// <list type="number">
     /// <item><c>slots</c>: the range is cut into slots of <c>@slot</c> (about 20,000 of them) and
-    /// arrivals and exits are counted per slot: plain hash aggregates, no sort of events.</item>
+    /// arrivals and exits are counted per slot: plain hash aggregates, no sort of events. The two
+    /// counts are separate statements (<see cref="QueueArrivals"/>, <see cref="QueueExits"/>) run at
+    /// the same time on two connections in one snapshot; <see cref="QueueDepth"/> does the rest.</item>
     /// <item><c>bounds</c>: running sums over the (non-empty) slots give each slot's depth just
     /// before it (<c>before</c>) and at its end (<c>after</c>). Inside a slot the depth never exceeds
     /// <c>before + arrived</c>, and it is exactly <c>after</c> for the last part of the slot.</item>
@@ -132,16 +134,50 @@ internal static class AnalyticsSql
     /// </para>
     /// <para>
     /// <b>Mean</b>: the depth's integral over the range is the time each operation spent queued inside
-    /// the range, summed (in <c>arrivals</c> for those requested in the range, the same scan that counts
-    /// them per slot; in <c>queued_before</c> for those still queued at <c>@since</c>); divided by the range's length.
+    /// the range, summed (by <see cref="QueueArrivals"/> for those requested in the range, in the same
+    /// scan that counts them; in <c>queued_before</c> for those still queued at <c>@since</c>); divided by the range's length.
     /// </para>
     /// <para>
     /// Operations still queued at <c>@since</c> are found as <c>started_at &gt; @since</c> (or, for the
     /// few that never started, through <c>started_at IS NULL</c>) so that the index on
     /// <c>started_at</c> finds them without scanning all earlier history.
     /// </para>
+    /// <para><see cref="QueueArrivals"/> itself: arrivals per slot and the time each spent queued in the range.</para>
     /// </summary>
-    public static readonly Variants Queue = new("""
+    public static readonly Variants QueueArrivals = new("""
+        SELECT date_bin(@slot, o.requested_at, @since) AS slot,
+               count(*) FILTER (WHERE o.requested_at > @since) AS arrived,
+               sum(date_part('epoch', least(coalesce(o.started_at, o.finished_at, 'infinity'), @until) - o.requested_at)) AS queued_seconds
+        FROM operations o
+        WHERE {kb} AND o.requested_at >= @since AND o.requested_at < @until
+          AND o.requested_at < coalesce(o.started_at, o.finished_at, 'infinity')
+        GROUP BY 1
+        """);
+
+    /// <summary>Queue exits per slot: a worker took the operation, or it finished without ever starting. See <see cref="QueueDepth"/>.</summary>
+    public static readonly Variants QueueExits = new("""
+        SELECT slot, sum(departed)::bigint
+        FROM (
+            SELECT date_bin(@slot, o.started_at, @since) AS slot, count(*) AS departed
+            FROM operations o
+            WHERE {kb} AND o.started_at > @since AND o.started_at < @until AND o.requested_at < o.started_at
+            GROUP BY 1
+            UNION ALL
+            SELECT date_bin(@slot, o.finished_at, @since), count(*)
+            FROM operations o
+            WHERE {kb} AND o.started_at IS NULL AND o.finished_at > @since AND o.finished_at < @until
+              AND o.requested_at < o.finished_at
+            GROUP BY 1
+        ) exits
+        GROUP BY slot
+        """);
+
+    /// <summary>
+    /// The peak and mean from the slot counts of <see cref="QueueArrivals"/> (<c>@arrival_slots</c>,
+    /// <c>@arrivals</c>, <c>@arrivals_queued_seconds</c>) and <see cref="QueueExits"/>
+    /// (<c>@exit_slots</c>, <c>@exits</c>), which run first, at the same time, on two connections.
+    /// </summary>
+    public static readonly Variants QueueDepth = new("""
         WITH initial AS (
             SELECT (SELECT count(*) FROM operations o
                     WHERE {kb} AND o.requested_at <= @since AND o.started_at > @since)
@@ -149,31 +185,12 @@ internal static class AnalyticsSql
                     WHERE {kb} AND o.started_at IS NULL AND o.requested_at <= @since
                       AND coalesce(o.finished_at, 'infinity') > @since) AS depth
         ),
-        arrivals AS MATERIALIZED (
-            SELECT date_bin(@slot, o.requested_at, @since) AS slot,
-                   count(*) FILTER (WHERE o.requested_at > @since) AS arrived,
-                   sum(date_part('epoch', least(coalesce(o.started_at, o.finished_at, 'infinity'), @until) - o.requested_at)) AS queued_seconds
-            FROM operations o
-            WHERE {kb} AND o.requested_at >= @since AND o.requested_at < @until
-              AND o.requested_at < coalesce(o.started_at, o.finished_at, 'infinity')
-            GROUP BY 1
-        ),
         slots AS (
             SELECT slot, sum(arrived)::bigint AS arrived, sum(departed)::bigint AS departed
             FROM (
-                SELECT a.slot, a.arrived, 0 AS departed
-                FROM arrivals a
+                SELECT a.slot, a.n AS arrived, 0::bigint AS departed FROM unnest(@arrival_slots, @arrivals) AS a(slot, n)
                 UNION ALL
-                SELECT date_bin(@slot, o.started_at, @since), 0, count(*)
-                FROM operations o
-                WHERE {kb} AND o.started_at > @since AND o.started_at < @until AND o.requested_at < o.started_at
-                GROUP BY 1
-                UNION ALL
-                SELECT date_bin(@slot, o.finished_at, @since), 0, count(*)
-                FROM operations o
-                WHERE {kb} AND o.started_at IS NULL AND o.finished_at > @since AND o.finished_at < @until
-                  AND o.requested_at < o.finished_at
-                GROUP BY 1
+                SELECT e.slot, 0, e.n FROM unnest(@exit_slots, @exits) AS e(slot, n)
                 UNION ALL
                 SELECT @since, 0, 0
             ) counted
@@ -237,8 +254,8 @@ internal static class AnalyticsSql
               AND coalesce(o.finished_at, 'infinity') > @since
         )
         SELECT peak.depth, peak.at,
-               ((SELECT coalesce(sum(a.queued_seconds), 0) FROM arrivals a)
-                + (SELECT coalesce(sum(date_part('epoch', q.span)), 0) FROM queued_before q)) / date_part('epoch', @until - @since)
+               (@arrivals_queued_seconds + (SELECT coalesce(sum(date_part('epoch', q.span)), 0) FROM queued_before q))
+                   / date_part('epoch', @until - @since)
         FROM peak
         """);
 

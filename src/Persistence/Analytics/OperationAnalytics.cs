@@ -189,14 +189,47 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
         return buckets;
     }
 
-    private static async Task<QueueContention> ReadQueueAsync(Session session, CancellationToken cancellationToken)
+    /// <summary>Arrivals and exits are counted per slot at the same time on two connections (one snapshot), then the peak is searched from those counts.</summary>
+    private async Task<QueueContention> ReadQueueAsync(Session session, CancellationToken cancellationToken)
     {
-        await using var command = session.Command(AnalyticsSql.Queue);
+        await using var sibling = await OpenSiblingAsync(session, cancellationToken);
+        var exits = ReadSlotCountsAsync(sibling.Session, AnalyticsSql.QueueExits, cancellationToken);
+        var arrivals = await ReadSlotCountsAsync(session, AnalyticsSql.QueueArrivals, cancellationToken);
+        var departures = await exits;
+
+        await using var command = session.Command(AnalyticsSql.QueueDepth);
+        command.Parameters.Add(new NpgsqlParameter<DateTime[]>("arrival_slots", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = arrivals.Slots });
+        command.Parameters.Add(new NpgsqlParameter<long[]>("arrivals", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = arrivals.Counts });
+        command.Parameters.Add(new NpgsqlParameter<double>("arrivals_queued_seconds", NpgsqlDbType.Double) { TypedValue = arrivals.QueuedSeconds });
+        command.Parameters.Add(new NpgsqlParameter<DateTime[]>("exit_slots", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = departures.Slots });
+        command.Parameters.Add(new NpgsqlParameter<long[]>("exits", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = departures.Counts });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         var peak = reader.GetInt64(0);
         DateTimeOffset? peakAt = peak > 0 ? reader.GetFieldValue<DateTimeOffset>(1) : null;
         return new QueueContention(peak, peakAt, reader.GetDouble(2));
+    }
+
+    /// <summary>Rows of (slot, count[, queued seconds]); the queued seconds are summed (0 when the statement has none).</summary>
+    private static async Task<(DateTime[] Slots, long[] Counts, double QueuedSeconds)> ReadSlotCountsAsync(
+        Session session, AnalyticsSql.Variants statement, CancellationToken cancellationToken)
+    {
+        var slots = new List<DateTime>();
+        var counts = new List<long>();
+        var queuedSeconds = 0.0;
+        await using var command = session.Command(statement);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            slots.Add(reader.GetFieldValue<DateTime>(0));
+            counts.Add(reader.GetInt64(1));
+            if (reader.FieldCount > 2)
+            {
+                queuedSeconds += reader.GetDouble(2);
+            }
+        }
+
+        return ([.. slots], [.. counts], queuedSeconds);
     }
 
     private static async Task<IReadOnlyList<RequesterWaits>> ReadRequestersAsync(Session session, int top, CancellationToken cancellationToken)
