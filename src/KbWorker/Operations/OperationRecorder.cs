@@ -6,6 +6,7 @@ using KbSync.Persistence.Entities;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace KbSync.KbWorker.Operations;
 
@@ -20,7 +21,25 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly string _workerId = options.Value.WorkerId;
 
+    /// <summary>
+    /// Marks the operations running (or finds them finished already). The queue tap may be inserting
+    /// the same operations' queued rows at this very moment: when an insert here meets one, every
+    /// missing row is inserted as the tap does (skipping those that exist), and a second pass updates them.
+    /// </summary>
     public async Task BeginAsync(IReadOnlyList<PendingOperation> operations, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await BeginOnceAsync(operations, cancellationToken);
+        }
+        catch (DbUpdateException error) when (error.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+        {
+            await RecordQueuedAsync(operations.Select(o => o.Request).ToList(), cancellationToken);
+            await BeginOnceAsync(operations, cancellationToken);
+        }
+    }
+
+    private async Task BeginOnceAsync(IReadOnlyList<PendingOperation> operations, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var ids = operations.Select(o => o.Id).ToList();

@@ -65,8 +65,8 @@ public sealed class ConcurrentWritersTests(RabbitMqService rabbit, PostgresServi
         var publishing = PublishAsync(total: 100, pause: TimeSpan.FromMilliseconds(60));
         await _sandbox.WaitForFinalAsync(20, TimeSpan.FromMinutes(2));
         var busy = await BusiestWorkerAsync();
+        Assert.True((await _sandbox.WaitForFinalAsync(0, TimeSpan.Zero)).Count < 100, "everything finished before the stop began: the test would prove nothing");
         await busy.StopAsync();
-        Assert.True((await _sandbox.WaitForFinalAsync(0, TimeSpan.Zero)).Count < 100, "everything finished before the stop: the test would prove nothing");
 
         var published = await publishing;
         var rows = await _sandbox.WaitForFinalAsync(100, TimeSpan.FromMinutes(3));
