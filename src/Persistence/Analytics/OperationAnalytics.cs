@@ -1,8 +1,8 @@
 // Indexed by the AnalyticsIndexes migration (see KbSyncDbContext). Measured on 1,000,000 rows over
 // 30 days (50 KBs, ~200 requesters; `./dev bench analytics-1m`, numbers in docs/benchmarks.md) on
-// 2 cores: every statement over one KB (any range) or over a day of all KBs takes 6-350 ms; over all
-// 1,000,000 rows at once 0.2-0.9 s, except queue depth and waits over time (about 1 s): exact
-// percentiles sort every value in the range, CPU-bound, which an index does not help.
+// 2 cores: every statement over one KB (any range) or over a day of all KBs takes 4-300 ms; over all
+// 1,000,000 rows at once 0.16-0.97 s, the step durations slowest: exact percentiles sort every value
+// in the range, CPU-bound, which an index does not help (hence the sorts split over two connections).
 
 using System.Data;
 using KbSync.Contracts;
