@@ -1,3 +1,4 @@
+using KbSync.IntegrationTests.Fixtures;
 namespace KbSync.Benchmarks.Infrastructure;
 
 /// <summary>

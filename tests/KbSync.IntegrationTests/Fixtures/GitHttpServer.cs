@@ -31,7 +31,6 @@ public sealed class GitHttpServer : IAsyncDisposable
     private readonly ConcurrentDictionary<int, Process> _backends = new();
     private readonly ConcurrentQueue<GitHttpRequest> _requests = new();
     private readonly ConcurrentQueue<string> _backendErrors = new();
-    private readonly TempFolder? _ownedRoot;
     private readonly Task _acceptLoop;
     private Credential? _required;
     private long _latencyTicks;
@@ -39,15 +38,9 @@ public sealed class GitHttpServer : IAsyncDisposable
     private long _nextConnectionId;
     private int _disposed;
 
-    /// <summary>Starts serving the bare repositories under <paramref name="root"/>; with no root, under a temporary folder deleted on dispose.</summary>
-    public GitHttpServer(string? root = null)
+    /// <summary>Starts serving the bare repositories under <paramref name="root"/>.</summary>
+    public GitHttpServer(string root)
     {
-        if (root is null)
-        {
-            _ownedRoot = new TempFolder("kbsync-git-http");
-            root = _ownedRoot.Path;
-        }
-
         Directory.CreateDirectory(root);
         Root = System.IO.Path.GetFullPath(root);
         _listener = new TcpListener(IPAddress.Loopback, 0);
@@ -171,7 +164,6 @@ public sealed class GitHttpServer : IAsyncDisposable
 
         var everything = Task.WhenAll(_connections.Values.Select(c => c.Serving).Append(_acceptLoop));
         await Task.WhenAny(everything, Task.Delay(DisposeGrace));
-        _ownedRoot?.Dispose();
     }
 
     private static string RepoFolderName(string name) => name.EndsWith(".git", StringComparison.Ordinal) ? name : name + ".git";
@@ -879,9 +871,6 @@ public sealed class GitHttpServer : IAsyncDisposable
 /// <summary>A bare repository served by a <see cref="GitHttpServer"/>: its folder name, path on disk, branch and URL.</summary>
 public sealed record GitRemoteOnDisk(string Name, string Path, string Branch, string Url)
 {
-    /// <summary>A <see cref="GitRemote"/> over the same folder, to read its commits and files.</summary>
-    public GitRemote Open() => new(Path, Branch);
-
     public override string ToString() => Path;
 }
 

@@ -54,3 +54,9 @@ public sealed class GitRemote
 }
 
 public sealed record RemoteCommit(string Sha, string AuthorName, string AuthorEmail, string Subject, CommitTrailers? Trailers, int ParentCount);
+
+public static class GitRemoteOnDiskExtensions
+{
+    /// <summary>A <see cref="GitRemote"/> over a repository a <see cref="GitHttpServer"/> serves, to read its commits and files.</summary>
+    public static GitRemote Open(this GitRemoteOnDisk remote) => new(remote.Path, remote.Branch);
+}
