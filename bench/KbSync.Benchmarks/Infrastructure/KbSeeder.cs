@@ -4,20 +4,29 @@ using System.Text;
 
 namespace KbSync.Benchmarks.Infrastructure;
 
-/// <summary>What a seeded remote holds.</summary>
+/// <summary>What a seeded remote holds. <see cref="IndexBytes"/>: the index file the next note appends to.</summary>
 public sealed record SeededKb(string RemotePath, int Files, long IndexBytes, long NoteBytes, long RepositoryBytes, TimeSpan Took);
+
+/// <summary>How a seeded KB indexes its notes.</summary>
+public enum IndexLayout
+{
+    /// <summary>KbSync's: a file per month, <c>index/&lt;YYYY-MM&gt;.md</c>, linked from <c>index.md</c>.</summary>
+    Monthly,
+
+    /// <summary>The original system's: one <c>index.md</c> with a line per note (the baseline's remotes).</summary>
+    Single,
+}
 
 /// <summary>
 /// Builds a bare remote that looks like a KB KbSync has been writing to for a while: one commit
 /// with <c>N</c> notes under <c>topics/&lt;category&gt;/&lt;date&gt;-&lt;slug&gt;.md</c> (front matter as the
-/// worker writes it, 1 to 2 KB each, ~20 categories, dates over two years) and an <c>index.md</c>
-/// with one line per note in the worker's format. Written with one <c>git fast-import</c> (seconds
-/// for 10,000 files); this cost is never measured.
+/// worker writes it, 1 to 2 KB each, ~20 categories, dates spread evenly over the two years up to
+/// today) and their index lines in the given <see cref="IndexLayout"/>. Written with one
+/// <c>git fast-import</c> (seconds for 10,000 files); this cost is never measured.
 /// </summary>
 public static class KbSeeder
 {
-    /// <param name="withIndex">false seeds no <c>index.md</c> (a diagnostic variant: the worker then starts a new, short one).</param>
-    public static async Task<SeededKb> SeedAsync(string remotePath, int files, int seed, bool withIndex, CancellationToken cancellationToken)
+    public static async Task<SeededKb> SeedAsync(string remotePath, int files, int seed, IndexLayout layout, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(Path.GetDirectoryName(remotePath)!);
@@ -28,6 +37,7 @@ public static class KbSeeder
         var paths = new List<string>(files);
         var taken = new HashSet<string>(StringComparer.Ordinal);
         var index = new StringBuilder("# Index\n\n");
+        var months = new SortedDictionary<string, StringBuilder>(StringComparer.Ordinal);
         var firstDay = DateTimeOffset.UtcNow.Date.AddDays(-730);
         long noteBytes = 0;
         for (var i = 0; i < files; i++)
@@ -44,10 +54,36 @@ public static class KbSeeder
             var content = Render(title, category, text.Tags(), createdAt, $"user{text.Next(40)}", Guid.CreateVersion7(createdAt), text.Body());
             noteBytes += WriteBlob(stream, i + 1, content);
             paths.Add(path);
-            index.Append(CultureInfo.InvariantCulture, $"- [{title}]({path}) - {createdAt:yyyy-MM-dd} - `{category}`\n");
+            if (layout == IndexLayout.Single)
+            {
+                index.Append(CultureInfo.InvariantCulture, $"- [{title}]({path}) - {createdAt:yyyy-MM-dd} - `{category}`\n");
+                continue;
+            }
+
+            var month = createdAt.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+            if (!months.TryGetValue(month, out var monthIndex))
+            {
+                months[month] = monthIndex = new StringBuilder($"# Notes of {month}\n\n");
+                index.Append(CultureInfo.InvariantCulture, $"- [{month}](index/{month}.md)\n");
+            }
+
+            monthIndex.Append(CultureInfo.InvariantCulture, $"- [{title}](../{path}) - {createdAt:yyyy-MM-dd} - `{category}`\n");
         }
 
-        var indexBytes = withIndex ? WriteBlob(stream, files + 1, index.ToString()) : 0;
+        // the index files: index.md (mark files + 1), then the months' files (marks after the commit's)
+        var indexFiles = new List<(string Path, int Mark)> { ("index.md", files + 1) };
+        var indexBytes = WriteBlob(stream, files + 1, index.ToString());
+        foreach (var (month, monthIndex) in months)
+        {
+            var mark = files + 2 + indexFiles.Count;
+            var bytes = WriteBlob(stream, mark, monthIndex.ToString());
+            indexFiles.Add(($"index/{month}.md", mark));
+            if (month == DateTime.UtcNow.ToString("yyyy-MM", CultureInfo.InvariantCulture))
+            {
+                indexBytes = bytes;
+            }
+        }
+
         var when = DateTimeOffset.UtcNow.AddDays(-1).ToUnixTimeSeconds();
         var message = $"Seed {files} notes (kbsync-bench)\n";
         var commit = new StringBuilder();
@@ -60,9 +96,9 @@ public static class KbSeeder
             commit.Append(CultureInfo.InvariantCulture, $"M 100644 :{i + 1} {paths[i]}\n");
         }
 
-        if (withIndex)
+        foreach (var (path, mark) in indexFiles)
         {
-            commit.Append(CultureInfo.InvariantCulture, $"M 100644 :{files + 1} index.md\n");
+            commit.Append(CultureInfo.InvariantCulture, $"M 100644 :{mark} {path}\n");
         }
 
         commit.Append('\n');

@@ -36,11 +36,11 @@ public sealed class RemoteHost : IAsyncDisposable
     public string Folder { get; }
     public RemoteCondition Condition { get; }
 
-    /// <summary>Seeds <c>&lt;id&gt;.git</c> with <paramref name="files"/> notes and a full index.md; returns its URL (or path) and what it holds.</summary>
-    public async Task<(string Url, SeededKb Seeded)> CreateAsync(string id, int files, int seed, CancellationToken cancellationToken, bool withIndex = true)
+    /// <summary>Seeds <c>&lt;id&gt;.git</c> with <paramref name="files"/> notes indexed as <paramref name="layout"/> says; returns its URL (or path) and what it holds.</summary>
+    public async Task<(string Url, SeededKb Seeded)> CreateAsync(string id, int files, int seed, IndexLayout layout, CancellationToken cancellationToken)
     {
         var path = Path.Combine(Folder, id + ".git");
-        var seeded = await KbSeeder.SeedAsync(path, files, seed, withIndex, cancellationToken);
+        var seeded = await KbSeeder.SeedAsync(path, files, seed, layout, cancellationToken);
         if (_server is null)
         {
             return (path, seeded);

@@ -42,8 +42,8 @@ public sealed class BurstScenario : IScenario
             c++;
             await using var remotes = new RemoteHost(Path.Combine(sandbox.Folder, $"remotes-{c}"), condition);
             var kbId = $"burst-{c}";
-            var (url, _) = await remotes.CreateAsync(kbId, KbFiles, seed: 100 + c, cancellationToken);
-            var (baselineUrl, _) = await remotes.CreateAsync($"baseline-{c}", KbFiles, seed: 100 + c, cancellationToken);
+            var (url, _) = await remotes.CreateAsync(kbId, KbFiles, seed: 100 + c, IndexLayout.Monthly, cancellationToken);
+            var (baselineUrl, _) = await remotes.CreateAsync($"baseline-{c}", KbFiles, seed: 100 + c, IndexLayout.Single, cancellationToken);
             await sandbox.RegisterKbsAsync([(kbId, url)], cancellationToken);
 
             // KbSync: one warm-up note (the worker's clone), then the burst

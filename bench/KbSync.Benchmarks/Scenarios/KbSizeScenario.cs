@@ -10,17 +10,12 @@ namespace KbSync.Benchmarks.Scenarios;
 
 /// <summary>
 /// Issue #3 point 7: the cost of one note must not grow with the number of files in the KB. One
-/// real worker, KBs seeded with 100, 1,000 and 10,000 notes (plus a full <c>index.md</c>), notes
+/// real worker, KBs seeded with 100, 1,000 and 10,000 notes (indexed by month, as the worker does), notes
 /// published with the client library one at a time (publish, wait for the final history row, next),
 /// the KB sizes interleaved round-robin so machine noise hits them alike. Costs come from the
 /// history rows: pull, process, commit, push, their sum (the git work) and end to end.
 /// </summary>
-/// <remarks>
-/// The diagnostic variant <c>kb-size-no-index</c> is the same run with KBs seeded without an
-/// <c>index.md</c>: the worker then starts a short one, so only the note file and the trees depend on
-/// the KB size. Comparing the two shows what the growing <c>index.md</c> costs.
-/// </remarks>
-public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = false) : IScenario
+public sealed class KbSizeScenario(bool slowRemote = false) : IScenario
 {
     /// <summary>The issue's target: the median git work at the largest size within this factor of the smallest.</summary>
     public const double Target = 1.5;
@@ -28,15 +23,13 @@ public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = fals
     private static readonly TimeSpan NoteTimeout = TimeSpan.FromMinutes(3);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(10);
 
-    public string Name => slowRemote ? "kb-size-latency" : withIndex ? "kb-size" : "kb-size-no-index";
+    public string Name => slowRemote ? "kb-size-latency" : "kb-size";
 
     public string Description => slowRemote
         ? "issue #6: kb-size with the remotes over smart HTTP, every request answered --latency-ms (100) late; git-CLI baseline beside"
-        : withIndex
-        ? "per-note cost vs KB size (100, 1,000, 10,000 files): one worker, one note at a time, sizes round-robin; target 1.5x"
-        : "diagnostic: kb-size with KBs seeded without index.md (what the growing index.md costs)";
+        : "per-note cost vs KB size (100, 1,000, 10,000 files): one worker, one note at a time, sizes round-robin; target 1.5x";
 
-    public bool Diagnostic => !withIndex;
+    public bool Diagnostic => false;
 
     public async Task RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
@@ -52,8 +45,8 @@ public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = fals
         foreach (var size in sizes)
         {
             var id = $"size-{size}";
-            var (url, seeded) = await remotes.CreateAsync(id, size, seed: size, cancellationToken, withIndex);
-            Report.Progress($"{Name}: seeded {id}: {size:N0} notes, index.md {seeded.IndexBytes / 1024.0:N0} KiB, remote {seeded.RepositoryBytes / 1048576.0:N1} MiB in {seeded.Took.TotalSeconds:N1} s");
+            var (url, seeded) = await remotes.CreateAsync(id, size, seed: size, IndexLayout.Monthly, cancellationToken);
+            Report.Progress($"{Name}: seeded {id}: {size:N0} notes, this month's index {seeded.IndexBytes / 1024.0:N0} KiB, remote {seeded.RepositoryBytes / 1048576.0:N1} MiB in {seeded.Took.TotalSeconds:N1} s");
             await sandbox.RegisterKbAsync(id, url, cancellationToken);
             kbs.Add(new Kb(id, size, seeded, new NoteText(seed: 7919 * size + 1)));
         }
@@ -95,10 +88,7 @@ public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = fals
         var measured = samples.Where(s => s.Phase == "measured" && s.Row.Succeeded).ToList();
         PrintReport(context, kbs, samples, measured, failed);
         context.Report.WriteLine($"Load average (1, 5, 15 min) before the measured notes: {loadBefore}; after: {MachineInfo.LoadAverage()} ({clock.Elapsed.TotalSeconds:N0} s of measuring).");
-        if (withIndex)
-        {
-            await BaselineAsync(context, sandbox, remotes, kbs, measured, cancellationToken);
-        }
+        await BaselineAsync(context, sandbox, remotes, kbs, measured, cancellationToken);
     }
 
     /// <summary>
@@ -112,7 +102,7 @@ public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = fals
         var urls = new Dictionary<string, string>();
         foreach (var kb in kbs)
         {
-            urls[$"baseline-{kb.Files}"] = (await remotes.CreateAsync($"baseline-{kb.Files}", kb.Files, seed: kb.Files, cancellationToken)).Url;
+            urls[$"baseline-{kb.Files}"] = (await remotes.CreateAsync($"baseline-{kb.Files}", kb.Files, seed: kb.Files, IndexLayout.Single, cancellationToken)).Url;
         }
 
         var writers = new GitCliWriters(Path.Combine(sandbox.Folder, "writers"), 1, urls);
@@ -197,9 +187,7 @@ public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = fals
         report.WriteLine("Per-note cost against KB size: one kbworker process, one note at a time (publish with the .NET");
         report.WriteLine($"client, wait for the final history row, next), {options.Warmup} warm-up note(s) per KB first (not counted;");
         report.WriteLine($"the first clones the KB), then {options.Notes} measured notes per KB, the sizes interleaved round-robin.");
-        report.WriteLine(withIndex
-            ? "Each note is a new file in one of 20 categories plus one line appended to index.md. Times in ms,"
-            : "DIAGNOSTIC VARIANT: the KBs were seeded WITHOUT index.md, so the worker's index.md stays short. Times in ms,");
+        report.WriteLine("Each note is a new file in one of 20 categories plus one line appended to this month's index file. Times in ms,");
         report.WriteLine("from the operations table (pull, process, commit, push as the worker records them).");
         if (slowRemote)
         {
@@ -208,7 +196,7 @@ public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = fals
 
         report.WriteLine();
 
-        var kbTable = new TextTable("KB", "files", "index.md at seed", "remote at seed", "first note (clone): git work", "remote after run", "failed notes");
+        var kbTable = new TextTable("KB", "files", "month index at seed", "remote at seed", "first note (clone): git work", "remote after run", "failed notes");
         foreach (var kb in kbs)
         {
             var first = samples.FirstOrDefault(s => s.Kb == kb);
@@ -228,7 +216,7 @@ public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = fals
         var metrics = new (string Name, Func<OperationRow, double?> Value)[]
         {
             ("pull (fetch + trailer catch-up)", r => r.PullMs),
-            ("process (layout, read + append index.md)", r => r.ProcessMs),
+            ("process (layout, read + append month index)", r => r.ProcessMs),
             ("commit (blobs, trees, commit)", r => r.CommitMs),
             ("push", r => r.PushMs),
             ("git work = pull+process+commit+push", r => r.GitMs),
@@ -286,7 +274,7 @@ public sealed class KbSizeScenario(bool withIndex = true, bool slowRemote = fals
         var gitRatio = ratios[$"git work = pull+process+commit+push|{largest.Files}"];
         var e2eRatio = ratios[$"end to end (requested -> finished)|{largest.Files}"];
         var met = gitRatio <= Target;
-        report.WriteLine($"Target (issue #3.7): median git work per note at {largest.Files:N0} files within {Target:0.0}x of {smallest.Files:N0} files{(withIndex ? "" : " (diagnostic variant, not the verdict)")}.");
+        report.WriteLine($"Target (issue #3.7): median git work per note at {largest.Files:N0} files within {Target:0.0}x of {smallest.Files:N0} files.");
         report.WriteLine($"  git work {largest.Files:N0}/{smallest.Files:N0} = {gitRatio:N2}x -> {(met ? "MET" : "MISSED")}; end to end {largest.Files:N0}/{smallest.Files:N0} = {e2eRatio:N2}x.");
         if (failed.Count > 0)
         {

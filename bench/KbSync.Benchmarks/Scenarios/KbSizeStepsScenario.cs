@@ -23,11 +23,11 @@ public sealed class KbSizeStepsScenario : IScenario
     private static readonly string[] Steps =
     [
         "pull: fetch (nothing new) + move branch",
-        "process: index.md lookup + inflate (raw bytes)",
-        "process: index.md as text (worker's GetContentText)",
+        "process: month index lookup + inflate (raw bytes)",
+        "process: month index as text (worker's GetContentText)",
         "process: render note + append line (strings)",
         "commit: note blob",
-        "commit: index.md blob (deflate, loose object)",
+        "commit: month index blob (deflate, loose object)",
         "commit: trees (From + Add + CreateTree)",
         "commit: commit object + branch ref",
         "push: worker's Network.Push (walk, pack, send, index, ref)",
@@ -54,7 +54,7 @@ public sealed class KbSizeStepsScenario : IScenario
             foreach (var size in options.Sizes.Distinct().Order())
             {
                 var id = $"size-{size}";
-                var seeded = await KbSeeder.SeedAsync(Path.Combine(folder, "remotes", id + ".git"), size, seed: size, withIndex: true, cancellationToken);
+                var seeded = await KbSeeder.SeedAsync(Path.Combine(folder, "remotes", id + ".git"), size, seed: size, IndexLayout.Monthly, cancellationToken);
                 kbs.Add(StepKb.Clone(id, size, seeded, Path.Combine(folder, "clones", id + ".git")));
                 Report.Progress($"{Name}: seeded and cloned {id}");
             }
@@ -133,8 +133,8 @@ public sealed class KbSizeStepsScenario : IScenario
         var sizes = new TextTable(["bytes per note, median", .. kbs.Select(kb => $"{kb.Files:N0} files")]);
         void Bytes(string name, Func<StepSample, double> value) =>
             sizes.Row([name, .. kbs.Select(kb => Summary.Of(samples.Where(s => s.Kb == kb).Select(value)).Median.ToString("N0", CultureInfo.InvariantCulture))]);
-        Bytes("index.md (whole file rewritten per note)", s => s.IndexBytes);
-        Bytes("index.md loose object (deflated)", s => s.IndexLooseBytes);
+        Bytes("month index (whole file rewritten per note)", s => s.IndexBytes);
+        Bytes("month index loose object (deflated)", s => s.IndexLooseBytes);
         Bytes("category tree object (rewritten per note)", s => s.CategoryTreeBytes);
         Bytes("pack sent by the push", s => s.PackBytes);
         Bytes("objects in that pack", s => s.PackObjects);
@@ -204,22 +204,23 @@ public sealed class KbSizeStepsScenario : IScenario
             var tip = _repository.Lookup<Commit>(_repository.Refs[LocalRef]!.ResolveToDirectReference().TargetIdentifier);
             ms[Steps[0]] = Lap();
 
-            // process: NoteWriter.Apply reads index.md through ReadText (GetContentText with filters)
-            var indexBlob = (Blob)tip["index.md"].Target;
+            // process: NoteWriter.Apply reads the month's index through ReadText (GetContentText with filters)
+            var monthIndex = $"index/{DateTime.UtcNow:yyyy-MM}.md";
+            var indexBlob = (Blob)tip[monthIndex].Target;
             using (var raw = indexBlob.GetContentStream())
             {
                 raw.CopyTo(Stream.Null);
             }
 
             ms[Steps[1]] = Lap();
-            var index = indexBlob.GetContentText(new FilteringOptions("index.md"));
+            var index = indexBlob.GetContentText(new FilteringOptions(monthIndex));
             ms[Steps[2]] = Lap();
             var sequence = ++_sent;
             var category = _text.Category(sequence);
             var title = $"Bench note {sequence} {_text.Title(3)}";
             var path = $"topics/{category}/{DateTime.UtcNow:yyyy-MM-dd}-{NoteText.Slugify(title)}.md";
             var note = $"---\ntitle: \"{title}\"\ncategory: {category}\ntags: [\"bench\"]\ncreated_at: {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ}\nauthor: \"kbsync-bench\"\noperation_id: {Guid.NewGuid():D}\n---\n\nNote {sequence} of run {runId}.\n\n{_text.Body()}\n";
-            var line = $"- [{title}]({path}) - {DateTime.UtcNow:yyyy-MM-dd} - `{category}`";
+            var line = $"- [{title}](../{path}) - {DateTime.UtcNow:yyyy-MM-dd} - `{category}`";
             var newIndex = index.EndsWith('\n') ? index + line + "\n" : index + "\n" + line + "\n";
             ms[Steps[3]] = Lap();
 
@@ -230,7 +231,7 @@ public sealed class KbSizeStepsScenario : IScenario
             ms[Steps[5]] = Lap();
             var definition = TreeDefinition.From(tip.Tree);
             definition.Add(path, noteBlob, Mode.NonExecutableFile);
-            definition.Add("index.md", newIndexBlob, Mode.NonExecutableFile);
+            definition.Add(monthIndex, newIndexBlob, Mode.NonExecutableFile);
             var tree = _repository.ObjectDatabase.CreateTree(definition);
             ms[Steps[6]] = Lap();
             var commit = _repository.ObjectDatabase.CreateCommit(

@@ -72,7 +72,7 @@ public sealed class ManyKbsScenario : IScenario
         for (var k = 0; k < options.ManyKbs; k++)
         {
             var id = $"many-{k:00}";
-            var (url, _) = await remotes.CreateAsync(id, KbFiles, seed: 1000 * c + k, cancellationToken);
+            var (url, _) = await remotes.CreateAsync(id, KbFiles, seed: 1000 * c + k, IndexLayout.Monthly, cancellationToken);
             kbs.Add((id, url));
         }
 
@@ -140,7 +140,7 @@ public sealed class ManyKbsScenario : IScenario
             for (var k = 0; k < options.ManyKbs; k++)
             {
                 var id = $"many-{k:00}";
-                urls[id] = (await remotes.CreateAsync(id, KbFiles, seed: 1000 * c + k, cancellationToken)).Url;
+                urls[id] = (await remotes.CreateAsync(id, KbFiles, seed: 1000 * c + k, IndexLayout.Single, cancellationToken)).Url;
             }
 
             var writers = new GitCliWriters(Path.Combine(folder, "writers"), options.BaselineWriters, urls);

@@ -31,7 +31,7 @@ public sealed class MemoryScenario : IScenario
         for (var k = 0; k < options.MemoryKbs; k++)
         {
             var id = $"mem-{k:000}";
-            kbs.Add((id, (await remotes.CreateAsync(id, KbFiles, seed: 9000 + k, cancellationToken)).Url));
+            kbs.Add((id, (await remotes.CreateAsync(id, KbFiles, seed: 9000 + k, IndexLayout.Monthly, cancellationToken)).Url));
         }
 
         await sandbox.RegisterKbsAsync(kbs, cancellationToken);

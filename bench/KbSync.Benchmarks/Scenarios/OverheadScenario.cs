@@ -38,8 +38,8 @@ public sealed class OverheadScenario : IScenario
             c++;
             await using var remotes = new RemoteHost(Path.Combine(sandbox.Folder, $"remotes-{c}"), condition);
             var kbId = $"overhead-{c}";
-            var (url, _) = await remotes.CreateAsync(kbId, KbFiles, seed: 500 + c, cancellationToken);
-            var (baselineUrl, _) = await remotes.CreateAsync($"baseline-{c}", KbFiles, seed: 500 + c, cancellationToken);
+            var (url, _) = await remotes.CreateAsync(kbId, KbFiles, seed: 500 + c, IndexLayout.Monthly, cancellationToken);
+            var (baselineUrl, _) = await remotes.CreateAsync($"baseline-{c}", KbFiles, seed: 500 + c, IndexLayout.Single, cancellationToken);
             await sandbox.RegisterKbsAsync([(kbId, url)], cancellationToken);
             var text = new NoteText(seed: 77 + c);
             var measured = new List<OperationRow>();

@@ -10,12 +10,11 @@ public static class ScenarioCatalog
     [
         new AnalyticsScenario(),
         new KbSizeScenario(),
-        new KbSizeScenario(withIndex: true, slowRemote: true),
+        new KbSizeScenario(slowRemote: true),
         new BurstScenario(),
         new ManyKbsScenario(),
         new OverheadScenario(),
         new MemoryScenario(),
-        new KbSizeScenario(withIndex: false),
         new KbSizeStepsScenario(),
     ];
 

@@ -8,13 +8,18 @@ namespace KbSync.KbWorker.Notes;
 /// <summary>
 /// The original system's note layout, kept so existing KBs stay familiar:
 /// <c>topics/&lt;category&gt;[/&lt;sub&gt;]/&lt;YYYY-MM-DD&gt;-&lt;slug&gt;.md</c> with YAML front matter, and one
-/// line per note in <c>index.md</c>. Everything here is a pure function of the request, so a
+/// index line per note. Unlike the original, the index lines go to one file per month
+/// (<c>index/&lt;YYYY-MM&gt;.md</c>), linked from <c>index.md</c> when the month's file is created: git
+/// stores whole files, so one index growing with every note made each note cost more as the KB
+/// grew (see docs/benchmarks.md). Everything here is a pure function of the request, so a
 /// replayed request writes the same bytes.
 /// </summary>
 public static class NoteLayout
 {
     public const string DefaultCategory = "inbox";
     public const string IndexPath = "index.md";
+    public const string IndexHeading = "# Index";
+    public const string IndexFolder = "index";
     public const int MaxSlugLength = 50;
     public const int MaxTitleLength = 200;
     public const int MaxTags = 20;
@@ -126,19 +131,36 @@ public static class NoteLayout
         return file.ToString();
     }
 
-    /// <summary><c>- [title](path) - date - `category`</c>, as the original wrote it.</summary>
-    public static string IndexLine(string title, string path, DateTimeOffset createdAt, string category) =>
-        $"- [{title.Replace("\\", "\\\\").Replace("[", "\\[").Replace("]", "\\]")}]({path}) - {createdAt.UtcDateTime:yyyy-MM-dd} - `{category}`";
+    /// <summary><c>index/&lt;YYYY-MM&gt;.md</c>: the month's index file, by the UTC date of the note.</summary>
+    public static string MonthIndexPath(DateTimeOffset createdAt) =>
+        $"{IndexFolder}/{createdAt.UtcDateTime:yyyy-MM}.md";
 
-    /// <summary><paramref name="index"/> (null when the KB has none yet) with <paramref name="line"/> appended.</summary>
-    public static string AppendToIndex(string? index, string line)
+    /// <summary>
+    /// <c>- [title](../path) - date - `category`</c>: the original's index line, linking the note
+    /// relative to the month's index file.
+    /// </summary>
+    public static string IndexLine(string title, string path, DateTimeOffset createdAt, string category) =>
+        $"- [{title.Replace("\\", "\\\\").Replace("[", "\\[").Replace("]", "\\]")}](../{path}) - {createdAt.UtcDateTime:yyyy-MM-dd} - `{category}`";
+
+    /// <summary><c>- [YYYY-MM](index/YYYY-MM.md)</c>: the line in <c>index.md</c> linking a month's index file.</summary>
+    public static string MonthLink(DateTimeOffset createdAt) =>
+        $"- [{createdAt.UtcDateTime:yyyy-MM}]({MonthIndexPath(createdAt)})";
+
+    /// <summary>The heading a new month's index file starts with.</summary>
+    public static string MonthHeading(DateTimeOffset createdAt) => $"# Notes of {createdAt.UtcDateTime:yyyy-MM}";
+
+    /// <summary>
+    /// <paramref name="file"/> (null or empty when it does not exist yet, and then started with
+    /// <paramref name="heading"/>) with <paramref name="line"/> appended on a line of its own.
+    /// </summary>
+    public static string AppendLine(string? file, string heading, string line)
     {
-        if (string.IsNullOrEmpty(index))
+        if (string.IsNullOrEmpty(file))
         {
-            return "# Index\n\n" + line + "\n";
+            return heading + "\n\n" + line + "\n";
         }
 
-        return index.EndsWith('\n') ? index + line + "\n" : index + "\n" + line + "\n";
+        return file.EndsWith('\n') ? file + line + "\n" : file + "\n" + line + "\n";
     }
 
     /// <summary>SHA-256 of the normalized text: the same text is not saved twice in one KB.</summary>

@@ -8,8 +8,9 @@ namespace KbSync.KbWorker.Notes;
 
 /// <summary>
 /// Turns a note request into one commit on the clone's tip: the note file (its path through the
-/// one path guard, <c>-2</c>, <c>-3</c> on collision) and its <c>index.md</c> line. Text already saved
-/// in the KB is not saved again: the outcome is a duplicate and nothing is committed.
+/// one path guard, <c>-2</c>, <c>-3</c> on collision) and its line in the month's index file, which
+/// is linked from <c>index.md</c> when the note creates it. Text already saved in the KB is not
+/// saved again: the outcome is a duplicate and nothing is committed.
 /// </summary>
 public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
 {
@@ -37,11 +38,11 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
         }
 
         path = KbPathGuard.Normalize(path);
-        TreeChange[] files =
-        [
+        var files = new List<TreeChange>
+        {
             TreeChange.Put(path, NoteLayout.Render(note, title, category, NoteLayout.TagsOf(note.Tags), request.RequestedAt, request.RequestedBy, request.OperationId)),
-            TreeChange.Put(NoteLayout.IndexPath, NoteLayout.AppendToIndex(clone.ReadText(NoteLayout.IndexPath), NoteLayout.IndexLine(title, path, request.RequestedAt, category))),
-        ];
+        };
+        files.AddRange(IndexChanges(clone, title, path, request.RequestedAt, category));
         operation.Timings.ProcessMs += step.Elapsed.TotalMilliseconds;
 
         step.Restart();
@@ -49,6 +50,29 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
         var sha = clone.Commit(files, AuthorOf(request.RequestedBy, request.RequestedAt, _emailDomain), message);
         operation.Timings.CommitMs += step.Elapsed.TotalMilliseconds;
         return OperationOutcome.Succeeded(sha, path, title);
+    }
+
+    /// <summary>
+    /// The note's line appended to its month's index file; when that file is new, also its link in
+    /// <c>index.md</c> (unless already there). Only a new month reads <c>index.md</c>, which in a KB
+    /// kept by the original system may hold one line per note.
+    /// </summary>
+    private static IEnumerable<TreeChange> IndexChanges(IKbClone clone, string title, string path, DateTimeOffset createdAt, string category)
+    {
+        var monthPath = NoteLayout.MonthIndexPath(createdAt);
+        var month = clone.ReadText(monthPath);
+        yield return TreeChange.Put(monthPath, NoteLayout.AppendLine(month, NoteLayout.MonthHeading(createdAt), NoteLayout.IndexLine(title, path, createdAt, category)));
+        if (month is not null)
+        {
+            yield break;
+        }
+
+        var index = clone.ReadText(NoteLayout.IndexPath);
+        var link = NoteLayout.MonthLink(createdAt);
+        if (index is null || !index.Split('\n').Any(l => l.TrimEnd('\r') == link))
+        {
+            yield return TreeChange.Put(NoteLayout.IndexPath, NoteLayout.AppendLine(index, NoteLayout.IndexHeading, link));
+        }
     }
 
     /// <summary>The requester as commit author: their e-mail if they gave one, else <c>&lt;slug&gt;@&lt;domain&gt;</c>.</summary>

@@ -5,15 +5,16 @@ namespace KbSync.IntegrationTests.Fixtures;
 /// <summary>
 /// A person pushing to the KB directly with the git command line, behind KbSync's back. On a
 /// rejected push it does what a careful person does: fetch, reset to the remote, redo its change.
-/// Its commits are authored by <paramref name="name"/>; numbering goes on across calls.
+/// Its commits are authored by <paramref name="name"/>; numbering goes on across calls. Each adds a
+/// line to <paramref name="indexFile"/> (KB-relative), as a person keeping the index would.
 /// </summary>
-public sealed class ForeignWriter(string remoteUrl, string workFolder, string branch = "main", string name = "foreign")
+public sealed class ForeignWriter(string remoteUrl, string workFolder, string branch = "main", string name = "foreign", string indexFile = "index.md")
 {
     private int _next;
 
     public List<string> Pushed { get; } = [];
 
-    /// <summary>Writes <paramref name="count"/> commits, each adding <c>&lt;name&gt;/&lt;n&gt;.md</c> and the line <c>- &lt;name&gt; line &lt;n&gt;</c> to index.md.</summary>
+    /// <summary>Writes <paramref name="count"/> commits, each adding <c>&lt;name&gt;/&lt;n&gt;.md</c> and the line <c>- &lt;name&gt; line &lt;n&gt;</c> to the index file.</summary>
     public async Task WriteAsync(int count, TimeSpan pause, CancellationToken cancellationToken = default)
     {
         if (!Directory.Exists(workFolder))
@@ -41,7 +42,9 @@ public sealed class ForeignWriter(string remoteUrl, string workFolder, string br
 
                 Directory.CreateDirectory(Path.Combine(workFolder, name));
                 await File.WriteAllTextAsync(Path.Combine(workFolder, name, $"{n}.md"), $"Foreign note {n}\n", cancellationToken);
-                await File.AppendAllTextAsync(Path.Combine(workFolder, "index.md"), $"- {name} line {n}\n", cancellationToken);
+                var index = Path.Combine(workFolder, indexFile);
+                Directory.CreateDirectory(Path.GetDirectoryName(index)!);
+                await File.AppendAllTextAsync(index, $"- {name} line {n}\n", cancellationToken);
                 await Git(workFolder, "add", "-A");
                 await Git(workFolder, "commit", "-q", "-m", $"Foreign commit {n}");
                 if (await TryGit(workFolder, "push", "-q", "origin", $"HEAD:refs/heads/{branch}"))

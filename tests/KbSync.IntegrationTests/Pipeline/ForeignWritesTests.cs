@@ -32,8 +32,10 @@ public sealed class ForeignWritesTests(RabbitMqService rabbit, PostgresService p
     [Fact]
     public async Task Notes_and_direct_pushes_to_the_same_branch_all_survive_and_races_are_replayed()
     {
+        // The person edits index.md; the racer edits the month's index file, which every KbSync note appends to.
+        var monthIndex = $"index/{DateTime.UtcNow:yyyy-MM}.md";
         var foreign = new ForeignWriter(_remote.Path, _sandbox.Folder.Combine("person"));
-        var racer = new ForeignWriter(_remote.Path, _sandbox.Folder.Combine("racer"), name: "racer");
+        var racer = new ForeignWriter(_remote.Path, _sandbox.Folder.Combine("racer"), name: "racer", indexFile: monthIndex);
         var races = 0;
         _server.BeforeReceivePack = async _ =>
         {
@@ -66,9 +68,10 @@ public sealed class ForeignWritesTests(RabbitMqService rabbit, PostgresService p
         Assert.Equal(ids, commits.Where(c => c.Trailers is not null).Select(c => c.Trailers!.OperationId));
         Assert.All(commits, c => Assert.Equal(c == commits[0] ? 0 : 1, c.ParentCount)); // linear: nothing was merged
         var index = _remote.Open().ReadFile("index.md")!;
+        var month = _remote.Open().ReadFile(monthIndex)!;
         Assert.All(Enumerable.Range(0, 15), n => Assert.Contains($"- foreign line {n}\n", index));
-        Assert.All(Enumerable.Range(0, 2), n => Assert.Contains($"- racer line {n}\n", index));
-        Assert.All(rows, r => Assert.Contains($"]({r.NotePath})", index));
+        Assert.All(Enumerable.Range(0, 2), n => Assert.Contains($"- racer line {n}\n", month));
+        Assert.All(rows, r => Assert.Contains($"](../{r.NotePath})", month));
         Assert.Contains("replaying on the new head", _sandbox.WorkerOutput());
     }
 }

@@ -45,7 +45,9 @@ public sealed class NotePipelineTests(RabbitMqService rabbit, PostgresService po
         Assert.StartsWith("---\ntitle: \"Ordering in RabbitMQ\"\ncategory: tech/messaging\ntags: [\"rabbitmq\", \"ordering\"]\ncreated_at: ", note);
         Assert.Contains("author: \"alice\"\n", note);
         Assert.Contains($"operation_id: {operationId}\n---\n\nRabbitMQ keeps order per queue.\n", note);
-        Assert.Equal($"# Index\n\n- [Ordering in RabbitMQ]({path}) - {today} - `tech/messaging`\n", _remote.ReadFile("index.md"));
+        var month = today[..7];
+        Assert.Equal($"# Notes of {month}\n\n- [Ordering in RabbitMQ](../{path}) - {today} - `tech/messaging`\n", _remote.ReadFile($"index/{month}.md"));
+        Assert.Equal($"# Index\n\n- [{month}](index/{month}.md)\n", _remote.ReadFile("index.md"));
 
         var row = await _sandbox.WaitForOperationAsync(operationId);
         Assert.Equal(OperationStatus.Succeeded, row.Status);
@@ -89,7 +91,24 @@ public sealed class NotePipelineTests(RabbitMqService rabbit, PostgresService po
         }
 
         Assert.Equal([$"topics/inbox/{today}-daily-standup.md", $"topics/inbox/{today}-daily-standup-2.md", $"topics/inbox/{today}-daily-standup-3.md"], paths);
-        Assert.Equal(4, _remote.ReadFile("index.md")!.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(4, _remote.ReadFile($"index/{today[..7]}.md")!.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [Fact]
+    public async Task An_index_md_kept_by_people_is_left_as_it_is_and_gets_one_link_per_month()
+    {
+        await new ForeignWriter(_remote.Path, _sandbox.Folder.Combine("person")).WriteAsync(2, TimeSpan.Zero);
+        await using var producer = await _sandbox.StartProducerAsync();
+        var first = await producer.Client.SubmitNoteAsync("team-notes", "alice", new NoteContent("First of the month."));
+        var second = await producer.Client.SubmitNoteAsync("team-notes", "alice", new NoteContent("Second of the month."));
+
+        var rows = new[] { await _sandbox.WaitForOperationAsync(first), await _sandbox.WaitForOperationAsync(second) };
+
+        Assert.All(rows, r => Assert.Equal(OperationStatus.Succeeded, r.Status));
+        var month = rows[0].RequestedAt.UtcDateTime.ToString("yyyy-MM");
+        Assert.Equal($"- foreign line 0\n- foreign line 1\n- [{month}](index/{month}.md)\n", _remote.ReadFile("index.md"));
+        var monthIndex = _remote.ReadFile($"index/{month}.md")!;
+        Assert.All(rows, r => Assert.Contains($"](../{r.NotePath})", monthIndex));
     }
 
     [Fact]

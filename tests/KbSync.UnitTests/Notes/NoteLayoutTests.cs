@@ -407,14 +407,14 @@ public sealed class NoteLayoutTests
             NoteLayout.Render(note, "t", "inbox", ["x"], createdAt, "bob", OperationId));
     }
 
-    // ---- IndexLine and AppendToIndex ----
+    // ---- The month's index file, its lines and its link in index.md ----
 
     [Fact]
-    public void An_index_line_links_the_note_with_its_date_and_category()
+    public void An_index_line_links_the_note_from_the_month_index_with_its_date_and_category()
     {
         var createdAt = new DateTimeOffset(2026, 3, 14, 9, 0, 0, TimeSpan.Zero);
         Assert.Equal(
-            "- [My note](topics/tech/dotnet/2026-03-14-my-note.md) - 2026-03-14 - `tech/dotnet`",
+            "- [My note](../topics/tech/dotnet/2026-03-14-my-note.md) - 2026-03-14 - `tech/dotnet`",
             NoteLayout.IndexLine("My note", "topics/tech/dotnet/2026-03-14-my-note.md", createdAt, "tech/dotnet"));
     }
 
@@ -423,7 +423,7 @@ public sealed class NoteLayoutTests
     {
         var createdAt = new DateTimeOffset(2026, 3, 1, 1, 30, 0, TimeSpan.FromHours(5));
         Assert.Equal(
-            "- [n](topics/inbox/2026-02-28-n.md) - 2026-02-28 - `inbox`",
+            "- [n](../topics/inbox/2026-02-28-n.md) - 2026-02-28 - `inbox`",
             NoteLayout.IndexLine("n", "topics/inbox/2026-02-28-n.md", createdAt, "inbox"));
     }
 
@@ -436,35 +436,50 @@ public sealed class NoteLayoutTests
     {
         var createdAt = new DateTimeOffset(2026, 3, 14, 0, 0, 0, TimeSpan.Zero);
         Assert.Equal(
-            $"- [{expectedLinkText}](topics/inbox/2026-03-14-x.md) - 2026-03-14 - `inbox`",
+            $"- [{expectedLinkText}](../topics/inbox/2026-03-14-x.md) - 2026-03-14 - `inbox`",
             NoteLayout.IndexLine(title, "topics/inbox/2026-03-14-x.md", createdAt, "inbox"));
+    }
+
+    [Fact]
+    public void A_note_is_indexed_in_the_file_of_its_utc_month()
+    {
+        Assert.Equal("index/2026-02.md", NoteLayout.MonthIndexPath(new DateTimeOffset(2026, 3, 1, 1, 30, 0, TimeSpan.FromHours(5))));
+        Assert.Equal("index/2026-12.md", NoteLayout.MonthIndexPath(new DateTimeOffset(2026, 12, 31, 23, 59, 59, TimeSpan.Zero)));
+    }
+
+    [Fact]
+    public void Index_md_links_a_month_by_its_file()
+    {
+        var createdAt = new DateTimeOffset(2026, 11, 29, 0, 0, 0, TimeSpan.Zero);
+        Assert.Equal("- [2026-11](index/2026-11.md)", NoteLayout.MonthLink(createdAt));
+        Assert.Equal("# Notes of 2026-11", NoteLayout.MonthHeading(createdAt));
     }
 
     [Theory]
     [InlineData(null)]
     [InlineData("")]
-    public void The_first_note_starts_a_new_index(string? index)
+    public void The_first_line_starts_a_new_file_with_its_heading(string? file)
     {
-        Assert.Equal("# Index\n\n- line\n", NoteLayout.AppendToIndex(index, "- line"));
+        Assert.Equal("# Notes of 2026-11\n\n- line\n", NoteLayout.AppendLine(file, "# Notes of 2026-11", "- line"));
     }
 
     [Fact]
-    public void A_line_is_appended_after_an_index_ending_with_a_newline()
+    public void A_line_is_appended_after_a_file_ending_with_a_newline()
     {
-        Assert.Equal("# Index\n\n- one\n- two\n", NoteLayout.AppendToIndex("# Index\n\n- one\n", "- two"));
+        Assert.Equal("# Index\n\n- one\n- two\n", NoteLayout.AppendLine("# Index\n\n- one\n", NoteLayout.IndexHeading, "- two"));
     }
 
     [Fact]
-    public void A_line_is_appended_on_its_own_line_after_an_index_without_a_final_newline()
+    public void A_line_is_appended_on_its_own_line_after_a_file_without_a_final_newline()
     {
-        Assert.Equal("# Index\n\n- one\n- two\n", NoteLayout.AppendToIndex("# Index\n\n- one", "- two"));
+        Assert.Equal("# Index\n\n- one\n- two\n", NoteLayout.AppendLine("# Index\n\n- one", NoteLayout.IndexHeading, "- two"));
     }
 
     [Fact]
-    public void Appending_keeps_what_a_user_wrote_in_the_index()
+    public void Appending_keeps_what_a_user_wrote_in_the_file()
     {
         const string index = "# My own index\n\nIntro text.\n\n- old\n";
-        Assert.Equal(index + "- new\n", NoteLayout.AppendToIndex(index, "- new"));
+        Assert.Equal(index + "- new\n", NoteLayout.AppendLine(index, NoteLayout.IndexHeading, "- new"));
     }
 
     // ---- ContentHash ----
