@@ -74,7 +74,7 @@ public sealed class BurstScenario : IScenario
 
             Report.Progress($"{Name} [{condition.Name}]: KbSync {kbsync.NotesPerSecond:N1} notes/s; baseline next ({options.BaselineWriters} writers)");
 
-            // the baseline: the same notes (same ids, titles, text) to its own, identically seeded remote
+            // the baseline: the same notes (same ids, titles, text) to its own remote, with the same seeded notes indexed the original way (one index.md)
             var baselineNotes = notes.Take(options.BaselineBurstNotes).Select(n => n with { KbId = $"baseline-{c}" }).ToList();
             var writers = new GitCliWriters(Path.Combine(sandbox.Folder, $"writers-{c}"), options.BaselineWriters, new Dictionary<string, string> { [$"baseline-{c}"] = baselineUrl });
             await writers.PrepareAsync(cancellationToken);

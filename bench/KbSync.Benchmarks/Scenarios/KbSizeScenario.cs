@@ -93,7 +93,7 @@ public sealed class KbSizeScenario(bool slowRemote = false) : IScenario
 
     /// <summary>
     /// The git-CLI baseline beside KbSync: one writer (<see cref="GitCliWriters"/>), a remote per size
-    /// seeded like KbSync's, the same number of notes one at a time, sizes round-robin; its wall time
+    /// with the same seeded notes indexed the original way (one index.md), the same number of notes one at a time, sizes round-robin; its wall time
     /// per note against KbSync's end to end (publish to finished) per note.
     /// </summary>
     private async Task BaselineAsync(BenchContext context, BenchSandbox sandbox, RemoteHost remotes, List<Kb> kbs, List<Sample> measured, CancellationToken cancellationToken)
@@ -127,7 +127,7 @@ public sealed class KbSizeScenario(bool slowRemote = false) : IScenario
         var report = context.Report;
         report.WriteLine();
         report.WriteLine($"Beside the git-CLI baseline (one writer, the same number of notes one at a time after {options.Warmup} warm-up(s), sizes");
-        report.WriteLine("round-robin, a remote seeded the same way; wall time of its 'flock sh -c \"git pull; write; git add; commit; push\"').");
+        report.WriteLine("round-robin, a remote with the same notes indexed the original way, one index.md; wall time of its 'flock sh -c \"git pull; write; git add; commit; push\"').");
         var table = new TextTable([$"ms per note, median (p95) of {options.Notes}", .. kbs.Select(kb => $"{kb.Files:N0} files"), .. kbs.Skip(1).Select(kb => $"{kb.Files:N0}/{kbs[0].Files:N0}")]);
         var csv = new StringBuilder("system,files,count,median_ms,p95_ms,min_ms,max_ms\n");
         var kbsync = kbs.Select(kb => Summary.Of(measured.Where(s => s.Kb == kb).Select(s => s.Row.EndToEndMs ?? double.NaN))).ToList();

@@ -25,7 +25,7 @@ public sealed class KbClones
         _options = options.Value;
         _logger = logger;
         _root = Path.Combine(_options.ResolveDataPath(), "kbs");
-        LibGit2Timeouts.Apply(connect: Min(_options.NetworkTimeout, TimeSpan.FromSeconds(30)), io: _options.NetworkTimeout);
+        LibGit2Settings.Apply(connect: Min(_options.NetworkTimeout, TimeSpan.FromSeconds(30)), io: _options.NetworkTimeout);
     }
 
     /// <param name="reader">The KB's reader clone: read-only tasks fetch into it without touching the writers' clone.</param>

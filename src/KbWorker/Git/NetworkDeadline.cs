@@ -6,7 +6,7 @@ namespace KbSync.KbWorker.Git;
 /// <summary>
 /// The wall-clock limit of one fetch or push, checked from libgit2's progress callbacks (a slow,
 /// trickling remote). A silent remote fires no callback; libgit2's socket timeouts
-/// (<see cref="LibGit2Timeouts"/>) end that wait instead.
+/// (<see cref="LibGit2Settings"/>) end that wait instead.
 /// </summary>
 internal sealed class NetworkDeadline(TimeSpan limit, CancellationToken cancellationToken)
 {
