@@ -476,17 +476,17 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     }
 
     [Theory]
-    [InlineData(1, 1)]              // 60 buckets
-    [InlineData(24, 15)]            // 96 buckets (5 minutes would make 288)
-    [InlineData(24 * 7, 60)]        // 168 buckets
-    [InlineData(24 * 30, 360)]      // 120 buckets
-    [InlineData(24 * 400, 1440)]    // 400 buckets: a day is the largest bucket
-    public void Without_a_bucket_the_smallest_round_size_giving_at_most_200_buckets_is_used(int hours, int minutes)
+    [InlineData(1, 1, 60)]              // 5 minutes would make 12
+    [InlineData(6, 5, 72)]              // 15 minutes would make 24
+    [InlineData(24, 30, 48)]
+    [InlineData(24 * 7, 180, 56)]       // 6 hours would make 28
+    [InlineData(24 * 30, 720, 60)]      // a day would make 30
+    [InlineData(24 * 400, 1440, 400)]   // a day is the largest bucket
+    public void Without_a_bucket_the_round_size_giving_the_number_of_buckets_nearest_48_is_used(int hours, int minutes, int buckets)
     {
         var query = new AnalyticsQuery(null, T0, T0.AddHours(hours));
 
-        Assert.Equal(TimeSpan.FromMinutes(minutes), query.ResolveBucket());
-        Assert.InRange(query.BucketCount(), 1, AnalyticsQuery.MaxBuckets);
+        Assert.Equal((TimeSpan.FromMinutes(minutes), buckets), (query.ResolveBucket(), query.BucketCount()));
     }
 
     // ---- the same figures, worked out in C# ----
