@@ -24,8 +24,8 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
     /// <summary>The most buckets one query may ask for.</summary>
     public const int MaxBuckets = 1000;
 
-    /// <summary>Without an explicit bucket, the smallest of <see cref="RoundBuckets"/> that gives at most this many buckets.</summary>
-    public const int TargetBuckets = 200;
+    /// <summary>Without an explicit bucket, the one of <see cref="RoundBuckets"/> giving the number of buckets nearest this.</summary>
+    public const int TargetBuckets = 48;
 
     /// <summary>The bucket sizes chosen from when <see cref="Bucket"/> is not given.</summary>
     public static readonly IReadOnlyList<TimeSpan> RoundBuckets =
@@ -35,9 +35,10 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
     ];
 
     /// <summary>
-    /// The bucket the per-bucket figures use: <see cref="Bucket"/> when given, otherwise the
-    /// smallest of <see cref="RoundBuckets"/> giving at most <see cref="TargetBuckets"/> buckets
-    /// (one day for ranges longer than 200 days). Throws like <see cref="Validate"/>.
+    /// The bucket the per-bucket figures use: <see cref="Bucket"/> when given, otherwise the one of
+    /// <see cref="RoundBuckets"/> whose number of buckets is nearest <see cref="TargetBuckets"/> by
+    /// ratio (an hour in 60 buckets of 1 minute, a day in 48 of 30 minutes, a week in 56 of 3 hours,
+    /// long ranges in days). Throws like <see cref="Validate"/>.
     /// </summary>
     public TimeSpan ResolveBucket() => Validate().Bucket;
 
@@ -89,7 +90,7 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
         }
         else
         {
-            bucket = RoundBuckets.FirstOrDefault(b => Count(range, b) <= TargetBuckets, MaxBucket);
+            bucket = RoundBuckets.MinBy(b => Math.Abs(Math.Log((double)Count(range, b) / TargetBuckets)));
         }
 
         var count = Count(range, bucket);

@@ -23,11 +23,11 @@ public static class ApiEndpoints
         app.MapPost("/kbs", RegisterKbAsync).WithName("RegisterKb");
         app.MapGet("/kbs/{kb}/stats", (string kb, string? since, string? until, string? bucket, KbRegistry registry, OperationAnalytics analytics, CancellationToken ct) =>
                 GetStatsAsync(kb, since, until, bucket, registry, analytics, ct))
-            .WithName("GetKbStats").WithSummary("A KB's analytics over [since, until) (default: the last 24 h), per bucket (default: about 48 buckets).")
+            .WithName("GetKbStats").WithSummary("A KB's analytics over [since, until) (default: the last 24 h), per bucket (default: a round size giving about 48 buckets).")
             .Produces<KbStats>().ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
         app.MapGet("/stats", (string? since, string? until, string? bucket, KbRegistry registry, OperationAnalytics analytics, CancellationToken ct) =>
                 GetStatsAsync(null, since, until, bucket, registry, analytics, ct))
-            .WithName("GetStats").WithSummary("Analytics of all KBs over [since, until) (default: the last 24 h), per bucket (default: about 48 buckets).")
+            .WithName("GetStats").WithSummary("Analytics of all KBs over [since, until) (default: the last 24 h), per bucket (default: a round size giving about 48 buckets).")
             .Produces<KbStats>().ProducesProblem(StatusCodes.Status400BadRequest);
         app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithName("Health");
         return app;

@@ -9,28 +9,21 @@ namespace KbSync.Producer.Api;
 /// <c>kbsync stats</c>) turned into an <see cref="AnalyticsQuery"/>: <c>since</c> and <c>until</c> in
 /// ISO 8601 or as an age meaning that long ago (<c>90m</c>, <c>24h</c>, <c>7d</c>; default: the last
 /// <see cref="DefaultRange"/>), <c>bucket</c> as <c>90s</c>, <c>5m</c>, <c>1h</c>, <c>1d</c> or
-/// <c>00:05:00</c> (default: the range over <see cref="DefaultBuckets"/>, rounded up to whole minutes).
+/// <c>00:05:00</c> (default: the round size <see cref="AnalyticsQuery.ResolveBucket"/> chooses).
 /// Throws <see cref="ArgumentException"/> saying what is wrong.
 /// </summary>
 public static partial class StatsRequest
 {
     public static readonly TimeSpan DefaultRange = TimeSpan.FromHours(24);
 
-    /// <summary>About how many points a chart gets when no bucket is asked for.</summary>
-    public const int DefaultBuckets = 48;
-
     public static AnalyticsQuery Parse(string? kbId, string? since, string? until, string? bucket, DateTimeOffset now)
     {
         var end = until is null ? now : ParseTime(until, nameof(until), now);
         var start = since is null ? end - DefaultRange : ParseTime(since, nameof(since), now);
-        var query = new AnalyticsQuery(kbId, start, end, bucket is null ? DefaultBucket(end - start) : ParseDuration(bucket, nameof(bucket)));
+        var query = new AnalyticsQuery(kbId, start, end, bucket is null ? null : ParseDuration(bucket, nameof(bucket)));
         query.ResolveBucket(); // validates: throws ArgumentException with the reason
         return query;
     }
-
-    /// <summary>The range over <see cref="DefaultBuckets"/>, rounded up to whole minutes, within the buckets <see cref="AnalyticsQuery"/> accepts.</summary>
-    public static TimeSpan DefaultBucket(TimeSpan range) =>
-        TimeSpan.FromMinutes(Math.Clamp(Math.Ceiling(range.TotalMinutes / DefaultBuckets), AnalyticsQuery.MinBucket.TotalMinutes, AnalyticsQuery.MaxBucket.TotalMinutes));
 
     private static DateTimeOffset ParseTime(string value, string name, DateTimeOffset now)
     {

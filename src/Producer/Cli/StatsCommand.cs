@@ -13,7 +13,7 @@ internal static class StatsCommand
         var kb = new Option<string?>("--kb") { Description = "Only this KB (default: all KBs)." };
         var since = new Option<string?>("--since") { Description = "Start of the range: ISO 8601 time or an age (90m, 24h, 7d). Default: 24h before --until." };
         var until = new Option<string?>("--until") { Description = "End of the range (default: now): ISO 8601 time or an age." };
-        var bucket = new Option<string?>("--bucket") { Description = "Bucket for the figures over time (5m, 1h, 1d; default: the range in about 48 buckets)." };
+        var bucket = new Option<string?>("--bucket") { Description = "Bucket for the figures over time (5m, 1h, 1d; default: whichever of 1m, 5m, 15m, 30m, 1h, 3h, 6h, 12h and 1d gives nearest 48 buckets)." };
         var json = new Option<bool>("--json") { Description = "Print JSON (every bucket and requester)." };
         var command = new Command("stats", "Counts, waits (p50/p95/p99/max), step durations, throughput, queue depth and waits per requester.")
         {

@@ -132,8 +132,8 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
             var finished = Of(kbId).Where(o => o.RequestedAt >= start && o.RequestedAt < end && o.FinishedAt is not null).ToList();
             var (queue, locks) = (finished.Select(o => o.QueueWaitMs).ToList(), finished.Select(o => o.LockWaitMs).ToList());
             expected.Add(new WaitBucket(start, end,
-                queue.Count(v => v is not null), PercentileCont(queue, 0.5), PercentileCont(queue, 0.95),
-                locks.Count(v => v is not null), PercentileCont(locks, 0.5), PercentileCont(locks, 0.95)));
+                queue.Count(v => v is not null), HistoryRows.PercentileCont(queue, 0.5), HistoryRows.PercentileCont(queue, 0.95),
+                locks.Count(v => v is not null), HistoryRows.PercentileCont(locks, 0.5), HistoryRows.PercentileCont(locks, 0.95)));
         }
 
         Assert.Equal(expected.Count, buckets.Count);
@@ -323,9 +323,9 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
             {
                 var finished = g.Where(o => o.FinishedAt is not null).ToList();
                 return new RequesterWaits(g.Key, g.Count(),
-                    PercentileCont(finished.Select(o => o.QueueWaitMs), 0.5),
-                    PercentileCont(finished.Select(o => o.QueueWaitMs), 0.95),
-                    PercentileCont(finished.Select(o => o.LockWaitMs), 0.5));
+                    HistoryRows.PercentileCont(finished.Select(o => o.QueueWaitMs), 0.5),
+                    HistoryRows.PercentileCont(finished.Select(o => o.QueueWaitMs), 0.95),
+                    HistoryRows.PercentileCont(finished.Select(o => o.LockWaitMs), 0.5));
             })
             .OrderByDescending(r => r.Operations).ThenBy(r => r.RequestedBy, StringComparer.Ordinal)
             .Take(top)
@@ -476,17 +476,17 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     }
 
     [Theory]
-    [InlineData(1, 1)]              // 60 buckets
-    [InlineData(24, 15)]            // 96 buckets (5 minutes would make 288)
-    [InlineData(24 * 7, 60)]        // 168 buckets
-    [InlineData(24 * 30, 360)]      // 120 buckets
-    [InlineData(24 * 400, 1440)]    // 400 buckets: a day is the largest bucket
-    public void Without_a_bucket_the_smallest_round_size_giving_at_most_200_buckets_is_used(int hours, int minutes)
+    [InlineData(1, 1, 60)]              // 5 minutes would make 12
+    [InlineData(6, 5, 72)]              // 15 minutes would make 24
+    [InlineData(24, 30, 48)]
+    [InlineData(24 * 7, 180, 56)]       // 6 hours would make 28
+    [InlineData(24 * 30, 720, 60)]      // a day would make 30
+    [InlineData(24 * 400, 1440, 400)]   // a day is the largest bucket
+    public void Without_a_bucket_the_round_size_giving_the_number_of_buckets_nearest_48_is_used(int hours, int minutes, int buckets)
     {
         var query = new AnalyticsQuery(null, T0, T0.AddHours(hours));
 
-        Assert.Equal(TimeSpan.FromMinutes(minutes), query.ResolveBucket());
-        Assert.InRange(query.BucketCount(), 1, AnalyticsQuery.MaxBuckets);
+        Assert.Equal((TimeSpan.FromMinutes(minutes), buckets), (query.ResolveBucket(), query.BucketCount()));
     }
 
     // ---- the same figures, worked out in C# ----
@@ -495,20 +495,6 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
 
     private IEnumerable<OperationRecord> Requested(AnalyticsQuery query) =>
         Of(query.KbId).Where(o => o.RequestedAt >= query.Since && o.RequestedAt < query.Until);
-
-    /// <summary>PostgreSQL's percentile_cont: rank p(n-1) in the sorted values, linear interpolation between its neighbours.</summary>
-    private static double? PercentileCont(IEnumerable<double?> values, double p)
-    {
-        var sorted = values.OfType<double>().Order().ToArray();
-        if (sorted.Length == 0)
-        {
-            return null;
-        }
-
-        var rank = p * (sorted.Length - 1);
-        var (lower, upper) = ((int)Math.Floor(rank), (int)Math.Ceiling(rank));
-        return sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - lower);
-    }
 
     /// <summary>
     /// Queue depth by brute force: the depth only changes where a request arrives or leaves the queue,
@@ -539,9 +525,9 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     {
         var list = values.ToList();
         Assert.Equal(list.Count(v => v is not null), actual.Samples);
-        AssertClose(PercentileCont(list, 0.5), actual.P50Ms);
-        AssertClose(PercentileCont(list, 0.95), actual.P95Ms);
-        AssertClose(PercentileCont(list, 0.99), actual.P99Ms);
+        AssertClose(HistoryRows.PercentileCont(list, 0.5), actual.P50Ms);
+        AssertClose(HistoryRows.PercentileCont(list, 0.95), actual.P95Ms);
+        AssertClose(HistoryRows.PercentileCont(list, 0.99), actual.P99Ms);
         AssertClose(list.Max(), actual.MaxMs);
     }
 
@@ -549,8 +535,8 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     {
         var ran = values.Where(v => v > 0).ToList();
         Assert.Equal(ran.Count, actual.Samples);
-        AssertClose(PercentileCont(ran, 0.5), actual.P50Ms);
-        AssertClose(PercentileCont(ran, 0.95), actual.P95Ms);
+        AssertClose(HistoryRows.PercentileCont(ran, 0.5), actual.P50Ms);
+        AssertClose(HistoryRows.PercentileCont(ran, 0.95), actual.P95Ms);
     }
 
     private static void AssertClose(double? expected, double? actual)
@@ -666,7 +652,7 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
         /// <summary>A row with the given times; waits and steps made up to match them.</summary>
         public static OperationRecord Row(string kbId, string requestedBy, OperationStatus status, DateTimeOffset requested, DateTimeOffset? started, DateTimeOffset? finished)
         {
-            var row = NewRow(kbId, requestedBy, status, requested);
+            var row = HistoryRows.New(kbId, requestedBy, status, requested);
             row.StartedAt = started;
             row.QueueWaitMs = started is null ? null : Math.Max(0, (started.Value - requested).TotalMilliseconds);
             row.FinishedAt = finished;
@@ -697,7 +683,7 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
             };
             kbId ??= random.NextDouble() switch { < 0.6 => "kb-a", < 0.9 => "kb-b", _ => "kb-c" };
             requestedBy ??= Pick(random);
-            var row = NewRow(kbId, requestedBy, status, requested);
+            var row = HistoryRows.New(kbId, requestedBy, status, requested);
             if (status != OperationStatus.Queued)
             {
                 // a fifth are taken at once; the rest wait a lognormal-ish time, in whole milliseconds
@@ -747,18 +733,6 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
             var ranMs = row.LockWaitMs!.Value + row.PullMs!.Value + row.ProcessMs!.Value + row.CommitMs!.Value + row.PushMs!.Value;
             row.FinishedAt = started.AddMilliseconds(Math.Ceiling(ranMs));
         }
-
-        private static OperationRecord NewRow(string kbId, string requestedBy, OperationStatus status, DateTimeOffset requested) => new()
-        {
-            Id = Guid.NewGuid(),
-            KbId = kbId,
-            Kind = OperationKind.Note,
-            RequestedBy = requestedBy,
-            Status = status,
-            RequestedAt = requested,
-            WorkerId = "w1",
-            Attempts = status == OperationStatus.Queued ? 0 : 1,
-        };
 
         private static string Pick(Random random)
         {

@@ -138,13 +138,13 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         output.WriteLine($"Dashboard screenshot: {ScreenshotPath()}");
         Console.WriteLine($"Dashboard screenshot: {ScreenshotPath()}"); // the console logger shows this line even for a passing test
 
-        // another range: the last hour, in 30 buckets of 2 minutes
+        // another range: the last hour, in 60 buckets of 1 minute
         await page.SelectAsync("#range-select", "1h");
         await page.WaitForFunctionAsync("() => document.body.dataset.kb === 'dash-kb' && document.body.dataset.range === '1h'");
         var lastHour = await ReadChartsAsync(page);
         var hourStats = await StatsAsync("dash-kb", lastHour);
         Assert.Equal(TimeSpan.FromHours(1), lastHour.Until - lastHour.Since);
-        Assert.Equal(30, hourStats.GetProperty("waitsOverTime").GetArrayLength());
+        Assert.Equal(60, hourStats.GetProperty("waitsOverTime").GetArrayLength());
         AssertChartsMatch(hourStats, lastHour, minimumPoints: 1);
 
         // nothing user-provided became markup, and the page had no errors (a CSP violation would be one)

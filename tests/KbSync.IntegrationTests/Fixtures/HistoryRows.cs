@@ -7,33 +7,73 @@ namespace KbSync.IntegrationTests.Fixtures;
 public static class HistoryRows
 {
     /// <summary>
+    /// An operation requested at <paramref name="requested"/>, in <paramref name="status"/>, with the
+    /// worker and attempts that status implies and no other times yet: what the other builders fill in.
+    /// </summary>
+    public static OperationRecord New(string kbId, string requestedBy, OperationStatus status, DateTimeOffset requested) => new()
+    {
+        Id = Guid.NewGuid(),
+        KbId = kbId,
+        Kind = OperationKind.Note,
+        RequestedBy = requestedBy,
+        Status = status,
+        RequestedAt = requested,
+        WorkerId = status == OperationStatus.Queued ? null : "w-seed",
+        Attempts = status == OperationStatus.Queued ? 0 : 1,
+    };
+
+    /// <summary>
     /// A finished operation: requested at <paramref name="requested"/>, taken after
     /// <paramref name="queueWaitMs"/>, locked after <paramref name="lockWaitMs"/>, done 500 ms later.
     /// </summary>
-    public static OperationRecord Finished(string kbId, string requestedBy, OperationStatus status, DateTimeOffset requested, double queueWaitMs, double lockWaitMs, string? error = null)
+    public static OperationRecord Finished(string kbId, string requestedBy, OperationStatus status, DateTimeOffset requested, double queueWaitMs = 10, double lockWaitMs = 1, string? error = null)
     {
-        var started = requested.AddMilliseconds(queueWaitMs);
-        return new OperationRecord
+        var row = New(kbId, requestedBy, status, requested);
+        row.StartedAt = requested.AddMilliseconds(queueWaitMs);
+        row.FinishedAt = row.StartedAt.Value.AddMilliseconds(lockWaitMs + 500);
+        row.QueueWaitMs = queueWaitMs;
+        row.LockWaitMs = lockWaitMs;
+        row.PullMs = 200;
+        row.ProcessMs = 100;
+        row.CommitMs = row.PushMs = status == OperationStatus.Succeeded ? 100 : 0;
+        row.ErrorCode = error is null ? null : ReasonCodes.InternalError;
+        row.ErrorMessage = error;
+        return row;
+    }
+
+    /// <summary>An operation not finished yet: queued, or running since a worker took it 10 ms after <paramref name="requested"/>.</summary>
+    public static OperationRecord Open(string kbId, string requestedBy, OperationStatus status, DateTimeOffset requested)
+    {
+        if (status is not (OperationStatus.Queued or OperationStatus.Running))
         {
-            Id = Guid.NewGuid(),
-            KbId = kbId,
-            Kind = OperationKind.Note,
-            RequestedBy = requestedBy,
-            Status = status,
-            RequestedAt = requested,
-            StartedAt = started,
-            FinishedAt = started.AddMilliseconds(lockWaitMs + 500),
-            QueueWaitMs = queueWaitMs,
-            LockWaitMs = lockWaitMs,
-            PullMs = 200,
-            ProcessMs = 100,
-            CommitMs = status == OperationStatus.Succeeded ? 100 : 0,
-            PushMs = status == OperationStatus.Succeeded ? 100 : 0,
-            ErrorCode = error is null ? null : ReasonCodes.InternalError,
-            ErrorMessage = error,
-            WorkerId = "w-seed",
-            Attempts = 1,
-        };
+            throw new ArgumentOutOfRangeException(nameof(status), status, "An open operation is queued or running.");
+        }
+
+        var row = New(kbId, requestedBy, status, requested);
+        if (status == OperationStatus.Running)
+        {
+            row.StartedAt = requested.AddMilliseconds(10);
+            row.QueueWaitMs = 10;
+        }
+
+        return row;
+    }
+
+    /// <summary>
+    /// PostgreSQL's percentile_cont, the reference the analytics are checked against: rank p(n-1) in
+    /// the sorted values, linear interpolation between its neighbours; null without values.
+    /// </summary>
+    public static double? PercentileCont(IEnumerable<double?> values, double p)
+    {
+        var sorted = values.OfType<double>().Order().ToArray();
+        if (sorted.Length == 0)
+        {
+            return null;
+        }
+
+        var rank = p * (sorted.Length - 1);
+        var (lower, upper) = ((int)Math.Floor(rank), (int)Math.Ceiling(rank));
+        return sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - lower);
     }
 
     public static async Task SaveAsync(TestDatabase database, IEnumerable<OperationRecord> rows)

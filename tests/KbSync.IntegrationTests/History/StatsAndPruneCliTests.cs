@@ -35,9 +35,10 @@ public sealed class StatsAndPruneCliTests(RabbitMqService rabbit, PostgresServic
     [Fact]
     public async Task Stats_for_a_kb_print_its_counts_and_wait_percentiles_as_a_table_and_as_json()
     {
-        // queue waits 10, 20, ..., 100 ms: p50 = 55 ms and p95 = 95.5 ms (linear interpolation), max 100 ms
-        var finished = Enumerable.Range(1, 10).Select(n => Row("stats-kb", $"user{n % 3}", OperationStatus.Succeeded, Now.AddMinutes(-30 - n), queueWaitMs: 10 * n)).ToList();
-        await SaveAsync([.. finished, Row("stats-kb", "eve", OperationStatus.Failed, Now.AddMinutes(-5), queueWaitMs: 1000), Row("other-kb", "zed", OperationStatus.Succeeded, Now.AddMinutes(-5), queueWaitMs: 5000)]);
+        // queue waits 10, 20, ..., 100 ms and 1000 ms: p50 = 60 ms and p95 = 550 ms (linear interpolation), max 1000 ms
+        var finished = Enumerable.Range(1, 10).Select(n => HistoryRows.Finished("stats-kb", $"user{n % 3}", OperationStatus.Succeeded, Now.AddMinutes(-30 - n), queueWaitMs: 10 * n)).ToList();
+        await HistoryRows.SaveAsync(_sandbox.Database,
+            [.. finished, HistoryRows.Finished("stats-kb", "eve", OperationStatus.Failed, Now.AddMinutes(-5), queueWaitMs: 1000), HistoryRows.Finished("other-kb", "zed", OperationStatus.Succeeded, Now.AddMinutes(-5), queueWaitMs: 5000)]);
 
         var json = await Kbsync(null, "stats", "--kb", "stats-kb", "--since", "2h", "--json");
 
@@ -47,9 +48,9 @@ public sealed class StatsAndPruneCliTests(RabbitMqService rabbit, PostgresServic
         Assert.Equal(1, stats.GetProperty("statuses").GetProperty("failed").GetInt64());
         var queueWait = stats.GetProperty("waits").GetProperty("queueWait");
         Assert.Equal(11, queueWait.GetProperty("samples").GetInt64());
-        var sorted = finished.Select(r => r.QueueWaitMs!.Value).Append(1000).Order().ToArray();
-        Assert.Equal(Percentile(sorted, 0.5), queueWait.GetProperty("p50Ms").GetDouble(), 6);
-        Assert.Equal(Percentile(sorted, 0.95), queueWait.GetProperty("p95Ms").GetDouble(), 6);
+        var waits = finished.Select(r => r.QueueWaitMs).Append(1000).ToList();
+        Assert.Equal(HistoryRows.PercentileCont(waits, 0.5)!.Value, queueWait.GetProperty("p50Ms").GetDouble(), 6);
+        Assert.Equal(HistoryRows.PercentileCont(waits, 0.95)!.Value, queueWait.GetProperty("p95Ms").GetDouble(), 6);
         Assert.Equal(1000, queueWait.GetProperty("maxMs").GetDouble());
 
         var table = await Kbsync(null, "stats", "--kb", "stats-kb", "--since", "2h");
@@ -81,12 +82,12 @@ public sealed class StatsAndPruneCliTests(RabbitMqService rabbit, PostgresServic
         var old = Now.AddDays(-40);
         OperationRecord[] rows =
         [
-            Row("stats-kb", "a", OperationStatus.Succeeded, old), Row("stats-kb", "a", OperationStatus.Failed, old),
-            Row("stats-kb", "a", OperationStatus.Duplicate, old), Row("stats-kb", "a", OperationStatus.TimedOut, old),
-            Row("stats-kb", "a", OperationStatus.Queued, old), Row("stats-kb", "a", OperationStatus.Running, old),
-            Row("stats-kb", "b", OperationStatus.Succeeded, Now.AddDays(-10)), Row("stats-kb", "b", OperationStatus.Succeeded, Now.AddMinutes(-1)),
+            HistoryRows.Finished("stats-kb", "a", OperationStatus.Succeeded, old), HistoryRows.Finished("stats-kb", "a", OperationStatus.Failed, old),
+            HistoryRows.Finished("stats-kb", "a", OperationStatus.Duplicate, old), HistoryRows.Finished("stats-kb", "a", OperationStatus.TimedOut, old),
+            HistoryRows.Open("stats-kb", "a", OperationStatus.Queued, old), HistoryRows.Open("stats-kb", "a", OperationStatus.Running, old),
+            HistoryRows.Finished("stats-kb", "b", OperationStatus.Succeeded, Now.AddDays(-10)), HistoryRows.Finished("stats-kb", "b", OperationStatus.Succeeded, Now.AddMinutes(-1)),
         ];
-        await SaveAsync(rows);
+        await HistoryRows.SaveAsync(_sandbox.Database, rows);
 
         var unset = await Kbsync(null, "db", "prune");
         Assert.True(unset.ExitCode == 0, unset.ToString());
@@ -109,45 +110,6 @@ public sealed class StatsAndPruneCliTests(RabbitMqService rabbit, PostgresServic
         var bad = await Kbsync(null, "db", "prune", "--older-than", "soon");
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("is not a duration", bad.Error);
-    }
-
-    private static OperationRecord Row(string kbId, string requestedBy, OperationStatus status, DateTimeOffset requestedAt, double queueWaitMs = 10)
-    {
-        var open = status is OperationStatus.Queued or OperationStatus.Running;
-        var started = status == OperationStatus.Queued ? (DateTimeOffset?)null : requestedAt.AddMilliseconds(queueWaitMs);
-        return new OperationRecord
-        {
-            Id = Guid.NewGuid(),
-            KbId = kbId,
-            Kind = OperationKind.Note,
-            RequestedBy = requestedBy,
-            Status = status,
-            RequestedAt = requestedAt,
-            StartedAt = started,
-            FinishedAt = open ? null : started!.Value.AddMilliseconds(50),
-            QueueWaitMs = started is null ? null : queueWaitMs,
-            LockWaitMs = open ? null : 1,
-            PullMs = open ? null : 20,
-            ProcessMs = open ? null : 5,
-            CommitMs = open ? null : 5,
-            PushMs = open ? null : 20,
-        };
-    }
-
-    /// <summary>percentile_cont: rank p(n-1), linear between its neighbours.</summary>
-    private static double Percentile(double[] sorted, double p)
-    {
-        var rank = p * (sorted.Length - 1);
-        var low = (int)Math.Floor(rank);
-        var high = (int)Math.Ceiling(rank);
-        return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
-    }
-
-    private async Task SaveAsync(IEnumerable<OperationRecord> rows)
-    {
-        await using var db = _sandbox.Database.CreateContext();
-        db.Operations.AddRange(rows);
-        await db.SaveChangesAsync();
     }
 
     private async Task<int> CountAsync()

@@ -6,24 +6,13 @@ public sealed class StatsRequestTests
 {
     private static readonly DateTimeOffset Now = new(2030, 3, 1, 12, 0, 0, TimeSpan.Zero);
 
-    [Theory]
-    [InlineData(1, 2)]          // 30 buckets
-    [InlineData(24, 30)]        // 48 buckets
-    [InlineData(24 * 7, 210)]   // 48 buckets
-    [InlineData(24 * 400, 1440)] // a day is the largest bucket: 400 buckets
-    public void Without_a_bucket_the_range_is_cut_into_about_48_buckets_of_whole_minutes(int hours, int minutes)
-    {
-        var query = StatsRequest.Parse(null, Now.AddHours(-hours).ToString("O"), Now.ToString("O"), bucket: null, Now);
-
-        Assert.Equal(TimeSpan.FromMinutes(minutes), query.Bucket);
-    }
-
     [Fact]
-    public void Without_times_the_range_is_the_last_24_hours()
+    public void Without_times_or_a_bucket_the_last_24_hours_are_cut_as_the_analytics_choose()
     {
         var query = StatsRequest.Parse("team-notes", since: null, until: null, bucket: null, Now);
 
-        Assert.Equal((Now.AddHours(-24), Now, TimeSpan.FromMinutes(30)), (query.Since, query.Until, query.Bucket));
+        Assert.Equal((Now.AddHours(-24), Now, null), (query.Since, query.Until, query.Bucket));
+        Assert.Equal(TimeSpan.FromMinutes(30), query.ResolveBucket());
     }
 
     [Theory]
