@@ -93,13 +93,15 @@ public sealed class WorkerProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    /// <summary>SIGTERM, as a deploy or Ctrl+C would: the worker stops gracefully (SIGKILL after 20 s).</summary>
-    public async Task StopAsync()
+    /// <summary>SIGTERM, as a deploy or Ctrl+C would: the worker stops gracefully (SIGKILL after <see cref="StopTimeout"/>).</summary>
+    /// <returns>How long the stop took: <see cref="StopTimeout"/> or more means the worker had to be killed.</returns>
+    public async Task<TimeSpan> StopAsync()
     {
+        var stopping = Stopwatch.StartNew();
         if (!_process.HasExited)
         {
             _ = SendSignal(_process.Id, 15);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            using var timeout = new CancellationTokenSource(StopTimeout);
             try
             {
                 await _process.WaitForExitAsync(timeout.Token);
@@ -109,7 +111,14 @@ public sealed class WorkerProcess : IAsyncDisposable
                 _process.Kill(entireProcessTree: true);
             }
         }
+
+        return stopping.Elapsed;
     }
+
+    public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>The last lines of the output, for an assertion message.</summary>
+    public string OutputTail(int lines = 200) => string.Join('\n', _output.TakeLast(lines));
 
     private void Collect(string? line)
     {

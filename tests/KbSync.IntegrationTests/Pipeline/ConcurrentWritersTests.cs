@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 using KbSync.Producer.Client;
@@ -11,7 +12,7 @@ namespace KbSync.IntegrationTests.Pipeline;
 /// succeeded row with timings for each. Then the same with the busy worker killed halfway.
 /// </summary>
 [Collection(ServicesCollection.Name)]
-public sealed class ConcurrentWritersTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
+public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
 {
     private static readonly string[] KbIds = ["alpha", "beta", "gamma", "delta"];
     private KbSyncSandbox _sandbox = null!;
@@ -66,7 +67,7 @@ public sealed class ConcurrentWritersTests(RabbitMqService rabbit, PostgresServi
         await _sandbox.WaitForFinalAsync(20, TimeSpan.FromMinutes(2));
         var busy = await BusiestWorkerAsync();
         Assert.True((await _sandbox.WaitForFinalAsync(0, TimeSpan.Zero)).Count < 100, "everything finished before the stop began: the test would prove nothing");
-        await busy.StopAsync();
+        await StopGracefullyAsync(busy);
 
         var published = await publishing;
         var rows = await _sandbox.WaitForFinalAsync(100, TimeSpan.FromMinutes(3));
@@ -75,6 +76,43 @@ public sealed class ConcurrentWritersTests(RabbitMqService rabbit, PostgresServi
         Assert.Contains("handing over", busy.Output);
         Assert.Contains(rows, r => r.WorkerId != busy.Id);
     }
+
+    /// <summary>
+    /// A burst leaves requests waiting behind the running run when the stop comes: their consumer
+    /// calls are still open when the channel closes, which once hung the stop until SIGKILL.
+    /// </summary>
+    [Fact]
+    public async Task When_the_busy_worker_stops_with_requests_waiting_it_hands_them_back_and_stops_promptly()
+    {
+        var publishing = PublishAsync(total: 100, pause: TimeSpan.Zero);
+        await _sandbox.WaitForFinalAsync(10, TimeSpan.FromMinutes(2));
+        var busy = await BusiestWorkerAsync();
+        await StopGracefullyAsync(busy);
+        Assert.True(WaitingAtHandOver().Matches(busy.Output).Any(m => int.Parse(m.Groups[1].Value) > 0),
+            "no partition had requests waiting when the hand-over began: the test would prove nothing\n" + busy.OutputTail());
+
+        var published = await publishing;
+        var rows = await _sandbox.WaitForFinalAsync(100, TimeSpan.FromMinutes(3));
+
+        AssertEachNoteOnceInPublishOrder(published, rows);
+        Assert.Contains(rows, r => r.WorkerId != busy.Id);
+    }
+
+    /// <summary>
+    /// SIGTERM, then the worker must exit on its own well before the SIGKILL fallback: a hand-over that
+    /// hangs still keeps order (the broker redelivers), so only the stop's duration shows it.
+    /// </summary>
+    private static async Task StopGracefullyAsync(WorkerProcess worker)
+    {
+        var took = await worker.StopAsync();
+        Assert.True(took < GracefulStopBound,
+            $"Worker {worker.Id} took {took.TotalSeconds:0.0} s to stop (killed at {WorkerProcess.StopTimeout.TotalSeconds:0} s, expected under {GracefulStopBound.TotalSeconds:0} s):\n{worker.OutputTail()}");
+    }
+
+    private static readonly TimeSpan GracefulStopBound = TimeSpan.FromSeconds(15);
+
+    [GeneratedRegex(@"hand-over begins: .*?, (\d+) request\(s\) waiting")]
+    private static partial Regex WaitingAtHandOver();
 
     /// <summary>
     /// Two producers publish concurrently. Publishes to one KB are serialised across both producers

@@ -1,7 +1,9 @@
+using System.Diagnostics;
 using KbSync.Contracts;
 using KbSync.KbWorker.Operations;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
 
 namespace KbSync.KbWorker.Messaging.Ordering;
 
@@ -21,6 +23,11 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 /// A delivery that ends without reaching the consumer (unreadable body, unknown type) is reported by
 /// <see cref="DeliveryObserver"/>, so it leaves no gap. A gap that stays open longer than
 /// the gap timeout (<see cref="DefaultGapTimeout"/>) is logged and passed over rather than stalling the partition.
+/// </para>
+/// <para>
+/// When the channel closes, every request still waiting fails at once (<see cref="OnChannelShutdown"/>):
+/// the broker has taken those messages back, and RabbitMQ.Client's close does not finish until every
+/// consumer call on the channel has returned.
 /// </para>
 /// </summary>
 public sealed class PartitionSequencer(
@@ -48,6 +55,7 @@ public sealed class PartitionSequencer(
     private Timer? _gapTimer;
     private IChannel? _channel;
     private TaskCompletionSource _idle = NewIdle(done: true);
+    private (int Requests, DateTimeOffset StartedAt) _run;
 
     /// <summary>Queues a request at its place in the delivery order; completes with its outcome once recorded and published.</summary>
     /// <param name="channel">The channel it came on, closed by <see cref="HandOverAsync"/>.</param>
@@ -62,7 +70,12 @@ public sealed class PartitionSequencer(
                 StartGeneration(key.ConsumerTag);
             }
 
-            _channel = channel ?? _channel;
+            if (channel is not null && channel != _channel)
+            {
+                _channel = channel;
+                var generation = _generation;
+                channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdown(generation, reason);
+            }
 
             if (_halted)
             {
@@ -115,12 +128,8 @@ public sealed class PartitionSequencer(
     /// </summary>
     private void StartGeneration(string consumerTag)
     {
-        foreach (var entry in _arrived.Values)
-        {
-            entry.Cancel();
-        }
-
-        _arrived.Clear();
+        logger.LogDebug("Partition {Partition}: new consumer {ConsumerTag}; {Waiting} request(s) waiting from the old one go back to the queue", partition, consumerTag, _arrived.Count);
+        GiveBackWaiting();
         _passed.Clear();
         _consumerTag = consumerTag;
         _generation++;
@@ -129,7 +138,6 @@ public sealed class PartitionSequencer(
         _idle.TrySetResult();
         _idle = NewIdle(done: true);
         _halted = false;
-        _late.Clear();
     }
 
     /// <summary>A delivery that arrives after the gap timeout passed it over: it still runs, first in the next run.</summary>
@@ -180,6 +188,8 @@ public sealed class PartitionSequencer(
         }
 
         _running = true;
+        _run = (run.Count, DateTimeOffset.UtcNow);
+        logger.LogDebug("Partition {Partition}: run of {Count} request(s) starts, up to delivery {Tag}", partition, run.Count, _next - 1);
         _idle = NewIdle(done: false);
         var generation = _generation;
         _ = Task.Run(() => RunAsync(generation, run));
@@ -187,6 +197,7 @@ public sealed class PartitionSequencer(
 
     private async Task RunAsync(int generation, List<Entry> run)
     {
+        var elapsed = Stopwatch.StartNew();
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(run.Select(e => e.CancellationToken).ToArray());
         try
         {
@@ -217,6 +228,7 @@ public sealed class PartitionSequencer(
         {
             lock (_gate)
             {
+                logger.LogDebug("Partition {Partition}: run of {Count} request(s) ends after {Elapsed:0} ms", partition, run.Count, elapsed.Elapsed.TotalMilliseconds);
                 if (generation == _generation)
                 {
                     _running = false;
@@ -233,7 +245,8 @@ public sealed class PartitionSequencer(
     /// RabbitMQ return every unacknowledged message to the queue in order before it activates the
     /// next consumer; a cancel would activate it first, and messages delivered but not yet handed to
     /// this consumer would come back behind later ones. MassTransit then subscribes again, at the back
-    /// of the line.
+    /// of the line. The requests still waiting here fail when the broker confirms the close
+    /// (<see cref="OnChannelShutdown"/>), which is what lets the close finish.
     /// </summary>
     public async Task HandOverAsync(CancellationToken cancellationToken)
     {
@@ -246,6 +259,9 @@ public sealed class PartitionSequencer(
             running = _idle.Task;
             channel = _channel;
             generation = _generation;
+            logger.LogInformation("Partition {Partition}: hand-over begins: {Run}, {Waiting} request(s) waiting (next delivery {Next}), channel open {Open}",
+                partition, _running ? $"a run of {_run.Requests} in progress for {(DateTimeOffset.UtcNow - _run.StartedAt).TotalSeconds:0.0} s" : "no run in progress",
+                _arrived.Count + _late.Count, _next, channel?.IsOpen);
         }
 
         await running.WaitAsync(cancellationToken);
@@ -271,6 +287,29 @@ public sealed class PartitionSequencer(
                 Halt(null);
             }
         }
+
+        logger.LogInformation("Partition {Partition}: handed over", partition);
+    }
+
+    /// <summary>
+    /// The channel is gone (handed over, or the connection dropped): the broker has put every
+    /// unacknowledged message back in the queue, in order, so the requests waiting here can never be
+    /// acknowledged and must not run. They fail now rather than when the next consumer tag shows up:
+    /// RabbitMQ.Client (7.x) finishes a channel close, and the connection reads nothing more, only once
+    /// every consumer call on that channel has returned, and ours wait here.
+    /// </summary>
+    private Task OnChannelShutdown(int generation, ShutdownEventArgs reason)
+    {
+        lock (_gate)
+        {
+            if (generation == _generation && !_halted)
+            {
+                logger.LogInformation("Partition {Partition}: channel closed ({Reason}); {Waiting} waiting request(s) go back to the queue", partition, reason.ReplyText, _arrived.Count + _late.Count);
+                Halt(null);
+            }
+        }
+
+        return Task.CompletedTask;
     }
 
     private static readonly TimeSpan AckGrace = TimeSpan.FromMilliseconds(200);
@@ -291,12 +330,18 @@ public sealed class PartitionSequencer(
     {
         _halted = true;
         first?.Cancel();
-        foreach (var entry in _arrived.Values)
+        GiveBackWaiting();
+    }
+
+    private void GiveBackWaiting()
+    {
+        foreach (var entry in _arrived.Values.Concat(_late))
         {
             entry.Cancel();
         }
 
         _arrived.Clear();
+        _late.Clear();
     }
 
     private void WatchForGapLocked()
