@@ -56,6 +56,24 @@ public sealed class RabbitMqService : IAsyncLifetime
         return response.IsSuccessStatusCode ? await response.Content.ReadAsStringAsync() : "";
     }
 
+    /// <summary>The names of the client connections to a virtual host (the management API lists them a few seconds late).</summary>
+    public async Task<IReadOnlyList<string>> ConnectionsAsync(string virtualHost)
+    {
+        using var response = await _management.GetAsync($"vhosts/{Uri.EscapeDataString(virtualHost)}/connections");
+        response.EnsureSuccessStatusCode();
+        using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return json.RootElement.EnumerateArray().Select(c => c.GetProperty("name").GetString()!).ToList();
+    }
+
+    /// <summary>Closes a client connection from the broker's side, as a broker restart or a network cut would.</summary>
+    public async Task CloseConnectionAsync(string name)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Delete, $"connections/{Uri.EscapeDataString(name)}");
+        request.Headers.Add("X-Reason", "KbSync test: connection dropped");
+        using var response = await _management.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+    }
+
     internal Task DeleteVirtualHostAsync(string name) => _management.DeleteAsync($"vhosts/{name}");
 
     public async Task DisposeAsync()

@@ -161,4 +161,20 @@ public sealed class PartitionSequencerTests
         await Assert.ThrowsAsync<ReturnToQueueException>(() => later);
         Assert.Empty(_runs);
     }
+
+    [Fact]
+    public async Task After_its_channel_drops_the_partition_starts_over_on_the_next_channel_even_with_the_same_consumer_tag()
+    {
+        var sequencer = Create();
+        var (first, firstChannel) = FakeChannel.Create();
+        await sequencer.SubmitAsync(Tag(1), Request("a"), default, first).WaitAsync(TimeSpan.FromSeconds(10));
+        var stranded = sequencer.SubmitAsync(Tag(3), Request("waits for 2"), default, first);
+
+        await firstChannel.ShutDownAsync();
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => stranded.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        var (second, _) = FakeChannel.Create();
+        await sequencer.SubmitAsync(Tag(1), Request("b"), default, second).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["a", "b"], Ran());
+    }
 }

@@ -65,7 +65,9 @@ public sealed class PartitionSequencer(
         var outOfOrder = false;
         lock (_gate)
         {
-            if (key.ConsumerTag != _consumerTag)
+            // Delivery tags start over on every channel, and MassTransit subscribes again with the same
+            // consumer tag after a reconnect: a new channel is a new generation even when the tag is not.
+            if (key.ConsumerTag != _consumerTag || (channel is not null && _channel is not null && channel != _channel))
             {
                 StartGeneration(key.ConsumerTag);
             }
@@ -122,8 +124,8 @@ public sealed class PartitionSequencer(
     }
 
     /// <summary>
-    /// A new consumer tag means a new channel (a reconnect, or this worker taking over the partition):
-    /// its tags start at 1. Messages of the old channel can no longer be acknowledged; the broker
+    /// A new consumer tag or a new channel (a reconnect, or this worker taking over the partition)
+    /// starts the delivery tags at 1 again. Messages of the old channel can no longer be acknowledged; the broker
     /// redelivers them on the new one, in order.
     /// </summary>
     private void StartGeneration(string consumerTag)
