@@ -475,20 +475,6 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
         Assert.Contains("between 1 and 100", refused.Message);
     }
 
-    [Theory]
-    [InlineData(1, 1, 60)]              // 5 minutes would make 12
-    [InlineData(6, 5, 72)]              // 15 minutes would make 24
-    [InlineData(24, 30, 48)]
-    [InlineData(24 * 7, 180, 56)]       // 6 hours would make 28
-    [InlineData(24 * 30, 720, 60)]      // a day would make 30
-    [InlineData(24 * 400, 1440, 400)]   // a day is the largest bucket
-    public void Without_a_bucket_the_round_size_giving_the_number_of_buckets_nearest_48_is_used(int hours, int minutes, int buckets)
-    {
-        var query = new AnalyticsQuery(null, T0, T0.AddHours(hours));
-
-        Assert.Equal((TimeSpan.FromMinutes(minutes), buckets), (query.ResolveBucket(), query.BucketCount()));
-    }
-
     // ---- the same figures, worked out in C# ----
 
     private IEnumerable<OperationRecord> Of(string? kbId) => _seeded.Where(o => kbId is null || o.KbId == kbId);
