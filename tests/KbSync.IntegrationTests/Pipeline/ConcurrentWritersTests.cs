@@ -84,6 +84,15 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
     [Fact]
     public async Task When_the_busy_worker_stops_with_requests_waiting_it_hands_them_back_and_stops_promptly()
     {
+        // Workers that run one request at a time: a burst then always leaves requests waiting behind the run.
+        foreach (var worker in _sandbox.Workers.ToList())
+        {
+            await StopGracefullyAsync(worker);
+        }
+
+        var oneAtATime = new Dictionary<string, string> { ["KbWorker__MaxBatchSize"] = "1" };
+        await _sandbox.StartWorkerAsync("w3", oneAtATime);
+        await _sandbox.StartWorkerAsync("w4", oneAtATime);
         var publishing = PublishAsync(total: 100, pause: TimeSpan.Zero);
         await _sandbox.WaitForFinalAsync(10, TimeSpan.FromMinutes(2));
         var busy = await BusiestWorkerAsync();
