@@ -261,9 +261,11 @@ public sealed class KbSizeStepsScenario : IScenario
 
         private long TreeBytes(Tree tree) => _repository.ObjectDatabase.RetrieveObjectMetadata(tree.Id).Size;
 
-        /// <summary>As LibGit2KbClone.Commit writes a file: straight from memory (<c>git_odb_write</c>).</summary>
-        private Blob CreateBlob(string content) =>
-            _repository.Lookup<Blob>(_repository.ObjectDatabase.Write<Blob>(Encoding.UTF8.GetBytes(content)));
+        private Blob CreateBlob(string content)
+        {
+            using var stream = new MemoryStream(Encoding.UTF8.GetBytes(content));
+            return _repository.ObjectDatabase.CreateBlob(stream);
+        }
 
         private void Fetch()
         {

@@ -111,9 +111,9 @@ internal sealed class LibGit2KbClone : IKbClone
                 continue;
             }
 
-            // straight from memory into the object database (CreateBlob(Stream) goes through a temporary file)
+            using var stream = new MemoryStream(change.Content, writable: false);
             var mode = parent?[change.Path]?.Mode == Mode.ExecutableFile ? Mode.ExecutableFile : Mode.NonExecutableFile;
-            tree.Add(change.Path, _repository.ObjectDatabase.Write<Blob>(change.Content), mode);
+            tree.Add(change.Path, _repository.ObjectDatabase.CreateBlob(stream), mode);
         }
 
         var commit = _repository.ObjectDatabase.CreateCommit(
