@@ -35,6 +35,9 @@ public sealed class KbWorkerOptions
     /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
     public int MaxBatchSize { get; set; } = 20;
 
+    /// <summary>Packs a clone may hold (each group of commits saves one) before the next operation merges all but the largest into one.</summary>
+    public int MaxClonePacks { get; set; } = 32;
+
     /// <summary>Where the worker serves its metrics for Prometheus, e.g. <c>http://localhost:9464/</c>; empty: not served.</summary>
     public string? MetricsUrl { get; set; }
 

@@ -11,7 +11,8 @@ namespace KbSync.KbWorker.Git;
 /// The worker's clones (<c>&lt;data&gt;/kbs/&lt;kb&gt;.git</c>, bare) and each KB's <see cref="TrailerIndex"/>.
 /// Call under the KB lock: opening a clone first clears lock files a killed process left in it
 /// (any lock file there is stale once we hold the KB lock), and a clone that turns out damaged is
-/// <see cref="Discard">discarded</see> and made again from the remote.
+/// <see cref="Discard">discarded</see> and made again from the remote. Opening also keeps the number
+/// of packs in the clone bounded (<see cref="ClonePacks.Merge"/>).
 /// </summary>
 public sealed class KbClones
 {
@@ -44,10 +45,15 @@ public sealed class KbClones
                 Repository.Init(path, isBare: true);
             }
 
+            if (ClonePacks.Merge(path, _options.MaxClonePacks) is > 0 and var merged)
+            {
+                _logger.LogInformation("KB {KbId}: merged {Count} packs of the worker's clone into one", kb.Id, merged);
+            }
+
             repository = new Repository(path);
             ConfigureOrigin(repository, kb);
         }
-        catch (LibGit2SharpException error)
+        catch (Exception error) when (error is LibGit2SharpException or InvalidDataException)
         {
             throw new GitFailure(ReasonCodes.CorruptClone, $"KB '{kb.Id}': the worker's clone at {path} cannot be opened ({error.Message}); it is cloned again.", error);
         }

@@ -8,9 +8,10 @@ namespace KbSync.KbWorker.Git;
 
 /// <summary>
 /// <see cref="IKbClone"/> on LibGit2Sharp: a bare repository whose <c>origin</c> fetches only the
-/// KB's branch into <c>refs/remotes/origin/&lt;branch&gt;</c>. Commits are written straight into the
-/// object database (tree edits touch only the changed paths), then <c>refs/heads/&lt;branch&gt;</c> is
-/// moved and pushed without force, so the remote accepts it only if nobody wrote in between.
+/// KB's branch into <c>refs/remotes/origin/&lt;branch&gt;</c>. Commits are built from the object
+/// database (tree edits touch only the changed paths) into <see cref="UnsavedObjects"/>, in memory.
+/// <see cref="PushAsync"/> saves them to the clone as one pack, moves <c>refs/heads/&lt;branch&gt;</c>
+/// and pushes it without force, so the remote accepts it only if nobody wrote in between.
 /// </summary>
 internal sealed class LibGit2KbClone : IKbClone
 {
@@ -23,6 +24,7 @@ internal sealed class LibGit2KbClone : IKbClone
     private readonly string _localRef;
     private readonly string _remoteRef;
     private readonly TimeSpan _networkTimeout;
+    private readonly UnsavedObjects _unsaved = new();
     private bool _credentialsMissing;
 
     public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, string workerId, TimeSpan networkTimeout)
@@ -34,6 +36,7 @@ internal sealed class LibGit2KbClone : IKbClone
         _committer = new Signature($"KbSync worker {workerId}", "kbsync@worker.invalid", DateTimeOffset.UtcNow);
         _localRef = "refs/heads/" + kb.Branch;
         _remoteRef = $"refs/remotes/{RemoteName}/{kb.Branch}";
+        repository.ObjectDatabase.AddBackend(_unsaved, priority: 100); // above the loose (1) and packed (2) backends: new objects go to memory
     }
 
     public string? Tip { get; private set; }
@@ -42,6 +45,7 @@ internal sealed class LibGit2KbClone : IKbClone
 
     public Task SyncAsync(CancellationToken cancellationToken) => Task.Run(() =>
     {
+        _unsaved.Clear();
         if (HasRemote)
         {
             Fetch(cancellationToken);
@@ -111,9 +115,8 @@ internal sealed class LibGit2KbClone : IKbClone
                 continue;
             }
 
-            using var stream = new MemoryStream(change.Content, writable: false);
             var mode = parent?[change.Path]?.Mode == Mode.ExecutableFile ? Mode.ExecutableFile : Mode.NonExecutableFile;
-            tree.Add(change.Path, _repository.ObjectDatabase.CreateBlob(stream), mode);
+            tree.Add(change.Path, _repository.ObjectDatabase.Write<Blob>(change.Content), mode);
         }
 
         var commit = _repository.ObjectDatabase.CreateCommit(
@@ -124,8 +127,6 @@ internal sealed class LibGit2KbClone : IKbClone
             parent is null ? [] : [parent],
             prettifyMessage: false);
 
-        CrashPoint.Reach(CrashPoint.ObjectsWritten);
-        MoveLocalBranch(commit.Sha);
         Tip = commit.Sha;
         _index.AddLocal(commit);
         return commit.Sha;
@@ -133,6 +134,7 @@ internal sealed class LibGit2KbClone : IKbClone
 
     public Task<PushOutcome> PushAsync(CancellationToken cancellationToken) => Task.Run(() =>
     {
+        Local("save", () => Save());
         if (!HasRemote)
         {
             return PushOutcome.NoRemote;
@@ -179,6 +181,25 @@ internal sealed class LibGit2KbClone : IKbClone
     }, cancellationToken);
 
     public void Dispose() => _repository.Dispose();
+
+    /// <summary>
+    /// Writes the commits made since the last sync into the clone as one pack, then moves the local
+    /// branch to <see cref="Tip"/>. A process killed before this leaves nothing of them on disk.
+    /// </summary>
+    private bool Save()
+    {
+        if (_unsaved.IsEmpty)
+        {
+            return false;
+        }
+
+        ClonePacks.Write(_repository, _unsaved.Ids);
+        _unsaved.Clear();
+        CrashPoint.Reach(CrashPoint.ObjectsWritten);
+        MoveLocalBranch(Tip);
+        CrashPoint.Reach(CrashPoint.Committed);
+        return true;
+    }
 
     private void Fetch(CancellationToken cancellationToken)
     {

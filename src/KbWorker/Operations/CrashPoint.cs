@@ -9,7 +9,7 @@ namespace KbSync.KbWorker.Operations;
 /// </summary>
 public static class CrashPoint
 {
-    /// <summary>Blobs, trees and the commit are in the clone's object database; the branch does not point at them yet.</summary>
+    /// <summary>The group's blobs, trees and commits are saved in the clone (one pack); the branch does not point at them yet.</summary>
     public const string ObjectsWritten = "objects-written";
 
     /// <summary>The commit is on the clone's branch, not pushed.</summary>

@@ -233,7 +233,6 @@ public sealed class KbOperationRunner(
                 return;
             }
 
-            CrashPoint.Reach(CrashPoint.Committed);
             steps.Report(group, OperationSteps.Push);
             step.Restart();
             var pushed = await clone.PushAsync(cancellationToken);

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using KbSync.Contracts;
+using KbSync.IntegrationTests.Fixtures;
+
+namespace KbSync.IntegrationTests.GitCore;
+
+/// <summary>
+/// What a worker leaves in its clone: each group of commits saved as one pack (no loose object per
+/// blob, tree and commit), and the number of packs kept bounded by merging, with every object still
+/// there (checked by <c>git fsck</c>).
+/// </summary>
+[Collection(ServicesCollection.Name)]
+public sealed class ClonePacksTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
+{
+    private KbSyncSandbox _sandbox = null!;
+    private GitRemote _remote = null!;
+    private string _clone = null!;
+    private string _dataPath = null!;
+
+    public async Task InitializeAsync()
+    {
+        _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
+        _remote = _sandbox.CreateRemote("packs-kb");
+        await _sandbox.RegisterKbAsync("packs-kb", _remote.Path);
+        _dataPath = _sandbox.Folder.Combine("data");
+        _clone = Path.Combine(_dataPath, "kbs", "packs-kb.git");
+    }
+
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
+
+    [Fact]
+    public async Task Notes_are_saved_in_the_clone_as_packs_without_loose_objects()
+    {
+        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__DataPath"] = _dataPath });
+        await using var producer = await _sandbox.StartProducerAsync();
+
+        for (var i = 0; i < 3; i++)
+        {
+            var row = await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("packs-kb", "alice", new NoteContent($"Note {i}.")));
+            Assert.Equal(OperationStatus.Succeeded, row.Status);
+        }
+
+        Assert.Empty(LooseObjects());
+        Assert.Equal(3, Packs().Count);
+        Assert.Equal(_remote.Commits()[^1].Sha, Git("rev-parse", "refs/heads/main"));
+        Git("fsck", "--full", "--no-dangling");
+    }
+
+    [Fact]
+    public async Task Packs_beyond_the_limit_are_merged_into_one_and_no_object_is_lost()
+    {
+        var worker = await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__DataPath"] = _dataPath, ["KbWorker__MaxClonePacks"] = "2" });
+        await using var producer = await _sandbox.StartProducerAsync();
+
+        for (var i = 0; i < 6; i++)
+        {
+            var row = await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("packs-kb", "alice", new NoteContent($"Note {i}.")));
+            Assert.Equal(OperationStatus.Succeeded, row.Status);
+            Assert.True(Packs().Count <= 3, $"{Packs().Count} packs after note {i}");
+        }
+
+        Assert.Contains("packs of the worker's clone into one", worker.Output);
+        Assert.Equal(6, _remote.Commits().Count);
+        Assert.Equal(_remote.Commits()[^1].Sha, Git("rev-parse", "refs/heads/main"));
+        Assert.Equal("6", Git("rev-list", "--count", "refs/heads/main"));
+        Git("fsck", "--full", "--no-dangling");
+    }
+
+    private List<string> Packs() => Directory.EnumerateFiles(Path.Combine(_clone, "objects", "pack"), "*.pack").ToList();
+
+    private List<string> LooseObjects() =>
+        Directory.EnumerateDirectories(Path.Combine(_clone, "objects"))
+            .Where(dir => Path.GetFileName(dir).Length == 2)
+            .SelectMany(Directory.EnumerateFiles)
+            .ToList();
+
+    /// <summary>Runs the git command line in the clone; fails the test with git's output if git fails.</summary>
+    private string Git(params string[] args)
+    {
+        var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("--git-dir=" + _clone);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var git = Process.Start(start)!;
+        var output = git.StandardOutput.ReadToEndAsync();
+        var error = git.StandardError.ReadToEnd();
+        git.WaitForExit();
+        Assert.True(git.ExitCode == 0, $"git {string.Join(' ', args)} failed ({git.ExitCode}): {error}");
+        return output.Result.Trim();
+    }
+}
