@@ -5,22 +5,33 @@ namespace KbSync.KbWorker.Git;
 
 /// <summary>
 /// The pack files of a worker's clone. Each group of commits is saved as one pack
-/// (<see cref="Write"/>), and fetches add more; libgit2 has no <c>git gc</c>, and every object lookup
+/// (<see cref="Add"/>), and fetches add more; libgit2 has no <c>git gc</c>, and every object lookup
 /// and write looks through every pack. So, when a clone is opened with more than
 /// <see cref="KbWorkerOptions.MaxClonePacks"/>, its packs except the largest (normally the one of the
 /// first clone) are merged into one (<see cref="Merge"/>).
 /// </summary>
 internal static class ClonePacks
 {
-    /// <summary>Writes the objects as one pack (pack + index) into the repository's <c>objects/pack</c>.</summary>
-    public static void Write(Repository repository, IReadOnlyCollection<ObjectId> ids) =>
-        repository.ObjectDatabase.Pack(new PackBuilderOptions(Folder(repository.Info.Path)) { MaximumNumberOfThreads = 1 }, pack =>
+    /// <summary>
+    /// Writes the objects as one pack into the repository's <c>objects/pack</c> and returns the path of
+    /// the <c>.pack</c> file. The pack is built in a folder of its own, so its name is known, then moved
+    /// in, its index last: git and libgit2 see a pack by its index.
+    /// </summary>
+    public static string Add(Repository repository, IReadOnlyCollection<ObjectId> ids)
+    {
+        var building = Directory.CreateDirectory(Path.Combine(repository.Info.Path, "kbsync-new-pack"));
+        foreach (var leftover in building.EnumerateFiles())
         {
-            foreach (var id in ids)
-            {
-                pack.Add(id);
-            }
-        });
+            leftover.Delete();
+        }
+
+        Write(repository, ids, building.FullName);
+        var built = building.EnumerateFiles("pack-*.pack").Single().FullName;
+        var pack = Path.Combine(Folder(repository.Info.Path), Path.GetFileName(built));
+        File.Move(built, pack, overwrite: true);
+        File.Move(Path.ChangeExtension(built, ".idx"), Path.ChangeExtension(pack, ".idx"), overwrite: true);
+        return pack;
+    }
 
     /// <summary>
     /// Merges every pack but the largest into one, when there are more than <paramref name="maxPacks"/>.
@@ -41,7 +52,7 @@ internal static class ClonePacks
         var ids = merged.SelectMany(ObjectIds).ToHashSet();
         using (var repository = new Repository(clonePath))
         {
-            Write(repository, ids);
+            Write(repository, ids, folder);
         }
 
         var written = Indexes(folder).Except(packs).ToList();
@@ -60,6 +71,15 @@ internal static class ClonePacks
     }
 
     public static string Folder(string gitDirectory) => Path.Combine(gitDirectory, "objects", "pack");
+
+    private static void Write(Repository repository, IReadOnlyCollection<ObjectId> ids, string folder) =>
+        repository.ObjectDatabase.Pack(new PackBuilderOptions(folder) { MaximumNumberOfThreads = 1 }, pack =>
+        {
+            foreach (var id in ids)
+            {
+                pack.Add(id);
+            }
+        });
 
     private static List<string> Indexes(string folder) =>
         Directory.Exists(folder) ? Directory.EnumerateFiles(folder, "pack-*.idx").ToList() : [];

@@ -1,6 +1,7 @@
 using KbSync.Contracts;
 using KbSync.KbWorker.Operations;
 using KbSync.Persistence.Entities;
+using KbSync.Persistence.KnowledgeBases;
 using LibGit2Sharp;
 using LibGit2Sharp.Handlers;
 
@@ -10,8 +11,10 @@ namespace KbSync.KbWorker.Git;
 /// <see cref="IKbClone"/> on LibGit2Sharp: a bare repository whose <c>origin</c> fetches only the
 /// KB's branch into <c>refs/remotes/origin/&lt;branch&gt;</c>. Commits are built from the object
 /// database (tree edits touch only the changed paths) into <see cref="UnsavedObjects"/>, in memory.
-/// <see cref="PushAsync"/> saves them to the clone as one pack, moves <c>refs/heads/&lt;branch&gt;</c>
-/// and pushes it without force, so the remote accepts it only if nobody wrote in between.
+/// <see cref="PushAsync"/> saves their new objects to the clone as one pack, moves
+/// <c>refs/heads/&lt;branch&gt;</c> and pushes it without force, so the remote accepts it only if nobody
+/// wrote in between: through libgit2 for a network remote, by <see cref="LocalRemotePush"/> for one on
+/// this machine's file system.
 /// </summary>
 internal sealed class LibGit2KbClone : IKbClone
 {
@@ -25,6 +28,8 @@ internal sealed class LibGit2KbClone : IKbClone
     private readonly string _remoteRef;
     private readonly TimeSpan _networkTimeout;
     private readonly UnsavedObjects _unsaved = new();
+    private readonly HashSet<ObjectId> _newObjects = [];
+    private string? _syncedHead;
     private bool _credentialsMissing;
 
     public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, string workerId, TimeSpan networkTimeout)
@@ -46,6 +51,7 @@ internal sealed class LibGit2KbClone : IKbClone
     public Task SyncAsync(CancellationToken cancellationToken) => Task.Run(() =>
     {
         _unsaved.Clear();
+        _newObjects.Clear();
         if (HasRemote)
         {
             Fetch(cancellationToken);
@@ -59,7 +65,7 @@ internal sealed class LibGit2KbClone : IKbClone
                 MoveLocalBranch(head);
             }
 
-            Tip = head;
+            Tip = _syncedHead = head;
             _index.CatchUp(_repository, Tip);
             return Tip;
         });
@@ -128,16 +134,22 @@ internal sealed class LibGit2KbClone : IKbClone
             prettifyMessage: false);
 
         Tip = commit.Sha;
+        _newObjects.UnionWith(NewObjects(commit, changes));
         _index.AddLocal(commit);
         return commit.Sha;
     }
 
     public Task<PushOutcome> PushAsync(CancellationToken cancellationToken) => Task.Run(() =>
     {
-        Local("save", () => Save());
+        var pack = Local("save", Save);
         if (!HasRemote)
         {
             return PushOutcome.NoRemote;
+        }
+
+        if (RemoteUrls.IsLocal(_kb.RemoteUrl!))
+        {
+            return LocalRemotePush.Push(_kb, pack, _syncedHead, Tip!);
         }
 
         PushStatusError? refused = null;
@@ -183,22 +195,44 @@ internal sealed class LibGit2KbClone : IKbClone
     public void Dispose() => _repository.Dispose();
 
     /// <summary>
-    /// Writes the commits made since the last sync into the clone as one pack, then moves the local
-    /// branch to <see cref="Tip"/>. A process killed before this leaves nothing of them on disk.
+    /// Writes the objects of the commits made since the last sync into the clone as one pack, then
+    /// moves the local branch to <see cref="Tip"/>; returns the pack's path. A process killed before
+    /// this leaves nothing of them on disk.
     /// </summary>
-    private bool Save()
+    private string Save()
     {
-        if (_unsaved.IsEmpty)
-        {
-            return false;
-        }
-
-        ClonePacks.Write(_repository, _unsaved.Ids);
+        var pack = ClonePacks.Add(_repository, _newObjects);
         _unsaved.Clear();
         CrashPoint.Reach(CrashPoint.ObjectsWritten);
         MoveLocalBranch(Tip);
         CrashPoint.Reach(CrashPoint.Committed);
-        return true;
+        return pack;
+    }
+
+    /// <summary>
+    /// The objects a commit adds to its parent: itself, its root tree, the trees on the way to each
+    /// changed path and the changed files' blobs. Everything else it points at is unchanged from the
+    /// parent, so a remote that has the parent has it.
+    /// </summary>
+    private static IEnumerable<ObjectId> NewObjects(Commit commit, IReadOnlyList<TreeChange> changes)
+    {
+        yield return commit.Id;
+        yield return commit.Tree.Id;
+        foreach (var change in changes)
+        {
+            for (var slash = change.Path.IndexOf('/'); ; slash = change.Path.IndexOf('/', slash + 1))
+            {
+                if (commit.Tree[slash < 0 ? change.Path : change.Path[..slash]] is { } entry)
+                {
+                    yield return entry.Target.Id;
+                }
+
+                if (slash < 0)
+                {
+                    break;
+                }
+            }
+        }
     }
 
     private void Fetch(CancellationToken cancellationToken)

@@ -19,10 +19,6 @@ internal sealed class UnsavedObjects : OdbBackend
 {
     private readonly ConcurrentDictionary<ObjectId, (byte[] Data, ObjectType Type)> _objects = new();
 
-    public bool IsEmpty => _objects.IsEmpty;
-
-    public IReadOnlyList<ObjectId> Ids => _objects.Keys.ToList();
-
     /// <summary>Forgets every object: after they were saved, or to drop commits that will never be pushed.</summary>
     public void Clear() => _objects.Clear();
 

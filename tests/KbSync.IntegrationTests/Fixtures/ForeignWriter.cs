@@ -1,4 +1,3 @@
-using System.Diagnostics;
 
 namespace KbSync.IntegrationTests.Fixtures;
 
@@ -63,26 +62,7 @@ public sealed class ForeignWriter(string remoteUrl, string workFolder, string br
         }
     }
 
-    private static async Task<string> Git(string? folder, params string[] args)
-    {
-        var (code, output) = await Run(folder, args);
-        return code == 0 ? output : throw new InvalidOperationException($"git {string.Join(' ', args)} failed ({code}): {output}");
-    }
+    private static Task<string> Git(string? folder, params string[] args) => GitCli.OutputAsync(folder, args);
 
-    private static async Task<bool> TryGit(string folder, params string[] args) => (await Run(folder, args)).ExitCode == 0;
-
-    private static async Task<(int ExitCode, string Output)> Run(string? folder, string[] args)
-    {
-        var info = new ProcessStartInfo("git", args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (folder is not null)
-        {
-            info.WorkingDirectory = folder;
-        }
-
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await output + await error);
-    }
+    private static async Task<bool> TryGit(string folder, params string[] args) => (await GitCli.RunAsync(folder, args)).ExitCode == 0;
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 
@@ -42,8 +41,9 @@ public sealed class ClonePacksTests(RabbitMqService rabbit, PostgresService post
 
         Assert.Empty(LooseObjects());
         Assert.Equal(3, Packs().Count);
-        Assert.Equal(_remote.Commits()[^1].Sha, Git("rev-parse", "refs/heads/main"));
-        Git("fsck", "--full", "--no-dangling");
+        Assert.Equal(_remote.Commits()[^1].Sha, await Git("rev-parse", "refs/heads/main"));
+        await GitCli.AssertCompleteAsync(_clone);
+        await GitCli.AssertCompleteAsync(_remote.Path);
     }
 
     [Fact]
@@ -61,9 +61,10 @@ public sealed class ClonePacksTests(RabbitMqService rabbit, PostgresService post
 
         Assert.Contains("packs of the worker's clone into one", worker.Output);
         Assert.Equal(6, _remote.Commits().Count);
-        Assert.Equal(_remote.Commits()[^1].Sha, Git("rev-parse", "refs/heads/main"));
-        Assert.Equal("6", Git("rev-list", "--count", "refs/heads/main"));
-        Git("fsck", "--full", "--no-dangling");
+        Assert.Equal(_remote.Commits()[^1].Sha, await Git("rev-parse", "refs/heads/main"));
+        Assert.Equal("6", await Git("rev-list", "--count", "refs/heads/main"));
+        await GitCli.AssertCompleteAsync(_clone);
+        await GitCli.AssertCompleteAsync(_remote.Path);
     }
 
     private List<string> Packs() => Directory.EnumerateFiles(Path.Combine(_clone, "objects", "pack"), "*.pack").ToList();
@@ -74,21 +75,5 @@ public sealed class ClonePacksTests(RabbitMqService rabbit, PostgresService post
             .SelectMany(Directory.EnumerateFiles)
             .ToList();
 
-    /// <summary>Runs the git command line in the clone; fails the test with git's output if git fails.</summary>
-    private string Git(params string[] args)
-    {
-        var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("--git-dir=" + _clone);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var git = Process.Start(start)!;
-        var output = git.StandardOutput.ReadToEndAsync();
-        var error = git.StandardError.ReadToEnd();
-        git.WaitForExit();
-        Assert.True(git.ExitCode == 0, $"git {string.Join(' ', args)} failed ({git.ExitCode}): {error}");
-        return output.Result.Trim();
-    }
+    private Task<string> Git(params string[] args) => GitCli.OutputAsync(null, ["--git-dir=" + _clone, .. args]);
 }

@@ -60,5 +60,6 @@ public sealed class CrashRecoveryTests(RabbitMqService rabbit, PostgresService p
         var next = await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("crash-kb", "bob", new NoteContent("And life goes on.")));
         Assert.Equal(OperationStatus.Succeeded, next.Status);
         Assert.Equal(2, _remote.Commits().Count);
+        await GitCli.AssertCompleteAsync(_remote.Path);
     }
 }
