@@ -8,9 +8,11 @@ using LibGit2Sharp;
 namespace KbSync.Benchmarks.Scenarios;
 
 /// <summary>
-/// Diagnostic for <c>kb-size</c>: the git calls the worker makes for one note (LibGit2KbClone and
-/// NoteWriter, same LibGit2Sharp version), made here in-process on a bare clone of each seeded KB
-/// and timed one by one, to show which part of pull / process / commit / push grows with the KB.
+/// Diagnostic for <c>kb-size</c>: the git calls the worker made for one note up to run
+/// 20261129-074416 (loose objects, libgit2's push; LibGit2KbClone now builds objects in memory, saves
+/// one pack per group and pushes local remotes itself), made here in-process on a bare clone of each
+/// seeded KB and timed one by one. Kept for libgit2's push, which network remotes still use: it shows
+/// which part of pull / process / commit / push grows with the KB.
 /// No broker, no database, no worker process. The packing of the new objects is also timed on its
 /// own (libgit2's own calls, see <see cref="NativePackWalk"/>), besides the push itself.
 /// </summary>

@@ -135,6 +135,12 @@ public sealed class FilesAgentTaskTests(RabbitMqService rabbit, PostgresService 
         using var holder = await LockHolder.HoldAsync(Path.Combine(_dataPath, "locks", "ops-kb.lock"));
 
         var write = await producer.Client.SubmitNoteAsync("ops-kb", "alice", new NoteContent("A write stuck behind the lock."));
+        var stuckBy = DateTime.UtcNow.AddSeconds(30);
+        while ((await _sandbox.FindOperationAsync(write))?.Status != OperationStatus.Running && DateTime.UtcNow < stuckBy)
+        {
+            await Task.Delay(50); // the write has started and waits for the lock before the read is sent
+        }
+
         var readId = Guid.NewGuid();
         await using var watch = await producer.Client.WatchAsync(readId);
         await producer.Client.SubmitAgentTaskAsync("ops-kb", "bob", Files("what is there?", new FileOperation(FileOps.ListDirectory, "topics/inbox")) with { ReadOnly = true }, readId);
