@@ -112,24 +112,29 @@ internal sealed class LibGit2KbClone : IKbClone
     private string CommitCore(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message)
     {
         var parent = TipCommit();
-        var tree = parent is null ? new TreeDefinition() : TreeDefinition.From(parent.Tree);
+        var edits = new List<(string Path, ObjectId? Blob, Mode Mode)>(changes.Count);
         foreach (var change in changes)
         {
+            var existing = parent?[change.Path];
             if (change.Content is null)
             {
-                tree.Remove(change.Path);
+                if (existing is not null)
+                {
+                    edits.Add((change.Path, null, Mode.Nonexistent));
+                }
+
                 continue;
             }
 
-            var mode = parent?[change.Path]?.Mode == Mode.ExecutableFile ? Mode.ExecutableFile : Mode.NonExecutableFile;
-            tree.Add(change.Path, _repository.ObjectDatabase.Write<Blob>(change.Content), mode);
+            var mode = existing?.Mode == Mode.ExecutableFile ? Mode.ExecutableFile : Mode.NonExecutableFile;
+            edits.Add((change.Path, _repository.ObjectDatabase.Write<Blob>(change.Content), mode));
         }
 
         var commit = _repository.ObjectDatabase.CreateCommit(
             new Signature(author.Name, author.Email, author.When),
             new Signature(_committer.Name, _committer.Email, DateTimeOffset.UtcNow),
             message,
-            _repository.ObjectDatabase.CreateTree(tree),
+            _repository.Lookup<Tree>(TreeEdits.Apply(_repository, parent?.Tree, edits)),
             parent is null ? [] : [parent],
             prettifyMessage: false);
 

@@ -58,7 +58,7 @@ internal static class LibGit2Settings
         }
     }
 
-    private static IntPtr LoadLibGit2()
+    internal static IntPtr LoadLibGit2()
     {
         var assembly = typeof(Repository).Assembly;
         var name = assembly.GetType("LibGit2Sharp.Core.NativeDllName")?.GetField("Name", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)?.GetValue(null) as string
