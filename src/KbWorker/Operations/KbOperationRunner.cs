@@ -251,8 +251,16 @@ public sealed class KbOperationRunner(
             }
 
             logger.LogInformation("KB {KbId}: push of {Count} commit(s) rejected as non-fast-forward; replaying on the new head (attempt {Attempt})", kb.Id, committed.Count, attempt + 1);
+            await Task.Delay(ReplayPause(attempt), cancellationToken);
         }
     }
+
+    /// <summary>
+    /// A short pause before a replay, longer each time, with jitter: whoever moved the branch may
+    /// still be writing (a ref lock held, a run of pushes), and replaying at once would spend the
+    /// attempts in a few milliseconds. 5 attempts span about a quarter of a second.
+    /// </summary>
+    private static TimeSpan ReplayPause(int attempt) => TimeSpan.FromMilliseconds(Math.Min(attempt * 25, 500) + Random.Shared.Next(25));
 
     /// <summary>One request on the clone's tip; an agent that fails fails only its own request.</summary>
     private async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, CancellationToken cancellationToken)
