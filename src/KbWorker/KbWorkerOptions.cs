@@ -29,7 +29,7 @@ public sealed class KbWorkerOptions
     /// </summary>
     public TimeSpan NetworkTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How often a push rejected because someone else wrote first is replayed on the new head.</summary>
+    /// <summary>How often a push rejected because someone else wrote first is tried on the new head (replays pause 25 ms more each time).</summary>
     public int MaxPushAttempts { get; set; } = 5;
 
     /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
