@@ -25,6 +25,9 @@ internal static class TreeEdits
     private static readonly PropertyInfo RepositoryHandle = typeof(Repository).GetProperty("Handle", BindingFlags.Instance | BindingFlags.NonPublic)
         ?? throw new InvalidOperationException("LibGit2Sharp's Repository has no Handle property any more: TreeEdits needs updating.");
 
+    private static readonly MethodInfo AsIntPtr = RepositoryHandle.PropertyType.GetMethod("AsIntPtr", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
+        ?? throw new InvalidOperationException("LibGit2Sharp's repository handle has no AsIntPtr any more: TreeEdits needs updating.");
+
     private static readonly Lazy<Natives> Native = new(Natives.Load);
 
     /// <param name="baseline">The tree the changes apply to; null for the first commit of a KB.</param>
@@ -73,13 +76,7 @@ internal static class TreeEdits
         }
     }
 
-    private static IntPtr RepositoryPointer(Repository repository)
-    {
-        var handle = RepositoryHandle.GetValue(repository)!;
-        var asIntPtr = handle.GetType().GetMethod("AsIntPtr", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
-            ?? throw new InvalidOperationException("LibGit2Sharp's repository handle has no AsIntPtr any more: TreeEdits needs updating.");
-        return (IntPtr)asIntPtr.Invoke(handle, null)!;
-    }
+    private static IntPtr RepositoryPointer(Repository repository) => (IntPtr)AsIntPtr.Invoke(RepositoryHandle.GetValue(repository), null)!;
 
     private static Oid ToOid(ObjectId? id)
     {

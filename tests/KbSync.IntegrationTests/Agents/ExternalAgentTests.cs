@@ -176,10 +176,5 @@ public sealed class ExternalAgentTests(RabbitMqService rabbit, PostgresService p
         }
     }
 
-    private static async Task Git(string folder, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo("git", args) { WorkingDirectory = folder, RedirectStandardError = true, UseShellExecute = false })!;
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync());
-    }
+    private static Task Git(string folder, params string[] args) => GitCli.OutputAsync(folder, args);
 }
