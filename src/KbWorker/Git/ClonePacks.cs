@@ -13,9 +13,9 @@ namespace KbSync.KbWorker.Git;
 internal static class ClonePacks
 {
     /// <summary>
-    /// Writes the objects as one pack into the repository's <c>objects/pack</c> and returns the path of
-    /// the <c>.pack</c> file. The pack is built in a folder of its own, so its name is known, then moved
-    /// in, its index last: git and libgit2 see a pack by its index.
+    /// Writes the objects as one pack into the repository's <c>objects/pack</c> (<see cref="PackWriter"/>)
+    /// and returns the path of the <c>.pack</c> file. The pack is written in a folder of its own,
+    /// then moved in, its index last: git and libgit2 see a pack by its index.
     /// </summary>
     public static string Add(Repository repository, IReadOnlyCollection<ObjectId> ids)
     {
@@ -25,8 +25,7 @@ internal static class ClonePacks
             leftover.Delete();
         }
 
-        Write(repository, ids, building.FullName);
-        var built = building.EnumerateFiles("pack-*.pack").Single().FullName;
+        var built = PackWriter.Write(building.FullName, RawObjects.Read(repository, ids).ToList());
         var pack = Path.Combine(Folder(repository.Info.Path), Path.GetFileName(built));
         File.Move(built, pack, overwrite: true);
         File.Move(Path.ChangeExtension(built, ".idx"), Path.ChangeExtension(pack, ".idx"), overwrite: true);
@@ -52,7 +51,14 @@ internal static class ClonePacks
         var ids = merged.SelectMany(ObjectIds).ToHashSet();
         using (var repository = new Repository(clonePath))
         {
-            Write(repository, ids, folder);
+            // libgit2's pack builder here, not PackWriter: a merge is rare, and worth its delta compression.
+            repository.ObjectDatabase.Pack(new PackBuilderOptions(folder) { MaximumNumberOfThreads = 1 }, pack =>
+            {
+                foreach (var id in ids)
+                {
+                    pack.Add(id);
+                }
+            });
         }
 
         var written = Indexes(folder).Except(packs).ToList();
@@ -71,15 +77,6 @@ internal static class ClonePacks
     }
 
     public static string Folder(string gitDirectory) => Path.Combine(gitDirectory, "objects", "pack");
-
-    private static void Write(Repository repository, IReadOnlyCollection<ObjectId> ids, string folder) =>
-        repository.ObjectDatabase.Pack(new PackBuilderOptions(folder) { MaximumNumberOfThreads = 1 }, pack =>
-        {
-            foreach (var id in ids)
-            {
-                pack.Add(id);
-            }
-        });
 
     private static List<string> Indexes(string folder) =>
         Directory.Exists(folder) ? Directory.EnumerateFiles(folder, "pack-*.idx").ToList() : [];

@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 using LibGit2Sharp;
 
@@ -39,10 +38,8 @@ internal static class LibGit2Settings
     {
         lock (Gate)
         {
-            _ = GlobalSettings.Version; // makes LibGit2Sharp load and initialise libgit2 first
-            var export = NativeLibrary.GetExport(LoadLibGit2(), "git_libgit2_opts");
-            var set = Marshal.GetDelegateForFunctionPointer<SetIntOption>(export);
-            var get = Marshal.GetDelegateForFunctionPointer<GetIntOption>(export);
+            var set = LibGit2Native.Export<SetIntOption>("git_libgit2_opts");
+            var get = LibGit2Native.Export<GetIntOption>("git_libgit2_opts");
             Set(set, get, SetServerConnectTimeout, GetServerConnectTimeout, (int)connect.TotalMilliseconds);
             Set(set, get, SetServerTimeout, GetServerTimeout, (int)io.TotalMilliseconds);
             GlobalSettings.SetEnableStrictObjectCreation(false);
@@ -56,13 +53,5 @@ internal static class LibGit2Settings
         {
             throw new InvalidOperationException($"libgit2 refused socket timeout option {setOption} = {milliseconds} ms; network calls could hang on a silent remote.");
         }
-    }
-
-    internal static IntPtr LoadLibGit2()
-    {
-        var assembly = typeof(Repository).Assembly;
-        var name = assembly.GetType("LibGit2Sharp.Core.NativeDllName")?.GetField("Name", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)?.GetValue(null) as string
-            ?? throw new InvalidOperationException("Cannot find the name of LibGit2Sharp's native library.");
-        return NativeLibrary.Load(name, assembly, null);
     }
 }

@@ -41,6 +41,11 @@ public sealed class ClonePacksTests(RabbitMqService rabbit, PostgresService post
 
         Assert.Empty(LooseObjects());
         Assert.Equal(3, Packs().Count);
+        foreach (var pack in Packs())
+        {
+            await GitCli.OutputAsync(null, "verify-pack", Path.ChangeExtension(pack, ".idx")); // checksums, CRCs and every object's id, by git itself
+        }
+
         Assert.Equal(_remote.Commits()[^1].Sha, await Git("rev-parse", "refs/heads/main"));
         await GitCli.AssertCompleteAsync(_clone);
         await GitCli.AssertCompleteAsync(_remote.Path);
