@@ -71,10 +71,8 @@ public sealed class KbOperationRunner(
 
         var finishedAt = DateTimeOffset.UtcNow;
         await recorder.FinishAsync(operations, finishedAt, cancellationToken);
-        foreach (var operation in operations)
-        {
-            await OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken);
-        }
+        // all at once: each waits for the broker's confirm, and one after the other that was about 1 ms per operation of the group
+        await Task.WhenAll(operations.Select(operation => OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken)));
     }
 
     private async Task ApplyAsync(string kbId, Task<KnowledgeBaseRecord?> registered, IReadOnlyList<PendingOperation> pending, bool reader, CancellationToken cancellationToken)

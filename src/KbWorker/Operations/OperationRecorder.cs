@@ -6,7 +6,6 @@ using KbSync.Persistence.Entities;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace KbSync.KbWorker.Operations;
 
@@ -22,65 +21,55 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
     private readonly string _workerId = options.Value.WorkerId;
 
     /// <summary>
-    /// Marks the operations running (or finds them finished already). The queue tap may be inserting
-    /// the same operations' queued rows at this very moment: when an insert here meets one, every
-    /// missing row is inserted as the tap does (skipping those that exist), and a second pass updates them.
+    /// Marks the operations running, in one statement: each row is inserted, or updated unless it
+    /// finished with success already (a redelivery), which is then read back and not run again. The
+    /// queue tap may insert the same rows at this very moment; <c>ON CONFLICT</c> makes either order safe.
     /// </summary>
     public async Task BeginAsync(IReadOnlyList<PendingOperation> operations, CancellationToken cancellationToken)
     {
-        try
-        {
-            await BeginOnceAsync(operations, cancellationToken);
-        }
-        catch (DbUpdateException error) when (error.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
-        {
-            await RecordQueuedAsync(operations.Select(o => o.Request).ToList(), cancellationToken);
-            await BeginOnceAsync(operations, cancellationToken);
-        }
-    }
+        var starting = operations.DistinctBy(o => o.Id).ToList();
+        var requestedAt = starting.Select(o => (o.Request.RequestedAt == default ? o.StartedAt : o.Request.RequestedAt).ToUniversalTime()).ToArray();
+        var ids = starting.Select(o => o.Id).ToArray();
+        var kbIds = starting.Select(o => Truncate(o.Request.KbId ?? "", KbIds.MaxLength)).ToArray();
+        var kinds = starting.Select(o => o.Request.Kind.ToWireName()).ToArray();
+        var titles = starting.Select(o => o.Request.AgentTask is { } task ? Truncate(task.Instruction.ReplaceLineEndings(" "), 500) : null).ToArray();
+        var requestedBy = starting.Select(o => Truncate(o.Request.RequestedBy ?? "", 200)).ToArray();
+        var startedAt = starting.Select(o => o.StartedAt.ToUniversalTime()).ToArray();
+        var queueWait = starting.Select((o, i) => Math.Max(0, (o.StartedAt - requestedAt[i]).TotalMilliseconds)).ToArray();
+        var running = OperationStatus.Running.ToWireName();
 
-    private async Task BeginOnceAsync(IReadOnlyList<PendingOperation> operations, CancellationToken cancellationToken)
-    {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var ids = operations.Select(o => o.Id).ToList();
-        var rows = await db.Operations.Where(o => ids.Contains(o.Id)).ToDictionaryAsync(o => o.Id, cancellationToken);
-        foreach (var operation in operations)
+        var started = await db.Database.SqlQuery<Guid>(
+            $"""
+            INSERT INTO operations AS o (id, kb_id, kind, title, requested_by, requested_at, status, step, started_at, queue_wait_ms, worker_id, attempts)
+            SELECT r.id, r.kb_id, r.kind, r.title, r.requested_by, r.requested_at, {running}, {OperationSteps.Lock}, r.started_at, r.queue_wait_ms, {_workerId}, 1
+            FROM unnest({ids}, {kbIds}, {kinds}, {titles}, {requestedBy}, {requestedAt}, {startedAt}, {queueWait})
+                AS r(id, kb_id, kind, title, requested_by, requested_at, started_at, queue_wait_ms)
+            ON CONFLICT (id) DO UPDATE SET
+                kb_id = excluded.kb_id, kind = excluded.kind, title = coalesce(o.title, excluded.title),
+                requested_by = excluded.requested_by, requested_at = excluded.requested_at, status = excluded.status,
+                step = excluded.step, started_at = excluded.started_at, queue_wait_ms = excluded.queue_wait_ms,
+                finished_at = NULL, error_code = NULL, error_message = NULL, worker_id = excluded.worker_id,
+                attempts = o.attempts + 1
+            WHERE o.status NOT IN ({OperationStatus.Succeeded.ToWireName()}, {OperationStatus.Duplicate.ToWireName()})
+            RETURNING o.id AS "Value"
+            """).ToListAsync(cancellationToken);
+
+        if (started.Count < starting.Count)
         {
-            if (rows.TryGetValue(operation.Id, out var row) && row.Status is OperationStatus.Succeeded or OperationStatus.Duplicate)
+            var finished = ids.Except(started).ToList();
+            var rows = await db.Operations.AsNoTracking().Where(o => finished.Contains(o.Id)).ToDictionaryAsync(o => o.Id, cancellationToken);
+            foreach (var operation in operations.Where(o => rows.ContainsKey(o.Id)))
             {
+                var row = rows[operation.Id];
                 operation.FinishedEarlier = true;
                 operation.Outcome = new OperationOutcome(row.Status, row.CommitSha, row.NotePath, row.Title, null, null)
                 {
                     Pushed = row.Pushed,
                     Agent = row.ResultJson is null ? null : JsonSerializer.Deserialize<AgentResult>(row.ResultJson, Json),
                 };
-                continue;
             }
-
-            if (row is null)
-            {
-                row = new OperationRecord { Id = operation.Id };
-                db.Operations.Add(row);
-            }
-
-            var request = operation.Request;
-            row.KbId = Truncate(request.KbId ?? "", KbIds.MaxLength);
-            row.Kind = request.Kind;
-            row.Title ??= request.AgentTask is { } task ? Truncate(task.Instruction.ReplaceLineEndings(" "), 500) : null;
-            row.RequestedBy = Truncate(request.RequestedBy ?? "", 200);
-            row.RequestedAt = request.RequestedAt == default ? operation.StartedAt : request.RequestedAt;
-            row.Status = OperationStatus.Running;
-            row.Step = OperationSteps.Lock;
-            row.StartedAt = operation.StartedAt;
-            row.QueueWaitMs = Math.Max(0, (operation.StartedAt - row.RequestedAt).TotalMilliseconds);
-            row.FinishedAt = null;
-            row.ErrorCode = null;
-            row.ErrorMessage = null;
-            row.WorkerId = _workerId;
-            row.Attempts++;
         }
-
-        await db.SaveChangesAsync(cancellationToken);
     }
 
     /// <summary>
@@ -96,54 +85,66 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             return;
         }
 
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var now = DateTimeOffset.UtcNow;
-        foreach (var request in valid)
-        {
-            var requestedAt = request.RequestedAt == default ? now : request.RequestedAt;
-            var requestedBy = Truncate(request.RequestedBy ?? "", 200);
-            await db.Database.ExecuteSqlAsync(
-                $"""
-                INSERT INTO operations (id, kb_id, kind, requested_by, status, requested_at, attempts)
-                VALUES ({request.OperationId}, {request.KbId}, {request.Kind.ToWireName()}, {requestedBy}, {OperationStatus.Queued.ToWireName()}, {requestedAt}, 0)
-                ON CONFLICT (id) DO NOTHING
-                """, cancellationToken);
-        }
+        var ids = valid.Select(r => r.OperationId).ToArray();
+        var kbIds = valid.Select(r => r.KbId).ToArray();
+        var kinds = valid.Select(r => r.Kind.ToWireName()).ToArray();
+        var requestedBy = valid.Select(r => Truncate(r.RequestedBy ?? "", 200)).ToArray();
+        var requestedAt = valid.Select(r => (r.RequestedAt == default ? now : r.RequestedAt).ToUniversalTime()).ToArray();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await db.Database.ExecuteSqlAsync(
+            $"""
+            INSERT INTO operations (id, kb_id, kind, requested_by, status, requested_at, attempts)
+            SELECT r.id, r.kb_id, r.kind, r.requested_by, {OperationStatus.Queued.ToWireName()}, r.requested_at, 0
+            FROM unnest({ids}, {kbIds}, {kinds}, {requestedBy}, {requestedAt}) AS r(id, kb_id, kind, requested_by, requested_at)
+            ON CONFLICT (id) DO NOTHING
+            """, cancellationToken);
     }
 
+    /// <summary>Records each operation's outcome and timings, in one statement.</summary>
     public async Task FinishAsync(IReadOnlyList<PendingOperation> operations, DateTimeOffset finishedAt, CancellationToken cancellationToken)
     {
-        var toRecord = operations.Where(o => !o.FinishedEarlier && o.Outcome is not null).ToDictionary(o => o.Id);
-        if (toRecord.Count == 0)
+        var done = operations.Where(o => !o.FinishedEarlier && o.Outcome is not null).DistinctBy(o => o.Id).ToList();
+        if (done.Count == 0)
         {
             return;
         }
 
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var ids = toRecord.Keys.ToList();
-        foreach (var row in await db.Operations.Where(o => ids.Contains(o.Id)).ToListAsync(cancellationToken))
+        foreach (var operation in done)
         {
-            var operation = toRecord[row.Id];
-            var outcome = operation.Outcome!;
-            row.Status = outcome.Status;
-            row.Step = null;
-            row.FinishedAt = finishedAt;
-            row.CommitSha = outcome.CommitSha;
-            row.Pushed = outcome.Pushed;
-            row.ResultJson = outcome.Agent is null ? null : JsonSerializer.Serialize(outcome.Agent, Json);
-            row.NotePath = outcome.NotePath;
-            row.Title = outcome.Title is null ? row.Title : Truncate(outcome.Title, 500);
-            row.ErrorCode = outcome.ErrorCode;
-            row.ErrorMessage = outcome.ErrorMessage;
-            row.LockWaitMs = operation.Timings.LockWaitMs;
             metrics.Record(operation, finishedAt);
-            row.PullMs = operation.Timings.PullMs;
-            row.ProcessMs = operation.Timings.ProcessMs;
-            row.CommitMs = operation.Timings.CommitMs;
-            row.PushMs = operation.Timings.PushMs;
         }
 
-        await db.SaveChangesAsync(cancellationToken);
+        var ids = done.Select(o => o.Id).ToArray();
+        var statuses = done.Select(o => o.Outcome!.Status.ToWireName()).ToArray();
+        var commits = done.Select(o => o.Outcome!.CommitSha).ToArray();
+        var pushed = done.Select(o => o.Outcome!.Pushed).ToArray();
+        var results = done.Select(o => o.Outcome!.Agent is { } agent ? JsonSerializer.Serialize(agent, Json) : null).ToArray();
+        var notePaths = done.Select(o => o.Outcome!.NotePath).ToArray();
+        var titles = done.Select(o => o.Outcome!.Title is { } title ? Truncate(title, 500) : null).ToArray();
+        var errorCodes = done.Select(o => o.Outcome!.ErrorCode).ToArray();
+        var errorMessages = done.Select(o => o.Outcome!.ErrorMessage).ToArray();
+        var lockWait = done.Select(o => o.Timings.LockWaitMs).ToArray();
+        var pull = done.Select(o => o.Timings.PullMs).ToArray();
+        var process = done.Select(o => o.Timings.ProcessMs).ToArray();
+        var commit = done.Select(o => o.Timings.CommitMs).ToArray();
+        var push = done.Select(o => o.Timings.PushMs).ToArray();
+        var at = finishedAt.ToUniversalTime();
+
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await db.Database.ExecuteSqlAsync(
+            $"""
+            UPDATE operations AS o SET
+                status = r.status, step = NULL, finished_at = {at}, commit_sha = r.commit_sha, pushed = r.pushed,
+                result = r.result::jsonb, note_path = r.note_path, title = coalesce(r.title, o.title),
+                error_code = r.error_code, error_message = r.error_message, lock_wait_ms = r.lock_wait_ms,
+                pull_ms = r.pull_ms, process_ms = r.process_ms, commit_ms = r.commit_ms, push_ms = r.push_ms
+            FROM unnest({ids}, {statuses}, {commits}, {pushed}, {results}, {notePaths}, {titles}, {errorCodes}, {errorMessages},
+                        {lockWait}, {pull}, {process}, {commit}, {push})
+                AS r(id, status, commit_sha, pushed, result, note_path, title, error_code, error_message,
+                     lock_wait_ms, pull_ms, process_ms, commit_ms, push_ms)
+            WHERE o.id = r.id
+            """, cancellationToken);
     }
 
     public static async Task PublishAsync(IPublishEndpoint publish, PendingOperation operation, DateTimeOffset finishedAt, CancellationToken cancellationToken)
