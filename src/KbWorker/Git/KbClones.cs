@@ -39,7 +39,7 @@ public sealed class KbClones
         Repository repository;
         try
         {
-            if (!Repository.IsValid(path))
+            if (!File.Exists(Path.Combine(path, "HEAD")))
             {
                 Directory.CreateDirectory(path);
                 Repository.Init(path, isBare: true);
@@ -50,7 +50,7 @@ public sealed class KbClones
                 _logger.LogInformation("KB {KbId}: merged {Count} packs of the worker's clone into one", kb.Id, merged);
             }
 
-            repository = new Repository(path);
+            repository = new Repository(path); // a folder that is not a repository any more fails here, and is cloned again
             ConfigureOrigin(repository, kb);
         }
         catch (Exception error) when (error is LibGit2SharpException or InvalidDataException)

@@ -10,9 +10,10 @@ namespace KbSync.KbWorker.Git;
 /// <para>
 /// Why: creating a file costs about 0.5–1 ms on the disks we measured, and a note wrote 8 to 10
 /// (blobs, the temporary file of a streamed blob, trees, the commit, the branch ref): 12 ms of a
-/// note's 19 ms in a burst. In memory a note's objects take about 0.4 ms; saving a group of 20 as one
-/// pack about 20 ms. Reads look here first, then on disk, so the commits are readable (and pushable)
-/// before they are saved. libgit2's pack builder reads from several threads: the store is concurrent.
+/// note's 19 ms in a burst. In memory a note's objects take about 0.4 ms, and a group's are saved with
+/// one pack (<see cref="PackWriter"/>). Reads look here first, then on disk, so the commits are
+/// readable (and pushable) before they are saved. libgit2 may call a backend from any thread: the
+/// store is concurrent.
 /// </para>
 /// </summary>
 internal sealed class UnsavedObjects : OdbBackend

@@ -9,6 +9,7 @@ using KbSync.Persistence.KnowledgeBases;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EarlierOutcomes = System.Collections.Generic.IReadOnlyDictionary<System.Guid, KbSync.KbWorker.Operations.OperationOutcome>;
 
 namespace KbSync.KbWorker.Operations;
 
@@ -41,20 +42,25 @@ public sealed class KbOperationRunner(
 
     public Task RunAsync(string kbId, IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, CancellationToken cancellationToken)
     {
-        var kb = registry.FindAsync(kbId, cancellationToken); // read while the history rows are written: one round trip less to wait for
-        return RecordAsync(operations, publish, pending => ApplyAsync(kbId, kb, pending, reader: false, cancellationToken), cancellationToken);
+        var kb = Task.Run(() => registry.FindAsync(kbId, cancellationToken), cancellationToken); // read while the history rows are written
+        return RecordAsync(operations, publish, (pending, begun) => ApplyAsync(kbId, kb, pending, begun, reader: false, cancellationToken), cancellationToken);
     }
 
     /// <summary>A read-only agent task: no write lock, no commit, a snapshot of the remote head.</summary>
     public Task RunReadOnlyAsync(PendingOperation operation, IPublishEndpoint publish, CancellationToken cancellationToken)
     {
-        var kb = registry.FindAsync(operation.Request.KbId, cancellationToken);
-        return RecordAsync([operation], publish, pending => ApplyAsync(operation.Request.KbId, kb, pending, reader: true, cancellationToken), cancellationToken);
+        var kb = Task.Run(() => registry.FindAsync(operation.Request.KbId, cancellationToken), cancellationToken);
+        return RecordAsync([operation], publish, (pending, begun) => ApplyAsync(operation.Request.KbId, kb, pending, begun, reader: true, cancellationToken), cancellationToken);
     }
 
-    private async Task RecordAsync(IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, Func<IReadOnlyList<PendingOperation>, Task> apply, CancellationToken cancellationToken)
+    /// <summary>
+    /// Validates the operations, marks them running and applies them, then records and publishes every
+    /// outcome. The running rows are written while the lock is taken and the clone fetched: <paramref name="apply"/>
+    /// gets that write as a task and waits for it only before it applies the first request, as it says
+    /// which requests an earlier delivery finished already. Those keep their earlier outcome.
+    /// </summary>
+    private async Task RecordAsync(IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, Func<IReadOnlyList<PendingOperation>, Task<EarlierOutcomes>, Task> apply, CancellationToken cancellationToken)
     {
-        await recorder.BeginAsync(operations, cancellationToken);
         foreach (var operation in operations.Where(o => o.Outcome is null))
         {
             if (RequestValidation.Problem(operation.Request, _options.MaxNoteBytes) is { } problem)
@@ -63,10 +69,14 @@ public sealed class KbOperationRunner(
             }
         }
 
+        var begun = recorder.BeginAsync(operations, cancellationToken);
         var pending = operations.Where(o => o.Outcome is null).ToList();
-        if (pending.Count > 0)
+        await Task.WhenAll(begun, pending.Count > 0 ? apply(pending, begun) : Task.CompletedTask);
+        var earlier = await begun;
+        foreach (var operation in operations.Where(o => earlier.ContainsKey(o.Id)))
         {
-            await apply(pending);
+            operation.FinishedEarlier = true;
+            operation.Outcome = earlier[operation.Id];
         }
 
         var finishedAt = DateTimeOffset.UtcNow;
@@ -75,7 +85,7 @@ public sealed class KbOperationRunner(
         await Task.WhenAll(operations.Select(operation => OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken)));
     }
 
-    private async Task ApplyAsync(string kbId, Task<KnowledgeBaseRecord?> registered, IReadOnlyList<PendingOperation> pending, bool reader, CancellationToken cancellationToken)
+    private async Task ApplyAsync(string kbId, Task<KnowledgeBaseRecord?> registered, IReadOnlyList<PendingOperation> pending, Task<EarlierOutcomes> begun, bool reader, CancellationToken cancellationToken)
     {
         var groups = Groups(pending).ToList();
         var deadline = NewDeadline(groups[0], cancellationToken);
@@ -115,7 +125,7 @@ public sealed class KbOperationRunner(
 
                     try
                     {
-                        await CommitAndPushAsync(kb, group, reader, deadline.Token);
+                        await CommitAndPushAsync(kb, group, begun, reader, deadline.Token);
                     }
                     catch (Exception error) when (Failed(group, error, deadline, cancellationToken))
                     {
@@ -186,21 +196,21 @@ public sealed class KbOperationRunner(
         }
     }
 
-    private async Task CommitAndPushAsync(KnowledgeBaseRecord kb, IReadOnlyList<PendingOperation> group, bool reader, CancellationToken cancellationToken)
+    private async Task CommitAndPushAsync(KnowledgeBaseRecord kb, IReadOnlyList<PendingOperation> group, Task<EarlierOutcomes> begun, bool reader, CancellationToken cancellationToken)
     {
         try
         {
-            await CommitAndPushOnceAsync(kb, group, reader, cancellationToken);
+            await CommitAndPushOnceAsync(kb, group, begun, reader, cancellationToken);
         }
         catch (GitFailure error) when (error.ReasonCode == ReasonCodes.CorruptClone)
         {
             logger.LogWarning("{Message}", error.Message);
             clones.Discard(kb.Id, reader);
-            await CommitAndPushOnceAsync(kb, group, reader, cancellationToken);
+            await CommitAndPushOnceAsync(kb, group, begun, reader, cancellationToken);
         }
     }
 
-    private async Task CommitAndPushOnceAsync(KnowledgeBaseRecord kb, IReadOnlyList<PendingOperation> group, bool reader, CancellationToken cancellationToken)
+    private async Task CommitAndPushOnceAsync(KnowledgeBaseRecord kb, IReadOnlyList<PendingOperation> group, Task<EarlierOutcomes> begun, bool reader, CancellationToken cancellationToken)
     {
         using var clone = clones.Open(kb, reader);
         for (var attempt = 1; ; attempt++)
@@ -210,10 +220,11 @@ public sealed class KbOperationRunner(
             await clone.SyncAsync(cancellationToken);
             Charge(group, step, (t, ms) => t.PullMs += ms);
 
+            var finishedEarlier = await begun.WaitAsync(cancellationToken);
             steps.Report(group, OperationSteps.Process);
             var outcomes = new Dictionary<PendingOperation, OperationOutcome>();
             var committed = new List<PendingOperation>();
-            foreach (var operation in group)
+            foreach (var operation in group.Where(o => !finishedEarlier.ContainsKey(o.Id)))
             {
                 var tipBefore = clone.Tip;
                 outcomes[operation] = clone.FindOperation(operation.Id) is { } earlier

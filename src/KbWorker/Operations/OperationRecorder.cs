@@ -22,10 +22,11 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
 
     /// <summary>
     /// Marks the operations running, in one statement: each row is inserted, or updated unless it
-    /// finished with success already (a redelivery), which is then read back and not run again. The
-    /// queue tap may insert the same rows at this very moment; <c>ON CONFLICT</c> makes either order safe.
+    /// finished with success already (a redelivery). Returns the outcomes of those that did, read
+    /// back, which must not run again. The queue tap may insert the same rows at this very moment;
+    /// <c>ON CONFLICT</c> makes either order safe.
     /// </summary>
-    public async Task BeginAsync(IReadOnlyList<PendingOperation> operations, CancellationToken cancellationToken)
+    public async Task<IReadOnlyDictionary<Guid, OperationOutcome>> BeginAsync(IReadOnlyList<PendingOperation> operations, CancellationToken cancellationToken)
     {
         var starting = operations.DistinctBy(o => o.Id).ToList();
         var requestedAt = starting.Select(o => (o.Request.RequestedAt == default ? o.StartedAt : o.Request.RequestedAt).ToUniversalTime()).ToArray();
@@ -55,21 +56,20 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             RETURNING o.id AS "Value"
             """).ToListAsync(cancellationToken);
 
-        if (started.Count < starting.Count)
+        if (started.Count == starting.Count)
         {
-            var finished = ids.Except(started).ToList();
-            var rows = await db.Operations.AsNoTracking().Where(o => finished.Contains(o.Id)).ToDictionaryAsync(o => o.Id, cancellationToken);
-            foreach (var operation in operations.Where(o => rows.ContainsKey(o.Id)))
-            {
-                var row = rows[operation.Id];
-                operation.FinishedEarlier = true;
-                operation.Outcome = new OperationOutcome(row.Status, row.CommitSha, row.NotePath, row.Title, null, null)
-                {
-                    Pushed = row.Pushed,
-                    Agent = row.ResultJson is null ? null : JsonSerializer.Deserialize<AgentResult>(row.ResultJson, Json),
-                };
-            }
+            return new Dictionary<Guid, OperationOutcome>();
         }
+
+        var finished = ids.Except(started).ToList();
+        return await db.Operations.AsNoTracking().Where(o => finished.Contains(o.Id)).ToDictionaryAsync(
+            row => row.Id,
+            row => new OperationOutcome(row.Status, row.CommitSha, row.NotePath, row.Title, null, null)
+            {
+                Pushed = row.Pushed,
+                Agent = row.ResultJson is null ? null : JsonSerializer.Deserialize<AgentResult>(row.ResultJson, Json),
+            },
+            cancellationToken);
     }
 
     /// <summary>
