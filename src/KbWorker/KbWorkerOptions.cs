@@ -38,6 +38,12 @@ public sealed class KbWorkerOptions
     /// <summary>Packs a clone may hold (each group of commits saves one) before the next operation merges all but the largest into one.</summary>
     public int MaxClonePacks { get; set; } = 32;
 
+    /// <summary>
+    /// Packs a remote on this machine's file system may hold (each push adds one) before the next operation
+    /// on the KB merges all but the largest into one, as <c>git gc --auto</c> does past git's <c>gc.autoPackLimit</c> (50).
+    /// </summary>
+    public int MaxRemotePacks { get; set; } = 50;
+
     /// <summary>Where the worker serves its metrics for Prometheus, e.g. <c>http://localhost:9464/</c>; empty: not served.</summary>
     public string? MetricsUrl { get; set; }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using KbSync.Contracts;
 using KbSync.Persistence.Entities;
+using KbSync.Persistence.KnowledgeBases;
 using LibGit2Sharp;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -50,6 +51,11 @@ public sealed class KbClones
                 _logger.LogInformation("KB {KbId}: merged {Count} packs of the worker's clone into one", kb.Id, merged);
             }
 
+            if (!reader)
+            {
+                MergeRemotePacks(kb);
+            }
+
             repository = new Repository(path); // a folder that is not a repository any more fails here, and is cloned again
             ConfigureOrigin(repository, kb);
         }
@@ -59,6 +65,32 @@ public sealed class KbClones
         }
 
         return new LibGit2KbClone(repository, kb, _indexes.GetOrAdd(path, _ => new TrailerIndex()), _options.WorkerId, _options.NetworkTimeout);
+    }
+
+    /// <summary>
+    /// Every push to a remote on this machine's file system leaves one pack there (<see cref="LocalRemotePush"/>),
+    /// and no git receives them to run <c>git gc --auto</c>: past <see cref="KbWorkerOptions.MaxRemotePacks"/>
+    /// they are merged here, under the KB's lock. A merge that fails only delays the next one: the remote
+    /// stays complete either way (<see cref="ClonePacks.Merge"/>), so the operation goes on.
+    /// </summary>
+    private void MergeRemotePacks(KnowledgeBaseRecord kb)
+    {
+        if (kb.RemoteUrl is not { } url || !RemoteUrls.IsLocal(url) || LocalRemotePush.GitDirectory(url) is not { } remote)
+        {
+            return;
+        }
+
+        try
+        {
+            if (ClonePacks.Merge(remote, _options.MaxRemotePacks) is > 0 and var merged)
+            {
+                _logger.LogInformation("KB {KbId}: merged {Count} packs of the remote {Remote} into one", kb.Id, merged, url);
+            }
+        }
+        catch (Exception error) when (error is LibGit2SharpException or IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            _logger.LogWarning("KB {KbId}: could not merge the packs of the remote {Remote} ({Message}); the next operation tries again", kb.Id, url, error.Message);
+        }
     }
 
     /// <summary>Deletes a damaged clone; the next <see cref="Open"/> makes a fresh one and fetches everything again.</summary>

@@ -112,4 +112,13 @@ internal static class LocalRemotePush
 
     private static string PathOf(string remote) =>
         remote.StartsWith("file://", StringComparison.OrdinalIgnoreCase) ? new Uri(remote).LocalPath : remote;
+
+    /// <summary>The remote's git directory (the path of a bare repository, or its <c>.git</c>); null when there is none yet.</summary>
+    public static string? GitDirectory(string remote)
+    {
+        var path = PathOf(remote);
+        return Directory.Exists(Path.Combine(path, "objects")) ? path
+            : Directory.Exists(Path.Combine(path, ".git", "objects")) ? Path.Combine(path, ".git")
+            : null;
+    }
 }

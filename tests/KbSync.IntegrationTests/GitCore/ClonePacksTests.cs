@@ -72,6 +72,27 @@ public sealed class ClonePacksTests(RabbitMqService rabbit, PostgresService post
         await GitCli.AssertCompleteAsync(_remote.Path);
     }
 
+    [Fact]
+    public async Task Packs_pushed_to_a_local_remote_beyond_the_limit_are_merged_and_the_remote_stays_complete()
+    {
+        var worker = await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__DataPath"] = _dataPath, ["KbWorker__MaxRemotePacks"] = "2" });
+        await using var producer = await _sandbox.StartProducerAsync();
+
+        for (var i = 0; i < 6; i++)
+        {
+            var row = await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("packs-kb", "alice", new NoteContent($"Note {i}.")));
+            Assert.Equal(OperationStatus.Succeeded, row.Status);
+            Assert.True(RemotePacks().Count <= 3, $"{RemotePacks().Count} packs in the remote after note {i}");
+        }
+
+        Assert.Contains("packs of the remote", worker.Output);
+        Assert.Equal(6, _remote.Commits().Count);
+        await GitCli.AssertCompleteAsync(_remote.Path);
+        Assert.Equal(_remote.Commits()[^1].Sha, await GitCli.OutputAsync(null, "--git-dir=" + _remote.Path, "rev-parse", "refs/heads/main"));
+    }
+
+    private List<string> RemotePacks() => Directory.EnumerateFiles(Path.Combine(_remote.Path, "objects", "pack"), "*.pack").ToList();
+
     private List<string> Packs() => Directory.EnumerateFiles(Path.Combine(_clone, "objects", "pack"), "*.pack").ToList();
 
     private List<string> LooseObjects() =>
