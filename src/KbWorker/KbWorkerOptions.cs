@@ -32,6 +32,14 @@ public sealed class KbWorkerOptions
     /// <summary>How often a push rejected because someone else wrote first is tried on the new head (replays pause 25 ms more each time).</summary>
     public int MaxPushAttempts { get; set; } = 5;
 
+    /// <summary>
+    /// How long a partition waits for a delivery that has not reached its consumer while later ones
+    /// have, before it goes on without it. Deliveries that fail before the consumer are reported at
+    /// once, so a gap this long is a bug; passing over it breaks the KB's order, so the wait is long:
+    /// a slow start on a loaded machine must not look like one.
+    /// </summary>
+    public TimeSpan DeliveryGapTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
     public int MaxBatchSize { get; set; } = 20;
 

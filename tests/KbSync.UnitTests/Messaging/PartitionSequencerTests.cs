@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using KbSync.Contracts;
+using KbSync.KbWorker;
 using KbSync.KbWorker.Messaging.Ordering;
 using KbSync.KbWorker.Operations;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -18,7 +19,7 @@ public sealed class PartitionSequencerTests
     private TaskCompletionSource? _holdFirstRun;
 
     private PartitionSequencer Create(int maxRun = 10, TimeSpan? gapTimeout = null) =>
-        new(partition: 3, maxRun, RunAsync, NullLogger.Instance, gapTimeout);
+        new(partition: 3, maxRun, RunAsync, NullLogger.Instance, gapTimeout ?? new KbWorkerOptions().DeliveryGapTimeout);
 
     private async Task<IReadOnlyList<PendingOperation>> RunAsync(int partition, IReadOnlyList<KbRequest> requests, CancellationToken cancellationToken)
     {

@@ -22,7 +22,7 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 /// <para>
 /// A delivery that ends without reaching the consumer (unreadable body, unknown type) is reported by
 /// <see cref="DeliveryObserver"/>, so it leaves no gap. A gap that stays open longer than
-/// the gap timeout (<see cref="DefaultGapTimeout"/>) is logged and passed over rather than stalling the partition.
+/// the gap timeout (<see cref="KbWorkerOptions.DeliveryGapTimeout"/>) is logged and passed over rather than stalling the partition for ever.
 /// </para>
 /// <para>
 /// When the channel closes, every request still waiting fails at once (<see cref="OnChannelShutdown"/>):
@@ -35,13 +35,9 @@ public sealed class PartitionSequencer(
     int maxRun,
     Func<int, IReadOnlyList<KbRequest>, CancellationToken, Task<IReadOnlyList<PendingOperation>>> runAsync,
     ILogger logger,
-    TimeSpan? gapTimeout = null,
+    TimeSpan gapTimeout,
     Func<int, KbRequest, CancellationToken, Task<PendingOperation>>? runOutOfOrderAsync = null)
 {
-    public static readonly TimeSpan DefaultGapTimeout = TimeSpan.FromSeconds(5);
-
-    private readonly TimeSpan _gapTimeout = gapTimeout ?? DefaultGapTimeout;
-
     private readonly object _gate = new();
     private readonly SortedDictionary<ulong, Entry> _arrived = new();
     private readonly HashSet<ulong> _passed = new();
@@ -363,13 +359,13 @@ public sealed class PartitionSequencer(
                 if (generation == _generation && _next == waitingFor && !_running && _arrived.Count > 0)
                 {
                     var first = _arrived.Keys.First();
-                    logger.LogWarning("Partition {Partition}: deliveries {From} to {To} never reached the consumer within {Timeout}; going on with {Next}.", partition, _next, first - 1, _gapTimeout, first);
+                    logger.LogWarning("Partition {Partition}: deliveries {From} to {To} never reached the consumer within {Timeout}; going on with {Next}.", partition, _next, first - 1, gapTimeout, first);
                     _next = first;
                 }
 
                 PumpLocked();
             }
-        }, null, _gapTimeout, Timeout.InfiniteTimeSpan);
+        }, null, gapTimeout, Timeout.InfiniteTimeSpan);
     }
 
     private sealed class Entry(KbRequest request, CancellationToken cancellationToken)

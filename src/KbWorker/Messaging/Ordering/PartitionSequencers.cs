@@ -28,7 +28,7 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
     private IBus Bus => services.GetRequiredService<IBus>();
 
     public PartitionSequencer For(int partition) =>
-        _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, RunAsync, loggers.CreateLogger<PartitionSequencer>(), runOutOfOrderAsync: RunReadOnlyAsync));
+        _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, RunAsync, loggers.CreateLogger<PartitionSequencer>(), options.Value.DeliveryGapTimeout, RunReadOnlyAsync));
 
     private async Task<IReadOnlyList<PendingOperation>> RunAsync(int partition, IReadOnlyList<KbRequest> requests, CancellationToken cancellationToken)
     {
