@@ -24,6 +24,9 @@ internal static class PackWriter
     private const uint IndexSignature = 0xff744f63; // "\377tOc"
     private const uint Version = 2;
 
+    /// <summary>zlib's encoding of no data: header (fastest level), one empty final block, Adler-32 of nothing (1).</summary>
+    private static readonly byte[] EmptyZlibStream = [0x78, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+
     /// <summary>Writes <c>pack-&lt;checksum&gt;.pack</c> and its <c>.idx</c> into <paramref name="folder"/>, the index last; returns the pack's path.</summary>
     public static string Write(string folder, IReadOnlyCollection<RawObject> objects)
     {
@@ -44,8 +47,13 @@ internal static class PackWriter
             {
                 deflated.SetLength(0);
                 WriteObjectHeader(deflated, item.Type, item.Data.Length);
-                using (var zlib = new ZLibStream(deflated, CompressionLevel.Fastest, leaveOpen: true))
+                if (item.Data.Length == 0)
                 {
+                    deflated.Write(EmptyZlibStream); // .NET's ZLibStream writes nothing at all when given nothing
+                }
+                else
+                {
+                    using var zlib = new ZLibStream(deflated, CompressionLevel.Fastest, leaveOpen: true);
                     zlib.Write(item.Data);
                 }
 
