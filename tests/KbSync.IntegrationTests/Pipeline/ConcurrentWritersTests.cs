@@ -93,7 +93,8 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
         var oneAtATime = new Dictionary<string, string> { ["KbWorker__MaxBatchSize"] = "1" };
         await _sandbox.StartWorkerAsync("w3", oneAtATime);
         await _sandbox.StartWorkerAsync("w4", oneAtATime);
-        var publishing = PublishAsync(total: 100, pause: TimeSpan.Zero);
+        // enough notes that the workers are still behind the publishers when the busy one stops
+        var publishing = PublishAsync(total: 300, pause: TimeSpan.Zero);
         await _sandbox.WaitForFinalAsync(10, TimeSpan.FromMinutes(2));
         var busy = await BusiestWorkerAsync();
         await StopGracefullyAsync(busy);
@@ -101,9 +102,9 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
             "no partition had requests waiting when the hand-over began: the test would prove nothing\n" + busy.OutputTail());
 
         var published = await publishing;
-        var rows = await _sandbox.WaitForFinalAsync(100, TimeSpan.FromMinutes(3));
+        var rows = await _sandbox.WaitForFinalAsync(300, TimeSpan.FromMinutes(3));
 
-        AssertEachNoteOnceInPublishOrder(published, rows);
+        AssertEachNoteOnceInPublishOrder(published, rows, total: 300);
         Assert.Contains(rows, r => r.WorkerId != busy.Id);
     }
 
@@ -167,10 +168,10 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
         return _sandbox.Workers.Single(w => w.Id == busiest);
     }
 
-    private void AssertEachNoteOnceInPublishOrder(Dictionary<string, List<Guid>> published, List<Persistence.Entities.OperationRecord> rows)
+    private void AssertEachNoteOnceInPublishOrder(Dictionary<string, List<Guid>> published, List<Persistence.Entities.OperationRecord> rows, int total = 100)
     {
-        Assert.Equal(100, published.Values.Sum(p => p.Count));
-        Assert.Equal(100, rows.Count);
+        Assert.Equal(total, published.Values.Sum(p => p.Count));
+        Assert.Equal(total, rows.Count);
         Assert.All(rows, row =>
         {
             Assert.True(row.Status == OperationStatus.Succeeded, $"{row.Id}: {row.Status} {row.ErrorCode} {row.ErrorMessage}");
