@@ -80,25 +80,30 @@ internal static class AnalyticsSql
         """);
 
     /// <summary>
-    /// Queue and lock wait p50 and p95 of the finished operations requested in each bucket, every
-    /// bucket listed (as for <see cref="Throughput"/>, but binned by <c>requested_at</c>).
+    /// Queue wait p50 and p95 of the finished operations requested in each bucket, every bucket
+    /// listed (as for <see cref="Throughput"/>, but binned by <c>requested_at</c>). Lock waits are
+    /// the same statement on <c>lock_wait_ms</c> (<see cref="LockWaitsOverTime"/>): each percentile
+    /// sorts its bucket's rows, so the two run at the same time on two connections.
     /// </summary>
-    public static readonly Variants WaitsOverTime = new("""
+    public static readonly Variants QueueWaitsOverTime = new(WaitsOverTime("queue_wait_ms"));
+
+    /// <summary>Lock wait p50 and p95 per bucket: see <see cref="QueueWaitsOverTime"/>.</summary>
+    public static readonly Variants LockWaitsOverTime = new(WaitsOverTime("lock_wait_ms"));
+
+    private static string WaitsOverTime(string column) => $"""
         WITH waits AS (
             SELECT date_bin(@bucket, o.requested_at, @since) AS bucket_start,
-                   count(o.queue_wait_ms) AS queue_n,
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.queue_wait_ms) AS queue_p,
-                   count(o.lock_wait_ms) AS lock_n,
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.lock_wait_ms) AS lock_p
+                   count(o.{column}) AS n,
+                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY o.{column}) AS p
             FROM operations o
-            WHERE {kb} AND o.requested_at >= @since AND o.requested_at < @until AND o.finished_at IS NOT NULL
+            WHERE {"{kb}"} AND o.requested_at >= @since AND o.requested_at < @until AND o.finished_at IS NOT NULL
             GROUP BY 1
         )
-        SELECT b.k, coalesce(w.queue_n, 0), w.queue_p[1], w.queue_p[2], coalesce(w.lock_n, 0), w.lock_p[1], w.lock_p[2]
+        SELECT b.k, coalesce(w.n, 0), w.p[1], w.p[2]
         FROM generate_series(0, @buckets - 1) AS b(k)
         LEFT JOIN waits w ON w.bucket_start = @since + b.k * @bucket
         ORDER BY b.k
-        """);
+        """;
 
     /// <summary>
     /// Queue depth (see <see cref="QueueContention"/>). An operation is in the queue on

@@ -171,19 +171,29 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
         return buckets;
     }
 
-    private static async Task<IReadOnlyList<WaitBucket>> ReadWaitsOverTimeAsync(Session session, CancellationToken cancellationToken)
+    /// <summary>Queue and lock waits are read at the same time on two connections (one snapshot), then joined by bucket.</summary>
+    private async Task<IReadOnlyList<WaitBucket>> ReadWaitsOverTimeAsync(Session session, CancellationToken cancellationToken)
     {
+        await using var sibling = await OpenSiblingAsync(session, cancellationToken);
+        var lockWaits = ReadWaitPercentilesAsync(sibling.Session, AnalyticsSql.LockWaitsOverTime, cancellationToken);
+        var queueWaits = await ReadWaitPercentilesAsync(session, AnalyticsSql.QueueWaitsOverTime, cancellationToken);
+        var locks = await lockWaits;
         var window = session.Window;
-        var buckets = new List<WaitBucket>(window.BucketCount);
-        await using var command = session.Command(AnalyticsSql.WaitsOverTime);
+        return queueWaits.Select((queue, index) => new WaitBucket(
+            window.BucketStart(index), window.BucketEnd(index),
+            queue.Count, queue.P50, queue.P95, locks[index].Count, locks[index].P50, locks[index].P95)).ToList();
+    }
+
+    /// <summary>One row per bucket, in order: how many waits, their p50 and p95.</summary>
+    private static async Task<List<(long Count, double? P50, double? P95)>> ReadWaitPercentilesAsync(
+        Session session, AnalyticsSql.Variants statement, CancellationToken cancellationToken)
+    {
+        var buckets = new List<(long, double?, double?)>(session.Window.BucketCount);
+        await using var command = session.Command(statement);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            var index = reader.GetInt32(0);
-            buckets.Add(new WaitBucket(
-                window.BucketStart(index), window.BucketEnd(index),
-                reader.GetInt64(1), NullableDouble(reader, 2), NullableDouble(reader, 3),
-                reader.GetInt64(4), NullableDouble(reader, 5), NullableDouble(reader, 6)));
+            buckets.Add((reader.GetInt64(1), NullableDouble(reader, 2), NullableDouble(reader, 3)));
         }
 
         return buckets;
