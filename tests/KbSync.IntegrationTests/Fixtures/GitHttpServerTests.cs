@@ -145,7 +145,7 @@ public sealed class GitHttpServerTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
-    public void A_pre_receive_hook_can_refuse_a_push()
+    public async Task A_pre_receive_hook_can_refuse_a_push()
     {
         var remote = _server.CreateRepository("kb");
         _server.InstallPreReceiveHook("kb", "echo \"refusing: protected\"; exit 1");
@@ -170,7 +170,7 @@ public sealed class GitHttpServerTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Empty(remote.Open().Commits());
 
         // the hook's output does go out on the sideband: the git CLI shows it
-        var (exitCode, cliOutput) = RunGitCli(writer.Info.WorkingDirectory, "push", "origin", "main:main");
+        var (exitCode, cliOutput) = await GitCli.RunAsync(writer.Info.WorkingDirectory, "push", "origin", "main:main");
         Log($"git push: exit {exitCode}: {cliOutput}");
         Assert.NotEqual(0, exitCode);
         Assert.Contains("remote: refusing: protected", cliOutput, StringComparison.Ordinal);
@@ -346,22 +346,6 @@ public sealed class GitHttpServerTests(ITestOutputHelper output) : IAsyncLifetim
 
     private static void Fetch(Repository repository, FetchOptions? options = null) =>
         Commands.Fetch(repository, "origin", ["+refs/heads/main:refs/remotes/origin/main"], options ?? new FetchOptions(), logMessage: null);
-
-    private static (int ExitCode, string Output) RunGitCli(string workingDirectory, params string[] arguments)
-    {
-        var start = new ProcessStartInfo("git") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["GIT_TERMINAL_PROMPT"] = "0";
-        using var git = Process.Start(start)!;
-        var stdout = git.StandardOutput.ReadToEndAsync();
-        var stderr = git.StandardError.ReadToEnd();
-        git.WaitForExit();
-        return (git.ExitCode, stdout.GetAwaiter().GetResult() + stderr);
-    }
 
     private static string Describe(Exception? error) => error is null ? "(nothing)" : $"{error.GetType().Name}: \"{error.Message}\"";
 
