@@ -33,11 +33,7 @@ public sealed class ClonePacksTests(RabbitMqService rabbit, PostgresService post
         await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__DataPath"] = _dataPath });
         await using var producer = await _sandbox.StartProducerAsync();
 
-        for (var i = 0; i < 3; i++)
-        {
-            var row = await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("packs-kb", "alice", new NoteContent($"Note {i}.")));
-            Assert.Equal(OperationStatus.Succeeded, row.Status);
-        }
+        await WriteNotesAsync(producer, 3);
 
         Assert.Empty(LooseObjects());
         Assert.Equal(3, Packs().Count);
@@ -57,12 +53,7 @@ public sealed class ClonePacksTests(RabbitMqService rabbit, PostgresService post
         var worker = await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__DataPath"] = _dataPath, ["KbWorker__MaxClonePacks"] = "2" });
         await using var producer = await _sandbox.StartProducerAsync();
 
-        for (var i = 0; i < 6; i++)
-        {
-            var row = await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("packs-kb", "alice", new NoteContent($"Note {i}.")));
-            Assert.Equal(OperationStatus.Succeeded, row.Status);
-            Assert.True(Packs().Count <= 3, $"{Packs().Count} packs after note {i}");
-        }
+        await WriteNotesAsync(producer, 6, afterEach: i => Assert.True(Packs().Count <= 3, $"{Packs().Count} packs after note {i}"));
 
         Assert.Contains("packs of the worker's clone into one", worker.Output);
         Assert.Equal(6, _remote.Commits().Count);
@@ -78,17 +69,23 @@ public sealed class ClonePacksTests(RabbitMqService rabbit, PostgresService post
         var worker = await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__DataPath"] = _dataPath, ["KbWorker__MaxRemotePacks"] = "2" });
         await using var producer = await _sandbox.StartProducerAsync();
 
-        for (var i = 0; i < 6; i++)
-        {
-            var row = await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("packs-kb", "alice", new NoteContent($"Note {i}.")));
-            Assert.Equal(OperationStatus.Succeeded, row.Status);
-            Assert.True(RemotePacks().Count <= 3, $"{RemotePacks().Count} packs in the remote after note {i}");
-        }
+        await WriteNotesAsync(producer, 6, afterEach: i => Assert.True(RemotePacks().Count <= 3, $"{RemotePacks().Count} packs in the remote after note {i}"));
 
         Assert.Contains("packs of the remote", worker.Output);
         Assert.Equal(6, _remote.Commits().Count);
         await GitCli.AssertCompleteAsync(_remote.Path);
         Assert.Equal(_remote.Commits()[^1].Sha, await GitCli.OutputAsync(null, "--git-dir=" + _remote.Path, "rev-parse", "refs/heads/main"));
+    }
+
+    /// <summary>Notes one at a time, each waited for until it succeeded; <paramref name="afterEach"/> then checks the repositories.</summary>
+    private async Task WriteNotesAsync(ProducerHost producer, int count, Action<int>? afterEach = null)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var row = await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("packs-kb", "alice", new NoteContent($"Note {i}.")));
+            Assert.Equal(OperationStatus.Succeeded, row.Status);
+            afterEach?.Invoke(i);
+        }
     }
 
     private List<string> RemotePacks() => Directory.EnumerateFiles(Path.Combine(_remote.Path, "objects", "pack"), "*.pack").ToList();
