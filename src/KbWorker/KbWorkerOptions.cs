@@ -40,6 +40,13 @@ public sealed class KbWorkerOptions
     /// </summary>
     public TimeSpan DeliveryGapTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often a worker checks that it owns its share of the partitions (ceil(partitions / live workers)).
+    /// Workers announce joining and handing partitions over, so this matters only when a worker dies:
+    /// its partitions wait this long, at most, for a new owner.
+    /// </summary>
+    public TimeSpan PartitionBalanceInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
     public int MaxBatchSize { get; set; } = 20;
 

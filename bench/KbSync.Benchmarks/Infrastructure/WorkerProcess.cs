@@ -7,7 +7,7 @@ namespace KbSync.Benchmarks.Infrastructure;
 /// A real <c>kbworker</c> process, started as <c>./dev worker</c> starts it; its output goes to a log
 /// file. Disposing stops it with SIGTERM (SIGKILL after 20 s).
 /// </summary>
-public sealed class WorkerProcess : IAsyncDisposable
+public sealed partial class WorkerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StreamWriter _log;
@@ -125,7 +125,18 @@ public sealed class WorkerProcess : IAsyncDisposable
         {
             _started.TrySetResult();
         }
+
+        if (OwnsLine().Match(line) is { Success: true } owns)
+        {
+            OwnedPartitions = int.Parse(owns.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        }
     }
+
+    /// <summary>How many partitions the worker last said it owns ("Partitions: …; owns N (…)").</summary>
+    public int OwnedPartitions { get; private set; }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*Partitions: .*; owns (\d+) \(")]
+    private static partial System.Text.RegularExpressions.Regex OwnsLine();
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);

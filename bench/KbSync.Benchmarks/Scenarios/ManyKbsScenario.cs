@@ -11,7 +11,7 @@ namespace KbSync.Benchmarks.Scenarios;
 /// 1, 2 and 4 worker processes (all started before the first publish; a fresh virtual host, database
 /// and remotes for each count) and, on the same notes, the git-CLI baseline. Local remote and +latency.
 /// Throughput from the first measured publish to the last push; which worker ran how many operations
-/// (history's worker_id) shows how RabbitMQ spread the 16 single-active-consumer partitions.
+/// (history's worker_id) shows how the workers shared the 16 partitions.
 /// </summary>
 public sealed class ManyKbsScenario : IScenario
 {
@@ -77,10 +77,8 @@ public sealed class ManyKbsScenario : IScenario
         }
 
         await sandbox.RegisterKbsAsync(kbs, cancellationToken);
-        // all workers started at once (one after the other, the first one to subscribe takes every partition queue)
         var started = (await Task.WhenAll(Enumerable.Range(1, workerCount).Select(w => sandbox.StartWorkerAsync($"w{w}", cancellationToken)))).ToList();
-
-        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken); // let RabbitMQ settle the single active consumers
+        await WaitUntilPartitionsSharedAsync(started, cancellationToken);
         var client = await sandbox.StartClientAsync(cancellationToken);
 
         // warm-up: one note per KB (the clones), not counted
@@ -128,6 +126,23 @@ public sealed class ManyKbsScenario : IScenario
         Report.Progress($"{Name} [{condition.Name}, {workerCount} worker(s)]: {result.NotesPerSecond:N1} notes/s; {result.Spread}");
         return result;
     }
+
+    /// <summary>Until the workers own every partition between them, each its share (their "Partitions: …; owns N" lines).</summary>
+    private static async Task WaitUntilPartitionsSharedAsync(List<WorkerProcess> workers, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (workers.Sum(w => w.OwnedPartitions) != Partitions || workers.Any(w => w.OwnedPartitions < Partitions / workers.Count))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The workers did not share the {Partitions} partitions within 60 s: {string.Join(", ", workers.Select(w => $"{w.Id} owns {w.OwnedPartitions}"))}.");
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
+    private const int Partitions = KbSync.Contracts.Topology.DefaultPartitionCount;
 
     private async Task<Result> RunBaselineAsync(BenchContext context, RemoteCondition condition, int c, StringBuilder csv, CancellationToken cancellationToken)
     {

@@ -1,7 +1,7 @@
 using KbSync.Contracts;
 using KbSync.KbWorker.Messaging.Ordering;
+using KbSync.KbWorker.Messaging.Partitions;
 using MassTransit;
-using MassTransit.Middleware;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -12,9 +12,10 @@ namespace KbSync.KbWorker.Messaging;
 public static class MessagingExtensions
 {
     /// <summary>
-    /// MassTransit on RabbitMQ: one receive endpoint per partition, a quorum queue with single active
-    /// consumer bound to <see cref="Topology.RequestsExchange"/> by the partition number. Every worker
-    /// declares every partition, so any worker can take over any partition when another stops or dies.
+    /// MassTransit on RabbitMQ. Every worker declares every partition queue (a quorum queue bound to
+    /// <see cref="Topology.RequestsExchange"/> by the partition number), but subscribes only to the
+    /// partitions it owns (<see cref="PartitionOwnership"/>): the live workers share them, and take
+    /// over those of a worker that stops or dies. The queued tap is an ordinary competing consumer.
     /// </summary>
     public static IHostApplicationBuilder AddKbMessaging(this IHostApplicationBuilder builder)
     {
@@ -22,6 +23,7 @@ public static class MessagingExtensions
         builder.Services.AddSingleton<PartitionSequencers>();
         builder.Services.AddSingleton<UnreadableMessageRecorder>();
         builder.Services.AddReceiveObserver<DeliveryObserver>();
+        builder.Services.AddHostedService<PartitionTopology>(); // before MassTransit: every queue exists before the bus has started
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddConsumer<KbRequestConsumer, KbRequestConsumerDefinition>();
@@ -37,7 +39,6 @@ public static class MessagingExtensions
                 cfg.Message<OperationCompleted>(m => m.SetEntityName(Topology.CompletedExchange));
                 cfg.Message<OperationFailed>(m => m.SetEntityName(Topology.FailedExchange));
 
-                var recorder = context.GetRequiredService<UnreadableMessageRecorder>();
                 cfg.ReceiveEndpoint(Topology.QueuedTapQueue, tap =>
                 {
                     tap.ConfigureConsumeTopology = false;
@@ -58,39 +59,11 @@ public static class MessagingExtensions
                     tap.DiscardSkippedMessages();
                     tap.ConfigureConsumer<QueuedTapConsumer>(context);
                 });
-
-                for (var partition = 0; partition < rabbit.Partitions; partition++)
-                {
-                    var routingKey = Topology.RoutingKey(partition);
-                    cfg.ReceiveEndpoint(Topology.PartitionQueue(partition), endpoint =>
-                    {
-                        endpoint.ConfigureConsumeTopology = false;
-                        endpoint.SetQuorumQueue();
-                        endpoint.PublishFaults = false; // requesters get OperationFailed; MassTransit's Fault<T> would only add noise
-                        endpoint.SingleActiveConsumer = true;
-                        endpoint.Bind(Topology.RequestsExchange, exchange =>
-                        {
-                            exchange.ExchangeType = ExchangeType.Direct;
-                            exchange.RoutingKey = routingKey;
-                        });
-                        endpoint.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);
-                        endpoint.ConfigureError(error =>
-                        {
-                            error.UseFilter(recorder);
-                            error.UseFilter(new GenerateFaultFilter());
-                            error.UseFilter(new ErrorTransportFilter());
-                        });
-                        endpoint.ConfigureDeadLetter(deadLetter =>
-                        {
-                            deadLetter.UseFilter(recorder);
-                            deadLetter.UseFilter(new DeadLetterTransportFilter());
-                        });
-                        endpoint.ConfigureConsumer<KbRequestConsumer>(context);
-                    });
-                }
             });
         });
-        builder.Services.AddHostedService<HandOverOnStop>(); // after MassTransit: stops before it
+        builder.Services.Configure<MassTransitHostOptions>(host => host.WaitUntilStarted = true); // partition endpoints are connected to a started bus
+        builder.Services.AddSingleton<PartitionLocks>();
+        builder.Services.AddHostedService<PartitionOwnership>(); // after MassTransit: starts after it, and hands the partitions over before it stops
         return builder;
     }
 }

@@ -57,6 +57,30 @@ public sealed class KbSyncSandbox : IAsyncDisposable
         return worker;
     }
 
+    /// <summary>Waits until the running workers own every partition between them, each its share (P / workers, rounded down or up).</summary>
+    public async Task WaitUntilPartitionsSharedAsync(TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var live = _workers.Where(w => !w.HasExited).ToList();
+            var owned = live.Select(w => w.OwnedPartitions).ToList();
+            if (live.Count > 0 && owned.SelectMany(o => o).Distinct().Count() == Partitions && owned.Sum(o => o.Count) == Partitions &&
+                owned.All(o => o.Count >= Partitions / live.Count))
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The workers did not share the {Partitions} partitions: " +
+                    string.Join("; ", live.Select(w => $"{w.Id} owns [{string.Join(",", w.OwnedPartitions)}]")) + "\n" + WorkerOutput());
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     public async Task<ProducerHost> StartProducerAsync()
     {
         var producer = await ProducerHost.StartAsync(Environment());

@@ -117,6 +117,17 @@ public sealed class WorkerProcess : IAsyncDisposable
 
     public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(20);
 
+    /// <summary>The partitions the worker last said it owns (its "Partitions: …; owns N (a,b,…)" log line); none before the first.</summary>
+    public IReadOnlyList<int> OwnedPartitions
+    {
+        get
+        {
+            var line = _output.LastOrDefault(l => l.Contains("Partitions: ", StringComparison.Ordinal) && l.Contains(" owns ", StringComparison.Ordinal));
+            var owned = line is null ? "" : line[(line.IndexOf('(', line.IndexOf(" owns ", StringComparison.Ordinal)) + 1)..line.IndexOf(')', line.IndexOf(" owns ", StringComparison.Ordinal))];
+            return owned.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+        }
+    }
+
     /// <summary>The last lines of the output, for an assertion message.</summary>
     public string OutputTail(int lines = 200) => string.Join('\n', _output.TakeLast(lines));
 

@@ -103,6 +103,18 @@ public sealed class PartitionSequencer(
         return outOfOrder ? runOutOfOrderAsync!(partition, request, cancellationToken) : entry.Completion.Task;
     }
 
+    /// <summary>A run is in progress or requests are waiting.</summary>
+    public bool IsBusy
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _running || _arrived.Count > 0 || _late.Count > 0;
+            }
+        }
+    }
+
     /// <summary>Read-only agent tasks need no place in the order.</summary>
     public static bool NeedsNoOrder(KbRequest request) => request.AgentTask is { ReadOnly: true } && request.Note is null;
 

@@ -20,9 +20,15 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
     private readonly ILogger _logger = loggers.CreateLogger<PartitionSequencers>();
 
-    /// <summary>Hands every partition this worker serves over to the next worker in line (see <see cref="PartitionSequencer.HandOverAsync"/>).</summary>
-    public Task HandOverAllAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(_sequencers.Values.Select(s => s.HandOverAsync(cancellationToken)));
+    /// <summary>Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="PartitionSequencer.HandOverAsync"/>).</summary>
+    public Task HandOverAsync(int partition, CancellationToken cancellationToken) =>
+        _sequencers.TryGetValue(partition, out var sequencer) ? sequencer.HandOverAsync(cancellationToken) : Task.CompletedTask;
+
+    /// <summary>After a hand-over: the partition starts afresh if this worker takes it again.</summary>
+    public void Forget(int partition) => _sequencers.TryRemove(partition, out _);
+
+    /// <summary>Whether the partition has a run in progress or requests waiting here.</summary>
+    public bool IsBusy(int partition) => _sequencers.TryGetValue(partition, out var sequencer) && sequencer.IsBusy;
 
     /// <summary>Resolved when first used: the bus's own configuration needs this class, so it cannot take the bus in its constructor.</summary>
     private IBus Bus => services.GetRequiredService<IBus>();

@@ -1,0 +1,186 @@
+using KbSync.Contracts;
+using KbSync.KbWorker.Messaging.Ordering;
+using MassTransit;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KbSync.KbWorker.Messaging.Partitions;
+
+/// <summary>
+/// Spreads the partitions over the live workers: each worker subscribes only to the partitions it owns
+/// (<see cref="PartitionLocks"/>), up to its share, ceil(P / workers). A worker over its share hands the
+/// extras over; a worker under it claims free ones. RabbitMQ's single active consumer alone would give
+/// every partition to the first worker that subscribed, leaving the others idle as standbys.
+/// <para>
+/// Handing a partition over keeps its order: the endpoint stops (no more deliveries), the running run
+/// finishes, then the partition's channel closes, which makes RabbitMQ put every request still waiting
+/// here back in the queue, in order (<see cref="PartitionSequencer.HandOverAsync"/>). Only then is
+/// the lock released, so the next owner subscribes to a queue that is whole again. A graceful stop
+/// hands over every partition this way, before MassTransit stops.
+/// </para>
+/// </summary>
+public sealed class PartitionOwnership(
+    PartitionLocks locks,
+    PartitionSequencers sequencers,
+    IReceiveEndpointConnector endpoints,
+    IOptions<RabbitMqOptions> rabbit,
+    IOptions<KbWorkerOptions> options,
+    ILogger<PartitionOwnership> logger) : BackgroundService, IHostedLifecycleService
+{
+    private static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(250);
+    private readonly Dictionary<int, HostReceiveEndpointHandle> _owned = new();
+    private volatile bool _stopping;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = options.Value.PartitionBalanceInterval;
+        while (!_stopping && !stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await BalanceAsync(stoppingToken);
+                await WaitForChangeAsync(interval, stoppingToken);
+            }
+            catch (Exception error) when (!_stopping && !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning(error, "Partition ownership could not be checked ({Message}); the {Count} partition(s) owned stay as they are, next try in {Interval}.", error.Message, _owned.Count, interval);
+                await DelayAsync(interval, stoppingToken);
+            }
+        }
+    }
+
+    private async Task BalanceAsync(CancellationToken cancellationToken)
+    {
+        if (await locks.ConnectAsync(cancellationToken))
+        {
+            await ReclaimAsync(cancellationToken);
+            await locks.AnnounceAsync(cancellationToken);
+        }
+
+        var snapshot = await locks.ReadAsync(cancellationToken);
+        var partitions = rabbit.Value.Partitions;
+        var share = (partitions + Math.Max(1, snapshot.Workers) - 1) / Math.Max(1, snapshot.Workers);
+        if (_owned.Count > share)
+        {
+            var extras = _owned.Keys.OrderBy(sequencers.IsBusy).ThenBy(_ => Random.Shared.Next()).Take(_owned.Count - share).ToList();
+            await Task.WhenAll(extras.Select(p => HandOverAsync(p, cancellationToken)));
+            foreach (var partition in extras)
+            {
+                await locks.ReleaseAsync(partition, cancellationToken);
+            }
+
+            await locks.AnnounceAsync(cancellationToken);
+            LogOwned(snapshot.Workers, share, $"handed over {Format(extras)}");
+        }
+        else if (_owned.Count < share)
+        {
+            var claimed = new List<int>();
+            foreach (var partition in Enumerable.Range(0, partitions).Where(p => !snapshot.Owners.ContainsKey(p)).OrderBy(_ => Random.Shared.Next()))
+            {
+                if (_owned.Count >= share)
+                {
+                    break;
+                }
+
+                if (await locks.TryClaimAsync(partition, cancellationToken))
+                {
+                    _owned[partition] = endpoints.ConnectReceiveEndpoint(Topology.PartitionQueue(partition),
+                        (context, endpoint) => PartitionEndpoint.Configure((IRabbitMqReceiveEndpointConfigurator)endpoint, partition, context));
+                    claimed.Add(partition);
+                }
+            }
+
+            if (claimed.Count > 0)
+            {
+                await Task.WhenAll(claimed.Select(p => _owned[p].Ready));
+                LogOwned(snapshot.Workers, share, $"took {Format(claimed)}");
+            }
+        }
+    }
+
+    /// <summary>The lock session was new: an earlier one broke and its locks are gone. Keep what can be locked again; hand over the rest.</summary>
+    private async Task ReclaimAsync(CancellationToken cancellationToken)
+    {
+        foreach (var partition in _owned.Keys.ToList())
+        {
+            if (!await locks.TryClaimAsync(partition, cancellationToken))
+            {
+                logger.LogWarning("Partition {Partition} was taken by another worker while this one's lock session was down; handing it over.", partition);
+                await HandOverAsync(partition, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops the partition's endpoint (RabbitMQ delivers nothing more) and, while the stop waits for the
+    /// consumer calls, lets the running run finish and closes the channel, so the waiting requests go
+    /// back to the queue in order and those calls return.
+    /// </summary>
+    private async Task HandOverAsync(int partition, CancellationToken cancellationToken)
+    {
+        var handle = _owned[partition];
+        _owned.Remove(partition);
+        var stopping = handle.StopAsync(cancellationToken);
+        await sequencers.HandOverAsync(partition, cancellationToken);
+        await stopping;
+        sequencers.Forget(partition);
+    }
+
+    /// <summary>Before MassTransit stops (registered after it, so this runs first): hand every partition over, then leave.</summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        _stopping = true;
+        if (ExecuteTask is { } loop)
+        {
+            await loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        try
+        {
+            logger.LogInformation("Stopping: handing over {Partitions}", Format(_owned.Keys));
+            await Task.WhenAll(_owned.Keys.ToList().Select(p => HandOverAsync(p, cancellationToken)));
+        }
+        catch (OperationCanceledException)
+        {
+            logger.LogWarning("Stopping before every partition was handed over; the broker returns what is left when the connection closes.");
+        }
+        finally
+        {
+            await locks.DisposeAsync(); // frees every partition lock and announces nothing: the others notice at their next poll
+        }
+    }
+
+    private async Task WaitForChangeAsync(TimeSpan interval, CancellationToken cancellationToken)
+    {
+        var until = DateTime.UtcNow + interval;
+        while (!_stopping && DateTime.UtcNow < until)
+        {
+            if (await locks.WaitForChangeAsync(WaitSlice, cancellationToken))
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        var until = DateTime.UtcNow + delay;
+        while (!_stopping && DateTime.UtcNow < until)
+        {
+            await Task.Delay(WaitSlice, cancellationToken);
+        }
+    }
+
+    private void LogOwned(int workers, int share, string change) =>
+        logger.LogInformation("Partitions: {Change}; owns {Count} ({Owned}), share {Share} of {Partitions} with {Workers} worker(s)",
+            change, _owned.Count, Format(_owned.Keys), share, rabbit.Value.Partitions, workers);
+
+    private static string Format(IEnumerable<int> partitions) => string.Join(",", partitions.Order());
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
