@@ -16,6 +16,7 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
 {
     private static readonly string[] KbIds = ["alpha", "beta", "gamma", "delta"];
     private KbSyncSandbox _sandbox = null!;
+    private readonly ConcurrentQueue<Guid> _publishedSoFar = new();
     private readonly Dictionary<string, GitRemote> _remotes = new();
 
     public async Task InitializeAsync()
@@ -29,6 +30,7 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
 
         await _sandbox.StartWorkerAsync("w1");
         await _sandbox.StartWorkerAsync("w2");
+        await _sandbox.WaitUntilPartitionsSharedAsync(); // a KB moves to the other worker only when its worker stops
     }
 
     public async Task DisposeAsync() => await _sandbox.DisposeAsync();
@@ -46,35 +48,35 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
     [Fact]
     public async Task When_the_busy_worker_is_killed_halfway_the_other_finishes_with_nothing_lost_or_doubled()
     {
-        var publishing = PublishAsync(total: 100, pause: TimeSpan.FromMilliseconds(60));
+        var publishing = PublishAsync(total: 100, pause: TimeSpan.FromMilliseconds(100));
         await _sandbox.WaitForFinalAsync(20, TimeSpan.FromMinutes(2));
         var busy = await BusiestWorkerAsync();
         busy.Kill();
-        var finishedAtKill = (await _sandbox.WaitForFinalAsync(0, TimeSpan.Zero)).Count;
-        Assert.True(finishedAtKill < 100, "everything finished before the kill: the test would prove nothing");
+        var finalWhenGone = await FinalIdsAsync();
 
         var published = await publishing;
         var rows = await _sandbox.WaitForFinalAsync(100, TimeSpan.FromMinutes(3));
 
         AssertEachNoteOnceInPublishOrder(published, rows);
-        AssertTheOtherWorkerTookOver(busy, rows);
+        AssertTheOtherWorkerTookOver(busy, rows, cameAfter: r => !finalWhenGone.Contains(r.Id));
     }
 
     [Fact]
     public async Task When_the_busy_worker_stops_gracefully_halfway_the_other_goes_on_in_order()
     {
-        var publishing = PublishAsync(total: 100, pause: TimeSpan.FromMilliseconds(60));
+        var publishing = PublishAsync(total: 100, pause: TimeSpan.FromMilliseconds(100));
         await _sandbox.WaitForFinalAsync(20, TimeSpan.FromMinutes(2));
         var busy = await BusiestWorkerAsync();
         Assert.True((await _sandbox.WaitForFinalAsync(0, TimeSpan.Zero)).Count < 100, "everything finished before the stop began: the test would prove nothing");
         await StopGracefullyAsync(busy);
+        var publishedWhenGone = _publishedSoFar.ToHashSet();
 
         var published = await publishing;
         var rows = await _sandbox.WaitForFinalAsync(100, TimeSpan.FromMinutes(3));
 
         AssertEachNoteOnceInPublishOrder(published, rows);
         Assert.Contains("handing over", busy.Output);
-        AssertTheOtherWorkerTookOver(busy, rows);
+        AssertTheOtherWorkerTookOver(busy, rows, cameAfter: r => !publishedWhenGone.Contains(r.Id)); // its last run may end during the stop
     }
 
     /// <summary>
@@ -93,11 +95,13 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
         var oneAtATime = new Dictionary<string, string> { ["KbWorker__MaxBatchSize"] = "1" };
         await _sandbox.StartWorkerAsync("w3", oneAtATime);
         await _sandbox.StartWorkerAsync("w4", oneAtATime);
+        await _sandbox.WaitUntilPartitionsSharedAsync();
         // enough notes that the workers are still behind the publishers when the busy one stops
         var publishing = PublishAsync(total: 300, pause: TimeSpan.Zero);
         await _sandbox.WaitForFinalAsync(10, TimeSpan.FromMinutes(2));
         var busy = await BusiestWorkerAsync();
         await StopGracefullyAsync(busy);
+        var finalWhenGone = await FinalIdsAsync();
         Assert.True(WaitingAtHandOver().Matches(busy.Output).Any(m => int.Parse(m.Groups[1].Value) > 0),
             "no partition had requests waiting when the hand-over began: the test would prove nothing\n" + busy.OutputTail());
 
@@ -105,7 +109,7 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
         var rows = await _sandbox.WaitForFinalAsync(300, TimeSpan.FromMinutes(3));
 
         AssertEachNoteOnceInPublishOrder(published, rows, total: 300);
-        AssertTheOtherWorkerTookOver(busy, rows);
+        AssertTheOtherWorkerTookOver(busy, rows, cameAfter: r => !finalWhenGone.Contains(r.Id));
     }
 
     /// <summary>
@@ -147,6 +151,7 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
                 {
                     var id = await client.SubmitNoteAsync(kb, $"user-{producer}", new NoteContent($"Note {n} for {kb}, from producer {producer}."));
                     order[kb].Add(id);
+                    _publishedSoFar.Enqueue(id);
                 }
                 finally
                 {
@@ -168,14 +173,20 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
         return _sandbox.Workers.Single(w => w.Id == busiest);
     }
 
-    /// <summary>Every KB the stopped worker ran (its notes kept coming after the stop) was finished by the other worker: its partitions were taken over.</summary>
-    private static void AssertTheOtherWorkerTookOver(WorkerProcess stopped, List<Persistence.Entities.OperationRecord> rows)
+    /// <summary>
+    /// The stopped worker's partitions were taken over: of the requests that came after it was gone
+    /// (<paramref name="cameAfter"/>: not yet published, or not yet final), those of its KBs ran on
+    /// another worker, and there were some, or the test would prove nothing.
+    /// </summary>
+    private static void AssertTheOtherWorkerTookOver(WorkerProcess stopped, List<Persistence.Entities.OperationRecord> rows, Func<Persistence.Entities.OperationRecord, bool> cameAfter)
     {
-        foreach (var kb in rows.Where(r => r.WorkerId == stopped.Id).Select(r => r.KbId).Distinct())
-        {
-            Assert.True(rows.Any(r => r.KbId == kb && r.WorkerId != stopped.Id), $"KB {kb}: no other worker took it over after {stopped.Id} stopped");
-        }
+        var itsKbs = rows.Where(r => r.WorkerId == stopped.Id).Select(r => r.KbId).ToHashSet();
+        var later = rows.Where(r => itsKbs.Contains(r.KbId) && cameAfter(r)).ToList();
+        Assert.True(later.Count > 0, $"{stopped.Id}'s KBs ({string.Join(", ", itsKbs)}) had nothing left when it was gone: the test would prove nothing");
+        Assert.All(later, r => Assert.True(r.WorkerId != stopped.Id, $"{r.Id} of KB {r.KbId} came after {stopped.Id} was gone, yet ran there"));
     }
+
+    private async Task<HashSet<Guid>> FinalIdsAsync() => (await _sandbox.WaitForFinalAsync(0, TimeSpan.Zero)).Select(r => r.Id).ToHashSet();
 
     private void AssertEachNoteOnceInPublishOrder(Dictionary<string, List<Guid>> published, List<Persistence.Entities.OperationRecord> rows, int total = 100)
     {

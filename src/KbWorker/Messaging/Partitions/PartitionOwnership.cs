@@ -29,6 +29,7 @@ public sealed class PartitionOwnership(
     ILogger<PartitionOwnership> logger) : BackgroundService, IHostedLifecycleService
 {
     private static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
     private readonly Dictionary<int, HostReceiveEndpointHandle> _owned = new();
     private volatile bool _stopping;
 
@@ -59,6 +60,11 @@ public sealed class PartitionOwnership(
         }
 
         var snapshot = await locks.ReadAsync(cancellationToken);
+        foreach (var orphan in snapshot.Owners.Where(o => o.Value && !_owned.ContainsKey(o.Key)).Select(o => o.Key))
+        {
+            await locks.ReleaseAsync(orphan, cancellationToken); // handed over, but the release failed last time
+        }
+
         var partitions = rabbit.Value.Partitions;
         var share = (partitions + Math.Max(1, snapshot.Workers) - 1) / Math.Max(1, snapshot.Workers);
         if (_owned.Count > share)
@@ -93,7 +99,15 @@ public sealed class PartitionOwnership(
 
             if (claimed.Count > 0)
             {
-                await Task.WhenAll(claimed.Select(p => _owned[p].Ready));
+                try
+                {
+                    await Task.WhenAll(claimed.Select(p => _owned[p].Ready)).WaitAsync(ReadyTimeout, cancellationToken);
+                }
+                catch (TimeoutException)
+                {
+                    logger.LogWarning("Partitions {Partitions}: not consuming yet after {Timeout}; MassTransit keeps trying.", Format(claimed), ReadyTimeout);
+                }
+
                 LogOwned(snapshot.Workers, share, $"took {Format(claimed)}");
             }
         }
