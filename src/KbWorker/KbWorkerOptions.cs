@@ -41,7 +41,7 @@ public sealed class KbWorkerOptions
     public TimeSpan DeliveryGapTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// How often a worker checks that it owns its share of the partitions (ceil(partitions / live workers)).
+    /// How often a worker checks that it owns its share of the partitions (partitions / live workers, see <c>PartitionShare</c>).
     /// Workers announce joining and handing partitions over, so this matters only when a worker dies:
     /// its partitions wait this long, at most, for a new owner.
     /// </summary>

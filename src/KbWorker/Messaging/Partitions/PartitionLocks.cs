@@ -23,8 +23,16 @@ public sealed class PartitionLocks(IDbContextFactory<KbSyncDbContext> contexts, 
     private NpgsqlConnection? _connection;
     private bool _notified;
 
-    /// <summary>What the database says now: how many workers are alive, and which partitions are taken (and whether by this worker).</summary>
-    public sealed record Snapshot(int Workers, IReadOnlyDictionary<int, bool> Owners);
+    /// <summary>
+    /// What the database says now: how many workers are alive, this worker's rank among them (by
+    /// session, 0-based, the same order for every worker), and which partitions are taken (and whether
+    /// by this worker).
+    /// </summary>
+    public sealed record Snapshot(int Workers, int Rank, IReadOnlyDictionary<int, bool> Owners)
+    {
+        /// <summary>How many partitions this worker should own: an even share, the first ones in rank order taking one more of what does not divide.</summary>
+        public int ShareOf(int partitions) => PartitionShare.Of(partitions, Workers, Rank);
+    }
 
     /// <summary>
     /// Opens this worker's lock session if it has none (first call, or the connection broke), joins as a
@@ -62,7 +70,7 @@ public sealed class PartitionLocks(IDbContextFactory<KbSyncDbContext> contexts, 
     {
         await using var command = new NpgsqlCommand(
             """
-            SELECT classid::int, objid::int, pid = pg_backend_pid()
+            SELECT classid::int, objid::int, pid, pid = pg_backend_pid()
             FROM pg_locks
             WHERE locktype = 'advisory' AND granted AND objsubid = 2
               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -70,22 +78,23 @@ public sealed class PartitionLocks(IDbContextFactory<KbSyncDbContext> contexts, 
             """, Connection);
         command.Parameters.AddWithValue("partitions", _partitionKey);
         command.Parameters.AddWithValue("members", _memberKey);
-        var workers = 0;
+        var members = new List<(int Pid, bool Mine)>();
         var owners = new Dictionary<int, bool>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
             if (reader.GetInt32(0) == _memberKey)
             {
-                workers++;
+                members.Add((reader.GetInt32(2), reader.GetBoolean(3)));
             }
             else
             {
-                owners[reader.GetInt32(1)] = reader.GetBoolean(2);
+                owners[reader.GetInt32(1)] = reader.GetBoolean(3);
             }
         }
 
-        return new Snapshot(workers, owners);
+        var rank = members.OrderBy(m => m.Pid).ToList().FindIndex(m => m.Mine);
+        return new Snapshot(Math.Max(1, members.Count), Math.Max(0, rank), owners);
     }
 
     /// <summary>Takes the partition if no worker holds it. Never call it for a partition this session holds: the lock is reentrant.</summary>

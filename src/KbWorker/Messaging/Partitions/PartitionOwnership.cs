@@ -9,8 +9,9 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 
 /// <summary>
 /// Spreads the partitions over the live workers: each worker subscribes only to the partitions it owns
-/// (<see cref="PartitionLocks"/>), up to its share, ceil(P / workers). A worker over its share hands the
-/// extras over; a worker under it claims free ones. RabbitMQ's single active consumer alone would give
+/// (<see cref="PartitionLocks"/>), up to its share (<see cref="PartitionShare"/>: P / workers, the
+/// remainder going one each to the first workers in rank). A worker over its share hands the extras
+/// over, idle partitions first; a worker under it claims free ones. RabbitMQ's single active consumer alone would give
 /// every partition to the first worker that subscribed, leaving the others idle as standbys.
 /// <para>
 /// Handing a partition over keeps its order: the endpoint stops (no more deliveries), the running run
@@ -66,7 +67,7 @@ public sealed class PartitionOwnership(
         }
 
         var partitions = rabbit.Value.Partitions;
-        var share = (partitions + Math.Max(1, snapshot.Workers) - 1) / Math.Max(1, snapshot.Workers);
+        var share = snapshot.ShareOf(partitions);
         if (_owned.Count > share)
         {
             var extras = _owned.Keys.OrderBy(sequencers.IsBusy).ThenBy(_ => Random.Shared.Next()).Take(_owned.Count - share).ToList();
