@@ -74,6 +74,37 @@ public sealed class PartitionSharingTests(RabbitMqService rabbit, PostgresServic
         Assert.True(movedKbs.Count > 0, "no KB moved from one worker to the other mid-stream: the test would prove nothing\n" + _sandbox.WorkerOutput());
     }
 
+    /// <summary>
+    /// PostgreSQL ends w1's lock session (a database restart or a network cut would): w2 sees the
+    /// partitions free and subscribes to them while w1 still consumes. The queues' single active
+    /// consumer keeps w2 waiting until w1, back in the database, finds its partitions taken and hands
+    /// them over. No KB is reordered, nothing is lost or doubled, and the partitions end up shared again.
+    /// </summary>
+    [Fact]
+    public async Task When_a_workers_lock_session_is_cut_no_kb_is_reordered_and_the_partitions_are_shared_again()
+    {
+        // w2 checks often, w1 seldom: w2 takes w1's partitions before w1 is back
+        var first = await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__PartitionBalanceInterval"] = "00:00:05" });
+        await _sandbox.StartWorkerAsync("w2", new Dictionary<string, string> { ["KbWorker__PartitionBalanceInterval"] = "00:00:00.500" });
+        await _sandbox.WaitUntilPartitionsSharedAsync();
+
+        var publishing = PublishAsync(total: 240, pause: TimeSpan.FromMilliseconds(25));
+        await _sandbox.WaitForFinalAsync(30, TimeSpan.FromMinutes(2));
+        await using (var database = new Npgsql.NpgsqlConnection(_sandbox.Database.ConnectionString))
+        {
+            await database.OpenAsync();
+            await using var cut = new Npgsql.NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'kbworker w1 partitions'", database);
+            Assert.Equal(1L, await cut.ExecuteScalarAsync());
+        }
+
+        var published = await publishing;
+        var rows = await _sandbox.WaitForFinalAsync(240, TimeSpan.FromMinutes(3));
+
+        AssertEachNoteOnceInPublishOrder(published, rows);
+        Assert.Contains("was taken by another worker while this one's lock session was down", first.Output);
+        await _sandbox.WaitUntilPartitionsSharedAsync();
+    }
+
     /// <summary>Round-robin over the KBs, one producer, each publish confirmed before the next: the publish order per KB is known.</summary>
     private async Task<Dictionary<string, List<Guid>>> PublishAsync(int total, TimeSpan pause)
     {

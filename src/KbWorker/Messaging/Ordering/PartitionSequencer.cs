@@ -48,6 +48,7 @@ public sealed class PartitionSequencer(
     private bool _running;
     private bool _halted;
     private bool _handingOver;
+    private bool _released;
     private Timer? _gapTimer;
     private IChannel? _channel;
     private TaskCompletionSource _idle = NewIdle(done: true);
@@ -73,6 +74,12 @@ public sealed class PartitionSequencer(
                 _channel = channel;
                 var generation = _generation;
                 channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdown(generation, reason);
+                if (_released)
+                {
+                    // Handed over, and MassTransit subscribed again before its endpoint stopped: whatever
+                    // this channel brings goes back to the queue, in order, when it closes.
+                    _ = CloseQuietlyAsync(channel, CancellationToken.None);
+                }
             }
 
             if (_halted)
@@ -254,9 +261,10 @@ public sealed class PartitionSequencer(
     /// one finishes, then the channel is closed. Closing (rather than cancelling the consumer) makes
     /// RabbitMQ return every unacknowledged message to the queue in order before it activates the
     /// next consumer; a cancel would activate it first, and messages delivered but not yet handed to
-    /// this consumer would come back behind later ones. MassTransit then subscribes again, at the back
-    /// of the line. The requests still waiting here fail when the broker confirms the close
-    /// (<see cref="OnChannelShutdown"/>), which is what lets the close finish.
+    /// this consumer would come back behind later ones (should another worker be subscribed too). The
+    /// requests still waiting here fail when the broker confirms the close (<see cref="OnChannelShutdown"/>),
+    /// which is what lets the close finish. The caller then stops the endpoint; a channel MassTransit
+    /// opens again before that is closed at once, so nothing more runs here.
     /// </summary>
     public async Task HandOverAsync(CancellationToken cancellationToken)
     {
@@ -279,22 +287,19 @@ public sealed class PartitionSequencer(
         if (channel is { IsOpen: true })
         {
             logger.LogInformation("Partition {Partition}: handing over (closing its channel, so waiting requests return to the queue in order)", partition);
-            try
-            {
-                await channel.CloseAsync(Constants.ReplySuccess, "KbSync worker hands the partition over", cancellationToken);
-            }
-            catch (Exception error) when (error is ObjectDisposedException or RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.OperationInterruptedException)
-            {
-                // closed meanwhile (the connection dropped): the broker has returned the messages already
-            }
+            await CloseQuietlyAsync(channel, cancellationToken);
         }
 
         lock (_gate)
         {
-            // MassTransit may already have subscribed again (a new generation): that one goes on.
+            _released = true;
             if (generation == _generation)
             {
                 Halt(null);
+            }
+            else if (_channel is { } later && later != channel)
+            {
+                _ = CloseQuietlyAsync(later, CancellationToken.None); // MassTransit subscribed again meanwhile
             }
         }
 
@@ -323,6 +328,18 @@ public sealed class PartitionSequencer(
     }
 
     private static readonly TimeSpan AckGrace = TimeSpan.FromMilliseconds(200);
+
+    private static async Task CloseQuietlyAsync(IChannel channel, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await channel.CloseAsync(Constants.ReplySuccess, "KbSync worker hands the partition over", cancellationToken);
+        }
+        catch (Exception error) when (error is ObjectDisposedException or RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            // closed meanwhile (the connection dropped): the broker has returned the messages already
+        }
+    }
 
     private static TaskCompletionSource NewIdle(bool done)
     {

@@ -20,9 +20,11 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
     private readonly ILogger _logger = loggers.CreateLogger<PartitionSequencers>();
 
-    /// <summary>Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="PartitionSequencer.HandOverAsync"/>).</summary>
-    public Task HandOverAsync(int partition, CancellationToken cancellationToken) =>
-        _sequencers.TryGetValue(partition, out var sequencer) ? sequencer.HandOverAsync(cancellationToken) : Task.CompletedTask;
+    /// <summary>
+    /// Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="PartitionSequencer.HandOverAsync"/>).
+    /// Made for a partition that has had no delivery yet too, so that one arriving late is given back as well.
+    /// </summary>
+    public Task HandOverAsync(int partition, CancellationToken cancellationToken) => For(partition).HandOverAsync(cancellationToken);
 
     /// <summary>After a hand-over: the partition starts afresh if this worker takes it again.</summary>
     public void Forget(int partition) => _sequencers.TryRemove(partition, out _);

@@ -14,10 +14,10 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 /// over, idle partitions first; a worker under it claims free ones. RabbitMQ's single active consumer alone would give
 /// every partition to the first worker that subscribed, leaving the others idle as standbys.
 /// <para>
-/// Handing a partition over keeps its order: the endpoint stops (no more deliveries), the running run
-/// finishes, then the partition's channel closes, which makes RabbitMQ put every request still waiting
-/// here back in the queue, in order (<see cref="PartitionSequencer.HandOverAsync"/>). Only then is
-/// the lock released, so the next owner subscribes to a queue that is whole again. A graceful stop
+/// Handing a partition over keeps its order: the running run finishes, then the partition's channel
+/// closes, which makes RabbitMQ put every request still waiting here back in the queue, in order
+/// (<see cref="PartitionSequencer.HandOverAsync"/>), and the endpoint stops. Only then is the lock
+/// released, so the next owner subscribes to a queue that is whole again. A graceful stop
 /// hands over every partition this way, before MassTransit stops.
 /// </para>
 /// </summary>
@@ -54,7 +54,8 @@ public sealed class PartitionOwnership(
 
     private async Task BalanceAsync(CancellationToken cancellationToken)
     {
-        if (await locks.ConnectAsync(cancellationToken))
+        var renewed = await locks.ConnectAsync(cancellationToken);
+        if (renewed)
         {
             await ReclaimAsync(cancellationToken);
             await locks.AnnounceAsync(cancellationToken);
@@ -79,6 +80,7 @@ public sealed class PartitionOwnership(
 
             await locks.AnnounceAsync(cancellationToken);
             LogOwned(snapshot.Workers, share, $"handed over {Format(extras)}");
+            return;
         }
         else if (_owned.Count < share)
         {
@@ -110,7 +112,13 @@ public sealed class PartitionOwnership(
                 }
 
                 LogOwned(snapshot.Workers, share, $"took {Format(claimed)}");
+                return;
             }
+        }
+
+        if (renewed)
+        {
+            LogOwned(snapshot.Workers, share, "lock session opened");
         }
     }
 
@@ -128,17 +136,18 @@ public sealed class PartitionOwnership(
     }
 
     /// <summary>
-    /// Stops the partition's endpoint (RabbitMQ delivers nothing more) and, while the stop waits for the
-    /// consumer calls, lets the running run finish and closes the channel, so the waiting requests go
-    /// back to the queue in order and those calls return.
+    /// Lets the running run finish and closes the partition's channel, so the waiting requests go back to
+    /// the queue in order, then stops the endpoint. Closing first, not cancelling the consumer first:
+    /// on RabbitMQ 3.10 a cancel would make another worker subscribed to the queue (after a lost lock
+    /// session, say) the active consumer while this one still holds requests, and those would come
+    /// back behind later ones.
     /// </summary>
     private async Task HandOverAsync(int partition, CancellationToken cancellationToken)
     {
         var handle = _owned[partition];
         _owned.Remove(partition);
-        var stopping = handle.StopAsync(cancellationToken);
         await sequencers.HandOverAsync(partition, cancellationToken);
-        await stopping;
+        await handle.StopAsync(cancellationToken);
         sequencers.Forget(partition);
     }
 
