@@ -14,8 +14,13 @@ public interface IKbClone : IDisposable
     /// <summary>True when the KB has a remote to fetch from and push to.</summary>
     bool HasRemote { get; }
 
-    /// <summary>Fetches the remote branch and moves <see cref="Tip"/> to it, dropping unpushed local commits.</summary>
-    Task SyncAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Moves <see cref="Tip"/> to the remote head, dropping unpushed local commits. With
+    /// <paramref name="fetch"/> false it trusts the remote head as of this clone's last fetch or push
+    /// and saves the round trip (it fetches all the same if it has never fetched): the push is a
+    /// compare-and-swap, so a remote that moved meanwhile refuses it and the caller syncs again, fetching.
+    /// </summary>
+    Task SyncAsync(bool fetch, CancellationToken cancellationToken);
 
     /// <summary>Finds the commit carrying <c>KbSync-Operation: id</c> in the history of <see cref="Tip"/>.</summary>
     CommitTrailers? FindOperation(Guid operationId);

@@ -48,11 +48,11 @@ internal sealed class LibGit2KbClone : IKbClone
 
     public bool HasRemote => _kb.RemoteUrl is not null;
 
-    public Task SyncAsync(CancellationToken cancellationToken) => Task.Run(() =>
+    public Task SyncAsync(bool fetch, CancellationToken cancellationToken) => Task.Run(() =>
     {
         _unsaved.Clear();
         _newObjects.Clear();
-        if (HasRemote)
+        if (HasRemote && (fetch || _repository.Refs[_remoteRef] is null))
         {
             Fetch(cancellationToken);
         }
@@ -154,7 +154,7 @@ internal sealed class LibGit2KbClone : IKbClone
 
         if (RemoteUrls.IsLocal(_kb.RemoteUrl!))
         {
-            return LocalRemotePush.Push(_kb, pack, _syncedHead, Tip!);
+            return Tracked(LocalRemotePush.Push(_kb, pack, _syncedHead, Tip!));
         }
 
         PushStatusError? refused = null;
@@ -194,8 +194,19 @@ internal sealed class LibGit2KbClone : IKbClone
             throw new GitFailure(ReasonCodes.PushRejected, $"KB '{_kb.Id}': the remote {_kb.RemoteUrl} refused the push to {_kb.Branch}: {reason}");
         }
 
-        return PushOutcome.Pushed;
+        return Tracked(PushOutcome.Pushed);
     }, cancellationToken);
+
+    /// <summary>After a push the remote head is <see cref="Tip"/>: the remote-tracking branch says so, for a sync that does not fetch.</summary>
+    private PushOutcome Tracked(PushOutcome outcome)
+    {
+        if (outcome == PushOutcome.Pushed)
+        {
+            Local("track", () => _repository.Refs.Add(_remoteRef, new ObjectId(Tip!), allowOverwrite: true));
+        }
+
+        return outcome;
+    }
 
     public void Dispose() => _repository.Dispose();
 

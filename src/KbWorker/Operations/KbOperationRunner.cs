@@ -217,7 +217,7 @@ public sealed class KbOperationRunner(
         {
             steps.Report(group, OperationSteps.Pull);
             var step = Stopwatch.StartNew();
-            await clone.SyncAsync(cancellationToken);
+            await clone.SyncAsync(fetch: attempt > 1 || group.Any(o => o.Request.AgentTask is not null), cancellationToken);
             Charge(group, step, (t, ms) => t.PullMs += ms);
 
             var finishedEarlier = await begun.WaitAsync(cancellationToken);

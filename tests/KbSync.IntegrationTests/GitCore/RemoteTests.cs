@@ -41,6 +41,38 @@ public sealed class RemoteTests(RabbitMqService rabbit, PostgresService postgres
         Assert.True(row.Pushed);
     }
 
+    /// <summary>
+    /// A note group is built on the remote head as the clone last saw it, without fetching first; the
+    /// push is a compare-and-swap, so when someone else wrote meanwhile it is refused, and the group is
+    /// replayed on the new head after a fetch.
+    /// </summary>
+    [Fact]
+    public async Task A_note_after_the_workers_own_push_does_not_fetch_and_one_after_a_foreign_push_is_replayed_on_top_of_it()
+    {
+        var remote = _server.CreateRepository("trusting-kb");
+        await _sandbox.RegisterKbAsync("trusting-kb", remote.Url);
+        Assert.Equal(OperationStatus.Succeeded, (await NoteAsync("trusting-kb", "First: the clone is made.")).Status);
+
+        _server.ClearLog();
+        var second = await NoteAsync("trusting-kb", "Second: this worker pushed last, so no fetch.");
+        Assert.Equal(OperationStatus.Succeeded, second.Status);
+        Assert.DoesNotContain(_server.RequestLog, r => r.Contains("upload-pack", StringComparison.Ordinal));
+        Assert.Equal(1, _server.ReceivePackCount);
+
+        await new ForeignWriter(remote.Path, _sandbox.Folder.Combine("person")).WriteAsync(1, TimeSpan.Zero);
+        _server.ClearLog();
+        var third = await NoteAsync("trusting-kb", "Third: someone else wrote first.");
+
+        Assert.Equal(OperationStatus.Succeeded, third.Status);
+        // refused at the advertisement (the remote head is not in the clone: not a fast-forward), then replayed
+        Assert.Equal(2, _server.RequestLog.Count(r => r.Contains("service=git-receive-pack", StringComparison.Ordinal)));
+        Assert.Equal(1, _server.ReceivePackCount);
+        Assert.Contains(_server.RequestLog, r => r.Contains("upload-pack", StringComparison.Ordinal));
+        var commits = new GitRemote(remote.Path, "main").Commits();
+        Assert.Equal([second.CommitSha, null, third.CommitSha], commits.TakeLast(3).Select(c => c.Trailers is null ? null : c.Sha));
+        Assert.Equal("Foreign commit 0", commits[^2].Subject);
+    }
+
     [Fact]
     public async Task A_branch_missing_on_the_remote_is_created_by_the_first_push_and_others_are_left_alone()
     {

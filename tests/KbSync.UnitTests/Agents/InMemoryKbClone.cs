@@ -105,7 +105,7 @@ public sealed class InMemoryKbClone : IKbClone
         return Tip;
     }
 
-    public Task SyncAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+    public Task SyncAsync(bool fetch, CancellationToken cancellationToken) => throw new NotSupportedException();
 
     public CommitTrailers? FindOperation(Guid operationId) => throw new NotSupportedException();
 
