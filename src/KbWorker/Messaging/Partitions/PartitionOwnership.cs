@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using KbSync.Contracts;
 using KbSync.KbWorker.Messaging.Ordering;
 using MassTransit;
@@ -31,7 +32,7 @@ public sealed class PartitionOwnership(
 {
     private static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
-    private readonly Dictionary<int, HostReceiveEndpointHandle> _owned = new();
+    private readonly ConcurrentDictionary<int, HostReceiveEndpointHandle> _owned = new(); // hand-overs run side by side
     private volatile bool _stopping;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -144,10 +145,9 @@ public sealed class PartitionOwnership(
     /// </summary>
     private async Task HandOverAsync(int partition, CancellationToken cancellationToken)
     {
-        var handle = _owned[partition];
-        _owned.Remove(partition);
         await sequencers.HandOverAsync(partition, cancellationToken);
-        await handle.StopAsync(cancellationToken);
+        await _owned[partition].StopAsync(cancellationToken);
+        _owned.TryRemove(partition, out _); // only now: a hand-over that failed half-way is tried again, and its lock kept meanwhile
         sequencers.Forget(partition);
     }
 
