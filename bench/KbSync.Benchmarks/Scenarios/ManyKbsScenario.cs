@@ -124,7 +124,8 @@ public sealed class ManyKbsScenario : IScenario
         var result = new Result(condition.Name, $"KbSync, {workerCount} worker{(workerCount > 1 ? "s" : "")}", workerCount, notes.Count, rows.Count(r => !r.Succeeded),
             (last - first).TotalSeconds, [.. rows.Where(r => r.Succeeded).Select(r => r.EndToEndMs ?? double.NaN)],
             string.Join(", ", spread.Select(s => $"{s.WorkerId}: {s.Operations} ops/{s.Kbs} KBs")) + $" (warm-up: {string.Join(", ", warmSpread.Select(s => $"{s.WorkerId} {s.Kbs} KBs"))})",
-            $"{ordered}/{kbs.Count} KBs", $"{peak.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max():N0} MiB", cpu);
+            $"{ordered}/{kbs.Count} KBs", $"{peak.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max():N0} MiB", cpu,
+            Groups: rows.Select(r => (r.KbId, r.StartedAt)).Distinct().Count()); // a run's requests share started_at: one group per KB and run
         Report.Progress($"{Name} [{condition.Name}, {workerCount} worker(s)]: {result.NotesPerSecond:N1} notes/s, CPU {cpu.MachineBusyPercent:N0} % busy; {result.Spread}");
         return result;
     }
@@ -181,7 +182,7 @@ public sealed class ManyKbsScenario : IScenario
             }
 
             var result = new Result(condition.Name, $"baseline, {options.BaselineWriters} git-CLI writers", 0, samples.Count, samples.Count(s => !s.Succeeded),
-                samples.Max(s => s.FinishedMs) / 1000, [.. samples.Where(s => s.Succeeded).Select(s => s.EndToEndMs)], $"{options.BaselineWriters} writers, any KB each", $"{ordered}/{urls.Count} KBs", "-", cpu);
+                samples.Max(s => s.FinishedMs) / 1000, [.. samples.Where(s => s.Succeeded).Select(s => s.EndToEndMs)], $"{options.BaselineWriters} writers, any KB each", $"{ordered}/{urls.Count} KBs", "-", cpu, Groups: samples.Count);
             Report.Progress($"{Name} [{condition.Name}, baseline]: {result.NotesPerSecond:N1} notes/s");
             return result;
         }
@@ -206,8 +207,8 @@ public sealed class ManyKbsScenario : IScenario
         report.WriteLine($"each, a flock per KB). 'local' = remotes by path; '+{options.LatencyMs} ms' = over smart HTTP, every request answered {options.LatencyMs} ms late.");
         report.WriteLine("notes/s = notes / (last push - first publish). 'vs baseline' = notes/s over the baseline's in the same remote condition.");
         report.WriteLine();
-        var table = new TextTable("remote", "system", "notes", "failed", "seconds", "notes/s", "vs baseline", "vs 1 worker", "e2e p50", "e2e p95", "order kept", "peak RSS/worker", "CPU busy", "CPU s: workers", "git children", "operations per worker (history)");
-        var csv = new StringBuilder("condition,system,workers,notes,failed,seconds,notes_per_second,ratio_to_baseline,ratio_to_one_worker,e2e_p50_ms,e2e_p95_ms,order_kept,cpu_busy_percent,cpu_s_workers,cpu_s_git_children,spread\n");
+        var table = new TextTable("remote", "system", "notes", "failed", "seconds", "notes/s", "vs baseline", "vs 1 worker", "e2e p50", "e2e p95", "order kept", "peak RSS/worker", "groups", "CPU busy", "CPU s: workers", "git children", "operations per worker (history)");
+        var csv = new StringBuilder("condition,system,workers,notes,failed,seconds,notes_per_second,ratio_to_baseline,ratio_to_one_worker,e2e_p50_ms,e2e_p95_ms,order_kept,groups,cpu_busy_percent,cpu_s_workers,cpu_s_git_children,spread\n");
         foreach (var group in results.GroupBy(r => r.Condition))
         {
             var baseline = group.Single(r => r.Workers == 0);
@@ -216,10 +217,10 @@ public sealed class ManyKbsScenario : IScenario
             {
                 var vsOne = r.Workers > 0 ? Fmt.Ratio(r.NotesPerSecond, one.NotesPerSecond) : "";
                 table.Row(r.Condition, r.System, r.Notes.ToString(CultureInfo.InvariantCulture), r.Failed.ToString(CultureInfo.InvariantCulture), r.Seconds.ToString("N1", CultureInfo.InvariantCulture),
-                    Fmt.Rate(r.NotesPerSecond), r.Workers > 0 ? Fmt.Ratio(r.NotesPerSecond, baseline.NotesPerSecond) : "1.0x", vsOne, Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), r.Order, r.PeakRss,
+                    Fmt.Rate(r.NotesPerSecond), r.Workers > 0 ? Fmt.Ratio(r.NotesPerSecond, baseline.NotesPerSecond) : "1.0x", vsOne, Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), r.Order, r.PeakRss, r.Groups.ToString(CultureInfo.InvariantCulture),
                     $"{r.Cpu.MachineBusyPercent:N0} %", r.Workers > 0 ? r.Cpu.ProcessSeconds.ToString("N1", CultureInfo.InvariantCulture) : "-", r.Cpu.ChildSeconds.ToString("N1", CultureInfo.InvariantCulture), r.Spread);
                 csv.Append(CultureInfo.InvariantCulture,
-                    $"{r.Condition},\"{r.System}\",{r.Workers},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.NotesPerSecond:0.###},{r.NotesPerSecond / baseline.NotesPerSecond:0.###},{(r.Workers > 0 ? (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture) : "")},{r.P(0.5):0.#},{r.P(0.95):0.#},\"{r.Order}\",{r.Cpu.MachineBusyPercent:0.#},{r.Cpu.ProcessSeconds:0.##},{r.Cpu.ChildSeconds:0.##},\"{r.Spread}\"\n");
+                    $"{r.Condition},\"{r.System}\",{r.Workers},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.NotesPerSecond:0.###},{r.NotesPerSecond / baseline.NotesPerSecond:0.###},{(r.Workers > 0 ? (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture) : "")},{r.P(0.5):0.#},{r.P(0.95):0.#},\"{r.Order}\",{r.Groups},{r.Cpu.MachineBusyPercent:0.#},{r.Cpu.ProcessSeconds:0.##},{r.Cpu.ChildSeconds:0.##},\"{r.Spread}\"\n");
                 context.Chart.Add("many KBs: notes/s", r.Condition, r.Workers > 0 ? $"{r.Workers} worker{(r.Workers > 1 ? "s" : "")}" : "baseline", r.NotesPerSecond);
             }
 
@@ -244,6 +245,8 @@ public sealed class ManyKbsScenario : IScenario
                              (judged ? $" -> {(ratio >= ScaleTarget ? "MET" : $"MISSED (by {ScaleTarget / ratio:N1}x)")}" : "") + ".");
         }
 
+        report.WriteLine("groups: KbSync's group commits (the requests of one KB in one run, by history's started_at), each pushed once unless");
+        report.WriteLine("the push is refused and replayed; the baseline's groups are its notes (one pull and one push each).");
         report.WriteLine("Partition spread: a worker's share of the operations (history's worker_id) follows the partitions it owned (16 queues,");
         report.WriteLine("shared out by the workers). CPU, over the window from first publish to last result: 'busy' = share of both cores' time");
         report.WriteLine("used by anything; 'workers' = the kbworker processes' CPU seconds; 'git children' = CPU seconds of the git processes the");
@@ -253,7 +256,8 @@ public sealed class ManyKbsScenario : IScenario
         report.WriteLine($"Raw data: {Name}-notes.csv (every note), {Name}-summary.csv.");
     }
 
-    private sealed record Result(string Condition, string System, int Workers, int Notes, int Failed, double Seconds, double[] EndToEnd, string Spread, string Order, string PeakRss, CpuUse Cpu)
+    /// <param name="Groups">KbSync's group commits (one push each unless replayed); for the baseline, its notes.</param>
+    private sealed record Result(string Condition, string System, int Workers, int Notes, int Failed, double Seconds, double[] EndToEnd, string Spread, string Order, string PeakRss, CpuUse Cpu, int Groups)
     {
         public double NotesPerSecond => (Notes - Failed) / Seconds;
 
