@@ -90,6 +90,19 @@ public sealed class KbSyncSandbox : IAsyncDisposable
 
     public GitRemote CreateRemote(string name, string branch = "main") => new(Folder.Combine("remotes", name + ".git"), branch);
 
+    /// <summary>A bare remote per KB id (named after it), each registered; returns them by KB id.</summary>
+    public async Task<Dictionary<string, GitRemote>> RegisterKbsWithRemotesAsync(IEnumerable<string> kbIds)
+    {
+        var remotes = new Dictionary<string, GitRemote>();
+        foreach (var kb in kbIds)
+        {
+            remotes[kb] = CreateRemote(kb);
+            await RegisterKbAsync(kb, remotes[kb].Path);
+        }
+
+        return remotes;
+    }
+
     public async Task RegisterKbAsync(string kbId, string? remote, string branch = "main", string? tokenEnv = null)
     {
         await using var db = Database.CreateContext();

@@ -17,16 +17,12 @@ public sealed partial class ConcurrentWritersTests(RabbitMqService rabbit, Postg
     private static readonly string[] KbIds = ["alpha", "beta", "gamma", "delta"];
     private KbSyncSandbox _sandbox = null!;
     private readonly ConcurrentQueue<Guid> _publishedSoFar = new();
-    private readonly Dictionary<string, GitRemote> _remotes = new();
+    private Dictionary<string, GitRemote> _remotes = null!;
 
     public async Task InitializeAsync()
     {
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
-        foreach (var kb in KbIds)
-        {
-            _remotes[kb] = _sandbox.CreateRemote(kb);
-            await _sandbox.RegisterKbAsync(kb, _remotes[kb].Path);
-        }
+        _remotes = await _sandbox.RegisterKbsWithRemotesAsync(KbIds);
 
         await _sandbox.StartWorkerAsync("w1");
         await _sandbox.StartWorkerAsync("w2");

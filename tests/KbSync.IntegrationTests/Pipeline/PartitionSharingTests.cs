@@ -13,16 +13,12 @@ public sealed class PartitionSharingTests(RabbitMqService rabbit, PostgresServic
 {
     private static readonly string[] KbIds = Enumerable.Range(0, 12).Select(i => $"shared-{i:D2}").ToArray();
     private KbSyncSandbox _sandbox = null!;
-    private readonly Dictionary<string, GitRemote> _remotes = new();
+    private Dictionary<string, GitRemote> _remotes = null!;
 
     public async Task InitializeAsync()
     {
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
-        foreach (var kb in KbIds)
-        {
-            _remotes[kb] = _sandbox.CreateRemote(kb);
-            await _sandbox.RegisterKbAsync(kb, _remotes[kb].Path);
-        }
+        _remotes = await _sandbox.RegisterKbsWithRemotesAsync(KbIds);
     }
 
     public async Task DisposeAsync() => await _sandbox.DisposeAsync();
