@@ -23,6 +23,10 @@ public static class ReasonCodes
     public const string NetworkTimeout = "network_timeout";
     /// <summary>A stale lock file in the worker's clone could not be removed.</summary>
     public const string WorkingCopyLocked = "working_copy_locked";
+    /// <summary>The remote branch is locked by another writer (git's ref lock) for longer than a push may wait.</summary>
+    public const string RemoteLocked = "remote_locked";
+    /// <summary>A file stands where the request needs a folder, or a folder where it needs a file; nothing was committed.</summary>
+    public const string PathConflict = "path_conflict";
     /// <summary>The KB lock could not be acquired in time.</summary>
     public const string LockTimeout = "lock_timeout";
     /// <summary>The operation passed its deadline.</summary>

@@ -1,4 +1,5 @@
 using KbSync.Contracts;
+using KbSync.KbWorker.Failures;
 using LibGit2Sharp;
 
 namespace KbSync.KbWorker.Git;
@@ -8,10 +9,8 @@ namespace KbSync.KbWorker.Git;
 /// and a message a user can act on. Messages name the KB and the remote as registered (which never
 /// holds a credential), never a token.
 /// </summary>
-public sealed class GitFailure(string reasonCode, string message, Exception? inner = null) : Exception(message, inner)
+public sealed class GitFailure(string reasonCode, string message, Exception? inner = null) : OperationFailure(reasonCode, message, inner)
 {
-    public string ReasonCode { get; } = reasonCode;
-
     /// <summary>Turns a libgit2 error during a network call into a domain error (the messages matched are libgit2's own).</summary>
     public static GitFailure FromNetwork(Exception error, string kbId, string remote, string action)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using KbSync.Contracts;
 using KbSync.KbWorker.Agents;
+using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Locking;
 using KbSync.KbWorker.Notes;
@@ -187,7 +188,7 @@ public sealed class KbOperationRunner(
             case KbLockTimeoutException:
                 FailAll(group, ReasonCodes.LockTimeout, error.Message);
                 return true;
-            case GitFailure failure:
+            case OperationFailure failure:
                 logger.LogWarning("KB {KbId}: {Reason}: {Message}", group[0].Request.KbId, failure.ReasonCode, failure.Message);
                 FailAll(group, failure.ReasonCode, failure.Message);
                 return true;
@@ -271,21 +272,22 @@ public sealed class KbOperationRunner(
     /// </summary>
     private static TimeSpan ReplayPause(int attempt) => TimeSpan.FromMilliseconds(Math.Min(attempt * 25, 500) + Random.Shared.Next(25));
 
-    /// <summary>One request on the clone's tip; an agent that fails fails only its own request.</summary>
+    /// <summary>
+    /// One request on the clone's tip. A request that fails for a reason of its own (a path conflict, an
+    /// agent's failure) fails alone, and the rest of its group goes on; a damaged clone fails the group,
+    /// which is then run again on a fresh clone.
+    /// </summary>
     private async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, CancellationToken cancellationToken)
     {
-        if (operation.Request.Kind == OperationKind.Note)
-        {
-            return notes.Apply(clone, operation);
-        }
-
         try
         {
-            return await agents.ApplyAsync(clone, operation, cancellationToken);
+            return operation.Request.Kind == OperationKind.Note
+                ? notes.Apply(clone, operation)
+                : await agents.ApplyAsync(clone, operation, cancellationToken);
         }
-        catch (AgentFailure failure)
+        catch (OperationFailure failure) when (failure.ReasonCode != ReasonCodes.CorruptClone)
         {
-            logger.LogWarning("KB {KbId}: agent task {OperationId} failed: {Reason}: {Message}", operation.Request.KbId, operation.Id, failure.ReasonCode, failure.Message);
+            logger.LogWarning("KB {KbId}: {Kind} {OperationId} failed: {Reason}: {Message}", operation.Request.KbId, operation.Request.Kind.ToWireName(), operation.Id, failure.ReasonCode, failure.Message);
             return new OperationOutcome(OperationStatus.Failed, null, null, null, failure.ReasonCode, failure.Message);
         }
     }
