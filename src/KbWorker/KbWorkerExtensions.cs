@@ -1,4 +1,5 @@
 using KbSync.KbWorker.Agents;
+using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Locking;
 using KbSync.KbWorker.Notes;
@@ -6,6 +7,7 @@ using KbSync.KbWorker.Operations;
 using KbSync.Persistence;
 using KbSync.Persistence.KnowledgeBases;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 namespace KbSync.KbWorker;
@@ -22,6 +24,9 @@ public static class KbWorkerExtensions
         builder.Services.AddSingleton<AgentTaskRunner>();
         builder.Services.AddSingleton<OperationRecorder>();
         builder.Services.AddSingleton<KbOperationRunner>();
+        builder.Services.AddSingleton<IServiceProbe, ServiceProbe>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<Backstop>();
         builder.Services.AddSingleton<StepReporter>();
         builder.Services.AddHostedService(services => services.GetRequiredService<StepReporter>());
         builder.Services.AddHostedService<MigrateOnStart>();

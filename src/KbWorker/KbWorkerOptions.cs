@@ -47,6 +47,13 @@ public sealed class KbWorkerOptions
     /// </summary>
     public TimeSpan PartitionBalanceInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How many times in a row a run may fail for a reason KbSync cannot place while PostgreSQL and
+    /// RabbitMQ answer, before its request is failed as <c>internal_error</c> and its message moved to the
+    /// partition's error queue. Failures while a service does not answer are not counted: the partition waits.
+    /// </summary>
+    public int MaxFailedAttempts { get; set; } = 4;
+
     /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
     public int MaxBatchSize { get; set; } = 20;
 
@@ -64,6 +71,12 @@ public sealed class KbWorkerOptions
 
     /// <summary>Commit author e-mail for requesters given as a plain name: <c>name@&lt;domain&gt;</c>.</summary>
     public string AuthorEmailDomain { get; set; } = "users.kbsync.invalid";
+
+    /// <summary>
+    /// The most bytes of an agent task's summary and outputs kept in history and sent in its result
+    /// event; past it outputs are cut with a marker that says so.
+    /// </summary>
+    public int MaxResultBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>The largest note text accepted, in UTF-8 bytes.</summary>
     public int MaxNoteBytes { get; set; } = 1_000_000;

@@ -1,5 +1,6 @@
 using KbSync.Contracts;
 using KbSync.Persistence.Entities;
+using KbSync.Persistence.History;
 using Microsoft.EntityFrameworkCore;
 
 namespace KbSync.Persistence;
@@ -8,6 +9,7 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
 {
     public DbSet<OperationRecord> Operations => Set<OperationRecord>();
     public DbSet<KnowledgeBaseRecord> KnowledgeBases => Set<KnowledgeBaseRecord>();
+    public DbSet<PartitionPauseRecord> PartitionPauses => Set<PartitionPauseRecord>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -18,12 +20,12 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             op.Property(o => o.KbId).HasMaxLength(KbIds.MaxLength);
             op.Property(o => o.Kind).HasConversion(k => k.ToWireName(), s => ParseKind(s)).HasMaxLength(16);
             op.Property(o => o.Status).HasConversion(s => s.ToWireName(), s => ParseStatus(s)).HasMaxLength(16);
-            op.Property(o => o.RequestedBy).HasMaxLength(200);
-            op.Property(o => o.Title).HasMaxLength(500);
-            op.Property(o => o.NotePath).HasMaxLength(1000);
-            op.Property(o => o.CommitSha).HasMaxLength(64);
-            op.Property(o => o.ErrorCode).HasMaxLength(64);
-            op.Property(o => o.WorkerId).HasMaxLength(100);
+            op.Property(o => o.RequestedBy).HasMaxLength(OperationColumns.RequestedBy);
+            op.Property(o => o.Title).HasMaxLength(OperationColumns.Title);
+            op.Property(o => o.NotePath).HasMaxLength(OperationColumns.NotePath);
+            op.Property(o => o.CommitSha).HasMaxLength(OperationColumns.CommitSha);
+            op.Property(o => o.ErrorCode).HasMaxLength(OperationColumns.ErrorCode);
+            op.Property(o => o.WorkerId).HasMaxLength(OperationColumns.WorkerId);
             op.Property(o => o.ResultJson).HasColumnName("result").HasColumnType("jsonb");
             // history by KB and time; the INCLUDE columns make the analytics' range scans index-only
             op.HasIndex(o => new { o.KbId, o.RequestedAt }).IncludeProperties(o => new
@@ -44,6 +46,16 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             op.Property(o => o.Step).HasMaxLength(16);
             // what is waiting or running, per KB, in order: queue positions and live queue depth
             op.HasIndex(o => new { o.KbId, o.RequestedAt, o.Id }).HasDatabaseName("ix_operations_open_by_kb").HasFilter("status IN ('queued', 'running')");
+        });
+
+        modelBuilder.Entity<PartitionPauseRecord>(pause =>
+        {
+            pause.ToTable("partition_pauses");
+            pause.HasKey(p => p.Partition);
+            pause.Property(p => p.Partition).ValueGeneratedNever();
+            pause.Property(p => p.WorkerId).HasMaxLength(OperationColumns.WorkerId);
+            pause.Property(p => p.KbId).HasMaxLength(KbIds.MaxLength);
+            pause.Property(p => p.Reason).HasMaxLength(Partitions.PartitionPauses.MaxReasonLength);
         });
 
         modelBuilder.Entity<KnowledgeBaseRecord>(kb =>

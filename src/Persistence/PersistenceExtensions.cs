@@ -1,6 +1,7 @@
 using KbSync.Persistence.Analytics;
 using KbSync.Persistence.History;
 using KbSync.Persistence.KnowledgeBases;
+using KbSync.Persistence.Partitions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,6 +26,7 @@ public static class PersistenceExtensions
         builder.Services.AddSingleton<KbRegistry>();
         builder.Services.AddSingleton<OperationHistory>();
         builder.Services.AddSingleton<OperationAnalytics>();
+        builder.Services.AddSingleton<PartitionPauses>();
         builder.Services.AddOptions<HistoryOptions>().BindConfiguration(HistoryOptions.Section);
         builder.Services.AddSingleton<HistoryRetention>();
         return builder;

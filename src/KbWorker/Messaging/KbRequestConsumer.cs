@@ -1,4 +1,5 @@
 using KbSync.Contracts;
+using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Messaging.Ordering;
 using MassTransit;
 using MassTransit.RabbitMqTransport;
@@ -9,6 +10,7 @@ namespace KbSync.KbWorker.Messaging;
 /// Hands each request of a partition queue to that partition's <see cref="PartitionSequencer"/>,
 /// which runs them in delivery order (grouping each KB's waiting requests into one commit run),
 /// and returns once its outcome is recorded and published, so the message is acknowledged only then.
+/// A request the backstop gave up on is moved to the partition's error queue instead.
 /// </summary>
 public sealed class KbRequestConsumer(PartitionSequencers sequencers) : IConsumer<KbRequest>
 {
@@ -21,6 +23,10 @@ public sealed class KbRequestConsumer(PartitionSequencers sequencers) : IConsume
         }
 
         var channel = context.ReceiveContext.TryGetPayload<ChannelContext>(out var channelContext) ? channelContext.Channel : null;
-        await sequencers.For(partition).SubmitAsync(delivery, context.Message, context.CancellationToken, channel);
+        var operation = await sequencers.For(partition).SubmitAsync(delivery, context.Message, context.CancellationToken, channel);
+        if (operation.Poisoned)
+        {
+            throw new PoisonRequestException(operation.Id, operation.Outcome?.ErrorMessage ?? "");
+        }
     }
 }

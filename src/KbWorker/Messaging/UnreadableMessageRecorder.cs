@@ -1,8 +1,10 @@
 using System.Text.Json;
 using KbSync.Contracts;
+using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Messaging.Ordering;
 using KbSync.Persistence;
 using KbSync.Persistence.Entities;
+using KbSync.Persistence.History;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,7 +30,11 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(context.Exception).Throw();
         }
 
-        await RecordAsync(context, $"The message could not be read as a KbRequest: {context.Exception.GetBaseException().Message}");
+        if (context.Exception is not PoisonRequestException) // recorded and answered already: it only moves to the error queue
+        {
+            await RecordAsync(context, $"The message could not be read as a KbRequest: {context.Exception.GetBaseException().Message}");
+        }
+
         await next.Send(context);
     }
 
@@ -57,6 +63,7 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
 
     private async Task RecordAsync(ReceiveContext context, string reason)
     {
+        reason = Storable.Text(reason, OperationColumns.ErrorMessage); // exception messages may quote the body
         var (operationId, kbId, requestedBy) = ReadWhatWeCan(context.Body.GetBytes());
         var id = operationId ?? Guid.NewGuid();
         var now = DateTimeOffset.UtcNow;
@@ -80,7 +87,7 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
         row.StartedAt ??= now;
         row.FinishedAt = now;
         row.ErrorCode = ReasonCodes.MalformedMessage;
-        row.ErrorMessage = reason.Length <= 2000 ? reason : reason[..2000];
+        row.ErrorMessage = reason;
         row.Attempts++;
         await db.SaveChangesAsync();
         // The bus is resolved here, not in the constructor: the bus's own configuration creates this filter.
@@ -107,7 +114,7 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
             Guid? operationId = root.TryGetProperty("operationId", out var id) && id.ValueKind == JsonValueKind.String && id.TryGetGuid(out var guid) && guid != Guid.Empty ? guid : null;
             var kbId = root.TryGetProperty("kbId", out var kb) && kb.ValueKind == JsonValueKind.String && KbIds.IsValid(kb.GetString()) ? kb.GetString() : null;
             var requestedBy = root.TryGetProperty("requestedBy", out var by) && by.ValueKind == JsonValueKind.String ? by.GetString() : null;
-            return (operationId, kbId, requestedBy is { Length: > 0 and <= 200 } ? requestedBy : null);
+            return (operationId, kbId, string.IsNullOrEmpty(requestedBy) ? null : Storable.Text(requestedBy, OperationColumns.RequestedBy));
         }
         catch (JsonException)
         {

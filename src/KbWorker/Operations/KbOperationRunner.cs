@@ -80,10 +80,24 @@ public sealed class KbOperationRunner(
             operation.Outcome = earlier[operation.Id];
         }
 
+        foreach (var operation in operations.Where(o => o.Outcome is not null))
+        {
+            operation.Outcome = recorder.MakeStorable(operation.Outcome!);
+        }
+
         var finishedAt = DateTimeOffset.UtcNow;
         await recorder.FinishAsync(operations, finishedAt, cancellationToken);
         // all at once: each waits for the broker's confirm, and one after the other that was about 1 ms per operation of the group
         await Task.WhenAll(operations.Select(operation => OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken)));
+    }
+
+    /// <summary>Records and publishes an operation's failure on its own, whatever state its history row is in (the backstop's last word).</summary>
+    public async Task RecordFailureAsync(PendingOperation operation, IPublishEndpoint publish, CancellationToken cancellationToken)
+    {
+        operation.Outcome = recorder.MakeStorable(operation.Outcome!);
+        var finishedAt = DateTimeOffset.UtcNow;
+        await recorder.RecordFailedAsync(operation, finishedAt, cancellationToken);
+        await OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken);
     }
 
     private async Task ApplyAsync(string kbId, Task<KnowledgeBaseRecord?> registered, IReadOnlyList<PendingOperation> pending, Task<EarlierOutcomes> begun, bool reader, CancellationToken cancellationToken)
@@ -279,6 +293,7 @@ public sealed class KbOperationRunner(
     /// </summary>
     private async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, CancellationToken cancellationToken)
     {
+        FaultPoint.Reach(operation.Request.RequestedBy);
         try
         {
             return operation.Request.Kind == OperationKind.Note

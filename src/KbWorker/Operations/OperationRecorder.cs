@@ -3,6 +3,7 @@ using KbSync.Contracts;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence;
 using KbSync.Persistence.Entities;
+using KbSync.Persistence.History;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -19,6 +20,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly string _workerId = options.Value.WorkerId;
+    private readonly int _maxResultBytes = options.Value.MaxResultBytes;
 
     /// <summary>
     /// Marks the operations running, in one statement: each row is inserted, or updated unless it
@@ -31,10 +33,10 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         var starting = operations.DistinctBy(o => o.Id).ToList();
         var requestedAt = starting.Select(o => (o.Request.RequestedAt == default ? o.StartedAt : o.Request.RequestedAt).ToUniversalTime()).ToArray();
         var ids = starting.Select(o => o.Id).ToArray();
-        var kbIds = starting.Select(o => Truncate(o.Request.KbId ?? "", KbIds.MaxLength)).ToArray();
+        var kbIds = starting.Select(o => Storable.Text(o.Request.KbId, KbIds.MaxLength)).ToArray();
         var kinds = starting.Select(o => o.Request.Kind.ToWireName()).ToArray();
-        var titles = starting.Select(o => o.Request.AgentTask is { } task ? Truncate(task.Instruction.ReplaceLineEndings(" "), 500) : null).ToArray();
-        var requestedBy = starting.Select(o => Truncate(o.Request.RequestedBy ?? "", 200)).ToArray();
+        var titles = starting.Select(o => o.Request.AgentTask is { } task ? Storable.Text(task.Instruction?.ReplaceLineEndings(" "), OperationColumns.Title) : null).ToArray();
+        var requestedBy = starting.Select(o => Storable.Text(o.Request.RequestedBy, OperationColumns.RequestedBy)).ToArray();
         var startedAt = starting.Select(o => o.StartedAt.ToUniversalTime()).ToArray();
         var queueWait = starting.Select((o, i) => Math.Max(0, (o.StartedAt - requestedAt[i]).TotalMilliseconds)).ToArray();
         var running = OperationStatus.Running.ToWireName();
@@ -89,7 +91,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         var ids = valid.Select(r => r.OperationId).ToArray();
         var kbIds = valid.Select(r => r.KbId).ToArray();
         var kinds = valid.Select(r => r.Kind.ToWireName()).ToArray();
-        var requestedBy = valid.Select(r => Truncate(r.RequestedBy ?? "", 200)).ToArray();
+        var requestedBy = valid.Select(r => Storable.Text(r.RequestedBy, OperationColumns.RequestedBy)).ToArray();
         var requestedAt = valid.Select(r => (r.RequestedAt == default ? now : r.RequestedAt).ToUniversalTime()).ToArray();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         await db.Database.ExecuteSqlAsync(
@@ -121,7 +123,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         var pushed = done.Select(o => o.Outcome!.Pushed).ToArray();
         var results = done.Select(o => o.Outcome!.Agent is { } agent ? JsonSerializer.Serialize(agent, Json) : null).ToArray();
         var notePaths = done.Select(o => o.Outcome!.NotePath).ToArray();
-        var titles = done.Select(o => o.Outcome!.Title is { } title ? Truncate(title, 500) : null).ToArray();
+        var titles = done.Select(o => o.Outcome!.Title).ToArray();
         var errorCodes = done.Select(o => o.Outcome!.ErrorCode).ToArray();
         var errorMessages = done.Select(o => o.Outcome!.ErrorMessage).ToArray();
         var lockWait = done.Select(o => o.Timings.LockWaitMs).ToArray();
@@ -147,6 +149,33 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
             """, cancellationToken);
     }
 
+    /// <summary>
+    /// Records one operation's failure whether or not its row was ever begun (only the storable basics:
+    /// the request may be what made the usual writes fail). A row that finished with success stays as it is.
+    /// </summary>
+    public async Task RecordFailedAsync(PendingOperation operation, DateTimeOffset finishedAt, CancellationToken cancellationToken)
+    {
+        metrics.Record(operation, finishedAt);
+        var request = operation.Request;
+        var outcome = operation.Outcome!;
+        var kbId = Storable.Text(request.KbId, KbIds.MaxLength);
+        var kind = request.Kind.ToWireName();
+        var requestedBy = Storable.Text(request.RequestedBy, OperationColumns.RequestedBy);
+        var requestedAt = (request.RequestedAt == default ? operation.StartedAt : request.RequestedAt).ToUniversalTime();
+        var at = finishedAt.ToUniversalTime();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await db.Database.ExecuteSqlAsync(
+            $"""
+            INSERT INTO operations AS o (id, kb_id, kind, requested_by, requested_at, status, started_at, finished_at, error_code, error_message, worker_id, attempts)
+            VALUES ({operation.Id}, {kbId}, {kind}, {requestedBy}, {requestedAt}, {outcome.Status.ToWireName()}, {operation.StartedAt.ToUniversalTime()}, {at},
+                    {outcome.ErrorCode}, {outcome.ErrorMessage}, {_workerId}, 1)
+            ON CONFLICT (id) DO UPDATE SET
+                status = excluded.status, step = NULL, finished_at = excluded.finished_at, error_code = excluded.error_code,
+                error_message = excluded.error_message, worker_id = excluded.worker_id
+            WHERE o.status NOT IN ({OperationStatus.Succeeded.ToWireName()}, {OperationStatus.Duplicate.ToWireName()})
+            """, cancellationToken);
+    }
+
     public static async Task PublishAsync(IPublishEndpoint publish, PendingOperation operation, DateTimeOffset finishedAt, CancellationToken cancellationToken)
     {
         var outcome = operation.Outcome ?? throw new InvalidOperationException($"Operation {operation.Id} has no outcome to publish.");
@@ -157,9 +186,23 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         }
         else
         {
-            await publish.Publish(new OperationFailed(operation.Id, request.KbId, request.Kind, outcome.Status, outcome.ErrorCode ?? ReasonCodes.InternalError, outcome.ErrorMessage ?? "", finishedAt), cancellationToken);
+            // a request whose KB id is not one (it may hold anything) fails with no KB id
+            await publish.Publish(new OperationFailed(operation.Id, KbIds.IsValid(request.KbId) ? request.KbId : null, request.Kind, outcome.Status, outcome.ErrorCode ?? ReasonCodes.InternalError, outcome.ErrorMessage ?? "", finishedAt), cancellationToken);
         }
     }
 
-    private static string Truncate(string value, int length) => value.Length <= length ? value : value[..length];
+    /// <summary>
+    /// The outcome as history keeps it and its event says it: every string storable and within its
+    /// column, and an agent's result within <see cref="KbWorkerOptions.MaxResultBytes"/>. Made once, so
+    /// the row and the event never differ.
+    /// </summary>
+    public OperationOutcome MakeStorable(OperationOutcome outcome) => outcome with
+    {
+        CommitSha = Storable.TextOrNull(outcome.CommitSha, OperationColumns.CommitSha),
+        NotePath = Storable.TextOrNull(outcome.NotePath, OperationColumns.NotePath),
+        Title = Storable.TextOrNull(outcome.Title, OperationColumns.Title),
+        ErrorCode = Storable.TextOrNull(outcome.ErrorCode, OperationColumns.ErrorCode),
+        ErrorMessage = Storable.TextOrNull(outcome.ErrorMessage, OperationColumns.ErrorMessage),
+        Agent = outcome.Agent is { } agent ? Storable.Result(agent, _maxResultBytes, "KbWorker__MaxResultBytes") : null,
+    };
 }

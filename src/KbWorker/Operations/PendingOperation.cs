@@ -16,6 +16,12 @@ public sealed class PendingOperation(KbRequest request, DateTimeOffset startedAt
     /// <summary>True when an earlier delivery already finished it: history is left as it is, only the result is published again.</summary>
     public bool FinishedEarlier { get; set; }
 
+    /// <summary>
+    /// Failed as <c>internal_error</c> by the backstop after repeated failures: recorded and answered,
+    /// its message goes to the partition's error queue rather than back to its queue.
+    /// </summary>
+    public bool Poisoned { get; set; }
+
     /// <summary>Refused before any work (no operation id, wrong partition): stays refused when the group is run again.</summary>
     public bool Rejected { get; private set; }
 

@@ -17,6 +17,8 @@ public sealed class WorkerMetrics : IDisposable
     private readonly Histogram<double> _queueWait;
     private readonly Histogram<double> _lockWait;
     private readonly Counter<long> _failures;
+    private readonly Counter<long> _pauses;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _paused = new();
 
     public WorkerMetrics(IMeterFactory meters)
     {
@@ -25,6 +27,8 @@ public sealed class WorkerMetrics : IDisposable
         _queueWait = _meter.CreateHistogram<double>("kbsync.operation.queue_wait", "ms", "From publishing to a worker taking the operation");
         _lockWait = _meter.CreateHistogram<double>("kbsync.operation.lock_wait", "ms", "Waiting for the KB lock");
         _failures = _meter.CreateCounter<long>("kbsync.operation.failures", "{operation}", "Operations that failed or timed out, by reason");
+        _pauses = _meter.CreateCounter<long>("kbsync.partition.pauses", "{pause}", "Times a partition paused to retry a run, by reason: PostgreSQL, RabbitMQ (not answering) or internal_error");
+        _meter.CreateObservableGauge("kbsync.partition.paused", () => (long)_paused.Count, "{partition}", "Partitions of this worker paused right now, retrying a run");
     }
 
     public void Record(PendingOperation operation, DateTimeOffset finishedAt)
@@ -44,6 +48,15 @@ public sealed class WorkerMetrics : IDisposable
             _failures.Add(1, kb, kind, new("reason", reason));
         }
     }
+
+    /// <summary>A partition paused (again) to retry a run.</summary>
+    public void Paused(int partition, string reason)
+    {
+        _paused[partition] = reason;
+        _pauses.Add(1, new KeyValuePair<string, object?>("reason", reason));
+    }
+
+    public void Resumed(int partition) => _paused.TryRemove(partition, out _);
 
     public void Dispose() => _meter.Dispose();
 }

@@ -27,7 +27,7 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     public async Task InitializeAsync()
     {
         _database = await CreateDatabaseAsync();
-        _analytics = new OperationAnalytics(new ContextFactory(_database));
+        _analytics = new OperationAnalytics(_database.Factory());
         _seeded = Seed.Operations();
         await SaveAsync(_seeded);
     }
@@ -224,7 +224,7 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     public async Task The_peak_time_is_the_first_instant_of_the_peak_even_when_it_lasted_only_a_moment()
     {
         await using var database = await CreateDatabaseAsync();
-        var analytics = new OperationAnalytics(new ContextFactory(database));
+        var analytics = new OperationAnalytics(database.Factory());
         await SaveAsync(database,
         [
             // depth 2 for 200 ms inside one second, back to 0 before that second ends
@@ -246,7 +246,7 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     public async Task A_request_leaving_and_another_arriving_on_a_slot_boundary_are_each_counted_once()
     {
         await using var database = await CreateDatabaseAsync();
-        var analytics = new OperationAnalytics(new ContextFactory(database));
+        var analytics = new OperationAnalytics(database.Factory());
         await SaveAsync(database,
         [
             Seed.Row("kb-q", "alice", OperationStatus.Succeeded, T0.AddMilliseconds(5_500), T0.AddMilliseconds(7_200), T0.AddSeconds(8)),
@@ -277,7 +277,7 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     public async Task Queue_depth_counts_a_request_from_its_arrival_until_a_worker_takes_it_or_until_the_range_ends()
     {
         await using var database = await CreateDatabaseAsync();
-        var analytics = new OperationAnalytics(new ContextFactory(database));
+        var analytics = new OperationAnalytics(database.Factory());
         await SaveAsync(database,
         [
             // queued 10:00:00 to 10:00:30
@@ -345,7 +345,7 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     public async Task Requesters_with_as_many_operations_are_ranked_by_name()
     {
         await using var database = await CreateDatabaseAsync();
-        var analytics = new OperationAnalytics(new ContextFactory(database));
+        var analytics = new OperationAnalytics(database.Factory());
         await SaveAsync(database,
         [
             Seed.Row("kb-q", "zed", OperationStatus.Succeeded, T0.AddSeconds(1), T0.AddSeconds(2), T0.AddSeconds(3)),
@@ -559,11 +559,6 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
         db.Operations.AddRange(operations);
         await db.SaveChangesAsync();
         await db.Database.ExecuteSqlRawAsync("ANALYZE operations");
-    }
-
-    private sealed class ContextFactory(TestDatabase database) : IDbContextFactory<KbSyncDbContext>
-    {
-        public KbSyncDbContext CreateDbContext() => database.CreateContext();
     }
 
     /// <summary>

@@ -68,6 +68,14 @@ public sealed class TestDatabase(PostgresService service, string name, string co
     public KbSyncDbContext CreateContext() =>
         new(new DbContextOptionsBuilder<KbSyncDbContext>().UseNpgsql(ConnectionString).UseSnakeCaseNamingConvention().Options);
 
+    /// <summary>This database as the factory the product's stores take.</summary>
+    public IDbContextFactory<KbSyncDbContext> Factory() => new ContextFactory(this);
+
+    private sealed class ContextFactory(TestDatabase database) : IDbContextFactory<KbSyncDbContext>
+    {
+        public KbSyncDbContext CreateDbContext() => database.CreateContext();
+    }
+
     /// <summary>
     /// Drops the database, retrying while an autovacuum worker (on the catalogs of a freshly migrated
     /// database) makes <c>DROP DATABASE ... WITH (FORCE)</c> fail with 42501: the kbsync role may not terminate it.

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using KbSync.Contracts;
+using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Operations;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,15 +11,14 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 
 /// <summary>
 /// One <see cref="PartitionSequencer"/> per partition queue, all running their runs through
-/// <see cref="KbOperationRunner"/>: each KB's share of a run as one group, KBs in parallel. A group
-/// that fails for an infrastructure reason (database, broker) is retried in place, with backoff,
-/// until it succeeds or the worker stops: the partition waits rather than reorder or drop anything.
+/// <see cref="KbOperationRunner"/>: each KB's share of a run as one group, KBs in parallel, each
+/// under the <see cref="Backstop"/>: a request's own failure is its outcome, a service that does not
+/// answer pauses the partition in order, and a run that keeps failing while the services answer ends
+/// with <c>internal_error</c> for the request to blame.
 /// </summary>
-public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvider services, IOptions<KbWorkerOptions> options, IOptions<RabbitMqOptions> rabbit, ILoggerFactory loggers)
+public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IServiceProvider services, IOptions<KbWorkerOptions> options, IOptions<RabbitMqOptions> rabbit, ILoggerFactory loggers)
 {
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
-    private readonly ILogger _logger = loggers.CreateLogger<PartitionSequencers>();
 
     /// <summary>
     /// Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="PartitionSequencer.HandOverAsync"/>).
@@ -45,7 +45,7 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
         var groups = operations
             .DistinctBy(o => o.Id)
             .GroupBy(o => o.Request.KbId ?? "")
-            .Select(kb => RunGroupAsync(kb.Key, kb.ToList(), cancellationToken));
+            .Select(kb => backstop.RunAsync(partition, kb.Key, kb.ToList(), group => runner.RunAsync(kb.Key, group, Bus, cancellationToken), GiveUp(cancellationToken), cancellationToken));
         await Task.WhenAll(groups);
 
         var byId = operations.DistinctBy(o => o.Id).ToDictionary(o => o.Id);
@@ -55,7 +55,7 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
     private async Task<PendingOperation> RunReadOnlyAsync(int partition, KbRequest request, CancellationToken cancellationToken)
     {
         var operation = ToPending(request, partition, DateTimeOffset.UtcNow);
-        await RetryAsync(request.KbId ?? "", [operation], () => runner.RunReadOnlyAsync(operation, Bus, cancellationToken), cancellationToken);
+        await backstop.RunAsync(partition, request.KbId ?? "", [operation], _ => runner.RunReadOnlyAsync(operation, Bus, cancellationToken), GiveUp(cancellationToken), cancellationToken);
         return operation;
     }
 
@@ -80,29 +80,5 @@ public sealed class PartitionSequencers(KbOperationRunner runner, IServiceProvid
         return operation;
     }
 
-    private Task RunGroupAsync(string kbId, List<PendingOperation> group, CancellationToken cancellationToken) =>
-        RetryAsync(kbId, group, () => runner.RunAsync(kbId, group, Bus, cancellationToken), cancellationToken);
-
-    private async Task RetryAsync(string kbId, List<PendingOperation> group, Func<Task> run, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await run();
-                return;
-            }
-            catch (Exception error) when (!cancellationToken.IsCancellationRequested)
-            {
-                var delay = TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, Math.Pow(2, attempt - 1)));
-                _logger.LogError(error, "KB {KbId}: {Count} request(s) failed for an infrastructure reason (attempt {Attempt}); retrying in {Delay}. The partition waits meanwhile.", kbId, group.Count, attempt, delay);
-                foreach (var operation in group)
-                {
-                    operation.Reset();
-                }
-
-                await Task.Delay(delay, cancellationToken);
-            }
-        }
-    }
+    private Func<PendingOperation, Task> GiveUp(CancellationToken cancellationToken) => operation => runner.RecordFailureAsync(operation, Bus, cancellationToken);
 }
