@@ -24,8 +24,17 @@ public sealed record HistoryQuery(
     public const int MaxLimit = 1000;
 }
 
-/// <summary>A KB's live queue: how many of its operations wait, how many run, and since when the oldest waits.</summary>
-public sealed record KbQueue(string KbId, int Queued, int Running, DateTimeOffset OldestRequestedAt);
+/// <summary>
+/// A KB's live queue: how many of its operations wait, how many run, since when the oldest waits, its
+/// partition, and, while that partition is paused, why.
+/// </summary>
+public sealed record KbQueue(string KbId, int Queued, int Running, DateTimeOffset OldestRequestedAt, int Partition, PartitionPause? Paused);
+
+/// <summary>A paused partition: its worker retries a run of <see cref="KbId"/> and every request of the partition waits behind it.</summary>
+public sealed record PartitionPause(int Partition, string KbId, string WorkerId, DateTimeOffset Since, string Reason, int Attempts)
+{
+    public static PartitionPause From(PartitionPauseRecord row) => new(row.Partition, row.KbId, row.WorkerId, row.Since, row.Reason, row.Attempts);
+}
 
 /// <summary>One page of history, and the cursor of the next one (null on the last page).</summary>
 public sealed record HistoryPage(IReadOnlyList<OperationRecord> Operations, string? NextCursor);
@@ -125,11 +134,14 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
         return await db.Operations.CountAsync(o => o.KbId == kbId && (o.Status == OperationStatus.Queued || o.Status == OperationStatus.Running) && o.RequestedAt < before, cancellationToken);
     }
 
-    /// <summary>Every KB with something queued or running (uses the partial index on open operations).</summary>
-    public async Task<IReadOnlyList<KbQueue>> OpenQueuesAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Every KB with something queued or running (uses the partial index on open operations), with its
+    /// partition (of <paramref name="partitions"/>) and that partition's pause, if any.
+    /// </summary>
+    public async Task<IReadOnlyList<KbQueue>> OpenQueuesAsync(int partitions, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        return await db.Database.SqlQuery<KbQueue>(
+        var open = await db.Database.SqlQuery<OpenQueueRow>(
             $"""
             SELECT kb_id,
                    (count(*) FILTER (WHERE status = 'queued'))::int AS queued,
@@ -140,7 +152,31 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
             GROUP BY kb_id
             ORDER BY kb_id
             """).ToListAsync(cancellationToken);
+        var pauses = await PausesAsync(db, cancellationToken);
+        return open.Select(q =>
+        {
+            var partition = Partitioning.PartitionOf(q.KbId, partitions);
+            return new KbQueue(q.KbId, q.Queued, q.Running, q.OldestRequestedAt, partition, pauses.GetValueOrDefault(partition));
+        }).ToList();
     }
+
+    /// <summary>The pause of a KB's partition (of <paramref name="partitions"/>), or null while it runs.</summary>
+    public async Task<PartitionPause?> PauseOfAsync(string kbId, int partitions, CancellationToken cancellationToken = default)
+    {
+        if (!KbIds.IsValid(kbId))
+        {
+            return null;
+        }
+
+        var partition = Partitioning.PartitionOf(kbId, partitions);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.PartitionPauses.AsNoTracking().Where(p => p.Partition == partition).Select(p => PartitionPause.From(p)).SingleOrDefaultAsync(cancellationToken);
+    }
+
+    private static async Task<Dictionary<int, PartitionPause>> PausesAsync(KbSyncDbContext db, CancellationToken cancellationToken) =>
+        (await db.PartitionPauses.AsNoTracking().ToListAsync(cancellationToken)).ToDictionary(p => p.Partition, PartitionPause.From);
+
+    private sealed record OpenQueueRow(string KbId, int Queued, int Running, DateTimeOffset OldestRequestedAt);
 
     private static string EncodeCursor(OperationRecord last) =>
         Convert.ToBase64String(Encoding.UTF8.GetBytes($"{last.RequestedAt.UtcTicks}:{last.Id:N}"));

@@ -7,7 +7,7 @@ public sealed record SubmitNoteBody(string? RequestedBy, string? Text, string? T
 public sealed record AcceptedOperation(Guid OperationId, string KbId, string StatusUrl, int QueuePosition);
 
 /// <summary>An operation as <c>GET /operations/{id}</c> shows it: the history row, and its place in the KB's queue while open.</summary>
-public sealed record OperationView(KbSync.Persistence.Entities.OperationRecord Operation, int? QueuePosition);
+public sealed record OperationView(KbSync.Persistence.Entities.OperationRecord Operation, int? QueuePosition, KbSync.Persistence.History.PartitionPause? Paused = null);
 
 /// <summary>Body of <c>POST /kbs</c>.</summary>
 public sealed record RegisterKbBody(string? Id, string? Remote, string? Branch = null, string? TokenEnv = null, bool Replace = false);

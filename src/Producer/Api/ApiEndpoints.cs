@@ -3,6 +3,7 @@ using KbSync.Persistence.Analytics;
 using KbSync.Persistence.History;
 using KbSync.Persistence.KnowledgeBases;
 using KbSync.Producer.Client;
+using Microsoft.Extensions.Options;
 
 namespace KbSync.Producer.Api;
 
@@ -19,7 +20,8 @@ public static class ApiEndpoints
         app.MapGet("/operations/{id:guid}", GetOperationAsync).WithName("GetOperation");
         app.MapGet("/operations", ListOperationsAsync).WithName("ListOperations");
         app.MapGet("/kbs", async (KbRegistry registry, CancellationToken ct) => Results.Ok(await registry.ListAsync(ct))).WithName("ListKbs");
-        app.MapGet("/queues", async (OperationHistory history, CancellationToken ct) => Results.Ok(await history.OpenQueuesAsync(ct))).WithName("LiveQueues").WithSummary("What is queued and running, per KB.");
+        app.MapGet("/queues", async (OperationHistory history, IOptions<RabbitMqOptions> rabbit, CancellationToken ct) => Results.Ok(await history.OpenQueuesAsync(rabbit.Value.Partitions, ct)))
+            .WithName("LiveQueues").WithSummary("What is queued and running, per KB, with its partition and why that partition is paused, if it is.");
         app.MapPost("/kbs", RegisterKbAsync).WithName("RegisterKb");
         app.MapGet("/kbs/{kb}/stats", (string kb, string? since, string? until, string? bucket, KbRegistry registry, OperationAnalytics analytics, CancellationToken ct) =>
                 GetStatsAsync(kb, since, until, bucket, registry, analytics, ct))
@@ -58,9 +60,10 @@ public static class ApiEndpoints
         }
     }
 
-    private static async Task<IResult> GetOperationAsync(Guid id, OperationHistory history, CancellationToken cancellationToken) =>
+    private static async Task<IResult> GetOperationAsync(Guid id, OperationHistory history, IOptions<RabbitMqOptions> rabbit, CancellationToken cancellationToken) =>
         await history.GetAsync(id, cancellationToken) is { } operation
-            ? Results.Ok(new OperationView(operation, await history.QueuePositionAsync(operation, cancellationToken)))
+            ? Results.Ok(new OperationView(operation, await history.QueuePositionAsync(operation, cancellationToken),
+                operation.Status.IsFinal() ? null : await history.PauseOfAsync(operation.KbId, rabbit.Value.Partitions, cancellationToken)))
             : Results.Problem($"No operation {id} in the history: it is not published, or no worker has taken it yet.", statusCode: StatusCodes.Status404NotFound);
 
     private static async Task<IResult> ListOperationsAsync(

@@ -1,5 +1,7 @@
 using System.Diagnostics.Metrics;
+using KbSync.Contracts;
 using KbSync.Persistence.History;
+using Microsoft.Extensions.Options;
 
 namespace KbSync.Producer.Api;
 
@@ -17,8 +19,11 @@ public sealed class ApiMetrics : BackgroundService
     private readonly Meter _meter;
     private volatile IReadOnlyList<KbQueue> _queues = [];
 
-    public ApiMetrics(OperationHistory history, IMeterFactory meters, ILogger<ApiMetrics> logger)
+    private readonly int _partitions;
+
+    public ApiMetrics(OperationHistory history, IMeterFactory meters, IOptions<RabbitMqOptions> rabbit, ILogger<ApiMetrics> logger)
     {
+        _partitions = rabbit.Value.Partitions;
         _history = history;
         _logger = logger;
         _meter = meters.Create(MeterName);
@@ -35,7 +40,7 @@ public sealed class ApiMetrics : BackgroundService
         {
             try
             {
-                _queues = await _history.OpenQueuesAsync(stoppingToken);
+                _queues = await _history.OpenQueuesAsync(_partitions, stoppingToken);
             }
             catch (Exception error) when (!stoppingToken.IsCancellationRequested)
             {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using KbSync.Contracts;
 using KbSync.Persistence.History;
+using Microsoft.Extensions.Options;
 
 namespace KbSync.Producer.Cli;
 
@@ -22,7 +23,9 @@ internal static class HistoryCommands
                 return 3;
             }
 
-            Output.PrintOperation(operation, parse.GetValue(json), await history.QueuePositionAsync(operation, cancellationToken));
+            var partitions = host.Services.GetRequiredService<IOptions<RabbitMqOptions>>().Value.Partitions;
+            var pause = operation.Status.IsFinal() ? null : await history.PauseOfAsync(operation.KbId, partitions, cancellationToken);
+            Output.PrintOperation(operation, parse.GetValue(json), await history.QueuePositionAsync(operation, cancellationToken), pause);
             return 0;
         }, cancellationToken));
         return command;

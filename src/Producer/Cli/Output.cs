@@ -3,6 +3,7 @@ using System.Text.Json;
 using KbSync.Contracts;
 using KbSync.Persistence.Analytics;
 using KbSync.Persistence.Entities;
+using KbSync.Persistence.History;
 using KbSync.Producer.Client;
 using Spectre.Console;
 
@@ -64,7 +65,7 @@ internal static class Output
         _ => operation.Status.ToWireName(),
     };
 
-    public static void PrintOperation(OperationRecord operation, bool json, int? position = null)
+    public static void PrintOperation(OperationRecord operation, bool json, int? position = null, PartitionPause? pause = null)
     {
         if (json)
         {
@@ -85,6 +86,7 @@ internal static class Output
         Row("KB", operation.KbId);
         Row("Kind", operation.Kind.ToWireName());
         Row("Status", operation.Status.IsFinal() ? operation.Status.ToWireName() : Progress(operation, position));
+        Row("Partition", operation.Status.IsFinal() || pause is null ? null : Paused(pause));
         Row("Requested by", operation.RequestedBy);
         Row("Requested at", operation.RequestedAt.ToString("O"));
         Row("Started at", operation.StartedAt?.ToString("O"));
@@ -111,6 +113,10 @@ internal static class Output
             PrintAgent(agent);
         }
     }
+
+    /// <summary>Why an open operation is not moving: its partition waits for a retry (a service down, or a failure under the backstop).</summary>
+    public static string Paused(PartitionPause pause) =>
+        $"{pause.Partition} paused since {pause.Since:yyyy-MM-dd HH:mm:ss} UTC (worker {pause.WorkerId}, KB {pause.KbId}, attempt {pause.Attempts}): {pause.Reason}";
 
     public static void PrintHistory(IReadOnlyList<OperationRecord> operations, bool json)
     {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
+using KbSync.Persistence.History;
 using KbSync.Persistence.Partitions;
 
 namespace KbSync.IntegrationTests.Pipeline;
@@ -89,6 +90,9 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         Assert.Equal("target", pause.KbId);
         Assert.Contains("injected fault", pause.Reason);
         Assert.Contains("KbWorker__MaxFailedAttempts", pause.Reason);
+        var queue = (await new OperationHistory(_sandbox.Database.Factory()).OpenQueuesAsync(partitions: 1)).Single(q => q.KbId == "target"); // what GET /queues answers
+        Assert.Equal(0, queue.Paused?.Partition);
+        Assert.Contains("injected fault", queue.Paused!.Reason);
 
         var result = await _amqp.WaitForResultAsync(id, TimeSpan.FromSeconds(60));
         Assert.Equal("failed", result.GetProperty("status").GetString());
