@@ -54,6 +54,12 @@ public sealed class KbWorkerOptions
     /// </summary>
     public int MaxFailedAttempts { get; set; } = 4;
 
+    /// <summary>
+    /// How long a graceful stop (SIGTERM) lets running runs finish before it cancels them; their requests
+    /// go back to the queue, in order, for the next owner. Keep it below the deployment's kill timeout.
+    /// </summary>
+    public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
     public int MaxBatchSize { get; set; } = 20;
 

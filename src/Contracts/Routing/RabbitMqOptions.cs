@@ -16,4 +16,11 @@ public sealed class RabbitMqOptions
 
     /// <summary>How many partition queues requests are spread over (P).</summary>
     public int Partitions { get; set; } = Topology.DefaultPartitionCount;
+
+    /// <summary>
+    /// The most requests one partition queue holds; past it publishing is refused ("queue full") until
+    /// the workers catch up. 0: no limit. Part of the queues' declaration, so it must be the same on
+    /// every worker, and it cannot change on an existing queue (see docs/wire-format.md).
+    /// </summary>
+    public int MaxQueueLength { get; set; } = Topology.DefaultMaxQueueLength;
 }

@@ -16,11 +16,33 @@ public static class Topology
 
     public const int DefaultPartitionCount = 16;
 
+    /// <summary>Requests a partition queue holds before the broker refuses more: about an hour of one busy partition at 25 notes/s.</summary>
+    public const int DefaultMaxQueueLength = 100_000;
+
     public static string RoutingKey(int partition) => partition.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public const string PartitionQueuePrefix = "kb-partition-";
 
     public static string PartitionQueue(int partition) => $"{PartitionQueuePrefix}{partition:D2}";
+
+    /// <summary>
+    /// The arguments every partition queue is declared with, by the workers' own declaration and by
+    /// MassTransit's alike (RabbitMQ refuses a second declaration whose arguments differ): a quorum
+    /// queue with single active consumer, and, when <paramref name="maxLength"/> is above 0, at most
+    /// that many requests waiting; past it the broker refuses new ones (a negative publisher confirm)
+    /// rather than growing without bound.
+    /// </summary>
+    public static IReadOnlyDictionary<string, object> PartitionQueueArguments(int maxLength)
+    {
+        var arguments = new Dictionary<string, object> { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true };
+        if (maxLength > 0)
+        {
+            arguments["x-max-length"] = maxLength;
+            arguments["x-overflow"] = "reject-publish";
+        }
+
+        return arguments;
+    }
 
     /// <summary>The partition a queue name (or an address ending in it) stands for.</summary>
     public static bool TryParsePartitionQueue(string queueOrAddress, out int partition)

@@ -52,7 +52,7 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
     {
         for (; error is not null; error = error.InnerException)
         {
-            if (error is ReturnToQueueException or OperationCanceledException)
+            if (error is ReturnToQueueException or OperationCanceledException or ConsumerCanceledException)
             {
                 return true;
             }

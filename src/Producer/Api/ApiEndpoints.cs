@@ -35,13 +35,13 @@ public static class ApiEndpoints
         return app;
     }
 
-    private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, KbSyncClient client, OperationHistory history, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, history, () => client.SubmitNoteAsync(kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken), cancellationToken);
+    private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, KbSyncClient client, OperationHistory history, HttpResponse response, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, history, response, () => client.SubmitNoteAsync(kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken), cancellationToken);
 
-    private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, KbSyncClient client, OperationHistory history, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, history, () => client.SubmitAgentTaskAsync(kb, body.RequestedBy ?? "", new AgentTaskContent(body.Instruction ?? "", body.Agent, body.Operations, body.ReadOnly), body.OperationId, cancellationToken), cancellationToken);
+    private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, KbSyncClient client, OperationHistory history, HttpResponse response, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, history, response, () => client.SubmitAgentTaskAsync(kb, body.RequestedBy ?? "", new AgentTaskContent(body.Instruction ?? "", body.Agent, body.Operations, body.ReadOnly), body.OperationId, cancellationToken), cancellationToken);
 
-    private static async Task<IResult> AcceptAsync(string kb, OperationHistory history, Func<Task<Guid>> submit, CancellationToken cancellationToken)
+    private static async Task<IResult> AcceptAsync(string kb, OperationHistory history, HttpResponse response, Func<Task<Guid>> submit, CancellationToken cancellationToken)
     {
         try
         {
@@ -54,11 +54,19 @@ public static class ApiEndpoints
         {
             return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
         }
+        catch (KbSyncQueueFullException error)
+        {
+            response.Headers.RetryAfter = QueueFullRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Results.Problem(error.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Queue full");
+        }
         catch (KbSyncPublishException error)
         {
             return Results.Problem(error.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "The request could not be queued");
         }
     }
+
+    /// <summary>What a <c>503 Queue full</c> suggests: long enough for the workers to take a few thousand requests.</summary>
+    private const int QueueFullRetryAfterSeconds = 30;
 
     private static async Task<IResult> GetOperationAsync(Guid id, OperationHistory history, IOptions<RabbitMqOptions> rabbit, CancellationToken cancellationToken) =>
         await history.GetAsync(id, cancellationToken) is { } operation

@@ -12,8 +12,10 @@ public static class ClientExtensions
         builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<KbSyncClient>();
+        builder.Services.AddSingleton<RefusedPublishes>();
         builder.Services.AddMassTransit(bus => bus.UsingRabbitMq((context, cfg) =>
         {
+            cfg.ConnectSendObserver(context.GetRequiredService<RefusedPublishes>());
             var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
             cfg.Host(rabbit.Host, (ushort)rabbit.Port, rabbit.VirtualHost, h =>
             {

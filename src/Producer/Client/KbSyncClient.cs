@@ -8,7 +8,7 @@ namespace KbSync.Producer.Client;
 /// The .NET client library: publishes KB requests to their partition and, on demand, waits for
 /// their result events. Register it with <see cref="ClientExtensions.AddKbSyncClient"/>.
 /// </summary>
-public sealed class KbSyncClient(IBus bus, IOptions<RabbitMqOptions> options, TimeProvider time)
+public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<RabbitMqOptions> options, TimeProvider time)
 {
     private readonly int _partitions = options.Value.Partitions;
 
@@ -65,6 +65,7 @@ public sealed class KbSyncClient(IBus bus, IOptions<RabbitMqOptions> options, Ti
     {
         var partition = Partitioning.PartitionOf(request.KbId, _partitions);
         var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.RequestsExchange}?type=direct"));
+        using var refusal = refusals.Start(request.OperationId, cancellationToken);
         try
         {
             await endpoint.Send(request, context =>
@@ -75,7 +76,13 @@ public sealed class KbSyncClient(IBus bus, IOptions<RabbitMqOptions> options, Ti
                 {
                     rabbit.Mandatory = true;
                 }
-            }, cancellationToken);
+            }, refusal.Token);
+        }
+        catch (Exception error) when (refusal.Refused(cancellationToken) || RefusedPublishes.IsNack(error))
+        {
+            throw new KbSyncQueueFullException(
+                $"Queue full: the broker refused the request for KB '{request.KbId}': partition queue {Topology.PartitionQueue(partition)} is full " +
+                "(RabbitMq__MaxQueueLength requests wait already) or has no replica to take it. Nothing was queued; try again when the workers have caught up.", error);
         }
         catch (Exception error) when (error is not OperationCanceledException)
         {
@@ -86,4 +93,8 @@ public sealed class KbSyncClient(IBus bus, IOptions<RabbitMqOptions> options, Ti
     }
 }
 
-public sealed class KbSyncPublishException(string message, Exception inner) : Exception(message, inner);
+/// <summary>The request could not be handed to the broker; nothing was queued.</summary>
+public class KbSyncPublishException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>The request's partition queue is full (or cannot take it): nothing was queued; publish again later.</summary>
+public sealed class KbSyncQueueFullException(string message, Exception inner) : KbSyncPublishException(message, inner);

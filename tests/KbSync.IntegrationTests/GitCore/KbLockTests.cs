@@ -26,13 +26,45 @@ public sealed class KbLockTests(RabbitMqService rabbit, PostgresService postgres
 
     public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
-    private Task StartWorkerAsync(string lockTimeout = "00:05:00") => _sandbox.StartWorkerAsync("w1", new Dictionary<string, string>
+    private Task<WorkerProcess> StartWorkerAsync(string lockTimeout = "00:05:00", string id = "w1") => _sandbox.StartWorkerAsync(id, new Dictionary<string, string>
     {
         ["KbWorker__DataPath"] = _dataPath,
         ["KbWorker__LockTimeout"] = lockTimeout,
+        ["KbWorker__StopTimeout"] = "00:00:03",
     });
 
     private string LockFile(string kb) => Path.Combine(_dataPath, "locks", kb + ".lock");
+
+    [Fact]
+    public async Task A_graceful_stop_does_not_wait_for_a_stuck_run_past_its_stop_timeout_and_the_request_lands_afterwards()
+    {
+        var worker = await StartWorkerAsync();
+        await using var producer = await _sandbox.StartProducerAsync();
+        using var holder = await LockHolder.HoldAsync(LockFile("locked-kb"));
+        var id = await producer.Client.SubmitNoteAsync("locked-kb", "alice", new NoteContent("Stuck behind the lock when the worker stops."));
+        await WaitUntilRunningAsync(id);
+
+        var took = await worker.StopAsync();
+
+        Assert.True(took < TimeSpan.FromSeconds(10), $"the stop took {took.TotalSeconds:0.0} s with a 3 s stop timeout:\n{worker.OutputTail()}");
+        Assert.Contains("Stopping: partition 0 not handed over after 00:00:03 (a run of 1 in progress", worker.Output);
+        Assert.Empty(_remote.Commits());
+        holder.Kill();
+        await StartWorkerAsync(id: "w2");
+        var row = await _sandbox.WaitForOperationAsync(id);
+        Assert.True(row.Status == OperationStatus.Succeeded, $"{row.Status} {row.ErrorCode}: {row.ErrorMessage} (worker {row.WorkerId})\n{_sandbox.WorkerOutput()}");
+        Assert.Single(_remote.Commits());
+    }
+
+    private async Task WaitUntilRunningAsync(Guid id)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((await _sandbox.FindOperationAsync(id))?.Status != OperationStatus.Running)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the note never started:\n" + _sandbox.WorkerOutput());
+            await Task.Delay(100);
+        }
+    }
 
     [Fact]
     public async Task A_worker_waits_for_a_lock_held_by_another_process_and_records_the_wait()

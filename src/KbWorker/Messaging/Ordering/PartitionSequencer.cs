@@ -53,6 +53,7 @@ public sealed class PartitionSequencer(
     private IChannel? _channel;
     private TaskCompletionSource _idle = NewIdle(done: true);
     private (int Requests, DateTimeOffset StartedAt) _run;
+    private readonly CancellationTokenSource _abort = new();
 
     /// <summary>Queues a request at its place in the delivery order; completes with its outcome once recorded and published.</summary>
     /// <param name="channel">The channel it came on, closed by <see cref="HandOverAsync"/>.</param>
@@ -215,7 +216,7 @@ public sealed class PartitionSequencer(
     private async Task RunAsync(int generation, List<Entry> run)
     {
         var elapsed = Stopwatch.StartNew();
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(run.Select(e => e.CancellationToken).ToArray());
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(run.Select(e => e.CancellationToken).Append(_abort.Token).ToArray());
         try
         {
             var operations = await runAsync(partition, run.Select(e => e.Request).ToList(), cancellation.Token);
@@ -230,7 +231,12 @@ public sealed class PartitionSequencer(
             // on before these messages come back from the queue.
             foreach (var entry in run)
             {
-                entry.Completion.TrySetException(error is OperationCanceledException ? error : new ReturnToQueueException(error));
+                // A stop's cancellation goes up as it is. Anything else, an abort included, is a give-back, and
+                // never with a cancellation inside: MassTransit turns any exception whose base is one into its
+                // own ConsumerCanceledException, which would lose the give-back.
+                entry.Completion.TrySetException(error is OperationCanceledException && !_abort.IsCancellationRequested
+                    ? error
+                    : new ReturnToQueueException(error is OperationCanceledException ? null : error));
             }
 
             lock (_gate)
@@ -253,6 +259,23 @@ public sealed class PartitionSequencer(
                     PumpLocked();
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Cancels the running run (a stop that cannot wait longer): its requests are not acknowledged, so
+    /// the broker gives them to the next owner, in order, and a request found on the remote already is
+    /// not committed twice.
+    /// </summary>
+    public void Abort() => _abort.Cancel();
+
+    /// <summary>What the partition is doing, for the log at a stop.</summary>
+    public string Describe()
+    {
+        lock (_gate)
+        {
+            var run = _running ? $"a run of {_run.Requests} in progress for {(DateTimeOffset.UtcNow - _run.StartedAt).TotalSeconds:0.0} s" : "no run in progress";
+            return $"{run}, {_arrived.Count + _late.Count} request(s) waiting";
         }
     }
 
@@ -328,12 +351,25 @@ public sealed class PartitionSequencer(
     }
 
     private static readonly TimeSpan AckGrace = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// Closes the channel, so the broker returns its unacknowledged messages to the queue, in order.
+    /// RabbitMQ.Client finishes a close only once every consumer call on the channel has returned; one
+    /// that does not (a message still in MassTransit's error pipe, say) would hold the hand-over for ever,
+    /// so past <see cref="CloseTimeout"/> the channel is aborted, which returns the messages the same way.
+    /// </summary>
     private static async Task CloseQuietlyAsync(IChannel channel, CancellationToken cancellationToken)
     {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(CloseTimeout);
         try
         {
-            await channel.CloseAsync(Constants.ReplySuccess, "KbSync worker hands the partition over", cancellationToken);
+            await channel.CloseAsync(Constants.ReplySuccess, "KbSync worker hands the partition over", timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await channel.AbortAsync(CancellationToken.None);
         }
         catch (Exception error) when (error is ObjectDisposedException or RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.OperationInterruptedException)
         {

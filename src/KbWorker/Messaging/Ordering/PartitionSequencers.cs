@@ -26,6 +26,18 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
     /// </summary>
     public Task HandOverAsync(int partition, CancellationToken cancellationToken) => For(partition).HandOverAsync(cancellationToken);
 
+    /// <summary>Cancels the partition's running run (<see cref="PartitionSequencer.Abort"/>).</summary>
+    public void Abort(int partition)
+    {
+        if (_sequencers.TryGetValue(partition, out var sequencer))
+        {
+            sequencer.Abort();
+        }
+    }
+
+    /// <summary>What the partition is doing, for the log at a stop.</summary>
+    public string Describe(int partition) => _sequencers.TryGetValue(partition, out var sequencer) ? sequencer.Describe() : "no delivery yet";
+
     /// <summary>After a hand-over: the partition starts afresh if this worker takes it again.</summary>
     public void Forget(int partition) => _sequencers.TryRemove(partition, out _);
 

@@ -2,6 +2,7 @@ using KbSync.Contracts;
 using MassTransit;
 using MassTransit.Middleware;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Messaging.Partitions;
 
@@ -19,6 +20,11 @@ public static class PartitionEndpoint
         endpoint.ConfigureConsumeTopology = false;
         endpoint.SetQuorumQueue();
         endpoint.SingleActiveConsumer = true; // a safety net: ownership already gives each partition one worker
+        foreach (var (name, value) in Topology.PartitionQueueArguments(context.GetRequiredService<IOptions<RabbitMqOptions>>().Value.MaxQueueLength))
+        {
+            endpoint.SetQueueArgument(name, value); // exactly as PartitionTopology declares the queue
+        }
+
         endpoint.PublishFaults = false; // requesters get OperationFailed; MassTransit's Fault<T> would only add noise
         endpoint.Bind(Topology.RequestsExchange, exchange =>
         {

@@ -163,7 +163,19 @@ public sealed class PartitionOwnership(
         try
         {
             logger.LogInformation("Stopping: handing over {Partitions}", Format(_owned.Keys));
-            await Task.WhenAll(_owned.Keys.ToList().Select(p => HandOverAsync(p, cancellationToken)));
+            var handOvers = Task.WhenAll(_owned.Keys.ToList().Select(p => HandOverAsync(p, cancellationToken)));
+            var patience = options.Value.StopTimeout;
+            if (await Task.WhenAny(handOvers, Task.Delay(patience, cancellationToken)) != handOvers)
+            {
+                foreach (var partition in _owned.Keys.Order())
+                {
+                    logger.LogWarning("Stopping: partition {Partition} not handed over after {Patience} ({State}); cancelling its run, whose requests go back to the queue in order.",
+                        partition, patience, sequencers.Describe(partition));
+                    sequencers.Abort(partition);
+                }
+            }
+
+            await handOvers;
         }
         catch (OperationCanceledException)
         {

@@ -12,7 +12,7 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 /// have its queue. The objects are the ones MassTransit declares for a partition endpoint
 /// (<see cref="PartitionEndpoint"/>), argument for argument, or RabbitMQ would refuse one of the two
 /// declarations: <c>kbsync.requests</c> (direct) → exchange <c>kb-partition-NN</c> (fanout, routing key
-/// NN) → quorum queue <c>kb-partition-NN</c> with single active consumer. Registered before
+/// NN) → quorum queue <c>kb-partition-NN</c> with <see cref="Topology.PartitionQueueArguments"/>. Registered before
 /// MassTransit, so the queues exist before the bus says it has started; it tries again until the
 /// broker answers.
 /// </summary>
@@ -54,7 +54,7 @@ public sealed class PartitionTopology(IOptions<RabbitMqOptions> options, ILogger
         await using var connection = await factory.CreateConnectionAsync(cancellationToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(Topology.RequestsExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        var arguments = new Dictionary<string, object?> { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true };
+        var arguments = Topology.PartitionQueueArguments(rabbit.MaxQueueLength).ToDictionary(a => a.Key, a => (object?)a.Value);
         for (var partition = 0; partition < rabbit.Partitions; partition++)
         {
             var name = Topology.PartitionQueue(partition);
