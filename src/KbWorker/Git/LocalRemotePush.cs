@@ -1,4 +1,5 @@
 using KbSync.Contracts;
+using KbSync.KbWorker.Operations;
 using KbSync.Persistence.Entities;
 using LibGit2Sharp;
 
@@ -35,6 +36,7 @@ internal static class LocalRemotePush
             var objects = ClonePacks.Folder(remote.Info.Path);
             Copy(pack, objects);
             Copy(Path.ChangeExtension(pack, ".idx"), objects);
+            CrashPoint.Reach(CrashPoint.RemotePackCopied);
             return Move(remote, kb, expectedHead, newHead);
         }
         catch (Exception error) when (error is LibGit2SharpException or IOException or UnauthorizedAccessException)
@@ -71,6 +73,7 @@ internal static class LocalRemotePush
         var moved = false;
         try
         {
+            CrashPoint.Reach(CrashPoint.RemoteRefLocked);
             using (lockFile)
             {
                 if (Head(remote, kb.Branch) != expectedHead)
@@ -83,6 +86,7 @@ internal static class LocalRemotePush
 
             File.Move(lockPath, loose, overwrite: true);
             moved = true;
+            CrashPoint.Reach(CrashPoint.RemoteRefRenamed);
             return PushOutcome.Pushed;
         }
         finally
