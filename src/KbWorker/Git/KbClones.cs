@@ -37,6 +37,7 @@ public sealed class KbClones
 
     public IKbClone Open(KnowledgeBaseRecord kb, bool reader = false)
     {
+        BranchName.Check(kb);
         var path = PathOf(kb.Id, reader);
         ClearStaleLocks(kb.Id, path);
         Repository repository;

@@ -34,11 +34,7 @@ internal static class LocalRemotePush
     public static PushOutcome Push(KnowledgeBaseRecord kb, string pack, string? expectedHead, string newHead, RefLockOwner self, ILogger logger, out string? lockedBy)
     {
         lockedBy = null;
-        if (!Reference.IsValidName("refs/heads/" + kb.Branch))
-        {
-            // the branch becomes a path in the remote: git's own rules keep it inside refs/heads (no "..", no leading "/")
-            throw new GitFailure(ReasonCodes.InvalidRequest, $"KB '{kb.Id}': '{kb.Branch}' is not a valid git branch name; register the KB again with a valid --branch.");
-        }
+        BranchName.Check(kb); // the branch becomes a path in the remote: checked here too, where it matters most
 
         try
         {

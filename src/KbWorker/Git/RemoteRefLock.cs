@@ -37,6 +37,7 @@ internal sealed class RemoteRefLock : IDisposable
     private static readonly TimeSpan UnfinishedRecord = TimeSpan.FromSeconds(5);
 
     private const int FileExists = 17; // EEXIST
+    private const string HeadField = "head=";
     private readonly Paths _paths;
     private bool _released;
     private bool _renamed;
@@ -59,7 +60,7 @@ internal sealed class RemoteRefLock : IDisposable
         busy = null;
         for (var attempt = 1; attempt <= 3; attempt++) // a dead writer's record is cleared, then the next try should take it
         {
-            if (TryCreate(paths.Record, self.Format() + "head=" + newHead + "\n"))
+            if (TryCreate(paths.Record, RecordOf(self, newHead)))
             {
                 if (LinkLock(paths, newHead))
                 {
@@ -81,6 +82,9 @@ internal sealed class RemoteRefLock : IDisposable
         busy ??= new RefLockBusy(paths.Lock, "other KbSync workers racing for it", AgeOf(paths.Record));
         return null;
     }
+
+    /// <summary>The record's text: the owner, then the value its lock holds, which tells its lock from one taken since by someone else.</summary>
+    public static string RecordOf(RefLockOwner owner, string newHead) => owner.Format() + HeadField + newHead + "\n";
 
     /// <summary>Renames the lock over the branch: the branch now points at the new head. The record stays until <see cref="Dispose"/>.</summary>
     public void Rename()
@@ -138,7 +142,7 @@ internal sealed class RemoteRefLock : IDisposable
             return new RefLockBusy(paths.Lock, $"{owner}, {where} (its record: {paths.Record})", AgeOf(File.Exists(paths.Lock) ? paths.Lock : paths.Record));
         }
 
-        var head = text.Split('\n').FirstOrDefault(l => l.StartsWith("head=", StringComparison.Ordinal))?["head=".Length..];
+        var head = text.Split('\n').FirstOrDefault(l => l.StartsWith(HeadField, StringComparison.Ordinal))?[HeadField.Length..];
         if (head is not null && Read(paths.Lock)?.Trim() == head)
         {
             Delete(paths.Lock);
