@@ -62,9 +62,17 @@ internal sealed class RemoteRefLock : IDisposable
         {
             if (TryCreate(paths.Record, RecordOf(self, newHead)))
             {
-                if (LinkLock(paths, newHead))
+                try
                 {
-                    return new RemoteRefLock(paths);
+                    if (LinkLock(paths, newHead))
+                    {
+                        return new RemoteRefLock(paths);
+                    }
+                }
+                catch
+                {
+                    Delete(paths.Record); // this process is alive: a record of it left here would hold the branch until it exits
+                    throw;
                 }
 
                 Delete(paths.Record);
@@ -79,7 +87,7 @@ internal sealed class RemoteRefLock : IDisposable
             }
         }
 
-        busy ??= new RefLockBusy(paths.Lock, "other KbSync workers racing for it", AgeOf(paths.Record));
+        busy = new RefLockBusy(paths.Lock, "other KbSync workers racing for it", AgeOf(paths.Record));
         return null;
     }
 
@@ -208,9 +216,17 @@ internal sealed class RemoteRefLock : IDisposable
             return false;
         }
 
-        using (file)
+        try
         {
-            file.Write(Encoding.UTF8.GetBytes(text));
+            using (file)
+            {
+                file.Write(Encoding.UTF8.GetBytes(text));
+            }
+        }
+        catch
+        {
+            Delete(path); // created here, so ours: never leave it half-written
+            throw;
         }
 
         return true;
