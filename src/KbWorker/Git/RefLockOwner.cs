@@ -38,9 +38,12 @@ public sealed record RefLockOwner(string WorkerId, int Pid, long StartTicks, str
     private static readonly Lazy<(string Machine, string BootId, string PidNamespace)> ThisHost = new(() =>
         (Environment.MachineName, ReadOrEmpty("/proc/sys/kernel/random/boot_id"), PidNamespaceOf("self")));
 
-    /// <summary>This process, as the worker <paramref name="workerId"/>.</summary>
+    /// <summary>
+    /// This process, as the worker <paramref name="workerId"/>. Without <c>/proc</c> (not Linux) it
+    /// records no boot id, so its locks can never be declared dead: they are respected, as before records.
+    /// </summary>
     public static RefLockOwner Current(string workerId) =>
-        OfProcess(Environment.ProcessId, workerId) ?? throw new InvalidOperationException("/proc/self/stat cannot be read: a ref lock's owner cannot be recorded without it.");
+        OfProcess(Environment.ProcessId, workerId) ?? new RefLockOwner(Clean(workerId), Environment.ProcessId, -1, Environment.MachineName, "", "");
 
     /// <summary>The process <paramref name="pid"/> on this host as it is now; null if there is none.</summary>
     public static RefLockOwner? OfProcess(int pid, string workerId)

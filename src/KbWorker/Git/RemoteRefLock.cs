@@ -121,6 +121,13 @@ internal sealed class RemoteRefLock : IDisposable
     /// <summary>
     /// The record exists: whose is it? A dead owner's record (and its lock) is cleared and null returned,
     /// so the caller tries again; otherwise who holds the branch.
+    /// <para>
+    /// Each file is read again just before it is deleted, so a record or lock a live writer made since is
+    /// left alone. What remains is a window of microseconds: two live KbSync workers pushing the same
+    /// branch of the same remote, both clearing the same dead worker's lock, one of them between its
+    /// check and its delete while the other takes the lock anew. Only two KBs registered on one remote
+    /// and branch can meet there.
+    /// </para>
     /// </summary>
     private static RefLockBusy? Inspect(Paths paths, string kbId, ILogger logger)
     {
@@ -158,7 +165,7 @@ internal sealed class RemoteRefLock : IDisposable
         }
         else
         {
-            logger.LogInformation("KB {KbId}: removed the ref lock record {Record} left by {Owner}, which is no longer running (it held no lock)", kbId, paths.Record, owner);
+            logger.LogInformation("KB {KbId}: removed the ref lock record {Record} left by {Owner}, which is no longer running (no lock of its own was left)", kbId, paths.Record, owner);
         }
 
         Delete(paths.Content);
@@ -184,18 +191,7 @@ internal sealed class RemoteRefLock : IDisposable
                 return true;
             }
 
-            var error = Marshal.GetLastPInvokeError();
-            if (error == FileExists)
-            {
-                return false;
-            }
-
-            if (!TryCreate(paths.Lock, newHead + "\n"))
-            {
-                return false;
-            }
-
-            return true;
+            return Marshal.GetLastPInvokeError() != FileExists && TryCreate(paths.Lock, newHead + "\n");
         }
         finally
         {
