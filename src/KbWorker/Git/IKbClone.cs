@@ -45,6 +45,9 @@ public interface IKbClone : IDisposable
 
     /// <summary>Pushes <see cref="Tip"/> to the remote branch (fast-forward only).</summary>
     Task<PushOutcome> PushAsync(CancellationToken cancellationToken);
+
+    /// <summary>After a push that came back <see cref="PushOutcome.Locked"/>: which lock, and who holds it as far as is known.</summary>
+    string? LockedBy => null;
 }
 
 public sealed record CommitAuthor(string Name, string Email, DateTimeOffset When);
@@ -74,6 +77,11 @@ public enum PushOutcome
     Pushed,
     /// <summary>Someone else wrote first: sync and replay.</summary>
     NonFastForward,
+    /// <summary>
+    /// Another writer holds the remote branch's ref lock right now (see <see cref="IKbClone.LockedBy"/>):
+    /// replay as after a non-fast-forward, since it is most likely about to move the branch.
+    /// </summary>
+    Locked,
     /// <summary>The KB has no remote: the commit stays in the worker's clone.</summary>
     NoRemote,
 }

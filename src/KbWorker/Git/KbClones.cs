@@ -20,12 +20,14 @@ public sealed class KbClones
     private readonly string _root;
     private readonly KbWorkerOptions _options;
     private readonly ILogger<KbClones> _logger;
+    private readonly RefLockOwner _self;
     private readonly ConcurrentDictionary<string, TrailerIndex> _indexes = new();
 
     public KbClones(IOptions<KbWorkerOptions> options, ILogger<KbClones> logger)
     {
         _options = options.Value;
         _logger = logger;
+        _self = RefLockOwner.Current(_options.WorkerId);
         _root = Path.Combine(_options.ResolveDataPath(), "kbs");
         LibGit2Settings.Apply(connect: Min(_options.NetworkTimeout, TimeSpan.FromSeconds(30)), io: _options.NetworkTimeout);
     }
@@ -35,6 +37,7 @@ public sealed class KbClones
 
     public IKbClone Open(KnowledgeBaseRecord kb, bool reader = false)
     {
+        BranchName.Check(kb);
         var path = PathOf(kb.Id, reader);
         ClearStaleLocks(kb.Id, path);
         Repository repository;
@@ -64,7 +67,7 @@ public sealed class KbClones
             throw new GitFailure(ReasonCodes.CorruptClone, $"KB '{kb.Id}': the worker's clone at {path} cannot be opened ({error.Message}); it is cloned again.", error);
         }
 
-        return new LibGit2KbClone(repository, kb, _indexes.GetOrAdd(path, _ => new TrailerIndex()), _options.WorkerId, _options.NetworkTimeout);
+        return new LibGit2KbClone(repository, kb, _indexes.GetOrAdd(path, _ => new TrailerIndex()), _self, _options.NetworkTimeout, _logger);
     }
 
     /// <summary>

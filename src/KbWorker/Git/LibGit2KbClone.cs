@@ -4,6 +4,7 @@ using KbSync.Persistence.Entities;
 using KbSync.Persistence.KnowledgeBases;
 using LibGit2Sharp;
 using LibGit2Sharp.Handlers;
+using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Git;
 
@@ -27,18 +28,23 @@ internal sealed class LibGit2KbClone : IKbClone
     private readonly string _localRef;
     private readonly string _remoteRef;
     private readonly TimeSpan _networkTimeout;
+    private readonly RefLockOwner _self;
+    private readonly ILogger _logger;
     private readonly UnsavedObjects _unsaved = new();
     private readonly HashSet<ObjectId> _newObjects = [];
     private string? _syncedHead;
     private bool _credentialsMissing;
 
-    public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, string workerId, TimeSpan networkTimeout)
+    /// <param name="self">This worker process, recorded as the owner of the ref locks it takes in a local remote.</param>
+    public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, RefLockOwner self, TimeSpan networkTimeout, ILogger logger)
     {
         _networkTimeout = networkTimeout;
+        _self = self;
+        _logger = logger;
         _repository = repository;
         _kb = kb;
         _index = index;
-        _committer = new Signature($"KbSync worker {workerId}", "kbsync@worker.invalid", DateTimeOffset.UtcNow);
+        _committer = new Signature($"KbSync worker {self.WorkerId}", "kbsync@worker.invalid", DateTimeOffset.UtcNow);
         _localRef = "refs/heads/" + kb.Branch;
         _remoteRef = $"refs/remotes/{RemoteName}/{kb.Branch}";
         repository.ObjectDatabase.AddBackend(_unsaved, priority: 100); // above the loose (1) and packed (2) backends: new objects go to memory
@@ -47,6 +53,8 @@ internal sealed class LibGit2KbClone : IKbClone
     public string? Tip { get; private set; }
 
     public bool HasRemote => _kb.RemoteUrl is not null;
+
+    public string? LockedBy { get; private set; }
 
     public Task SyncAsync(bool fetch, CancellationToken cancellationToken) => Task.Run(() =>
     {
@@ -147,6 +155,7 @@ internal sealed class LibGit2KbClone : IKbClone
     public Task<PushOutcome> PushAsync(CancellationToken cancellationToken) => Task.Run(() =>
     {
         var pack = Local("save", Save);
+        LockedBy = null;
         if (!HasRemote)
         {
             return PushOutcome.NoRemote;
@@ -154,7 +163,9 @@ internal sealed class LibGit2KbClone : IKbClone
 
         if (RemoteUrls.IsLocal(_kb.RemoteUrl!))
         {
-            return Tracked(LocalRemotePush.Push(_kb, pack, _syncedHead, Tip!));
+            var outcome = LocalRemotePush.Push(_kb, pack, _syncedHead, Tip!, _self, _logger, out var lockedBy);
+            LockedBy = lockedBy;
+            return Tracked(outcome);
         }
 
         PushStatusError? refused = null;

@@ -1,6 +1,8 @@
 using KbSync.Contracts;
+using KbSync.KbWorker.Operations;
 using KbSync.Persistence.Entities;
 using LibGit2Sharp;
+using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Git;
 
@@ -8,8 +10,9 @@ namespace KbSync.KbWorker.Git;
 /// A push to a remote on this machine's file system (a path or a <c>file://</c> URL): the pack the
 /// clone just saved, which holds exactly the new objects, is copied into the remote's
 /// <c>objects/pack</c> (index last), then the remote branch is moved by compare-and-swap from the
-/// head the commits were built on. A branch that moved meanwhile, or whose ref is locked by another
-/// writer, is a non-fast-forward: the group is replayed, as with a network remote.
+/// head the commits were built on, under git's ref lock (<see cref="RemoteRefLock"/>). A branch that
+/// moved meanwhile is a non-fast-forward, a branch another writer holds locked is
+/// <see cref="PushOutcome.Locked"/>: either way the group is replayed, as with a network remote.
 /// <para>
 /// Why not libgit2's push: it walks the whole tree of the remote head on every push, and packs the
 /// objects a second time. At 10,000 files that was about 15 of a note's 30 ms. libgit2 runs no
@@ -19,11 +22,20 @@ namespace KbSync.KbWorker.Git;
 /// </summary>
 internal static class LocalRemotePush
 {
-    /// <summary>A ref lock older than this was left by a process that died: the push fails and says so, rather than replaying for ever.</summary>
+    /// <summary>
+    /// A ref lock held longer than this (by a live writer, or one nobody can vouch for) fails the push
+    /// with <see cref="ReasonCodes.RemoteLocked"/> at once, rather than replaying on it for ever. A dead
+    /// KbSync worker's lock never gets this old: the next push removes it.
+    /// </summary>
     private static readonly TimeSpan StaleLock = TimeSpan.FromSeconds(60);
 
-    public static PushOutcome Push(KnowledgeBaseRecord kb, string pack, string? expectedHead, string newHead)
+    /// <param name="self">This worker process, recorded as the lock's owner.</param>
+    /// <param name="lockedBy">For <see cref="PushOutcome.Locked"/>: the lock file and who holds it, for the failure message should every replay end there.</param>
+    public static PushOutcome Push(KnowledgeBaseRecord kb, string pack, string? expectedHead, string newHead, RefLockOwner self, ILogger logger, out string? lockedBy)
     {
+        lockedBy = null;
+        BranchName.Check(kb); // the branch becomes a path in the remote: checked here too, where it matters most
+
         try
         {
             using var remote = new Repository(PathOf(kb.RemoteUrl!));
@@ -35,7 +47,8 @@ internal static class LocalRemotePush
             var objects = ClonePacks.Folder(remote.Info.Path);
             Copy(pack, objects);
             Copy(Path.ChangeExtension(pack, ".idx"), objects);
-            return Move(remote, kb, expectedHead, newHead);
+            CrashPoint.Reach(CrashPoint.RemotePackCopied);
+            return Move(remote, kb, expectedHead, newHead, self, logger, out lockedBy);
         }
         catch (Exception error) when (error is LibGit2SharpException or IOException or UnauthorizedAccessException)
         {
@@ -44,54 +57,34 @@ internal static class LocalRemotePush
     }
 
     /// <summary>
-    /// Moves the branch the way git does: holding <c>refs/heads/&lt;branch&gt;.lock</c> (created only if
-    /// absent, so git, libgit2 and other workers are kept out), it checks the branch still points at
-    /// <paramref name="expectedHead"/>, writes the new head into the lock file and renames it over the ref.
+    /// Moves the branch the way git does: holding <c>refs/heads/&lt;branch&gt;.lock</c>, it checks the
+    /// branch still points at <paramref name="expectedHead"/>, then renames the lock (which holds the
+    /// new head) over the ref.
     /// </summary>
-    private static PushOutcome Move(Repository remote, KnowledgeBaseRecord kb, string? expectedHead, string newHead)
+    private static PushOutcome Move(Repository remote, KnowledgeBaseRecord kb, string? expectedHead, string newHead, RefLockOwner self, ILogger logger, out string? lockedBy)
     {
-        var loose = Path.Combine(remote.Info.Path, "refs", "heads", kb.Branch);
-        var lockPath = loose + ".lock";
-        Directory.CreateDirectory(Path.GetDirectoryName(loose)!);
-        FileStream lockFile;
-        try
+        lockedBy = null;
+        using var refLock = RemoteRefLock.TryTake(remote.Info.Path, kb.Branch, newHead, self, kb.Id, logger, out var busy);
+        if (refLock is null)
         {
-            lockFile = new FileStream(lockPath, FileMode.CreateNew, FileAccess.Write);
-        }
-        catch (IOException) when (File.Exists(lockPath))
-        {
-            if (DateTime.UtcNow - File.GetLastWriteTimeUtc(lockPath) > StaleLock)
+            if (busy!.Age > StaleLock)
             {
-                throw new GitFailure(ReasonCodes.PushRejected, $"KB '{kb.Id}': the branch {kb.Branch} of {kb.RemoteUrl} has been locked for more than {StaleLock.TotalSeconds:0} s by {lockPath}; if no git process is writing to it, a process that died left it: remove it.");
+                throw new GitFailure(ReasonCodes.RemoteLocked, $"KB '{kb.Id}': the branch {kb.Branch} of {kb.RemoteUrl} has been locked for more than {StaleLock.TotalSeconds:0} s: {busy}. If that writer is gone, remove the lock file (and the record named, if any).");
             }
 
-            return PushOutcome.NonFastForward; // someone is writing right now
+            lockedBy = $"the branch {kb.Branch} of {kb.RemoteUrl} is locked: {busy}";
+            return PushOutcome.Locked;
         }
 
-        var moved = false;
-        try
+        CrashPoint.Reach(CrashPoint.RemoteRefLocked);
+        if (Head(remote, kb.Branch) != expectedHead)
         {
-            using (lockFile)
-            {
-                if (Head(remote, kb.Branch) != expectedHead)
-                {
-                    return PushOutcome.NonFastForward;
-                }
-
-                lockFile.Write(System.Text.Encoding.ASCII.GetBytes(newHead + "\n"));
-            }
-
-            File.Move(lockPath, loose, overwrite: true);
-            moved = true;
-            return PushOutcome.Pushed;
+            return PushOutcome.NonFastForward;
         }
-        finally
-        {
-            if (!moved)
-            {
-                File.Delete(lockPath); // ours: once renamed, a lock file there is someone else's
-            }
-        }
+
+        refLock.Rename();
+        CrashPoint.Reach(CrashPoint.RemoteRefRenamed);
+        return PushOutcome.Pushed;
     }
 
     private static string? Head(Repository remote, string branch) => remote.Refs["refs/heads/" + branch]?.ResolveToDirectReference()?.TargetIdentifier;

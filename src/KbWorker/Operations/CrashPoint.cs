@@ -15,6 +15,15 @@ public static class CrashPoint
     /// <summary>The commit is on the clone's branch, not pushed.</summary>
     public const string Committed = "committed";
 
+    /// <summary>Push to a local remote: the group's pack is in the remote's <c>objects/pack</c>; its branch is not locked yet.</summary>
+    public const string RemotePackCopied = "remote-pack-copied";
+
+    /// <summary>Push to a local remote: <c>refs/heads/&lt;branch&gt;.lock</c> is created (and who holds it recorded); the branch has not moved.</summary>
+    public const string RemoteRefLocked = "remote-ref-locked";
+
+    /// <summary>Push to a local remote: the lock is renamed over the branch (it moved), the record of who held the lock is not removed yet.</summary>
+    public const string RemoteRefRenamed = "remote-ref-renamed";
+
     /// <summary>The push went through; history and the result event are not written yet.</summary>
     public const string Pushed = "pushed";
 

@@ -261,7 +261,7 @@ public sealed class KbOperationRunner(
             step.Restart();
             var pushed = await clone.PushAsync(cancellationToken);
             Charge(group, step, (t, ms) => t.PushMs += ms);
-            if (pushed != PushOutcome.NonFastForward)
+            if (pushed is not (PushOutcome.NonFastForward or PushOutcome.Locked))
             {
                 CrashPoint.Reach(CrashPoint.Pushed);
                 Settle(outcomes, pushed == PushOutcome.Pushed);
@@ -270,11 +270,28 @@ public sealed class KbOperationRunner(
 
             if (attempt >= _options.MaxPushAttempts)
             {
-                FailAll(group, ReasonCodes.NonFastForward, $"KB '{kb.Id}': the remote branch {kb.Branch} kept moving; gave up after {attempt} attempts (KbWorker__MaxPushAttempts).");
+                // the last refusal says what blocked: a branch that kept moving, or one another writer kept locked
+                if (pushed == PushOutcome.Locked)
+                {
+                    FailAll(group, ReasonCodes.RemoteLocked, $"KB '{kb.Id}': {clone.LockedBy ?? $"the remote branch {kb.Branch} is locked by another writer"}; gave up after {attempt} attempts (KbWorker__MaxPushAttempts).");
+                }
+                else
+                {
+                    FailAll(group, ReasonCodes.NonFastForward, $"KB '{kb.Id}': the remote branch {kb.Branch} kept moving; gave up after {attempt} attempts (KbWorker__MaxPushAttempts).");
+                }
+
                 return;
             }
 
-            logger.LogInformation("KB {KbId}: push of {Count} commit(s) rejected as non-fast-forward; replaying on the new head (attempt {Attempt})", kb.Id, committed.Count, attempt + 1);
+            if (pushed == PushOutcome.Locked)
+            {
+                logger.LogInformation("KB {KbId}: push of {Count} commit(s) found {Lock}; replaying (attempt {Attempt})", kb.Id, committed.Count, clone.LockedBy, attempt + 1);
+            }
+            else
+            {
+                logger.LogInformation("KB {KbId}: push of {Count} commit(s) rejected as non-fast-forward; replaying on the new head (attempt {Attempt})", kb.Id, committed.Count, attempt + 1);
+            }
+
             await Task.Delay(ReplayPause(attempt), cancellationToken);
         }
     }

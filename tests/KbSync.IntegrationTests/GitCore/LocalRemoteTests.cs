@@ -6,7 +6,8 @@ namespace KbSync.IntegrationTests.GitCore;
 /// <summary>
 /// A remote on the worker's file system is pushed to without libgit2's transport (the saved pack is
 /// copied in, the branch moved by compare-and-swap under git's own ref lock): people pushing to it
-/// with git at the same time, and a ref another writer holds locked, lose nothing.
+/// with git at the same time, and a ref another writer holds locked, lose nothing. (What happens to
+/// a lock whose writer died, or that outlasts every replay: <see cref="LocalRemoteLockTests"/>.)
 /// </summary>
 [Collection(ServicesCollection.Name)]
 public sealed class LocalRemoteTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
@@ -68,12 +69,12 @@ public sealed class LocalRemoteTests(RabbitMqService rabbit, PostgresService pos
 
         var second = await _producer.Client.SubmitNoteAsync("local-kb", "alice", new NoteContent("While the branch is locked."));
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!_worker.Output.Contains("rejected as non-fast-forward") && DateTime.UtcNow < deadline)
+        while (!_worker.Output.Contains("main.lock is held by") && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20);
         }
 
-        Assert.Contains("rejected as non-fast-forward", _worker.Output);
+        Assert.Contains("main.lock is held by a writer that left no KbSync record", _worker.Output);
         Assert.Null((await _sandbox.FindOperationAsync(second))?.FinishedAt);
         File.Delete(BranchLock);
         var row = await _sandbox.WaitForOperationAsync(second);
@@ -93,9 +94,10 @@ public sealed class LocalRemoteTests(RabbitMqService rabbit, PostgresService pos
         var row = await _sandbox.WaitForOperationAsync(await _producer.Client.SubmitNoteAsync("local-kb", "alice", new NoteContent("Blocked.")));
 
         Assert.Equal(OperationStatus.Failed, row.Status);
-        Assert.Equal(ReasonCodes.PushRejected, row.ErrorCode);
+        Assert.Equal(ReasonCodes.RemoteLocked, row.ErrorCode);
         Assert.Contains("main.lock", row.ErrorMessage);
-        Assert.Contains("remove it", row.ErrorMessage);
+        Assert.Contains("for more than 60 s", row.ErrorMessage);
+        Assert.Contains("remove the lock file", row.ErrorMessage);
         Assert.Single(_remote.Commits());
         Assert.True(File.Exists(BranchLock), "KbSync must not remove a lock it does not hold");
     }

@@ -59,9 +59,24 @@ public sealed class PartitionLocks(IDbContextFactory<KbSyncDbContext> contexts, 
             ApplicationName = $"kbworker {options.Value.WorkerId} partitions",
         };
         var connection = new NpgsqlConnection(connectionString.ConnectionString);
-        await connection.OpenAsync(cancellationToken);
-        connection.Notification += (_, _) => _notified = true;
-        await ExecuteAsync(connection, $"SELECT pg_advisory_lock_shared({_memberKey}, 0); LISTEN {Channel};", cancellationToken);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            connection.Notification += (_, _) => _notified = true;
+            await ExecuteAsync(connection, $"SELECT pg_advisory_lock_shared({_memberKey}, 0); LISTEN {Channel};", cancellationToken);
+        }
+        catch (Exception error)
+        {
+            await connection.DisposeAsync();
+            if (PostgresAvailability.IsNotAnswering(error) && !cancellationToken.IsCancellationRequested)
+            {
+                // the caller logs this and tries again at its next check: say which server, never the connection string
+                throw new NpgsqlException(PostgresAvailability.Describe(connectionString.ConnectionString, error), error);
+            }
+
+            throw;
+        }
+
         _connection = connection;
         return true;
     }
