@@ -85,6 +85,21 @@ public sealed class AgentSandboxTests : IDisposable
         Assert.Equal(expected, output.Trim());
     }
 
+    [Fact]
+    public async Task A_sandbox_outlives_the_thread_that_asked_for_it()
+    {
+        // --die-with-parent fires when the thread that forked bwrap exits: a retired thread-pool thread
+        // would kill a running agent (exit 137) if agents were not started from one long-lived thread
+        Task<(string Output, RunFolder Run)>? running = null;
+        var thread = new Thread(() => running = RunAsync(new AgentOptions { Command = "sh", Arguments = ["-c", "sleep 1; echo still here"] }, "x"));
+        thread.Start();
+        thread.Join();
+
+        var (output, _) = await running!;
+
+        Assert.Equal("still here", output.Trim());
+    }
+
     private async Task<(string Output, RunFolder Run)> RunAsync(AgentOptions agent, string instruction)
     {
         var request = new KbRequest(Guid.NewGuid(), "some-kb", "alice", DateTimeOffset.UtcNow, AgentTask: new AgentTaskContent(instruction, "test"));
