@@ -24,6 +24,13 @@ public sealed class KbWorkerOptions
     public Dictionary<string, Agents.AgentOptions> Agents { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>
+    /// Run external agents without a sandbox where bubblewrap cannot run. Off by default, and then such a
+    /// worker fails every external agent task with <c>agent_failed</c> instead: an unconfined agent sees
+    /// the worker's files (every KB's clone) and network, and what it leaves running outlives it.
+    /// </summary>
+    public bool AllowUnconfinedAgents { get; set; }
+
+    /// <summary>
     /// Deadline of each git network call (fetch, push), well below the operation's: a remote that
     /// accepts the connection and never answers fails the call with <c>network_timeout</c> after this.
     /// </summary>

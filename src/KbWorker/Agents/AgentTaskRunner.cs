@@ -1,20 +1,37 @@
 using System.Diagnostics;
 using KbSync.Contracts;
+using KbSync.KbWorker.Agents.Sandbox;
 using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Notes;
 using KbSync.KbWorker.Operations;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Agents;
 
 /// <summary>
 /// Turns an agent task into (at most) one commit on the clone's tip: the <c>files</c> agent on a
-/// <see cref="KbWorkspace"/>, or a configured external agent on a copy of the tip. A task that
+/// <see cref="KbWorkspace"/>, or a configured external agent on a copy of the tip, in a run folder of its
+/// own (<c>&lt;data&gt;/agent-runs/&lt;kb&gt;/&lt;operation id&gt;</c>) and the bubblewrap sandbox. A task that
 /// changes nothing, or is read-only, makes no commit. Failures are <see cref="AgentFailure"/>s.
 /// </summary>
-public sealed class AgentTaskRunner(IOptions<KbWorkerOptions> options)
+public sealed class AgentTaskRunner
 {
-    private readonly KbWorkerOptions _options = options.Value;
+    private readonly KbWorkerOptions _options;
+    private readonly ILogger _logger;
+    private readonly AgentConfinement _confinement;
+
+    /// <summary>With external agents configured, starts finding out whether bubblewrap works here at once, so the worker logs it at start-up.</summary>
+    public AgentTaskRunner(IOptions<KbWorkerOptions> options, ILogger<AgentTaskRunner> logger)
+    {
+        _options = options.Value;
+        _logger = logger;
+        _confinement = new AgentConfinement(_options, logger);
+        if (_options.Agents.Values.Any(a => !string.IsNullOrWhiteSpace(a.Command)))
+        {
+            _ = _confinement.DecideAsync();
+        }
+    }
 
     public async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, CancellationToken cancellationToken)
     {
@@ -60,36 +77,25 @@ public sealed class AgentTaskRunner(IOptions<KbWorkerOptions> options)
             throw new AgentFailure(ReasonCodes.UnknownAgent, $"No agent '{name}' is configured on this worker (known: {string.Join(", ", known)}). Configure it with KbWorker__Agents__{name}__Command.");
         }
 
-        var runFolder = Path.Combine(_options.ResolveDataPath(), "agent-runs", request.OperationId.ToString("N"));
-        DeleteFolder(runFolder);
-        Directory.CreateDirectory(runFolder);
+        var confinement = await _confinement.DecideAsync().WaitAsync(cancellationToken);
+        if (confinement.Mode == ConfinementMode.Refused)
+        {
+            throw AgentConfinement.RefusedFailure(name, confinement.Problem);
+        }
+
+        var run = RunFolder.Create(_options.ResolveDataPath(), request.KbId, request.OperationId);
         try
         {
-            return await ExternalAgent.RunAsync(name, agent, clone, request, runFolder, cancellationToken);
+            return await ExternalAgent.RunAsync(name, agent, confinement, clone, request, run, cancellationToken);
         }
         finally
         {
-            DeleteFolder(runFolder);
+            if (!run.TryDelete(out var problem))
+            {
+                _logger.LogWarning("KB {KbId}: the agent's run folder {RunFolder} could not be removed: {Problem}", request.KbId, run.Root, problem);
+            }
         }
     }
 
     private static string Title(string instruction) => NoteLayout.TitleOf(new NoteContent(instruction));
-
-    private static void DeleteFolder(string folder)
-    {
-        if (!Directory.Exists(folder))
-        {
-            return;
-        }
-
-        foreach (var link in new DirectoryInfo(folder).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint }))
-        {
-            if (link is FileInfo file)
-            {
-                file.Attributes = FileAttributes.Normal;
-            }
-        }
-
-        Directory.Delete(folder, recursive: true);
-    }
 }

@@ -48,12 +48,15 @@ public sealed class ExternalAgentTests(RabbitMqService rabbit, PostgresService p
         await SeedAsync();
         await _sandbox.RegisterKbAsync("agent-kb", _remote.Path);
         var environment = new Dictionary<string, string>();
+        var agents = _sandbox.Folder.Combine("agents"); // beside the worker's data folder, which the sandbox hides
+        Directory.CreateDirectory(agents);
         foreach (var (name, script) in Scripts)
         {
-            var path = _sandbox.Folder.Combine($"{name}.sh");
+            var path = Path.Combine(agents, $"{name}.sh");
             await File.WriteAllTextAsync(path, "set -e\n" + script + "\n");
             environment[$"KbWorker__Agents__{name}__Command"] = "/bin/sh";
             environment[$"KbWorker__Agents__{name}__Arguments__0"] = path;
+            environment[$"KbWorker__Agents__{name}__ReadOnlyPaths__0"] = agents;
         }
 
         environment["KbWorker__Agents__slow__TimeLimit"] = "00:00:02";
@@ -135,7 +138,7 @@ public sealed class ExternalAgentTests(RabbitMqService rabbit, PostgresService p
         Assert.Equal(reason, row.ErrorCode);
         Assert.Contains(expected, row.ErrorMessage);
         Assert.Equal(_seedTip, _remote.Commits()[^1].Sha);
-        var runs = _sandbox.Folder.Combine("workers", "w1", "agent-runs");
+        var runs = _sandbox.Folder.Combine("workers", "w1", "agent-runs", "agent-kb"); // then <operation id>/ per run
         Assert.True(!Directory.Exists(runs) || !Directory.EnumerateFileSystemEntries(runs).Any(), "an agent's run folder was left behind");
     }
 

@@ -117,8 +117,12 @@ public sealed class InMemoryKbClone : IKbClone
     {
     }
 
+    /// <summary>Files and symlinks get the id git gives their blob, as a real clone reports it (external agents compare files by it).</summary>
     private static KbEntry ToEntry(string path, KbEntryKind kind, byte[] content) =>
-        new(path, kind, Sha1(kind + ":" + Convert.ToBase64String(content)), kind is KbEntryKind.File or KbEntryKind.Executable ? content.Length : 0);
+        new(path, kind, kind == KbEntryKind.Submodule ? Sha1("commit " + path) : BlobSha(content), kind is KbEntryKind.File or KbEntryKind.Executable ? content.Length : 0);
+
+    private static string BlobSha(byte[] content) =>
+        Convert.ToHexStringLower(SHA1.HashData([.. Encoding.ASCII.GetBytes($"blob {content.Length}\0"), .. content]));
 
     private static string Sha1(string text) => Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(text)));
 }
