@@ -15,4 +15,11 @@ builder.AddKbWorker();
 builder.AddKbMessaging();
 builder.AddKbWorkerTelemetry();
 
-builder.Build().Run();
+try
+{
+    builder.Build().Run();
+}
+catch (OperationCanceledException)
+{
+    // stopped (SIGTERM) while still starting, waiting for PostgreSQL or RabbitMQ: nothing was taken, nothing to hand over
+}

@@ -47,7 +47,8 @@ public sealed class PartitionOwnership(
             }
             catch (Exception error) when (!_stopping && !stoppingToken.IsCancellationRequested)
             {
-                logger.LogWarning(error, "Partition ownership could not be checked ({Message}); the {Count} partition(s) owned stay as they are, next try in {Interval}.", error.Message, _owned.Count, interval);
+                // one line per try: while PostgreSQL is down this repeats every interval, and the stack says nothing new
+                logger.LogWarning("Partition ownership could not be checked ({Message}); the {Count} partition(s) owned stay as they are, next try in {Interval}.", error.Message, _owned.Count, interval);
                 await DelayAsync(interval, stoppingToken);
             }
         }

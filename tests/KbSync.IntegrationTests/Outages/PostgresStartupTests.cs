@@ -3,7 +3,7 @@ using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 using Npgsql;
 
-namespace KbSync.IntegrationTests.GitCore;
+namespace KbSync.IntegrationTests.Outages;
 
 /// <summary>
 /// A worker started while PostgreSQL does not answer (here: behind a paused <see cref="TcpProxy"/>)
