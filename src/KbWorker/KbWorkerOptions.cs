@@ -67,6 +67,12 @@ public sealed class KbWorkerOptions
     /// </summary>
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Read-only agent tasks this worker runs at once, across its partitions (they run beside the
+    /// partition's order, so this is their only bound); more wait for a slot.
+    /// </summary>
+    public int MaxReadOnlyTasks { get; set; } = 4;
+
     /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
     public int MaxBatchSize { get; set; } = 20;
 
@@ -92,7 +98,7 @@ public sealed class KbWorkerOptions
     public int MaxResultBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>The largest note text accepted, in UTF-8 bytes.</summary>
-    public int MaxNoteBytes { get; set; } = 1_000_000;
+    public int MaxNoteBytes { get; set; } = Contracts.RequestLimits.MaxNoteBytes;
 
     public string ResolveDataPath() =>
         Path.GetFullPath(string.IsNullOrWhiteSpace(DataPath) ? Path.Combine(".state", "kbworker", WorkerId) : DataPath);

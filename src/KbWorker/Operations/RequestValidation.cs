@@ -7,7 +7,7 @@ namespace KbSync.KbWorker.Operations;
 /// <summary>Checks a request before any git work; a bad one fails alone with <c>invalid_request</c> and a message that says what to fix.</summary>
 public static class RequestValidation
 {
-    public const int MaxRequesterLength = 200;
+    public const int MaxRequesterLength = RequestLimits.MaxRequesterLength;
 
     /// <summary>Null when the request is fine, else what is wrong with it.</summary>
     public static string? Problem(KbRequest request, int maxNoteBytes)
@@ -62,8 +62,8 @@ public static class RequestValidation
         return null;
     }
 
-    public const int MaxInstructionChars = 100_000;
-    public const int MaxOperations = 1000;
+    public const int MaxInstructionChars = RequestLimits.MaxInstructionChars;
+    public const int MaxOperations = RequestLimits.MaxOperations;
 
     private static string? AgentTaskProblem(AgentTaskContent task)
     {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using KbSync.Contracts;
 using KbSync.Persistence;
 using KbSync.Producer.Api.Dashboard;
 using KbSync.Producer.Client;
@@ -17,6 +18,7 @@ internal static class ApiCommand
         {
             var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
             builder.WebHost.UseUrls(parse.GetValue(urls)!);
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = RequestLimits.MaxRequestBytes); // past it: 413
             builder.AddKbSyncPersistence();
             builder.AddKbSyncClient();
             builder.Services.AddOpenApi();
@@ -30,6 +32,7 @@ internal static class ApiCommand
             var app = builder.Build();
             await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
             app.UseExceptionHandler();
+            app.UseStatusCodePages(); // answers the framework gives without a body (413 for a body past the limit, say) get problem details too
             app.MapOpenApi();
             app.MapPrometheusScrapingEndpoint(); // /metrics
             app.MapKbSyncApi();

@@ -50,6 +50,10 @@ public static class ApiEndpoints
             var position = await history.OpenCountAsync(kb, submittedAt, cancellationToken) + 1;
             return Results.Accepted($"/operations/{operationId}", new AcceptedOperation(operationId, kb, $"/operations/{operationId}", position));
         }
+        catch (RequestTooLargeException error)
+        {
+            return Results.Problem(error.Message, statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request too large");
+        }
         catch (ArgumentException error)
         {
             return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");

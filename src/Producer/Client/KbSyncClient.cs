@@ -63,6 +63,11 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
 
     private async Task SendAsync(KbRequest request, CancellationToken cancellationToken)
     {
+        if (RequestLimits.SizeProblem(request) is { } tooLarge)
+        {
+            throw new RequestTooLargeException(tooLarge);
+        }
+
         var partition = Partitioning.PartitionOf(request.KbId, _partitions);
         var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.RequestsExchange}?type=direct"));
         using var refusal = refusals.Start(request.OperationId, cancellationToken);
@@ -92,6 +97,9 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
         }
     }
 }
+
+/// <summary>The request is larger than <see cref="RequestLimits"/> allow; nothing was published.</summary>
+public sealed class RequestTooLargeException(string message) : ArgumentException(message);
 
 /// <summary>The request could not be handed to the broker; nothing was queued.</summary>
 public class KbSyncPublishException(string message, Exception inner) : Exception(message, inner);

@@ -34,6 +34,7 @@ public sealed class ExternalAgentTests(RabbitMqService rabbit, PostgresService p
         ["chatty"] = "head -c 3000000 /dev/zero | tr '\\0' 'x'; echo; echo kept > topics/chatty.md",
         ["failing"] = "echo 'cannot do that' >&2; exit 3",
         ["topics-only"] = "echo 'changed' > ../index.md",
+        ["reader"] = "sleep 1; echo looked",
     };
 
     private KbSyncSandbox _sandbox = null!;
@@ -61,6 +62,7 @@ public sealed class ExternalAgentTests(RabbitMqService rabbit, PostgresService p
 
         environment["KbWorker__Agents__slow__TimeLimit"] = "00:00:02";
         environment["KbWorker__Agents__topics-only__TopicsOnly"] = "true";
+        environment["KbWorker__MaxReadOnlyTasks"] = "1";
         await _sandbox.StartWorkerAsync("w1", environment);
         _producer = await _sandbox.StartProducerAsync();
         _seedTip = _remote.Commits()[^1].Sha;
@@ -89,6 +91,30 @@ public sealed class ExternalAgentTests(RabbitMqService rabbit, PostgresService p
         await Git(work, "add", "-A");
         await Git(work, "-c", "user.name=seed", "-c", "user.email=seed@example.com", "commit", "-q", "-m", "seed");
         await Git(work, "push", "-q", _remote.Path, "main");
+    }
+
+    [Fact]
+    public async Task Read_only_tasks_run_no_more_at_once_than_the_worker_allows()
+    {
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await _producer.Client.SubmitAgentTaskAsync("agent-kb", "alice", new AgentTaskContent($"look {i}", "reader", ReadOnly: true)));
+        }
+
+        var rows = new List<Persistence.Entities.OperationRecord>();
+        foreach (var id in ids)
+        {
+            rows.Add(await _sandbox.WaitForOperationAsync(id, TimeSpan.FromSeconds(90)));
+        }
+
+        Assert.All(rows, row => Assert.Equal(OperationStatus.Succeeded, row.Status));
+        var byStart = rows.OrderBy(r => r.StartedAt).ToList();
+        for (var i = 1; i < byStart.Count; i++)
+        {
+            Assert.True(byStart[i].StartedAt >= byStart[i - 1].FinishedAt,
+                $"with KbWorker__MaxReadOnlyTasks=1 read-only task {byStart[i].Id} started at {byStart[i].StartedAt:HH:mm:ss.fff}, before {byStart[i - 1].Id} finished at {byStart[i - 1].FinishedAt:HH:mm:ss.fff}");
+        }
     }
 
     private async Task<Persistence.Entities.OperationRecord> RunAsync(string agent, string instruction = "Tidy up the inbox")

@@ -63,6 +63,27 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
     }
 
     [Fact]
+    public async Task An_oversized_request_gets_a_413_problem_and_nothing_is_queued()
+    {
+        var tooLongNote = new string('x', RequestLimits.MaxNoteBytes + 1);
+        var response = await _api.Http.PostAsJsonAsync("/kbs/api-kb/notes", new { requestedBy = "x", text = tooLongNote });
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        Assert.Contains($"larger than {RequestLimits.MaxNoteBytes} bytes", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString());
+
+        var tooLargeBody = new StringContent($$"""{"requestedBy":"x","text":"{{new string('y', RequestLimits.MaxRequestBytes + 1)}}"}""", System.Text.Encoding.UTF8, "application/json");
+        // with 100-continue, as a careful client sends a big body: the answer comes before the body is sent
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/kbs/api-kb/notes") { Content = tooLargeBody };
+        request.Headers.ExpectContinue = true;
+        var refused = await _api.Http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.StatusCode);
+        Assert.Equal("application/problem+json", refused.Content.Headers.ContentType!.MediaType);
+        Assert.Empty(await _sandbox.WaitForFinalAsync(0, TimeSpan.Zero));
+    }
+
+    [Fact]
     public async Task Listing_operations_is_bounded_and_an_unknown_one_is_404()
     {
         Assert.Equal(HttpStatusCode.BadRequest, (await _api.Http.GetAsync("/operations?limit=100000")).StatusCode);

@@ -19,6 +19,7 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IServiceProvider services, IOptions<KbWorkerOptions> options, IOptions<RabbitMqOptions> rabbit, ILoggerFactory loggers)
 {
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
+    private readonly SemaphoreSlim _readOnlySlots = new(Math.Max(1, options.Value.MaxReadOnlyTasks));
 
     /// <summary>
     /// Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="PartitionSequencer.HandOverAsync"/>).
@@ -66,9 +67,18 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
 
     private async Task<PendingOperation> RunReadOnlyAsync(int partition, KbRequest request, CancellationToken cancellationToken)
     {
-        var operation = ToPending(request, partition, DateTimeOffset.UtcNow);
-        await backstop.RunAsync(partition, request.KbId ?? "", [operation], _ => runner.RunReadOnlyAsync(operation, Bus, cancellationToken), GiveUp(cancellationToken), cancellationToken);
-        return operation;
+        // they skip the partition's order, so nothing else bounds how many run at once: a flood of them would take every core
+        await _readOnlySlots.WaitAsync(cancellationToken);
+        try
+        {
+            var operation = ToPending(request, partition, DateTimeOffset.UtcNow);
+            await backstop.RunAsync(partition, request.KbId ?? "", [operation], _ => runner.RunReadOnlyAsync(operation, Bus, cancellationToken), GiveUp(cancellationToken), cancellationToken);
+            return operation;
+        }
+        finally
+        {
+            _readOnlySlots.Release();
+        }
     }
 
     /// <summary>Requests without an operation id get one, so their failure is recorded; misrouted requests fail, as their order could not be kept.</summary>
