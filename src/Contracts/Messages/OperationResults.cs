@@ -14,7 +14,13 @@ public sealed record OperationCompleted(
     DateTimeOffset FinishedAt,
     AgentResult? Agent = null);
 
-/// <summary>Published when an operation fails; <see cref="ReasonCode"/> is one of <see cref="ReasonCodes"/>.</summary>
+/// <summary>
+/// Published when an operation fails; <see cref="ReasonCode"/> is one of <see cref="ReasonCodes"/>.
+/// <see cref="KbId"/> is null when the request named no valid KB id. When the request's operation id
+/// was missing or not a UUID, <see cref="OperationId"/> is a new one the failure is recorded under, and
+/// <see cref="SentOperationId"/> is what the request carried (as text; null when it carried none), so
+/// its producer can still match the answer.
+/// </summary>
 public sealed record OperationFailed(
     Guid OperationId,
     string? KbId,
@@ -22,4 +28,5 @@ public sealed record OperationFailed(
     OperationStatus Status,
     string ReasonCode,
     string Message,
-    DateTimeOffset FinishedAt);
+    DateTimeOffset FinishedAt,
+    string? SentOperationId = null);

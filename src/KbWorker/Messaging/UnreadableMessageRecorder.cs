@@ -32,7 +32,9 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
 
         if (context.Exception is not PoisonRequestException) // recorded and answered already: it only moves to the error queue
         {
-            await RecordAsync(context, $"The message could not be read as a KbRequest: {context.Exception.GetBaseException().Message}");
+            await RecordAsync(context, IsJson(context.ContentType?.MediaType)
+            ? $"The message could not be read as a KbRequest: {context.Exception.GetBaseException().Message}"
+            : $"The content type {context.ContentType?.MediaType ?? "(none)"} is not one a request may have: publish the JSON request as application/json (docs/wire-format.md).");
         }
 
         await next.Send(context);
@@ -64,8 +66,13 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
     private async Task RecordAsync(ReceiveContext context, string reason)
     {
         reason = Storable.Text(reason, OperationColumns.ErrorMessage); // exception messages may quote the body
-        var (operationId, kbId, requestedBy) = ReadWhatWeCan(context.Body.GetBytes());
+        var (operationId, sentOperationId, kbId, requestedBy) = ReadWhatWeCan(context.Body.GetBytes());
         var id = operationId ?? Guid.NewGuid();
+        if (operationId is null && sentOperationId is not null)
+        {
+            reason = Storable.Text($"operationId {sentOperationId} is not a UUID. {reason}", OperationColumns.ErrorMessage);
+        }
+
         var now = DateTimeOffset.UtcNow;
         logger.LogWarning("Unreadable message on {InputAddress} recorded as failed operation {OperationId}: {Reason}", context.InputAddress, id, reason);
 
@@ -91,11 +98,15 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
         row.Attempts++;
         await db.SaveChangesAsync();
         // The bus is resolved here, not in the constructor: the bus's own configuration creates this filter.
-        await services.GetRequiredService<IBus>().Publish(new OperationFailed(id, kbId, OperationKind.Note, OperationStatus.Failed, ReasonCodes.MalformedMessage, reason, now));
+        await services.GetRequiredService<IBus>().Publish(new OperationFailed(id, kbId, OperationKind.Note, OperationStatus.Failed, ReasonCodes.MalformedMessage, reason, now,
+            operationId is null ? sentOperationId : null));
     }
 
-    /// <summary>The operation id, KB and requester, if the body is JSON that has them (raw or in a MassTransit envelope).</summary>
-    private static (Guid? OperationId, string? KbId, string? RequestedBy) ReadWhatWeCan(byte[] body)
+    /// <summary>
+    /// The operation id (and, when it is not a UUID, what was sent, as JSON text), KB and requester,
+    /// if the body is JSON that has them (raw or in a MassTransit envelope).
+    /// </summary>
+    private static (Guid? OperationId, string? Sent, string? KbId, string? RequestedBy) ReadWhatWeCan(byte[] body)
     {
         try
         {
@@ -108,17 +119,25 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
 
             if (root.ValueKind != JsonValueKind.Object)
             {
-                return (null, null, null);
+                return (null, null, null, null);
             }
 
-            Guid? operationId = root.TryGetProperty("operationId", out var id) && id.ValueKind == JsonValueKind.String && id.TryGetGuid(out var guid) && guid != Guid.Empty ? guid : null;
+            var hasId = root.TryGetProperty("operationId", out var id) && id.ValueKind is not JsonValueKind.Null;
+            Guid? operationId = hasId && id.ValueKind == JsonValueKind.String && id.TryGetGuid(out var guid) && guid != Guid.Empty ? guid : null;
+            var sent = hasId && operationId is null ? Storable.Text(id.ValueKind == JsonValueKind.String ? id.GetString() : id.GetRawText(), MaxSentIdLength) : null;
             var kbId = root.TryGetProperty("kbId", out var kb) && kb.ValueKind == JsonValueKind.String && KbIds.IsValid(kb.GetString()) ? kb.GetString() : null;
             var requestedBy = root.TryGetProperty("requestedBy", out var by) && by.ValueKind == JsonValueKind.String ? by.GetString() : null;
-            return (operationId, kbId, string.IsNullOrEmpty(requestedBy) ? null : Storable.Text(requestedBy, OperationColumns.RequestedBy));
+            return (operationId, sent, kbId, string.IsNullOrEmpty(requestedBy) ? null : Storable.Text(requestedBy, OperationColumns.RequestedBy));
         }
         catch (JsonException)
         {
-            return (null, null, null);
+            return (null, null, null, null);
         }
     }
+
+    /// <summary>How much of an operation id that is not a UUID is echoed back.</summary>
+    private const int MaxSentIdLength = 200;
+
+    private static bool IsJson(string? mediaType) =>
+        mediaType is null || mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
 }

@@ -9,6 +9,12 @@ public static class RequestValidation
 {
     public const int MaxRequesterLength = RequestLimits.MaxRequesterLength;
 
+    /// <summary>The earliest <c>requestedAt</c> accepted: older dates are a producer's bug (an unset clock), not a note.</summary>
+    public static readonly DateTimeOffset EarliestRequestedAt = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>How far <c>requestedAt</c> may be ahead of the worker's clock (producers' clocks differ).</summary>
+    public static readonly TimeSpan MaxClockSkew = TimeSpan.FromHours(24);
+
     /// <summary>Null when the request is fine, else what is wrong with it.</summary>
     public static string? Problem(KbRequest request, int maxNoteBytes)
     {
@@ -25,6 +31,11 @@ public static class RequestValidation
         if (request.RequestedAt == default)
         {
             return "requestedAt is missing: set it to the time the request was published (ISO 8601, UTC).";
+        }
+
+        if (request.RequestedAt < EarliestRequestedAt || request.RequestedAt > DateTimeOffset.UtcNow + MaxClockSkew)
+        {
+            return $"requestedAt {request.RequestedAt:O} is not the time the request was published: it must be after {EarliestRequestedAt:yyyy-MM-dd} and at most {MaxClockSkew.TotalHours:0} h ahead of the worker's clock (it dates the note and measures the queue wait).";
         }
 
         if ((request.Note is null) == (request.AgentTask is null))
