@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using KbSync.Contracts;
+using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Paths;
 
 namespace KbSync.KbWorker.Agents;
@@ -8,7 +9,9 @@ namespace KbSync.KbWorker.Agents;
 /// <summary>
 /// The built-in <c>files</c> agent: runs a task's operations in order on a <see cref="KbWorkspace"/>.
 /// The first operation that fails stops the task, names the operation and says why; nothing of the
-/// task is committed then. Reading operations return their output in the result.
+/// task is committed then: <c>path_conflict</c> when a file stands where the operation needs a folder
+/// or a folder where it needs a file (<see cref="PathConflict"/>), <c>agent_failed</c> otherwise. Reading
+/// operations return their output in the result.
 /// </summary>
 public static class FilesAgent
 {
@@ -41,6 +44,10 @@ public static class FilesAgent
                 {
                     outputs.Add(output with { Index = i + 1 });
                 }
+            }
+            catch (PathConflict conflict)
+            {
+                throw new AgentFailure(ReasonCodes.PathConflict, AgentFailure.Operation(i + 1, op, conflict.Message).Message);
             }
             catch (Exception error) when (error is ArgumentException or UnsafePathException or RegexMatchTimeoutException or InvalidOperationException)
             {
@@ -91,12 +98,12 @@ public static class FilesAgent
             case FileOps.CreateFile:
             {
                 var path = kb.Check(operation.Path);
-                if (kb.FileExists(path) || kb.FolderExists(path))
+                if (kb.FileExists(path))
                 {
                     throw new ArgumentException($"{path} already exists; use edit_file to change it");
                 }
 
-                kb.Write(path, Encoding.UTF8.GetBytes(operation.Content ?? ""));
+                kb.Write(NotAFolder(kb, path, "a file"), Encoding.UTF8.GetBytes(operation.Content ?? ""));
                 return null;
             }
 
@@ -114,7 +121,7 @@ public static class FilesAgent
             case FileOps.MoveFile:
             {
                 var from = ExistingFile(kb, operation.Path);
-                var to = FreeTarget(kb, operation.To);
+                var to = FreeTarget(kb, operation.To, folder: false);
                 kb.Write(to, kb.Read(from)!);
                 kb.Delete(from);
                 moves.Add(new FileMove(from, to));
@@ -126,7 +133,7 @@ public static class FilesAgent
                 var folder = kb.Check(operation.Path);
                 if (kb.FileExists(folder))
                 {
-                    throw new ArgumentException($"{folder} is a file");
+                    throw PathConflict.FileInTheWay(folder, "a folder");
                 }
 
                 if (!kb.FolderExists(folder))
@@ -151,7 +158,7 @@ public static class FilesAgent
             case FileOps.MoveFolder:
             {
                 var from = WithoutSpecialEntries(kb, ExistingFolder(kb, operation.Path));
-                var to = FreeTarget(kb, operation.To);
+                var to = FreeTarget(kb, operation.To, folder: true);
                 if (to.StartsWith(from + "/", StringComparison.Ordinal))
                 {
                     throw new ArgumentException($"cannot move {from} into itself");
@@ -245,11 +252,12 @@ public static class FilesAgent
     private static AgentResult Summarize(KbWorkspace kb, int count, List<FileMove> moves, List<OperationOutput> outputs)
     {
         var changes = kb.Changes();
-        var moved = moves.SelectMany(m => new[] { m.From, m.To }).ToHashSet(StringComparer.Ordinal);
-        bool IsMoved(string path) => moved.Contains(path) || moved.Any(m => path.StartsWith(m + "/", StringComparison.Ordinal));
-        var created = changes.Where(c => c.Content is not null && !kb.WasInTip(c.Path) && !IsMoved(c.Path)).Select(c => c.Path).ToList();
-        var edited = changes.Where(c => c.Content is not null && kb.WasInTip(c.Path) && !IsMoved(c.Path)).Select(c => c.Path).ToList();
-        var deleted = changes.Where(c => c.Content is null && !IsMoved(c.Path)).Select(c => c.Path).ToList();
+        // a write where something was moved to, or a removal where something was moved from, is the move itself
+        // (a file created where a folder was moved away from is a creation)
+        static bool Within(string path, string folder) => path == folder || path.StartsWith(folder + "/", StringComparison.Ordinal);
+        var created = changes.Where(c => c.Content is not null && !kb.WasInTip(c.Path) && !moves.Any(m => Within(c.Path, m.To))).Select(c => c.Path).ToList();
+        var edited = changes.Where(c => c.Content is not null && kb.WasInTip(c.Path) && !moves.Any(m => Within(c.Path, m.To))).Select(c => c.Path).ToList();
+        var deleted = changes.Where(c => c.Content is null && !moves.Any(m => Within(c.Path, m.From))).Select(c => c.Path).ToList();
         var summary = changes.Count == 0
             ? $"Ran {count} operation(s); nothing changed."
             : $"Ran {count} operation(s): {created.Count} created, {edited.Count} edited, {deleted.Count} deleted, {moves.Count} moved.";
@@ -273,11 +281,25 @@ public static class FilesAgent
         return kb.FolderExists(checkedPath) ? checkedPath : throw new ArgumentException($"there is no folder {checkedPath}");
     }
 
-    private static string FreeTarget(KbWorkspace kb, string? path)
+    /// <summary>Where a file or folder may be moved: nothing there yet; something of the other kind is a path conflict.</summary>
+    private static string FreeTarget(KbWorkspace kb, string? path, bool folder)
     {
         var to = kb.Check(Required(path, "to"));
-        return kb.FileExists(to) || kb.FolderExists(to) ? throw new ArgumentException($"{to} already exists") : to;
+        if (kb.FileExists(to))
+        {
+            throw folder ? PathConflict.FileInTheWay(to, "a folder") : new ArgumentException($"{to} already exists");
+        }
+
+        if (kb.FolderExists(to))
+        {
+            throw folder ? new ArgumentException($"{to} already exists") : PathConflict.FolderInTheWay(to, kb.AnyEntryUnder(to), "a file");
+        }
+
+        return to;
     }
+
+    private static string NotAFolder(KbWorkspace kb, string path, string what) =>
+        kb.FolderExists(path) ? throw PathConflict.FolderInTheWay(path, kb.AnyEntryUnder(path), what) : path;
 
     private static int MaxResults(FileOperation operation) => Math.Clamp(operation.MaxResults ?? DefaultMaxResults, 1, MaxResultsLimit);
 

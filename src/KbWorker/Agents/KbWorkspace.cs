@@ -21,7 +21,8 @@ public sealed class KbWorkspace(IKbClone clone)
 
     /// <summary>
     /// Checks a path given by a task; throws <see cref="UnsafePathException"/> for an unsafe one (through
-    /// a symlink or submodule) and <see cref="ArgumentException"/> when a folder on the way is a file.
+    /// a symlink or submodule) and <see cref="PathConflict"/> when a folder on the way is a file, in the
+    /// tip or in this task's changes.
     /// </summary>
     public string Check(string? path)
     {
@@ -37,7 +38,7 @@ public sealed class KbWorkspace(IKbClone clone)
 
             if (i < parts.Length && FileExists(prefix))
             {
-                throw new ArgumentException($"{prefix} is a file, not a folder");
+                throw PathConflict.FileOnTheWay(prefix, normalized);
             }
         }
 
@@ -55,6 +56,9 @@ public sealed class KbWorkspace(IKbClone clone)
         _overlay.TryGetValue(path, out var content) ? content is not null : clone.Entry(path) is { Kind: KbEntryKind.File or KbEntryKind.Executable };
 
     public bool FolderExists(string path) => path.Length == 0 || FilesUnder(path).Any() || SpecialEntriesUnder(path).Any();
+
+    /// <summary>A file (or symlink, submodule) under an existing folder, to name it in a message.</summary>
+    public string AnyEntryUnder(string folder) => FilesUnder(folder).Concat(SpecialEntriesUnder(folder)).First();
 
     public byte[]? Read(string path) => _overlay.TryGetValue(path, out var content) ? content : clone.ReadBytes(path);
 

@@ -18,10 +18,16 @@ public sealed class PathConflict(string path, string conflictsWith, string messa
     public string ConflictsWith { get; } = conflictsWith;
 
     public static PathConflict FileOnTheWay(string file, string path, KbEntryKind kind = KbEntryKind.File) =>
-        new(path, file, $"{file} is {Describe(kind)}, not a folder, so {path} cannot be written under it.");
+        new(path, file, $"{file} is {Describe(kind)}, not a folder, so {path} cannot be under it.");
+
+    public static PathConflict FileInTheWay(string file, string what) =>
+        new(file, file, $"{file} is a file, so {what} cannot be there.");
 
     public static PathConflict FolderInTheWay(string folder, string heldFile) =>
         new(folder, heldFile, $"{folder} is a folder (it holds {heldFile}), so it cannot be written as a file.");
+
+    public static PathConflict FolderInTheWay(string folder, string heldFile, string what) =>
+        new(folder, heldFile, $"{folder} is a folder (it holds {heldFile}), so {what} cannot be there.");
 
     public static PathConflict SubmoduleInTheWay(string path) =>
         new(path, path, $"{path} is a submodule, so it cannot be written as a file.");

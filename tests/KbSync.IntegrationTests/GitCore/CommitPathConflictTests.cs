@@ -43,7 +43,7 @@ public sealed class CommitPathConflictTests : IDisposable
         await clone.PushAsync(CancellationToken.None);
 
         Assert.Equal(ReasonCodes.PathConflict, conflict.ReasonCode);
-        Assert.Equal("topics/inbox is a file, not a folder, so topics/inbox/a.md cannot be written under it.", conflict.Message);
+        Assert.Equal("topics/inbox is a file, not a folder, so topics/inbox/a.md cannot be under it.", conflict.Message);
         Assert.Equal(tip, _remote.Commits()[^2].Sha);
         Assert.Equal(["topics/inbox", "topics/other.md"], _remote.Files());
         await GitCli.AssertCompleteAsync(_remote.Path);

@@ -48,7 +48,7 @@ public sealed class CommitPathsTests
 
         var conflict = Conflict(tip, Put("topics/inbox/2026-12-01-note.md"));
 
-        Assert.Equal("topics/inbox is a file, not a folder, so topics/inbox/2026-12-01-note.md cannot be written under it.", conflict.Message);
+        Assert.Equal("topics/inbox is a file, not a folder, so topics/inbox/2026-12-01-note.md cannot be under it.", conflict.Message);
         Assert.Equal("topics/inbox/2026-12-01-note.md", conflict.Path);
         Assert.Equal("topics/inbox", conflict.ConflictsWith);
     }
