@@ -138,7 +138,8 @@ public sealed class InMemoryKbClone : IKbClone, ITipTree
 
     public CommitTrailers? FindOperation(Guid operationId) => throw new NotSupportedException();
 
-    public bool ContainsContent(string contentHash) => throw new NotSupportedException();
+    /// <summary>The double keeps no history of saved texts: no note is ever a duplicate.</summary>
+    public bool ContainsContent(string contentHash) => false;
 
     public Task<PushOutcome> PushAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
 
