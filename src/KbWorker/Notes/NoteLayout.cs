@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using KbSync.Contracts;
 using KbSync.KbWorker.Git;
 
@@ -22,7 +23,7 @@ namespace KbSync.KbWorker.Notes;
 /// note finds the same place, since the rule looks only at the tree.
 /// </para>
 /// </summary>
-public static class NoteLayout
+public static partial class NoteLayout
 {
     public const string DefaultCategory = "inbox";
     public const string IndexPath = "index.md";
@@ -184,7 +185,7 @@ public static class NoteLayout
     {
         var file = new StringBuilder("---\n");
         file.Append("title: ").Append(Yaml(title)).Append('\n');
-        file.Append("category: ").Append(category).Append('\n');
+        file.Append("category: ").Append(YamlCategory(category)).Append('\n');
         if (tags.Count > 0)
         {
             file.Append("tags: [").AppendJoin(", ", tags.Select(Yaml)).Append("]\n");
@@ -242,10 +243,39 @@ public static class NoteLayout
 
     private static string NormalizeText(string text) => text.ReplaceLineEndings("\n").Trim();
 
+    /// <summary>
+    /// The text with each lone surrogate (half of a UTF-16 pair) replaced by U+FFFD: it has no UTF-8
+    /// form, so LibGit2Sharp refuses it (an exception, not a git error) and YAML cannot hold it.
+    /// </summary>
+    public static string WithoutLoneSurrogates(string text)
+    {
+        char[]? chars = null;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                chars ??= text.ToCharArray();
+                chars[i] = '\uFFFD';
+            }
+        }
+
+        return chars is null ? text : new string(chars);
+    }
+
+    /// <summary>
+    /// A YAML double-quoted scalar for any text: <c>"</c> and <c>\</c> escaped, and every character YAML
+    /// may not hold as it is (control characters, <c>\0</c>, U+FEFF, U+FFFE, U+FFFF, and U+2028/U+2029, which
+    /// YAML 1.1 reads as line breaks) as an escape, so the front matter stays one line per key whatever a
+    /// producer sent. A lone surrogate, which has no UTF-8 form, becomes U+FFFD.
+    /// </summary>
     private static string Yaml(string value)
     {
         var quoted = new StringBuilder("\"");
-        foreach (var c in value)
+        foreach (var c in WithoutLoneSurrogates(value))
         {
             switch (c)
             {
@@ -255,7 +285,7 @@ public static class NoteLayout
                 case '\r': quoted.Append("\\r"); break;
                 case '\t': quoted.Append("\\t"); break;
                 default:
-                    if (char.IsControl(c))
+                    if (char.IsControl(c) || c is '\u2028' or '\u2029' or '\uFEFF' or '\uFFFE' or '\uFFFF')
                     {
                         quoted.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
                     }
@@ -270,4 +300,17 @@ public static class NoteLayout
 
         return quoted.Append('"').ToString();
     }
+
+    /// <summary>
+    /// The category as the original wrote it (<c>category: tech/dotnet</c>), quoted when a YAML reader
+    /// would take the bare word for something else: a number or date (<c>2024</c>, <c>2024-01-01</c>) or
+    /// a YAML 1.1 boolean or null (<c>yes</c>, <c>off</c>, <c>null</c>).
+    /// </summary>
+    private static string YamlCategory(string category) =>
+        PlainCategory().IsMatch(category) && !YamlWords.Contains(category) ? category : Yaml(category);
+
+    private static readonly HashSet<string> YamlWords = new(StringComparer.Ordinal) { "y", "n", "yes", "no", "true", "false", "on", "off", "null" };
+
+    [GeneratedRegex("^[a-z][a-z0-9-]*(/[a-z][a-z0-9-]*)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex PlainCategory();
 }

@@ -109,10 +109,14 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
     private static PathConflict NoPlace(string path, string what) =>
         new(path, path, $"The note has no place: {what}, and so are its next {NoteLayout.MaxSiblings - 1} sibling names (-2 to -{NoteLayout.MaxSiblings}). Nothing was committed.");
 
-    /// <summary>The requester as commit author: their e-mail if they gave one, else <c>&lt;slug&gt;@&lt;domain&gt;</c>.</summary>
+    /// <summary>
+    /// The requester as commit author, a valid git signature whatever they are called: their name and
+    /// e-mail if they gave <c>Name &lt;e-mail&gt;</c> or an e-mail, else <c>&lt;slug&gt;@&lt;domain&gt;</c>
+    /// (see <see cref="RequesterSignature"/>).
+    /// </summary>
     public static CommitAuthor AuthorOf(string requestedBy, DateTimeOffset when, string emailDomain)
     {
-        var email = requestedBy.Contains('@') && !requestedBy.Contains(' ') ? requestedBy : $"{NoteLayout.Slugify(requestedBy)}@{emailDomain}";
-        return new CommitAuthor(requestedBy, email, when);
+        var (name, email) = RequesterSignature.Of(requestedBy, emailDomain);
+        return new CommitAuthor(name, email, when);
     }
 }
