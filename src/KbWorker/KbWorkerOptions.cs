@@ -68,6 +68,19 @@ public sealed class KbWorkerOptions
     /// <summary>The largest note text accepted, in UTF-8 bytes.</summary>
     public int MaxNoteBytes { get; set; } = 1_000_000;
 
+    /// <summary>
+    /// Most bytes one files-agent task reads from the KB (files read, searched, edited or moved, all its
+    /// operations together); past it the task fails with <c>agent_failed</c>. Its deadline
+    /// (<see cref="AgentTimeout"/>) bounds its time; this bounds its work on a fast disk.
+    /// </summary>
+    public long FilesAgentMaxReadBytes { get; set; } = KbSync.KbWorker.Agents.FilesAgentLimits.DefaultMaxReadBytes;
+
+    /// <summary>
+    /// Most bytes (UTF-8) of output one files-agent task returns, all its reading operations together;
+    /// the rest is cut with a marker. The result is kept in the history row and sent in the result event.
+    /// </summary>
+    public long MaxResultBytes { get; set; } = KbSync.KbWorker.Agents.FilesAgentLimits.DefaultMaxResultBytes;
+
     public string ResolveDataPath() =>
         Path.GetFullPath(string.IsNullOrWhiteSpace(DataPath) ? Path.Combine(".state", "kbworker", WorkerId) : DataPath);
 }

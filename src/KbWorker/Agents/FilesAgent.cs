@@ -12,6 +12,13 @@ namespace KbSync.KbWorker.Agents;
 /// task is committed then: <c>path_conflict</c> when a file stands where the operation needs a folder
 /// or a folder where it needs a file (<see cref="PathConflict"/>), <c>agent_failed</c> otherwise. Reading
 /// operations return their output in the result.
+/// <para>
+/// A task is bounded (<see cref="FilesAgentBudget"/>): it stops at its deadline (checked between
+/// operations and for each file a search or folder operation goes through), fails once it has read
+/// <see cref="FilesAgentLimits.MaxReadBytes"/>, and its outputs together are cut at
+/// <see cref="FilesAgentLimits.MaxResultBytes"/>. Without that, a thousand searches over a KB of tens of
+/// thousands of files ran on past any deadline, holding the KB's lock and its partition.
+/// </para>
 /// </summary>
 public static class FilesAgent
 {
@@ -20,12 +27,16 @@ public static class FilesAgent
     public const int MaxOutputChars = 256 * 1024;
     public const int MaxSearchedFileBytes = 1024 * 1024;
 
-    public static AgentResult Run(KbWorkspace workspace, IReadOnlyList<FileOperation> operations, bool readOnly)
+    /// <param name="limits">Default: <see cref="FilesAgentLimits.Default"/>.</param>
+    /// <param name="cancellationToken">The task's deadline: past it the task stops with <see cref="OperationCanceledException"/>.</param>
+    public static AgentResult Run(KbWorkspace workspace, IReadOnlyList<FileOperation> operations, bool readOnly, FilesAgentLimits? limits = null, CancellationToken cancellationToken = default)
     {
+        var budget = new FilesAgentBudget(limits ?? FilesAgentLimits.Default, cancellationToken);
         var outputs = new List<OperationOutput>();
         var moves = new List<FileMove>();
         for (var i = 0; i < operations.Count; i++)
         {
+            budget.Checkpoint();
             var operation = operations[i];
             var op = operation.Op?.Trim().ToLowerInvariant() ?? "";
             try
@@ -40,9 +51,9 @@ public static class FilesAgent
                     throw new ArgumentException("a read-only task can only read (read_file, list_directory, search_files, search_content).");
                 }
 
-                if (Execute(workspace, operation, op, moves) is { } output)
+                if (Execute(workspace, operation, op, moves, budget) is { } output)
                 {
-                    outputs.Add(output with { Index = i + 1 });
+                    outputs.Add(budget.Output(output) with { Index = i + 1 });
                 }
             }
             catch (PathConflict conflict)
@@ -58,14 +69,14 @@ public static class FilesAgent
         return Summarize(workspace, operations.Count, moves, outputs);
     }
 
-    private static OperationOutput? Execute(KbWorkspace kb, FileOperation operation, string op, List<FileMove> moves)
+    private static OperationOutput? Execute(KbWorkspace kb, FileOperation operation, string op, List<FileMove> moves, FilesAgentBudget budget)
     {
         switch (op)
         {
             case FileOps.ReadFile:
             {
                 var path = kb.Check(operation.Path);
-                var content = kb.Read(path) is { } bytes && kb.FileExists(path) ? bytes : throw new ArgumentException($"there is no file {path}");
+                var content = kb.FileExists(path) && budget.Read(kb, path) is { } bytes ? bytes : throw new ArgumentException($"there is no file {path}");
                 return new OperationOutput(0, op, Cap(Encoding.UTF8.GetString(content))) { Sha256 = KbWorkspace.Hash(content) };
             }
 
@@ -78,7 +89,7 @@ public static class FilesAgent
                 }
 
                 var prefix = folder.Length == 0 ? "" : folder + "/";
-                var children = kb.FilesUnder(folder)
+                var children = budget.Checked(kb.FilesUnder(folder))
                     .Select(p => p[prefix.Length..])
                     .Select(rest => rest.Contains('/') ? rest[..(rest.IndexOf('/') + 1)] : rest)
                     .Distinct(StringComparer.Ordinal);
@@ -88,12 +99,12 @@ public static class FilesAgent
             case FileOps.SearchFiles:
             {
                 var pattern = Glob.ToRegex(Required(operation.Pattern ?? operation.Path, "pattern"));
-                var matches = kb.AllFiles().Where(p => pattern.IsMatch(p)).Take(MaxResults(operation));
+                var matches = budget.Checked(kb.AllFiles()).Where(p => pattern.IsMatch(p)).Take(MaxResults(operation));
                 return new OperationOutput(0, op, Cap(string.Join('\n', matches)));
             }
 
             case FileOps.SearchContent:
-                return new OperationOutput(0, op, Cap(SearchContent(kb, operation)));
+                return new OperationOutput(0, op, Cap(SearchContent(kb, operation, budget)));
 
             case FileOps.CreateFile:
             {
@@ -108,7 +119,7 @@ public static class FilesAgent
             }
 
             case FileOps.EditFile:
-                Edit(kb, operation);
+                Edit(kb, operation, budget);
                 return null;
 
             case FileOps.DeleteFile:
@@ -122,7 +133,7 @@ public static class FilesAgent
             {
                 var from = ExistingFile(kb, operation.Path);
                 var to = FreeTarget(kb, operation.To, folder: false);
-                kb.Write(to, kb.Read(from)!);
+                kb.Write(to, budget.Read(kb, from)!);
                 kb.Delete(from);
                 moves.Add(new FileMove(from, to));
                 return null;
@@ -147,7 +158,7 @@ public static class FilesAgent
             case FileOps.DeleteFolder:
             {
                 var folder = WithoutSpecialEntries(kb, ExistingFolder(kb, operation.Path));
-                foreach (var file in kb.FilesUnder(folder).ToList())
+                foreach (var file in budget.Checked(kb.FilesUnder(folder)).ToList())
                 {
                     kb.Delete(file);
                 }
@@ -164,9 +175,9 @@ public static class FilesAgent
                     throw new ArgumentException($"cannot move {from} into itself");
                 }
 
-                foreach (var file in kb.FilesUnder(from).ToList())
+                foreach (var file in budget.Checked(kb.FilesUnder(from)).ToList())
                 {
-                    kb.Write(kb.Check(to + file[from.Length..]), kb.Read(file)!);
+                    kb.Write(kb.Check(to + file[from.Length..]), budget.Read(kb, file)!);
                     kb.Delete(file);
                 }
 
@@ -179,10 +190,10 @@ public static class FilesAgent
         }
     }
 
-    private static void Edit(KbWorkspace kb, FileOperation operation)
+    private static void Edit(KbWorkspace kb, FileOperation operation, FilesAgentBudget budget)
     {
         var path = ExistingFile(kb, operation.Path);
-        var current = kb.Read(path)!;
+        var current = budget.Read(kb, path)!;
         if (operation.ExpectedHash is { Length: > 0 } expected && !string.Equals(expected.Trim(), KbWorkspace.Hash(current), StringComparison.OrdinalIgnoreCase))
         {
             throw new ArgumentException($"{path} changed since it was read (expected sha256 {expected}, it is now {KbWorkspace.Hash(current)}); read it again and redo the edit");
@@ -215,17 +226,17 @@ public static class FilesAgent
         return string.Concat(text.AsSpan(0, first), replace, text.AsSpan(first + find.Length));
     }
 
-    private static string SearchContent(KbWorkspace kb, FileOperation operation)
+    /// <summary>Files too large or binary are passed over; a file's size is known without reading it, so those cost nothing.</summary>
+    private static string SearchContent(KbWorkspace kb, FileOperation operation, FilesAgentBudget budget)
     {
         var query = Required(operation.Pattern ?? operation.Find, "pattern");
         var regex = operation.Regex ? new Regex(query, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)) : null;
         var folder = string.IsNullOrWhiteSpace(operation.Path) ? "" : ExistingFolder(kb, operation.Path);
         var hits = new List<string>();
         var limit = MaxResults(operation);
-        foreach (var file in kb.FilesUnder(folder))
+        foreach (var file in budget.Checked(kb.FilesUnder(folder)))
         {
-            var bytes = kb.Read(file);
-            if (bytes is null || bytes.Length > MaxSearchedFileBytes || Array.IndexOf(bytes, (byte)0) >= 0)
+            if (kb.SizeOf(file) is not <= MaxSearchedFileBytes || budget.Read(kb, file) is not { } bytes || Array.IndexOf(bytes, (byte)0) >= 0)
             {
                 continue;
             }
@@ -308,4 +319,84 @@ public static class FilesAgent
 
     private static string Cap(string output) =>
         output.Length <= MaxOutputChars ? output : output[..MaxOutputChars] + $"\n… (cut at {MaxOutputChars} characters)";
+}
+
+/// <summary>What one files task may spend: bytes read from the KB, and bytes of output returned.</summary>
+/// <param name="MaxReadBytes">Files read, searched, edited or moved, all operations together (<c>KbWorker__FilesAgentMaxReadBytes</c>); past it the task fails.</param>
+/// <param name="MaxResultBytes">UTF-8 bytes of all outputs together (<c>KbWorker__MaxResultBytes</c>); past it outputs are cut, with a marker.</param>
+public sealed record FilesAgentLimits(long MaxReadBytes, long MaxResultBytes)
+{
+    public const long DefaultMaxReadBytes = 256L * 1024 * 1024;
+    public const long DefaultMaxResultBytes = 4L * 1024 * 1024;
+
+    public static FilesAgentLimits Default { get; } = new(DefaultMaxReadBytes, DefaultMaxResultBytes);
+}
+
+/// <summary>
+/// One files task's spending against its <see cref="FilesAgentLimits"/> and its deadline. The result
+/// goes into the history row and the result event: without a total cap, a task of a thousand searches
+/// could return a thousand times <see cref="FilesAgent.MaxOutputChars"/>.
+/// </summary>
+public sealed class FilesAgentBudget(FilesAgentLimits limits, CancellationToken deadline)
+{
+    private long _read;
+    private long _output;
+
+    /// <summary>Throws <see cref="OperationCanceledException"/> once the task is past its deadline.</summary>
+    public void Checkpoint() => deadline.ThrowIfCancellationRequested();
+
+    /// <summary>The paths, with the deadline checked before each.</summary>
+    public IEnumerable<string> Checked(IEnumerable<string> paths)
+    {
+        foreach (var path in paths)
+        {
+            Checkpoint();
+            yield return path;
+        }
+    }
+
+    /// <summary>A file's content, counted against <see cref="FilesAgentLimits.MaxReadBytes"/>.</summary>
+    public byte[]? Read(KbWorkspace kb, string path)
+    {
+        var content = kb.Read(path);
+        _read += content?.Length ?? 0;
+        return _read <= limits.MaxReadBytes
+            ? content
+            : throw new InvalidOperationException($"the task has read more than {limits.MaxReadBytes} bytes of the KB (KbWorker__FilesAgentMaxReadBytes); read or search less (one folder, fewer operations)");
+    }
+
+    /// <summary>The output, cut where the task's outputs reach <see cref="FilesAgentLimits.MaxResultBytes"/>; the outputs after that are only a marker.</summary>
+    public OperationOutput Output(OperationOutput output)
+    {
+        var bytes = Encoding.UTF8.GetByteCount(output.Output);
+        var left = limits.MaxResultBytes - _output;
+        if (bytes <= left)
+        {
+            _output += bytes;
+            return output;
+        }
+
+        _output = limits.MaxResultBytes;
+        var marker = $"… (cut: this task's outputs reached {limits.MaxResultBytes} bytes, KbWorker__MaxResultBytes)";
+        return output with { Output = left <= 0 ? marker : Prefix(output.Output, (int)left) + "\n" + marker };
+    }
+
+    /// <summary>The longest start of <paramref name="text"/> of at most <paramref name="bytes"/> UTF-8 bytes, never half a character.</summary>
+    private static string Prefix(string text, int bytes)
+    {
+        var used = 0;
+        var end = 0;
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (used + rune.Utf8SequenceLength > bytes)
+            {
+                break;
+            }
+
+            used += rune.Utf8SequenceLength;
+            end += rune.Utf16SequenceLength;
+        }
+
+        return text[..end];
+    }
 }
