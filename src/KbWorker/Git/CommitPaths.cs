@@ -53,7 +53,7 @@ public static class CommitPaths
         }
 
         var removedFirst = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var path in written)
+        foreach (var path in changes.Where(c => c.Content is not null).Select(c => c.Path)) // in order: the same conflict is reported every time
         {
             if (CheckFolders(path, written, removed, tip, removedFirst))
             {
