@@ -38,12 +38,12 @@ public static class FilesAgent
         {
             budget.Checkpoint();
             var operation = operations[i];
-            var op = operation.Op?.Trim().ToLowerInvariant() ?? "";
+            var op = Storable(operation.Op?.Trim().ToLowerInvariant() ?? "");
             try
             {
                 if (!FileOps.All.Contains(op))
                 {
-                    throw new ArgumentException($"'{operation.Op}' is not an operation; use one of {string.Join(", ", FileOps.All.Order())}.");
+                    throw new ArgumentException($"'{Storable(operation.Op ?? "")}' is not an operation; use one of {string.Join(", ", FileOps.All.Order())}.");
                 }
 
                 if (readOnly && !FileOps.Reading.Contains(op))
@@ -62,7 +62,7 @@ public static class FilesAgent
             }
             catch (Exception error) when (error is ArgumentException or UnsafePathException or RegexMatchTimeoutException or InvalidOperationException)
             {
-                throw AgentFailure.Operation(i + 1, op, error.Message.TrimEnd('.') + ".");
+                throw AgentFailure.Operation(i + 1, op, Storable(error.Message).TrimEnd('.') + ".");
             }
         }
 
@@ -317,6 +317,14 @@ public static class FilesAgent
     private static string Required(string? value, string name) =>
         string.IsNullOrWhiteSpace(value) ? throw new ArgumentException($"'{name}' is required") : value;
 
+    /// <summary>
+    /// Text the history can store: PostgreSQL refuses NUL in text and jsonb, after the work is done, so a
+    /// binary file read (or an operation named with a NUL) failed the history write, and the task was
+    /// retried again and again. NUL becomes U+FFFD, as undecodable bytes already do; a read's sha256 is of
+    /// the real content.
+    /// </summary>
+    public static string Storable(string text) => text.Replace('\0', '\uFFFD');
+
     private static string Cap(string output) =>
         output.Length <= MaxOutputChars ? output : output[..MaxOutputChars] + $"\n… (cut at {MaxOutputChars} characters)";
 }
@@ -368,6 +376,7 @@ public sealed class FilesAgentBudget(FilesAgentLimits limits, CancellationToken 
     /// <summary>The output, cut where the task's outputs reach <see cref="FilesAgentLimits.MaxResultBytes"/>; the outputs after that are only a marker.</summary>
     public OperationOutput Output(OperationOutput output)
     {
+        output = output with { Output = FilesAgent.Storable(output.Output) };
         var bytes = Encoding.UTF8.GetByteCount(output.Output);
         var left = limits.MaxResultBytes - _output;
         if (bytes <= left)
