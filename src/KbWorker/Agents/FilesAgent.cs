@@ -323,7 +323,7 @@ public static class FilesAgent
     /// retried again and again. NUL becomes U+FFFD, as undecodable bytes already do; a read's sha256 is of
     /// the real content.
     /// </summary>
-    public static string Storable(string text) => text.Replace('\0', '\uFFFD');
+    internal static string Storable(string text) => text.Replace('\0', '\uFFFD');
 
     private static string Cap(string output) =>
         output.Length <= MaxOutputChars ? output : output[..MaxOutputChars] + $"\n… (cut at {MaxOutputChars} characters)";
@@ -345,7 +345,7 @@ public sealed record FilesAgentLimits(long MaxReadBytes, long MaxResultBytes)
 /// goes into the history row and the result event: without a total cap, a task of a thousand searches
 /// could return a thousand times <see cref="FilesAgent.MaxOutputChars"/>.
 /// </summary>
-public sealed class FilesAgentBudget(FilesAgentLimits limits, CancellationToken deadline)
+internal sealed class FilesAgentBudget(FilesAgentLimits limits, CancellationToken deadline)
 {
     private long _read;
     private long _output;
