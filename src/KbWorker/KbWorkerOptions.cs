@@ -91,14 +91,22 @@ public sealed class KbWorkerOptions
     /// <summary>Commit author e-mail for requesters given as a plain name: <c>name@&lt;domain&gt;</c>.</summary>
     public string AuthorEmailDomain { get; set; } = "users.kbsync.invalid";
 
-    /// <summary>
-    /// The most bytes of an agent task's summary and outputs kept in history and sent in its result
-    /// event; past it outputs are cut with a marker that says so.
-    /// </summary>
-    public int MaxResultBytes { get; set; } = 4 * 1024 * 1024;
-
     /// <summary>The largest note text accepted, in UTF-8 bytes.</summary>
     public int MaxNoteBytes { get; set; } = Contracts.RequestLimits.MaxNoteBytes;
+
+    /// <summary>
+    /// Most bytes one files-agent task reads from the KB (files read, searched, edited or moved, all its
+    /// operations together); past it the task fails with <c>agent_failed</c>. Its deadline
+    /// (<see cref="AgentTimeout"/>) bounds its time; this bounds its work on a fast disk.
+    /// </summary>
+    public long FilesAgentMaxReadBytes { get; set; } = KbSync.KbWorker.Agents.FilesAgentLimits.DefaultMaxReadBytes;
+
+    /// <summary>
+    /// Most bytes (UTF-8) of output one agent task returns, kept in its history row and sent in its result
+    /// event: the files agent cuts its reading operations' outputs there, and whatever a task's summary
+    /// and outputs add up to (an external agent's included) is cut there again before it is stored.
+    /// </summary>
+    public long MaxResultBytes { get; set; } = KbSync.KbWorker.Agents.FilesAgentLimits.DefaultMaxResultBytes;
 
     public string ResolveDataPath() =>
         Path.GetFullPath(string.IsNullOrWhiteSpace(DataPath) ? Path.Combine(".state", "kbworker", WorkerId) : DataPath);

@@ -39,7 +39,7 @@ public sealed class AgentTaskRunner
         var request = operation.Request;
         var task = request.AgentTask!;
         var (result, changes) = task.AgentName == AgentTaskContent.FilesAgent
-            ? RunFiles(clone, task)
+            ? RunFiles(clone, task, cancellationToken)
             : await RunExternalAsync(clone, request, cancellationToken);
         operation.Timings.ProcessMs += step.Elapsed.TotalMilliseconds;
         var title = Title(task.Instruction);
@@ -61,10 +61,12 @@ public sealed class AgentTaskRunner
         return OperationOutcome.Succeeded(sha, null, title) with { Agent = result };
     }
 
-    private static (AgentResult, IReadOnlyList<TreeChange>) RunFiles(IKbClone clone, AgentTaskContent task)
+    /// <param name="cancellationToken">The task's deadline (<c>KbWorker__AgentTimeout</c>): the files agent stops there, and the task is recorded as <c>timed_out</c>.</param>
+    private (AgentResult, IReadOnlyList<TreeChange>) RunFiles(IKbClone clone, AgentTaskContent task, CancellationToken cancellationToken)
     {
         var workspace = new KbWorkspace(clone);
-        var result = FilesAgent.Run(workspace, task.Operations ?? [], task.ReadOnly);
+        var limits = new FilesAgentLimits(_options.FilesAgentMaxReadBytes, _options.MaxResultBytes);
+        var result = FilesAgent.Run(workspace, task.Operations ?? [], task.ReadOnly, limits, cancellationToken);
         return (result, workspace.Changes());
     }
 

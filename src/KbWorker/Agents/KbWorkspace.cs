@@ -16,12 +16,13 @@ public sealed class KbWorkspace(IKbClone clone)
     public const string FolderKeeper = ".gitkeep";
 
     private readonly Dictionary<string, byte[]?> _overlay = new(StringComparer.Ordinal);
-    private List<string>? _baseFiles;
+    private KbEntry[]? _baseFiles;
     private List<string>? _specialEntries;
 
     /// <summary>
     /// Checks a path given by a task; throws <see cref="UnsafePathException"/> for an unsafe one (through
-    /// a symlink or submodule) and <see cref="ArgumentException"/> when a folder on the way is a file.
+    /// a symlink or submodule) and <see cref="PathConflict"/> when a folder on the way is a file, in the
+    /// tip or in this task's changes.
     /// </summary>
     public string Check(string? path)
     {
@@ -37,7 +38,7 @@ public sealed class KbWorkspace(IKbClone clone)
 
             if (i < parts.Length && FileExists(prefix))
             {
-                throw new ArgumentException($"{prefix} is a file, not a folder");
+                throw PathConflict.FileOnTheWay(prefix, normalized);
             }
         }
 
@@ -56,23 +57,60 @@ public sealed class KbWorkspace(IKbClone clone)
 
     public bool FolderExists(string path) => path.Length == 0 || FilesUnder(path).Any() || SpecialEntriesUnder(path).Any();
 
+    /// <summary>A file (or symlink, submodule) under an existing folder, to name it in a message.</summary>
+    public string AnyEntryUnder(string folder) => FilesUnder(folder).Concat(SpecialEntriesUnder(folder)).First();
+
     public byte[]? Read(string path) => _overlay.TryGetValue(path, out var content) ? content : clone.ReadBytes(path);
+
+    /// <summary>The size of a file in bytes (null for no file), without reading it.</summary>
+    public long? SizeOf(string path)
+    {
+        if (_overlay.TryGetValue(path, out var content))
+        {
+            return content?.Length;
+        }
+
+        var index = IndexOf(path);
+        return index >= 0 ? BaseFiles[index].Size : null;
+    }
 
     public void Write(string path, byte[] content) => _overlay[path] = content;
 
     public void Delete(string path) => _overlay[path] = null;
 
-    /// <summary>Every file in the workspace, sorted.</summary>
-    public IEnumerable<string> AllFiles()
-    {
-        _baseFiles ??= clone.Files().Where(e => e.Kind is KbEntryKind.File or KbEntryKind.Executable).Select(e => e.Path).ToList();
-        return _baseFiles.Where(p => !_overlay.ContainsKey(p))
-            .Concat(_overlay.Where(o => o.Value is not null).Select(o => o.Key))
-            .Order(StringComparer.Ordinal);
-    }
+    /// <summary>Every file in the workspace, sorted (ordinally), lazily: a caller may stop, or check its deadline, between files.</summary>
+    public IEnumerable<string> AllFiles() => FilesUnder("");
 
-    public IEnumerable<string> FilesUnder(string folder) =>
-        folder.Length == 0 ? AllFiles() : AllFiles().Where(p => p.StartsWith(folder + "/", StringComparison.Ordinal));
+    /// <summary>
+    /// The files under a folder, sorted, lazily. The tip's files are listed (and sorted) once per task and
+    /// found by binary search; this task's writes are merged in. A task of many searches over a big KB
+    /// then costs its reads, not a sort of the whole KB per operation.
+    /// </summary>
+    public IEnumerable<string> FilesUnder(string folder)
+    {
+        var prefix = folder.Length == 0 ? "" : folder + "/";
+        var written = _overlay.Where(o => o.Value is not null && o.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(o => o.Key).Order(StringComparer.Ordinal).ToList();
+        var next = 0;
+        var first = IndexOf(prefix); // the files under a folder sort right after "folder/" itself
+        for (var i = first < 0 ? ~first : first; i < BaseFiles.Length && BaseFiles[i].Path.StartsWith(prefix, StringComparison.Ordinal); i++)
+        {
+            var path = BaseFiles[i].Path;
+            for (; next < written.Count && string.CompareOrdinal(written[next], path) < 0; next++)
+            {
+                yield return written[next];
+            }
+
+            if (!_overlay.ContainsKey(path))
+            {
+                yield return path;
+            }
+        }
+
+        for (; next < written.Count; next++)
+        {
+            yield return written[next];
+        }
+    }
 
     /// <summary>What differs from the tip: a file written back with the content it had is no change.</summary>
     public IReadOnlyList<TreeChange> Changes() =>
@@ -85,4 +123,27 @@ public sealed class KbWorkspace(IKbClone clone)
     public bool WasInTip(string path) => clone.Entry(path) is { Kind: KbEntryKind.File or KbEntryKind.Executable };
 
     public static string Hash(byte[] content) => Convert.ToHexStringLower(SHA256.HashData(content));
+
+    /// <summary>The tip's files (not symlinks or submodules), sorted ordinally: listed once per task.</summary>
+    private KbEntry[] BaseFiles =>
+        _baseFiles ??= clone.Files().Where(e => e.Kind is KbEntryKind.File or KbEntryKind.Executable).OrderBy(e => e.Path, StringComparer.Ordinal).ToArray();
+
+    /// <summary>The index of a path among <see cref="BaseFiles"/>, or the bitwise complement of where it would be.</summary>
+    private int IndexOf(string path)
+    {
+        var (low, high) = (0, BaseFiles.Length - 1);
+        while (low <= high)
+        {
+            var middle = low + ((high - low) / 2);
+            var order = string.CompareOrdinal(BaseFiles[middle].Path, path);
+            if (order == 0)
+            {
+                return middle;
+            }
+
+            (low, high) = order < 0 ? (middle + 1, high) : (low, middle - 1);
+        }
+
+        return ~low;
+    }
 }

@@ -117,13 +117,20 @@ internal sealed class LibGit2KbClone : IKbClone
     public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message) =>
         Local("commit", () => CommitCore(changes, author, message));
 
+    /// <summary>
+    /// Checks the changes against the tip (<see cref="CommitPaths"/>: a path conflict fails the request,
+    /// before anything is written), then builds the commit's tree in one edit, or two when the commit
+    /// turns a file into a folder or a folder into a file (see <see cref="CommitPlan"/>).
+    /// </summary>
     private string CommitCore(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message)
     {
         var parent = TipCommit();
-        var edits = new List<(string Path, ObjectId? Blob, Mode Mode)>(changes.Count);
-        foreach (var change in changes)
+        var tip = new TipTree(parent?.Tree);
+        var plan = CommitPaths.Check(changes, tip);
+        var edits = new List<(string Path, ObjectId? Blob, Mode Mode)>(plan.Changes.Count);
+        foreach (var change in plan.Changes)
         {
-            var existing = parent?[change.Path];
+            var existing = tip.EntryAt(change.Path);
             if (change.Content is null)
             {
                 if (existing is not null)
@@ -138,11 +145,17 @@ internal sealed class LibGit2KbClone : IKbClone
             edits.Add((change.Path, _repository.ObjectDatabase.Write<Blob>(change.Content), mode));
         }
 
+        var baseline = parent?.Tree;
+        if (plan.RemovedFirst.Count > 0)
+        {
+            baseline = _repository.Lookup<Tree>(TreeEdits.Apply(_repository, baseline, plan.RemovedFirst.Select(p => (p, (ObjectId?)null, Mode.Nonexistent)).ToList()));
+        }
+
         var commit = _repository.ObjectDatabase.CreateCommit(
             new Signature(author.Name, author.Email, author.When),
             new Signature(_committer.Name, _committer.Email, DateTimeOffset.UtcNow),
             message,
-            _repository.Lookup<Tree>(TreeEdits.Apply(_repository, parent?.Tree, edits)),
+            _repository.Lookup<Tree>(TreeEdits.Apply(_repository, baseline, edits)),
             parent is null ? [] : [parent],
             prettifyMessage: false);
 

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using KbSync.Contracts;
+using KbSync.KbWorker.Git;
 
 namespace KbSync.KbWorker.Notes;
 
@@ -11,10 +13,17 @@ namespace KbSync.KbWorker.Notes;
 /// index line per note. Unlike the original, the index lines go to one file per month
 /// (<c>index/&lt;YYYY-MM&gt;.md</c>), linked from <c>index.md</c> when the month's file is created: git
 /// stores whole files, so one index growing with every note made each note cost more as the KB
-/// grew (see docs/benchmarks.md). Everything here is a pure function of the request, so a
-/// replayed request writes the same bytes.
+/// grew (see docs/benchmarks.md). Everything here is a pure function of the request (and, for
+/// <see cref="ResolveFolder"/>, of the KB's tree), so a replayed request writes the same bytes.
+/// <para>
+/// Where someone else committed a file where the layout needs a folder (<c>topics/inbox</c>,
+/// <c>index</c>), or a folder where it needs a file (<c>index/2026-12.md</c>, <c>index.md</c>), the
+/// layout takes the next free sibling name, <see cref="Sibling"/>: <c>topics/inbox-2/…</c>,
+/// <c>index-2/2026-12.md</c>, <c>index/2026-12-2.md</c>, up to <see cref="MaxSiblings"/>. Every later
+/// note finds the same place, since the rule looks only at the tree.
+/// </para>
 /// </summary>
-public static class NoteLayout
+public static partial class NoteLayout
 {
     public const string DefaultCategory = "inbox";
     public const string IndexPath = "index.md";
@@ -24,6 +33,9 @@ public static class NoteLayout
     public const int MaxTitleLength = 200;
     public const int MaxTags = 20;
     public const int MaxTagLength = 50;
+
+    /// <summary>How many names a folder or index file of the layout may take (<c>inbox</c>, <c>inbox-2</c> … <c>inbox-100</c>) before the note fails with <c>path_conflict</c>.</summary>
+    public const int MaxSiblings = 100;
 
     /// <summary>The given title, else the first non-empty line of the text (without leading <c>#</c>), else "Untitled".</summary>
     public static string TitleOf(NoteContent note)
@@ -110,14 +122,70 @@ public static class NoteLayout
 
     /// <summary><c>topics/&lt;category&gt;/&lt;date&gt;-&lt;slug&gt;.md</c>, or with <c>-2</c>, <c>-3</c>... for the <paramref name="attempt"/>-th collision.</summary>
     public static string PathOf(string category, DateTimeOffset createdAt, string slug, int attempt = 1) =>
-        $"topics/{category}/{createdAt.UtcDateTime:yyyy-MM-dd}-{slug}{(attempt > 1 ? "-" + attempt.ToString(CultureInfo.InvariantCulture) : "")}.md";
+        $"{CategoryFolder(category)}/{FileNameOf(createdAt, slug, attempt)}";
+
+    /// <summary><c>topics/&lt;category&gt;</c>: the folder of a category's notes, as the layout wants it.</summary>
+    public static string CategoryFolder(string category) => $"topics/{category}";
+
+    /// <summary><c>&lt;date&gt;-&lt;slug&gt;.md</c>, or with <c>-2</c>, <c>-3</c>... for the <paramref name="attempt"/>-th collision.</summary>
+    public static string FileNameOf(DateTimeOffset createdAt, string slug, int attempt = 1) =>
+        Sibling($"{createdAt.UtcDateTime:yyyy-MM-dd}-{slug}.md", attempt, isFile: true);
+
+    /// <summary>
+    /// The <paramref name="attempt"/>-th name for <paramref name="name"/> (the first is the name itself):
+    /// <c>inbox-2</c> for a folder, <c>2026-12-2.md</c> for a file (the number before the extension).
+    /// </summary>
+    public static string Sibling(string name, int attempt, bool isFile)
+    {
+        if (attempt <= 1)
+        {
+            return name;
+        }
+
+        var suffix = "-" + attempt.ToString(CultureInfo.InvariantCulture);
+        var dot = isFile ? name.LastIndexOf('.') : -1;
+        return dot > 0 ? string.Concat(name.AsSpan(0, dot), suffix, name.AsSpan(dot)) : name + suffix;
+    }
+
+    /// <summary>
+    /// Where the layout's <paramref name="folder"/> (<c>topics/inbox</c>, <c>index</c>) is in a KB whose
+    /// tree says what is at a path (<paramref name="kindAt"/>): each part of it that is not a folder there
+    /// (a file, symlink or submodule) is replaced by its first <see cref="Sibling"/> that is a folder or
+    /// nothing. Looks up only the parts of the path and their siblings. Null when a part has no such
+    /// sibling among the first <see cref="MaxSiblings"/>.
+    /// </summary>
+    public static string? ResolveFolder(string folder, Func<string, KbEntryKind?> kindAt)
+    {
+        var resolved = "";
+        var inTree = true; // false once a part is new: nothing can be under it
+        foreach (var part in folder.Split('/'))
+        {
+            var found = false;
+            for (var attempt = 1; attempt <= MaxSiblings && !found; attempt++)
+            {
+                var candidate = (resolved.Length == 0 ? "" : resolved + "/") + Sibling(part, attempt, isFile: false);
+                var kind = inTree ? kindAt(candidate) : null;
+                if (kind is null or KbEntryKind.Folder)
+                {
+                    (resolved, inTree, found) = (candidate, kind is not null, true);
+                }
+            }
+
+            if (!found)
+            {
+                return null;
+            }
+        }
+
+        return resolved;
+    }
 
     /// <summary>The note file: YAML front matter, a blank line, then the text with Unix line endings.</summary>
     public static string Render(NoteContent note, string title, string category, IReadOnlyList<string> tags, DateTimeOffset createdAt, string author, Guid operationId)
     {
         var file = new StringBuilder("---\n");
         file.Append("title: ").Append(Yaml(title)).Append('\n');
-        file.Append("category: ").Append(category).Append('\n');
+        file.Append("category: ").Append(YamlCategory(category)).Append('\n');
         if (tags.Count > 0)
         {
             file.Append("tags: [").AppendJoin(", ", tags.Select(Yaml)).Append("]\n");
@@ -133,7 +201,10 @@ public static class NoteLayout
 
     /// <summary><c>index/&lt;YYYY-MM&gt;.md</c>: the month's index file, by the UTC date of the note.</summary>
     public static string MonthIndexPath(DateTimeOffset createdAt) =>
-        $"{IndexFolder}/{createdAt.UtcDateTime:yyyy-MM}.md";
+        $"{IndexFolder}/{MonthIndexName(createdAt)}";
+
+    /// <summary><c>&lt;YYYY-MM&gt;.md</c>: the name of the month's index file in the index folder.</summary>
+    public static string MonthIndexName(DateTimeOffset createdAt) => $"{createdAt.UtcDateTime:yyyy-MM}.md";
 
     /// <summary>
     /// <c>- [title](../path) - date - `category`</c>: the original's index line, linking the note
@@ -142,9 +213,12 @@ public static class NoteLayout
     public static string IndexLine(string title, string path, DateTimeOffset createdAt, string category) =>
         $"- [{title.Replace("\\", "\\\\").Replace("[", "\\[").Replace("]", "\\]")}](../{path}) - {createdAt.UtcDateTime:yyyy-MM-dd} - `{category}`";
 
-    /// <summary><c>- [YYYY-MM](index/YYYY-MM.md)</c>: the line in <c>index.md</c> linking a month's index file.</summary>
-    public static string MonthLink(DateTimeOffset createdAt) =>
-        $"- [{createdAt.UtcDateTime:yyyy-MM}]({MonthIndexPath(createdAt)})";
+    /// <summary>
+    /// <c>- [YYYY-MM](index/YYYY-MM.md)</c>: the line in <c>index.md</c> linking a month's index file
+    /// (at <paramref name="monthPath"/> when it is not where the layout wants it).
+    /// </summary>
+    public static string MonthLink(DateTimeOffset createdAt, string? monthPath = null) =>
+        $"- [{createdAt.UtcDateTime:yyyy-MM}]({monthPath ?? MonthIndexPath(createdAt)})";
 
     /// <summary>The heading a new month's index file starts with.</summary>
     public static string MonthHeading(DateTimeOffset createdAt) => $"# Notes of {createdAt.UtcDateTime:yyyy-MM}";
@@ -169,10 +243,39 @@ public static class NoteLayout
 
     private static string NormalizeText(string text) => text.ReplaceLineEndings("\n").Trim();
 
+    /// <summary>
+    /// The text with each lone surrogate (half of a UTF-16 pair) replaced by U+FFFD: it has no UTF-8
+    /// form, so LibGit2Sharp refuses it (an exception, not a git error) and YAML cannot hold it.
+    /// </summary>
+    public static string WithoutLoneSurrogates(string text)
+    {
+        char[]? chars = null;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                chars ??= text.ToCharArray();
+                chars[i] = '\uFFFD';
+            }
+        }
+
+        return chars is null ? text : new string(chars);
+    }
+
+    /// <summary>
+    /// A YAML double-quoted scalar for any text: <c>"</c> and <c>\</c> escaped, and every character YAML
+    /// may not hold as it is (control characters, <c>\0</c>, U+FEFF, U+FFFE, U+FFFF, and U+2028/U+2029, which
+    /// YAML 1.1 reads as line breaks) as an escape, so the front matter stays one line per key whatever a
+    /// producer sent. A lone surrogate, which has no UTF-8 form, becomes U+FFFD.
+    /// </summary>
     private static string Yaml(string value)
     {
         var quoted = new StringBuilder("\"");
-        foreach (var c in value)
+        foreach (var c in WithoutLoneSurrogates(value))
         {
             switch (c)
             {
@@ -182,7 +285,7 @@ public static class NoteLayout
                 case '\r': quoted.Append("\\r"); break;
                 case '\t': quoted.Append("\\t"); break;
                 default:
-                    if (char.IsControl(c))
+                    if (char.IsControl(c) || c is '\u2028' or '\u2029' or '\uFEFF' or '\uFFFE' or '\uFFFF')
                     {
                         quoted.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
                     }
@@ -197,4 +300,17 @@ public static class NoteLayout
 
         return quoted.Append('"').ToString();
     }
+
+    /// <summary>
+    /// The category as the original wrote it (<c>category: tech/dotnet</c>), quoted when a YAML reader
+    /// would take the bare word for something else: a number or date (<c>2024</c>, <c>2024-01-01</c>) or
+    /// a YAML 1.1 boolean or null (<c>yes</c>, <c>off</c>, <c>null</c>).
+    /// </summary>
+    private static string YamlCategory(string category) =>
+        PlainCategory().IsMatch(category) && !YamlWords.Contains(category) ? category : Yaml(category);
+
+    private static readonly HashSet<string> YamlWords = new(StringComparer.Ordinal) { "y", "n", "yes", "no", "true", "false", "on", "off", "null" };
+
+    [GeneratedRegex("^[a-z][a-z0-9-]*(/[a-z][a-z0-9-]*)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex PlainCategory();
 }

@@ -10,7 +10,9 @@ namespace KbSync.KbWorker.Notes;
 /// Turns a note request into one commit on the clone's tip: the note file (its path through the
 /// one path guard, <c>-2</c>, <c>-3</c> on collision) and its line in the month's index file, which
 /// is linked from <c>index.md</c> when the note creates it. Text already saved in the KB is not
-/// saved again: the outcome is a duplicate and nothing is committed.
+/// saved again: the outcome is a duplicate and nothing is committed. A file where the layout needs a
+/// folder, or a folder where it needs a file, moves the note or index to the next free sibling name
+/// (<see cref="NoteLayout.ResolveFolder"/>); a note with no place at all fails with <c>path_conflict</c>.
 /// </summary>
 public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
 {
@@ -31,10 +33,11 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
 
         var category = NoteLayout.CategoryOf(note.Category);
         var slug = NoteLayout.Slugify(title);
-        var path = NoteLayout.PathOf(category, request.RequestedAt, slug);
+        var folder = FolderIn(clone, NoteLayout.CategoryFolder(category));
+        var path = $"{folder}/{NoteLayout.FileNameOf(request.RequestedAt, slug)}";
         for (var attempt = 2; clone.FileExists(path); attempt++)
         {
-            path = NoteLayout.PathOf(category, request.RequestedAt, slug, attempt);
+            path = $"{folder}/{NoteLayout.FileNameOf(request.RequestedAt, slug, attempt)}";
         }
 
         path = KbPathGuard.Normalize(path);
@@ -59,26 +62,61 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
     /// </summary>
     private static IEnumerable<TreeChange> IndexChanges(IKbClone clone, string title, string path, DateTimeOffset createdAt, string category)
     {
-        var monthPath = NoteLayout.MonthIndexPath(createdAt);
-        var month = clone.ReadText(monthPath);
+        var (monthPath, month) = AppendableFile(clone, FolderIn(clone, NoteLayout.IndexFolder), NoteLayout.MonthIndexName(createdAt));
         yield return TreeChange.Put(monthPath, NoteLayout.AppendLine(month, NoteLayout.MonthHeading(createdAt), NoteLayout.IndexLine(title, path, createdAt, category)));
         if (month is not null)
         {
             yield break;
         }
 
-        var index = clone.ReadText(NoteLayout.IndexPath);
-        var link = NoteLayout.MonthLink(createdAt);
+        var (indexPath, index) = AppendableFile(clone, "", NoteLayout.IndexPath);
+        var link = NoteLayout.MonthLink(createdAt, monthPath);
         if (index is null || !index.Split('\n').Any(l => l.TrimEnd('\r') == link))
         {
-            yield return TreeChange.Put(NoteLayout.IndexPath, NoteLayout.AppendLine(index, NoteLayout.IndexHeading, link));
+            yield return TreeChange.Put(indexPath, NoteLayout.AppendLine(index, NoteLayout.IndexHeading, link));
         }
     }
 
-    /// <summary>The requester as commit author: their e-mail if they gave one, else <c>&lt;slug&gt;@&lt;domain&gt;</c>.</summary>
+    /// <summary>The layout's folder in this KB: itself, or the first sibling of each part that is not a file there.</summary>
+    private static string FolderIn(IKbClone clone, string folder) =>
+        NoteLayout.ResolveFolder(folder, p => clone.Entry(p)?.Kind) ?? throw NoPlace(folder, $"{folder}, or a folder on the way to it, is a file");
+
+    /// <summary>
+    /// The index file <paramref name="name"/> in <paramref name="folder"/> to append to, with its text (null
+    /// for a new file): the file itself, or its first sibling (<c>2026-12-2.md</c>) that is a file or nothing.
+    /// A file's text is read once, as it is needed anyway; only a path without text is looked up again.
+    /// </summary>
+    private static (string Path, string? Text) AppendableFile(IKbClone clone, string folder, string name)
+    {
+        for (var attempt = 1; attempt <= NoteLayout.MaxSiblings; attempt++)
+        {
+            var path = (folder.Length == 0 ? "" : folder + "/") + NoteLayout.Sibling(name, attempt, isFile: true);
+            if (clone.ReadText(path) is { } text)
+            {
+                return (path, text);
+            }
+
+            if (clone.Entry(path) is null)
+            {
+                return (path, null);
+            }
+        }
+
+        var layoutPath = folder.Length == 0 ? name : $"{folder}/{name}";
+        throw NoPlace(layoutPath, $"{layoutPath} is a folder (or submodule), not a file");
+    }
+
+    private static PathConflict NoPlace(string path, string what) =>
+        new(path, path, $"The note has no place: {what}, and so are its next {NoteLayout.MaxSiblings - 1} sibling names (-2 to -{NoteLayout.MaxSiblings}). Nothing was committed.");
+
+    /// <summary>
+    /// The requester as commit author, a valid git signature whatever they are called: their name and
+    /// e-mail if they gave <c>Name &lt;e-mail&gt;</c> or an e-mail, else <c>&lt;slug&gt;@&lt;domain&gt;</c>
+    /// (see <see cref="RequesterSignature"/>).
+    /// </summary>
     public static CommitAuthor AuthorOf(string requestedBy, DateTimeOffset when, string emailDomain)
     {
-        var email = requestedBy.Contains('@') && !requestedBy.Contains(' ') ? requestedBy : $"{NoteLayout.Slugify(requestedBy)}@{emailDomain}";
-        return new CommitAuthor(requestedBy, email, when);
+        var (name, email) = RequesterSignature.Of(requestedBy, emailDomain);
+        return new CommitAuthor(name, email, when);
     }
 }

@@ -20,7 +20,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly string _workerId = options.Value.WorkerId;
-    private readonly int _maxResultBytes = options.Value.MaxResultBytes;
+    private readonly long _maxResultBytes = options.Value.MaxResultBytes;
 
     /// <summary>
     /// Marks the operations running, in one statement: each row is inserted, or updated unless it

@@ -34,9 +34,9 @@ public static class Storable
     /// left out and which setting caps it. The lists of changed files are facts about the commit and
     /// are kept whole (their number is bounded by the agents' own limits).
     /// </summary>
-    public static AgentResult Result(AgentResult result, int maxBytes, string setting)
+    public static AgentResult Result(AgentResult result, long maxBytes, string setting)
     {
-        var budget = (long)maxBytes;
+        var budget = maxBytes;
         var summary = Within(Text(result.Summary), ref budget, setting);
         var outputs = new List<OperationOutput>(result.Outputs.Count);
         foreach (var output in result.Outputs)

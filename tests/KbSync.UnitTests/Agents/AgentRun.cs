@@ -49,21 +49,28 @@ internal static class AgentRun
     /// Asserts that the task fails with an <see cref="AgentFailure"/> (<c>agent_failed</c>) and that
     /// nothing was committed: the clone's tree is exactly what it was.
     /// </summary>
-    public static AgentFailure Fails(InMemoryKbClone clone, bool readOnly, params FileOperation[] operations)
+    public static AgentFailure Fails(InMemoryKbClone clone, bool readOnly, params FileOperation[] operations) =>
+        FailsWith(ReasonCodes.AgentFailed, clone, readOnly, operations);
+
+    public static AgentFailure Fails(InMemoryKbClone clone, params FileOperation[] operations) => Fails(clone, readOnly: false, operations);
+
+    /// <summary>Asserts that the task fails with <c>path_conflict</c> (a file where a folder is needed, or the reverse) and that nothing was committed.</summary>
+    public static AgentFailure Conflicts(InMemoryKbClone clone, params FileOperation[] operations) =>
+        FailsWith(ReasonCodes.PathConflict, clone, readOnly: false, operations);
+
+    private static AgentFailure FailsWith(string reasonCode, InMemoryKbClone clone, bool readOnly, FileOperation[] operations)
     {
         var before = clone.Snapshot();
         var commits = clone.Commits;
 
         var failure = Assert.Throws<AgentFailure>(() => Run(clone, readOnly, operations));
 
-        Assert.Equal(ReasonCodes.AgentFailed, failure.ReasonCode);
+        Assert.Equal(reasonCode, failure.ReasonCode);
         Assert.EndsWith("Nothing was committed.", failure.Message, StringComparison.Ordinal);
         Assert.Equal(commits, clone.Commits);
         Assert.Equal(before, clone.Snapshot());
         return failure;
     }
-
-    public static AgentFailure Fails(InMemoryKbClone clone, params FileOperation[] operations) => Fails(clone, readOnly: false, operations);
 
     public static string Sha256(string text) => Sha256(Encoding.UTF8.GetBytes(text));
 

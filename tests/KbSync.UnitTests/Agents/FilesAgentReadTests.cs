@@ -30,6 +30,25 @@ public sealed class FilesAgentReadTests
     }
 
     [Fact]
+    public void Read_file_of_a_binary_file_returns_text_the_history_can_store_and_the_hash_of_the_real_content()
+    {
+        var (result, _) = Run(SampleKb(), new FileOperation(FileOps.ReadFile, Path: "data/blob.bin"));
+
+        var output = Assert.Single(result.Outputs);
+        Assert.Equal("TODO\ufffdbinary", output.Output);
+        Assert.Equal(Sha256([.. "TODO"u8, 0, .. "binary"u8]), output.Sha256);
+    }
+
+    [Fact]
+    public void An_operation_named_with_a_nul_fails_with_a_message_the_history_can_store()
+    {
+        var failure = Fails(SampleKb(), new FileOperation("read\0file", Path: "README.md"));
+
+        Assert.StartsWith("Operation 1 (read\ufffdfile) failed: 'read\ufffdfile' is not an operation", failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\0', failure.Message);
+    }
+
+    [Fact]
     public void Read_file_normalizes_the_path_it_is_given()
     {
         var (result, _) = Run(SampleKb(), new FileOperation(FileOps.ReadFile, Path: "./topics\\inbox//b.md"));

@@ -41,11 +41,11 @@ public sealed class FilesAgentWriteTests
     }
 
     [Fact]
-    public void Create_file_over_an_existing_folder_fails()
+    public void Create_file_over_an_existing_folder_is_a_path_conflict()
     {
-        var failure = Fails(SampleKb(), new FileOperation(FileOps.CreateFile, Path: "topics/inbox", Content: "x"));
+        var failure = Conflicts(SampleKb(), new FileOperation(FileOps.CreateFile, Path: "topics/inbox", Content: "x"));
 
-        Assert.Contains("topics/inbox already exists", failure.Message);
+        Assert.Equal("Operation 1 (create_file) failed: topics/inbox is a folder (it holds topics/inbox/a.md), so a file cannot be there. Nothing was committed.", failure.Message);
     }
 
     [Fact]
@@ -59,18 +59,54 @@ public sealed class FilesAgentWriteTests
         Assert.Contains("Operation 2 (create_file) failed: n.md already exists", failure.Message);
     }
 
-    /// <summary>
-    /// BUG (src/KbWorker/Agents/FilesAgent.cs, create_file; the same in move_file, move_folder and
-    /// create_folder): only the target itself is checked, not its parents, so a file can be created
-    /// "under" an existing file. The commit (LibGit2Sharp's TreeDefinition.Add) then silently
-    /// replaces the file README.md by a folder: README.md is lost without being reported as deleted.
-    /// </summary>
+    /// <summary>Every folder on the way is checked, not only the target: a file cannot be created "under" a file.</summary>
     [Fact]
-    public void Create_file_under_an_existing_file_fails()
+    public void Create_file_under_an_existing_file_is_a_path_conflict_naming_both_paths()
     {
-        var failure = Fails(SampleKb(), new FileOperation(FileOps.CreateFile, Path: "README.md/child.md", Content: "x"));
+        var failure = Conflicts(SampleKb(), new FileOperation(FileOps.CreateFile, Path: "README.md/child.md", Content: "x"));
 
-        Assert.Contains("Operation 1 (create_file) failed:", failure.Message);
+        Assert.Equal("Operation 1 (create_file) failed: README.md is a file, not a folder, so README.md/child.md cannot be under it. Nothing was committed.", failure.Message);
+    }
+
+    [Fact]
+    public void Create_file_under_a_file_created_earlier_in_the_task_is_a_path_conflict()
+    {
+        var failure = Conflicts(
+            SampleKb(),
+            new FileOperation(FileOps.CreateFile, Path: "topics/new.md", Content: "1"),
+            new FileOperation(FileOps.CreateFile, Path: "topics/new.md/child.md", Content: "2"));
+
+        Assert.StartsWith("Operation 2 (create_file) failed: topics/new.md is a file, not a folder", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Create_file_where_the_task_moved_a_folder_away_replaces_the_folder_by_the_file()
+    {
+        var clone = SampleKb();
+
+        var (result, _) = Run(
+            clone,
+            new FileOperation(FileOps.MoveFolder, Path: "notes", To: "archive/notes"),
+            new FileOperation(FileOps.CreateFile, Path: "notes", Content: "now a file\n"));
+
+        Assert.Equal(["notes"], result.Created);
+        Assert.Equal("now a file\n", clone.ReadText("notes"));
+        Assert.Equal(["archive/notes/c1.md", "archive/notes/c22.md"], clone.Files("archive").Select(e => e.Path));
+        Assert.Equal(KbSync.KbWorker.Git.KbEntryKind.File, clone.Entry("notes")!.Kind);
+    }
+
+    [Fact]
+    public void Create_file_under_a_file_the_task_deleted_replaces_the_file_by_a_folder()
+    {
+        var clone = SampleKb();
+
+        Run(
+            clone,
+            new FileOperation(FileOps.DeleteFile, Path: "topics/top.md"),
+            new FileOperation(FileOps.CreateFile, Path: "topics/top.md/inside.md", Content: "inside"));
+
+        Assert.Equal(KbSync.KbWorker.Git.KbEntryKind.Folder, clone.Entry("topics/top.md")!.Kind);
+        Assert.Equal("inside", clone.ReadText("topics/top.md/inside.md"));
     }
 
     [Fact]
@@ -152,11 +188,19 @@ public sealed class FilesAgentWriteTests
     }
 
     [Fact]
-    public void Move_file_onto_an_existing_folder_fails()
+    public void Move_file_onto_an_existing_folder_is_a_path_conflict()
     {
-        var failure = Fails(SampleKb(), new FileOperation(FileOps.MoveFile, Path: "README.md", To: "notes"));
+        var failure = Conflicts(SampleKb(), new FileOperation(FileOps.MoveFile, Path: "README.md", To: "notes"));
 
-        Assert.Contains("notes already exists", failure.Message);
+        Assert.Contains("Operation 1 (move_file) failed: notes is a folder (it holds notes/c1.md), so a file cannot be there.", failure.Message);
+    }
+
+    [Fact]
+    public void Move_file_under_an_existing_file_is_a_path_conflict()
+    {
+        var failure = Conflicts(SampleKb(), new FileOperation(FileOps.MoveFile, Path: "README.md", To: "topics/top.md/README.md"));
+
+        Assert.Contains("topics/top.md is a file, not a folder, so topics/top.md/README.md cannot be under it.", failure.Message);
     }
 
     [Fact]
@@ -209,11 +253,11 @@ public sealed class FilesAgentWriteTests
     }
 
     [Fact]
-    public void Create_folder_on_a_file_fails()
+    public void Create_folder_on_a_file_is_a_path_conflict()
     {
-        var failure = Fails(SampleKb(), new FileOperation(FileOps.CreateFolder, Path: "README.md"));
+        var failure = Conflicts(SampleKb(), new FileOperation(FileOps.CreateFolder, Path: "README.md"));
 
-        Assert.Contains("Operation 1 (create_folder) failed: README.md is a file.", failure.Message);
+        Assert.Contains("Operation 1 (create_folder) failed: README.md is a file, so a folder cannot be there.", failure.Message);
     }
 
     [Fact]
@@ -340,14 +384,20 @@ public sealed class FilesAgentWriteTests
         Assert.Contains("topics/inbox already exists", failure.Message);
     }
 
-    [Theory]
-    [InlineData("notes")]
-    [InlineData("README.md")]
-    public void Move_folder_onto_an_existing_file_or_folder_fails(string to)
+    [Fact]
+    public void Move_folder_onto_an_existing_folder_fails()
     {
-        var failure = Fails(SampleKb(), new FileOperation(FileOps.MoveFolder, Path: "topics/inbox", To: to));
+        var failure = Fails(SampleKb(), new FileOperation(FileOps.MoveFolder, Path: "topics/inbox", To: "notes"));
 
-        Assert.Contains($"{to} already exists", failure.Message);
+        Assert.Contains("notes already exists", failure.Message);
+    }
+
+    [Fact]
+    public void Move_folder_onto_an_existing_file_is_a_path_conflict()
+    {
+        var failure = Conflicts(SampleKb(), new FileOperation(FileOps.MoveFolder, Path: "topics/inbox", To: "README.md"));
+
+        Assert.Contains("Operation 1 (move_folder) failed: README.md is a file, so a folder cannot be there.", failure.Message);
     }
 
     [Fact]

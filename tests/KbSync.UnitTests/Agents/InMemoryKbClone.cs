@@ -8,9 +8,11 @@ namespace KbSync.UnitTests.Agents;
 /// A test double of <see cref="IKbClone"/>: the tip's tree as a dictionary of path -> (kind, bytes).
 /// Folders are implied by the paths of the entries under them, as in git. Only what the
 /// <c>files</c> agent and <see cref="KbSync.KbWorker.Agents.KbWorkspace"/> use is implemented, plus a
-/// minimal <see cref="Commit"/> so a test can play the caller (commit only on success).
+/// minimal <see cref="Commit"/> so a test can play the caller (commit only on success). Its commit
+/// goes through <see cref="CommitPaths"/> as the real clone's does, with the clone as the tip's tree
+/// (<see cref="ITipTree"/>), counting how often that tree is read.
 /// </summary>
-public sealed class InMemoryKbClone : IKbClone
+public sealed class InMemoryKbClone : IKbClone, ITipTree
 {
     private readonly Dictionary<string, (KbEntryKind Kind, byte[] Content)> _entries = new(StringComparer.Ordinal);
 
@@ -18,8 +20,14 @@ public sealed class InMemoryKbClone : IKbClone
 
     public bool HasRemote => false;
 
-    /// <summary>How many times <see cref="Commit"/> was called.</summary>
+    /// <summary>How many commits were made.</summary>
     public int Commits { get; private set; }
+
+    /// <summary>The paths <see cref="KindAt"/> was asked about, in order.</summary>
+    public List<string> KindLookups { get; } = [];
+
+    /// <summary>The folders <see cref="EntriesUnder"/> was asked to list, in order.</summary>
+    public List<string> FolderWalks { get; } = [];
 
     public InMemoryKbClone WithFile(string path, string text) => With(path, KbEntryKind.File, Encoding.UTF8.GetBytes(text));
 
@@ -85,10 +93,19 @@ public sealed class InMemoryKbClone : IKbClone
 
     public string? ReadText(string path) => ReadBytes(path) is { } bytes ? Encoding.UTF8.GetString(bytes) : null;
 
-    /// <summary>Applies the changes to the tree (no ancestor/descendant clean-up: the tests look at the changes).</summary>
+    /// <summary>Checks the changes with <see cref="CommitPaths"/> and applies its plan to the tree: what goes first, then the changes.</summary>
     public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message)
     {
-        foreach (var change in changes)
+        var plan = CommitPaths.Check(changes, this);
+        foreach (var path in plan.RemovedFirst)
+        {
+            foreach (var key in _entries.Keys.Where(p => p == path || p.StartsWith(path + "/", StringComparison.Ordinal)).ToList())
+            {
+                _entries.Remove(key);
+            }
+        }
+
+        foreach (var change in plan.Changes)
         {
             if (change.Content is null)
             {
@@ -96,7 +113,7 @@ public sealed class InMemoryKbClone : IKbClone
             }
             else
             {
-                _entries[change.Path] = (KbEntryKind.File, change.Content.ToArray());
+                _entries[change.Path] = (_entries.TryGetValue(change.Path, out var old) && old.Kind == KbEntryKind.Executable ? KbEntryKind.Executable : KbEntryKind.File, change.Content.ToArray());
             }
         }
 
@@ -105,11 +122,24 @@ public sealed class InMemoryKbClone : IKbClone
         return Tip;
     }
 
+    public KbEntryKind? KindAt(string path)
+    {
+        KindLookups.Add(path);
+        return Entry(path)?.Kind;
+    }
+
+    public IEnumerable<string> EntriesUnder(string folder)
+    {
+        FolderWalks.Add(folder);
+        return Files(folder).Select(e => e.Path);
+    }
+
     public Task SyncAsync(bool fetch, CancellationToken cancellationToken) => throw new NotSupportedException();
 
     public CommitTrailers? FindOperation(Guid operationId) => throw new NotSupportedException();
 
-    public bool ContainsContent(string contentHash) => throw new NotSupportedException();
+    /// <summary>The double keeps no history of saved texts: no note is ever a duplicate.</summary>
+    public bool ContainsContent(string contentHash) => false;
 
     public Task<PushOutcome> PushAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
 

@@ -1,5 +1,6 @@
 using System.Text;
 using KbSync.Contracts;
+using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Notes;
 
 namespace KbSync.UnitTests.Notes;
@@ -313,6 +314,75 @@ public sealed class NoteLayoutTests
         Assert.Equal("topics/inbox/2026-03-14-note-3.md", NoteLayout.PathOf("inbox", createdAt, "note", 3));
         Assert.Equal("topics/inbox/2026-03-14-note-10.md", NoteLayout.PathOf("inbox", createdAt, "note", 10));
     }
+
+    // ---- Sibling names and the layout's folders in a KB's tree ----
+
+    [Theory]
+    [InlineData("inbox", 1, false, "inbox")]
+    [InlineData("inbox", 2, false, "inbox-2")]
+    [InlineData("inbox", 10, false, "inbox-10")]
+    [InlineData("v1.2", 2, false, "v1.2-2")]
+    [InlineData("2026-12.md", 2, true, "2026-12-2.md")]
+    [InlineData("index.md", 3, true, "index-3.md")]
+    [InlineData("README", 2, true, "README-2")]
+    public void A_sibling_name_numbers_a_folder_at_its_end_and_a_file_before_its_extension(string name, int attempt, bool isFile, string expected)
+    {
+        Assert.Equal(expected, NoteLayout.Sibling(name, attempt, isFile));
+    }
+
+    [Fact]
+    public void A_note_file_name_takes_the_collision_number_before_its_extension()
+    {
+        var createdAt = new DateTimeOffset(2026, 3, 14, 0, 0, 0, TimeSpan.Zero);
+        Assert.Equal("2026-03-14-note.md", NoteLayout.FileNameOf(createdAt, "note"));
+        Assert.Equal("2026-03-14-note-2.md", NoteLayout.FileNameOf(createdAt, "note", 2));
+    }
+
+    [Fact]
+    public void A_folder_of_the_layout_is_kept_where_its_parts_are_folders_or_nothing()
+    {
+        var tree = Tree(("topics", KbEntryKind.Folder));
+
+        Assert.Equal("topics/tech/dotnet", NoteLayout.ResolveFolder("topics/tech/dotnet", tree));
+    }
+
+    [Fact]
+    public void Each_part_that_is_not_a_folder_is_replaced_by_its_first_sibling_that_is()
+    {
+        var lookups = new List<string>();
+        var tree = Tree(("topics", KbEntryKind.Folder), ("topics/tech", KbEntryKind.File), ("topics/tech-2", KbEntryKind.Symlink), ("topics/tech-3", KbEntryKind.Folder), ("topics/tech-3/dotnet", KbEntryKind.Submodule));
+
+        var folder = NoteLayout.ResolveFolder("topics/tech/dotnet", path => { lookups.Add(path); return tree(path); });
+
+        Assert.Equal("topics/tech-3/dotnet-2", folder);
+        Assert.Equal(["topics", "topics/tech", "topics/tech-2", "topics/tech-3", "topics/tech-3/dotnet", "topics/tech-3/dotnet-2"], lookups);
+    }
+
+    [Fact]
+    public void Nothing_under_a_new_folder_is_looked_up()
+    {
+        var lookups = new List<string>();
+
+        Assert.Equal("topics/inbox", NoteLayout.ResolveFolder("topics/inbox", path => { lookups.Add(path); return null; }));
+        Assert.Equal(["topics"], lookups);
+    }
+
+    [Fact]
+    public void A_folder_whose_siblings_are_all_files_has_no_place()
+    {
+        Assert.Null(NoteLayout.ResolveFolder("index", _ => KbEntryKind.File));
+    }
+
+    [Fact]
+    public void Index_md_links_a_month_where_its_file_is()
+    {
+        var createdAt = new DateTimeOffset(2026, 11, 29, 0, 0, 0, TimeSpan.Zero);
+        Assert.Equal("- [2026-11](index-2/2026-11.md)", NoteLayout.MonthLink(createdAt, "index-2/2026-11.md"));
+        Assert.Equal("2026-11.md", NoteLayout.MonthIndexName(createdAt));
+    }
+
+    private static Func<string, KbEntryKind?> Tree(params (string Path, KbEntryKind Kind)[] entries) =>
+        path => entries.Where(e => e.Path == path).Select(e => (KbEntryKind?)e.Kind).SingleOrDefault();
 
     // ---- Render ----
 
