@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using KbSync.Contracts;
 using KbSync.KbWorker.Git;
+using KbSync.KbWorker.Paths;
 
 namespace KbSync.KbWorker.Notes;
 
@@ -106,7 +107,27 @@ public static partial class NoteLayout
             throw new ArgumentException($"'{category}' is not a valid category: use one or two names of letters and digits, like 'ideas' or 'tech/dotnet'.");
         }
 
+        // Names are made slugs ('Tech/DotNet' is tech/dotnet), but one the path guard refuses (.git in any
+        // disguise, '..') is refused rather than quietly turned into another folder.
+        if (segments.FirstOrDefault(IsRefusedName) is { } refused)
+        {
+            throw new ArgumentException($"'{category}' is not a valid category: '{refused.Trim()}' is not a name a KB folder may have.");
+        }
+
         return string.Join('/', segments.Select(Slugify));
+    }
+
+    private static bool IsRefusedName(string segment)
+    {
+        try
+        {
+            KbPathGuard.Normalize(segment.Trim());
+            return false;
+        }
+        catch (UnsafePathException error)
+        {
+            return error.Reason is UnsafePathReasons.GitDir or UnsafePathReasons.Traversal;
+        }
     }
 
     public static IReadOnlyList<string> TagsOf(IReadOnlyList<string>? tags)

@@ -82,6 +82,26 @@ public sealed class RawAmqpClient : IAsyncDisposable
         return _results[operationId];
     }
 
+    /// <summary>The first result event's <c>message</c> object that matches, once it arrives.</summary>
+    public async Task<JsonElement> WaitForResultAsync(Func<JsonElement, bool> match, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (_results.Values.FirstOrDefault(match) is { ValueKind: not JsonValueKind.Undefined } found)
+            {
+                return found;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"No matching result event after {timeout}.");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
     public IReadOnlyCollection<JsonElement> Results => _results.Values.ToList();
 
     public async ValueTask DisposeAsync()

@@ -107,6 +107,49 @@ public sealed class RawAmqpProducerTests(RabbitMqService rabbit, PostgresService
         Assert.Empty(_remote.Commits());
     }
 
+    [Fact]
+    public async Task A_request_whose_operation_id_is_not_a_uuid_is_answered_with_the_id_it_sent()
+    {
+        await using var client = await RawAmqpClient.ConnectAsync(_sandbox.VirtualHost);
+
+        await client.PublishAsync("raw-kb", """{ "operationId": "order-42", "kbId": "raw-kb", "requestedBy": "bot", "requestedAt": "2026-01-01T00:00:00Z", "note": { "text": "id is no uuid" } }""");
+
+        var failed = await client.WaitForResultAsync(r => r.TryGetProperty("sentOperationId", out var sent) && sent.GetString() == "order-42", TimeSpan.FromSeconds(60));
+        Assert.Equal(ReasonCodes.MalformedMessage, failed.GetProperty("reasonCode").GetString());
+        Assert.Contains("operationId order-42 is not a UUID", failed.GetProperty("message").GetString());
+        Assert.Equal("raw-kb", failed.GetProperty("kbId").GetString());
+        Assert.Empty(_remote.Commits());
+    }
+
+    [Fact]
+    public async Task A_request_with_a_content_type_that_is_not_json_fails_saying_so()
+    {
+        await using var client = await RawAmqpClient.ConnectAsync(_sandbox.VirtualHost);
+        var id = Guid.NewGuid();
+
+        await client.PublishAsync("raw-kb", Request(id, "sent as text/plain"), contentType: "text/plain");
+
+        var failed = await client.WaitForResultAsync(id, TimeSpan.FromSeconds(60));
+        Assert.Equal(ReasonCodes.MalformedMessage, failed.GetProperty("reasonCode").GetString());
+        Assert.Contains("content type text/plain is not one a request may have", failed.GetProperty("message").GetString());
+    }
+
+    [Theory]
+    [InlineData("1970-01-01T00:00:00Z")]
+    [InlineData("2999-01-01T00:00:00Z")]
+    public async Task A_request_dated_outside_a_sane_range_fails_as_invalid(string requestedAt)
+    {
+        await using var client = await RawAmqpClient.ConnectAsync(_sandbox.VirtualHost);
+        var id = Guid.NewGuid();
+
+        await client.PublishAsync("raw-kb", $$"""{ "operationId": "{{id}}", "kbId": "raw-kb", "requestedBy": "bot", "requestedAt": "{{requestedAt}}", "note": { "text": "when?" } }""");
+
+        var failed = await client.WaitForResultAsync(id, TimeSpan.FromSeconds(60));
+        Assert.Equal(ReasonCodes.InvalidRequest, failed.GetProperty("reasonCode").GetString());
+        Assert.Contains("requestedAt", failed.GetProperty("message").GetString());
+        Assert.Empty(_remote.Commits());
+    }
+
     private static string Request(Guid operationId, string text) => JsonSerializer.Serialize(new
     {
         operationId,

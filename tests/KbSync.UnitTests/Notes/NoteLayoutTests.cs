@@ -220,6 +220,10 @@ public sealed class NoteLayoutTests
     [InlineData("!!!")]
     [InlineData("日本")]
     [InlineData("tech/日本")]
+    [InlineData(".git")]
+    [InlineData("tech/.GIT")]
+    [InlineData("git~1/notes")]
+    [InlineData("tech/.git. ")]
     public void Other_categories_are_refused_with_a_message_naming_them(string category)
     {
         var error = Assert.Throws<ArgumentException>(() => NoteLayout.CategoryOf(category));
