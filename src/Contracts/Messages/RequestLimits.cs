@@ -28,16 +28,17 @@ public static class RequestLimits
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>What is too large in the request, or null.</summary>
-    public static string? SizeProblem(KbRequest request)
+    /// <param name="maxNoteBytes">The note text's limit, where it is configured (the workers' <c>KbWorker__MaxNoteBytes</c>).</param>
+    public static string? SizeProblem(KbRequest request, int maxNoteBytes = MaxNoteBytes)
     {
         if (request.RequestedBy?.Length > MaxRequesterLength)
         {
             return $"requestedBy is longer than {MaxRequesterLength} characters.";
         }
 
-        if (request.Note?.Text is { } text && Encoding.UTF8.GetByteCount(text) > MaxNoteBytes)
+        if (request.Note?.Text is { } text && Encoding.UTF8.GetByteCount(text) > maxNoteBytes)
         {
-            return $"The note text is larger than {MaxNoteBytes} bytes.";
+            return $"The note text is larger than {maxNoteBytes} bytes.";
         }
 
         if (request.AgentTask is { } task)

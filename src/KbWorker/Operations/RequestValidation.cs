@@ -18,6 +18,11 @@ public static class RequestValidation
     /// <summary>Null when the request is fine, else what is wrong with it.</summary>
     public static string? Problem(KbRequest request, int maxNoteBytes)
     {
+        if (RequestLimits.SizeProblem(request, maxNoteBytes) is { } tooLarge)
+        {
+            return $"{tooLarge} (KbWorker__MaxNoteBytes for the note text; docs/wire-format.md lists the limits)";
+        }
+
         if (!KbIds.IsValid(request.KbId))
         {
             return $"'{request.KbId}' is not a valid KB id: {KbIds.Rule}.";
