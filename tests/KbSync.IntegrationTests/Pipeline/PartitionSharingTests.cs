@@ -89,7 +89,7 @@ public sealed class PartitionSharingTests(RabbitMqService rabbit, PostgresServic
         await using (var database = new Npgsql.NpgsqlConnection(_sandbox.Database.ConnectionString))
         {
             await database.OpenAsync();
-            await using var cut = new Npgsql.NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'kbworker w1 partitions'", database);
+            await using var cut = new Npgsql.NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'kbworker w1 partitions' AND datname = current_database()", database);
             Assert.Equal(1L, await cut.ExecuteScalarAsync());
         }
 
