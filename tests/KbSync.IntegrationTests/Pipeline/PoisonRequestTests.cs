@@ -67,6 +67,25 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
     }
 
     [Fact]
+    public async Task A_nul_character_in_an_instruction_ends_that_task_alone()
+    {
+        var id = Guid.NewGuid();
+        var request = new Dictionary<string, object?>
+        {
+            ["operationId"] = id, ["kbId"] = "target", ["requestedBy"] = "alice", ["requestedAt"] = DateTimeOffset.UtcNow,
+            ["agentTask"] = new Dictionary<string, object?> { ["instruction"] = "list \0 it", ["operations"] = new[] { new Dictionary<string, object?> { ["op"] = "list_directory", ["path"] = "" } } },
+        };
+        await _amqp.PublishAsync("target", JsonSerializer.Serialize(request), partitions: 1);
+
+        var result = await _amqp.WaitForResultAsync(id, Prompt);
+        Assert.Equal("succeeded", result.GetProperty("status").GetString());
+        var row = await _sandbox.WaitForOperationAsync(id);
+        Assert.StartsWith("list", row.Title);
+        Assert.DoesNotContain('\0', row.Title);
+        await ANoteToTheOtherKbLandsPromptlyAsync();
+    }
+
+    [Fact]
     public async Task A_read_of_a_file_holding_nul_succeeds_with_its_output_made_storable()
     {
         var write = await PublishAgentTaskAsync("""[{ "op": "create_file", "path": "topics/binary.md", "content": "before\u0000after" }]""");
