@@ -81,7 +81,7 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         Assert.Equal("succeeded", result.GetProperty("status").GetString());
         var row = await _sandbox.WaitForOperationAsync(id);
         Assert.StartsWith("list", row.Title);
-        Assert.DoesNotContain('\0', row.Title);
+        Assert.DoesNotContain('\0', row.Title!);
         await ANoteToTheOtherKbLandsPromptlyAsync();
     }
 
