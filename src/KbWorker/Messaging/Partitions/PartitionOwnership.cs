@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using KbSync.Contracts;
+using KbSync.Persistence.Partitions;
 using KbSync.KbWorker.Messaging.Ordering;
 using MassTransit;
 using Microsoft.Extensions.Hosting;
@@ -25,6 +26,7 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 public sealed class PartitionOwnership(
     PartitionLocks locks,
     PartitionSequencers sequencers,
+    PartitionPauses pauses,
     IReceiveEndpointConnector endpoints,
     IOptions<RabbitMqOptions> rabbit,
     IOptions<KbWorkerOptions> options,
@@ -99,6 +101,7 @@ public sealed class PartitionOwnership(
                     _owned[partition] = endpoints.ConnectReceiveEndpoint(Topology.PartitionQueue(partition),
                         (context, endpoint) => PartitionEndpoint.Configure((IRabbitMqReceiveEndpointConfigurator)endpoint, partition, context));
                     claimed.Add(partition);
+                    await pauses.ResumeAsync(partition, cancellationToken); // a pause its last owner left when it died is over
                 }
             }
 
