@@ -28,8 +28,9 @@ public sealed class KbSyncSandbox : IAsyncDisposable
     public TempFolder Folder { get; } = new();
     public IReadOnlyList<WorkerProcess> Workers => _workers;
 
-    public static async Task<KbSyncSandbox> CreateAsync(RabbitMqService rabbit, PostgresService postgres, int partitions = Topology.DefaultPartitionCount) =>
-        new(await rabbit.CreateVirtualHostAsync(), await postgres.CreateDatabaseAsync(), partitions);
+    /// <param name="migrated">False: the database is empty, as a first deployment finds it.</param>
+    public static async Task<KbSyncSandbox> CreateAsync(RabbitMqService rabbit, PostgresService postgres, int partitions = Topology.DefaultPartitionCount, bool migrated = true) =>
+        new(await rabbit.CreateVirtualHostAsync(), await postgres.CreateDatabaseAsync(migrated), partitions);
 
     /// <summary>The environment a worker or producer of this sandbox runs with.</summary>
     public Dictionary<string, string> Environment()

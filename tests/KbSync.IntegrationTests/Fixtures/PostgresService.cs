@@ -30,14 +30,16 @@ public sealed class PostgresService : IAsyncLifetime
         await connection.OpenAsync();
     }
 
-    public async Task<TestDatabase> CreateDatabaseAsync()
+    /// <param name="migrated">False: an empty database, as a first deployment finds it (the workers migrate it).</param>
+    public async Task<TestDatabase> CreateDatabaseAsync(bool migrated = true)
     {
         var name = "kbsync_test_" + Guid.NewGuid().ToString("N")[..12];
         await ExecuteAsync($"CREATE DATABASE {name}");
         var connectionString = new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, Pooling = false }.ConnectionString;
         var database = new TestDatabase(this, name, connectionString);
-        await using (var db = database.CreateContext())
+        if (migrated)
         {
+            await using var db = database.CreateContext();
             await db.Database.MigrateAsync();
         }
 

@@ -63,6 +63,16 @@ public sealed class PostgresStartupTests(RabbitMqService rabbit, PostgresService
         Assert.Single(remote.Commits());
     }
 
+    [Fact]
+    public async Task Workers_started_together_on_an_empty_database_all_start()
+    {
+        await using var empty = await KbSyncSandbox.CreateAsync(rabbit, postgres, migrated: false);
+        var workers = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => empty.StartWorkerAsync($"w{i}")));
+
+        Assert.All(workers, worker => Assert.False(worker.HasExited, worker.Output));
+        await empty.WaitUntilPartitionsSharedAsync();
+    }
+
     private static async Task OpenAsync(string connectionString)
     {
         await using var connection = new NpgsqlConnection(connectionString);
