@@ -10,6 +10,9 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
     public DbSet<OperationRecord> Operations => Set<OperationRecord>();
     public DbSet<KnowledgeBaseRecord> KnowledgeBases => Set<KnowledgeBaseRecord>();
     public DbSet<PartitionPauseRecord> PartitionPauses => Set<PartitionPauseRecord>();
+    public DbSet<PrincipalRecord> Principals => Set<PrincipalRecord>();
+    public DbSet<ApiTokenRecord> ApiTokens => Set<ApiTokenRecord>();
+    public DbSet<KbGrantRecord> KbGrants => Set<KbGrantRecord>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -21,6 +24,7 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             op.Property(o => o.Kind).HasConversion(k => k.ToWireName(), s => ParseKind(s)).HasMaxLength(16);
             op.Property(o => o.Status).HasConversion(s => s.ToWireName(), s => ParseStatus(s)).HasMaxLength(16);
             op.Property(o => o.RequestedBy).HasMaxLength(OperationColumns.RequestedBy);
+            op.Property(o => o.Principal).HasMaxLength(Identity.IdentityStore.MaxNameLength);
             op.Property(o => o.Title).HasMaxLength(OperationColumns.Title);
             op.Property(o => o.NotePath).HasMaxLength(OperationColumns.NotePath);
             op.Property(o => o.CommitSha).HasMaxLength(OperationColumns.CommitSha);
@@ -56,6 +60,37 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             pause.Property(p => p.WorkerId).HasMaxLength(OperationColumns.WorkerId);
             pause.Property(p => p.KbId).HasMaxLength(KbIds.MaxLength);
             pause.Property(p => p.Reason).HasMaxLength(Partitions.PartitionPauses.MaxReasonLength);
+        });
+
+        modelBuilder.Entity<PrincipalRecord>(principal =>
+        {
+            principal.ToTable("principals");
+            principal.HasKey(p => p.Id);
+            principal.Property(p => p.Name).HasMaxLength(Identity.IdentityStore.MaxNameLength);
+            principal.HasIndex(p => p.Name).IsUnique();
+            principal.Property(p => p.Email).HasMaxLength(254);
+            principal.Property(p => p.Role).HasMaxLength(16);
+            principal.Property(p => p.BrokerUser).HasMaxLength(128);
+            principal.HasIndex(p => p.BrokerUser).IsUnique();
+        });
+
+        modelBuilder.Entity<ApiTokenRecord>(token =>
+        {
+            token.ToTable("api_tokens");
+            token.HasKey(t => t.Id);
+            token.Property(t => t.Label).HasMaxLength(100);
+            token.HasIndex(t => t.Hash).IsUnique();
+            token.HasOne<PrincipalRecord>().WithMany().HasForeignKey(t => t.PrincipalId);
+        });
+
+        modelBuilder.Entity<KbGrantRecord>(grant =>
+        {
+            grant.ToTable("kb_grants");
+            grant.HasKey(g => new { g.KbId, g.PrincipalId, g.Right });
+            grant.Property(g => g.KbId).HasMaxLength(KbIds.MaxLength);
+            grant.Property(g => g.Right).HasMaxLength(16);
+            grant.HasIndex(g => g.PrincipalId);
+            grant.HasOne<PrincipalRecord>().WithMany().HasForeignKey(g => g.PrincipalId);
         });
 
         modelBuilder.Entity<KnowledgeBaseRecord>(kb =>

@@ -27,6 +27,7 @@ public static class PersistenceExtensions
         builder.Services.AddSingleton<OperationHistory>();
         builder.Services.AddSingleton<OperationAnalytics>();
         builder.Services.AddSingleton<PartitionPauses>();
+        builder.Services.AddSingleton<Identity.IdentityStore>();
         builder.Services.AddOptions<HistoryOptions>().BindConfiguration(HistoryOptions.Section);
         builder.Services.AddSingleton<HistoryRetention>();
         return builder;

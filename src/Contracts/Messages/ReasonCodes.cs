@@ -3,6 +3,11 @@ namespace KbSync.Contracts;
 /// <summary>Stable reason codes of <see cref="OperationFailed"/>: clients may switch on them.</summary>
 public static class ReasonCodes
 {
+    /// <summary>
+    /// The request's publisher is not allowed to do this: no broker-validated user id, a broker user that
+    /// is no principal (or a disabled one), or no <c>write</c>/<c>agent</c> grant on the KB. Nothing was done.
+    /// </summary>
+    public const string Unauthorized = "unauthorized";
     /// <summary>The request itself is wrong (missing text, bad KB id, bad category...).</summary>
     public const string InvalidRequest = "invalid_request";
     /// <summary>The message body could not be read as a request at all.</summary>

@@ -11,5 +11,11 @@ public sealed class KnowledgeBaseRecord
     public string? RemoteUrl { get; set; }
     public string Branch { get; set; } = "main";
     public string? TokenEnv { get; set; }
+
+    /// <summary>
+    /// Paths only principals with <c>manage</c> may create, change or delete (a folder ends with
+    /// <c>/</c>); null: the defaults (<c>ProtectedPaths.Defaults</c>).
+    /// </summary>
+    public List<string>? ProtectedPaths { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }

@@ -13,6 +13,9 @@ public sealed class OperationRecord
     public string KbId { get; set; } = "";
     public OperationKind Kind { get; set; }
     public string RequestedBy { get; set; } = "";
+
+    /// <summary>The authenticated principal the request was made as (the committer); null before identities, or when it had none.</summary>
+    public string? Principal { get; set; }
     public OperationStatus Status { get; set; }
 
     /// <summary>While running: the step it is in (<see cref="OperationSteps"/>); null otherwise.</summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using KbSync.Persistence;
 using KbSync.Persistence.History;
+using KbSync.Persistence.Identity;
 using KbSync.Producer.Api;
 
 namespace KbSync.Producer.Cli;
@@ -13,11 +14,29 @@ internal static class DbCommands
 {
     public static Command Create()
     {
-        var migrate = new Command("migrate", "Apply the database migrations (workers also do this when they start).");
-        migrate.SetAction((_, cancellationToken) => KbSyncCli.RunAsync(async host =>
+        var admin = new Option<string?>("--admin") { Description = "On a database without an administrator: create this one and print its API token (once)." };
+        var email = new Option<string?>("--email") { Description = "The administrator's e-mail (default: <name>@<KbWorker__AuthorEmailDomain default>)." };
+        var migrate = new Command("migrate", "Apply the database migrations (workers also do this when they start).") { admin, email };
+        migrate.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
         {
             var applied = await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
-            Console.WriteLine(applied.Count == 0 ? "The database is up to date." : $"Applied: {string.Join(", ", applied)}");
+            var status = parse.GetValue(admin) is null ? Console.Out : Console.Error; // with --admin, standard output is the token alone
+            status.WriteLine(applied.Count == 0 ? "The database is up to date." : $"Applied: {string.Join(", ", applied)}");
+            if (parse.GetValue(admin) is { } name)
+            {
+                var created = await host.Services.GetRequiredService<IdentityStore>()
+                    .BootstrapAdminAsync(name, parse.GetValue(email) ?? $"{name}@users.kbsync.invalid", cancellationToken);
+                if (created is { } first)
+                {
+                    Console.Error.WriteLine($"Created administrator {first.Admin.Name}; its API token (shown once):");
+                    Console.WriteLine(first.Token);
+                }
+                else
+                {
+                    Console.Error.WriteLine("An administrator exists already: none was created (add more with 'kbsync user add --role admin').");
+                }
+            }
+
             return 0;
         }, cancellationToken));
         return new Command("db", "Database maintenance.") { migrate, Prune() };

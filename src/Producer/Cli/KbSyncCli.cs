@@ -15,6 +15,10 @@ internal static class KbSyncCli
         HistoryCommands.History(),
         StatsCommand.Create(),
         DbCommands.Create(),
+        IdentityCommands.User(),
+        IdentityCommands.Token(),
+        IdentityCommands.Grant(),
+        IdentityCommands.Revoke(),
         Api.ApiCommand.Create(),
     };
 
@@ -40,6 +44,11 @@ internal static class KbSyncCli
         {
             await Console.Error.WriteLineAsync($"error: {error.Message}");
             return 1;
+        }
+        catch (KeyNotFoundException error)
+        {
+            await Console.Error.WriteLineAsync($"error: {error.Message}");
+            return 3;
         }
         catch (Npgsql.NpgsqlException error)
         {

@@ -1,5 +1,6 @@
 using KbSync.Contracts;
 using KbSync.Persistence.Entities;
+using KbSync.Persistence.Identity;
 using KbSync.Persistence.KnowledgeBases;
 using Microsoft.EntityFrameworkCore;
 
@@ -28,9 +29,28 @@ public sealed class KbSyncSandbox : IAsyncDisposable
     public TempFolder Folder { get; } = new();
     public IReadOnlyList<WorkerProcess> Workers => _workers;
 
-    /// <param name="migrated">False: the database is empty, as a first deployment finds it.</param>
-    public static async Task<KbSyncSandbox> CreateAsync(RabbitMqService rabbit, PostgresService postgres, int partitions = Topology.DefaultPartitionCount, bool migrated = true) =>
-        new(await rabbit.CreateVirtualHostAsync(), await postgres.CreateDatabaseAsync(migrated), partitions);
+    /// <summary>
+    /// The principal the tests' producers are (broker user <see cref="RabbitMqService.Username"/>): an
+    /// administrator and a relay, so every request they publish is allowed unless a test says otherwise.
+    /// </summary>
+    public const string TestPrincipal = "test-producer";
+
+    /// <summary>An API token of <see cref="TestPrincipal"/>.</summary>
+    public string AdminToken { get; private set; } = "";
+
+    /// <param name="migrated">False: the database is empty, as a first deployment finds it (and has no principals).</param>
+    public static async Task<KbSyncSandbox> CreateAsync(RabbitMqService rabbit, PostgresService postgres, int partitions = Topology.DefaultPartitionCount, bool migrated = true)
+    {
+        var sandbox = new KbSyncSandbox(await rabbit.CreateVirtualHostAsync(), await postgres.CreateDatabaseAsync(migrated), partitions);
+        if (migrated)
+        {
+            var identities = new IdentityStore(sandbox.Database.Factory());
+            await identities.AddPrincipalAsync(TestPrincipal, "test-producer@tests.kbsync.invalid", Roles.Admin, brokerUser: rabbit.Username, relay: true);
+            sandbox.AdminToken = (await identities.CreateTokenAsync(TestPrincipal, "tests")).Token;
+        }
+
+        return sandbox;
+    }
 
     /// <summary>The environment a worker or producer of this sandbox runs with.</summary>
     public Dictionary<string, string> Environment()
