@@ -27,6 +27,7 @@ public static class KbWorkerExtensions
         builder.Services.AddSingleton<AgentTaskRunner>();
         builder.Services.AddSingleton<OperationRecorder>();
         builder.Services.AddSingleton<KbOperationRunner>();
+        builder.Services.AddSingleton<Identity.RequestAuthorization>();
         builder.Services.AddSingleton<IServiceProbe, ServiceProbe>();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<Backstop>();

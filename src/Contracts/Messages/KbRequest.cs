@@ -13,16 +13,29 @@ namespace KbSync.Contracts;
 /// <param name="RequestedAt">When the producer published it (UTC); queue wait is measured from here.</param>
 /// <param name="Note">A note to add.</param>
 /// <param name="AgentTask">An agent task to run.</param>
+/// <param name="OnBehalfOf">
+/// The principal a trusted relay (the HTTP API) publishes for; only a relay's requests may name one.
+/// Without it the request is the publisher's own (its broker-validated <c>user_id</c>).
+/// </param>
 public sealed record KbRequest(
     Guid OperationId,
     string KbId,
     string RequestedBy,
     DateTimeOffset RequestedAt,
     NoteContent? Note = null,
-    AgentTaskContent? AgentTask = null)
+    AgentTaskContent? AgentTask = null,
+    string? OnBehalfOf = null)
 {
     [JsonIgnore]
     public OperationKind Kind => AgentTask is not null && Note is null ? OperationKind.Agent : OperationKind.Note;
+
+    /// <summary>
+    /// The publisher's RabbitMQ user as the broker validated it (the message's <c>user_id</c>
+    /// property), set by the worker when the request arrives. Never read from the body: a producer
+    /// cannot claim an identity in JSON.
+    /// </summary>
+    [JsonIgnore]
+    public string? BrokerUser { get; init; }
 }
 
 /// <summary>A note: its text (Markdown) and optional title, category and tags.</summary>

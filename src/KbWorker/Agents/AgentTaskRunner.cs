@@ -55,8 +55,8 @@ public sealed class AgentTaskRunner
         }
 
         step.Restart();
-        var message = CommitTrailers.Message($"Agent {task.AgentName}: {title}", request.OperationId, contentHash: null, notePath: null);
-        var sha = clone.Commit(changes, NoteWriter.AuthorOf(request.RequestedBy, request.RequestedAt, _options.AuthorEmailDomain), message);
+        var message = CommitTrailers.Message($"Agent {task.AgentName}: {title}", request.OperationId, contentHash: null, notePath: null, operation.Principal?.Name);
+        var sha = clone.Commit(changes, NoteWriter.AuthorOf(request.RequestedBy, request.RequestedAt, _options.AuthorEmailDomain), message, NoteWriter.CommitterOf(operation));
         operation.Timings.CommitMs += step.Elapsed.TotalMilliseconds;
         return OperationOutcome.Succeeded(sha, null, title) with { Agent = result };
     }

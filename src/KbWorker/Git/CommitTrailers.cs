@@ -7,13 +7,16 @@ namespace KbSync.KbWorker.Git;
 /// the operation id makes a redelivered request find its earlier commit (exactly-once effect), the
 /// content hash makes the same text not be saved twice.
 /// </summary>
-public sealed record CommitTrailers(Guid OperationId, string? ContentHash, string? NotePath, string CommitSha)
+public sealed record CommitTrailers(Guid OperationId, string? ContentHash, string? NotePath, string CommitSha, string? Principal = null)
 {
     public const string OperationKey = "KbSync-Operation";
     public const string ContentKey = "KbSync-Content";
     public const string NoteKey = "KbSync-Note";
 
-    public static string Message(string subject, Guid operationId, string? contentHash, string? notePath)
+    /// <summary>The authenticated principal the commit was made for (also its committer); the author is who the request says asked.</summary>
+    public const string PrincipalKey = "KbSync-Principal";
+
+    public static string Message(string subject, Guid operationId, string? contentHash, string? notePath, string? principal = null)
     {
         var message = new StringBuilder(subject.ReplaceLineEndings(" ").Trim()).Append("\n\n");
         message.Append(OperationKey).Append(": ").Append(operationId.ToString("D")).Append('\n');
@@ -27,6 +30,11 @@ public sealed record CommitTrailers(Guid OperationId, string? ContentHash, strin
             message.Append(NoteKey).Append(": ").Append(notePath).Append('\n');
         }
 
+        if (principal is not null)
+        {
+            message.Append(PrincipalKey).Append(": ").Append(principal).Append('\n');
+        }
+
         return message.ToString();
     }
 
@@ -34,7 +42,7 @@ public sealed record CommitTrailers(Guid OperationId, string? ContentHash, strin
     public static CommitTrailers? Parse(string message, string commitSha)
     {
         Guid? operationId = null;
-        string? contentHash = null, notePath = null;
+        string? contentHash = null, notePath = null, principal = null;
         foreach (var line in message.Split('\n'))
         {
             var colon = line.IndexOf(": ", StringComparison.Ordinal);
@@ -55,9 +63,12 @@ public sealed record CommitTrailers(Guid OperationId, string? ContentHash, strin
                 case NoteKey:
                     notePath = value;
                     break;
+                case PrincipalKey:
+                    principal = value;
+                    break;
             }
         }
 
-        return operationId is { } op ? new CommitTrailers(op, contentHash, notePath, commitSha) : null;
+        return operationId is { } op ? new CommitTrailers(op, contentHash, notePath, commitSha, principal) : null;
     }
 }

@@ -41,7 +41,8 @@ public interface IKbClone : IDisposable
     string? ReadText(string path);
 
     /// <summary>Applies <paramref name="changes"/> (KB-relative paths, already checked) as one commit on <see cref="Tip"/>; returns its sha.</summary>
-    string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message);
+    /// <param name="committer">The authenticated principal the commit is made for; null: the worker itself.</param>
+    string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message, CommitAuthor? committer = null);
 
     /// <summary>Pushes <see cref="Tip"/> to the remote branch (fast-forward only).</summary>
     Task<PushOutcome> PushAsync(CancellationToken cancellationToken);

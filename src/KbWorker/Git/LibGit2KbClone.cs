@@ -114,15 +114,15 @@ internal sealed class LibGit2KbClone : IKbClone
         return bytes.ToArray();
     });
 
-    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message) =>
-        Local("commit", () => CommitCore(changes, author, message));
+    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message, CommitAuthor? committer = null) =>
+        Local("commit", () => CommitCore(changes, author, message, committer));
 
     /// <summary>
     /// Checks the changes against the tip (<see cref="CommitPaths"/>: a path conflict fails the request,
     /// before anything is written), then builds the commit's tree in one edit, or two when the commit
     /// turns a file into a folder or a folder into a file (see <see cref="CommitPlan"/>).
     /// </summary>
-    private string CommitCore(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message)
+    private string CommitCore(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message, CommitAuthor? committer)
     {
         var parent = TipCommit();
         var tip = new TipTree(parent?.Tree);
@@ -153,7 +153,7 @@ internal sealed class LibGit2KbClone : IKbClone
 
         var commit = _repository.ObjectDatabase.CreateCommit(
             new Signature(author.Name, author.Email, author.When),
-            new Signature(_committer.Name, _committer.Email, DateTimeOffset.UtcNow),
+            committer is null ? new Signature(_committer.Name, _committer.Email, DateTimeOffset.UtcNow) : new Signature(committer.Name, committer.Email, committer.When),
             message,
             _repository.Lookup<Tree>(TreeEdits.Apply(_repository, baseline, edits)),
             parent is null ? [] : [parent],

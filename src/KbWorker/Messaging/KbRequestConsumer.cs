@@ -23,7 +23,10 @@ public sealed class KbRequestConsumer(PartitionSequencers sequencers) : IConsume
         }
 
         var channel = context.ReceiveContext.TryGetPayload<ChannelContext>(out var channelContext) ? channelContext.Channel : null;
-        var operation = await sequencers.For(partition).SubmitAsync(delivery, context.Message, context.CancellationToken, channel);
+        // RabbitMQ refuses a publish whose user_id is not the connection's user: this one is proven
+        var brokerUser = context.ReceiveContext.TryGetPayload<RabbitMqBasicConsumeContext>(out var rabbit) && rabbit.Properties.IsUserIdPresent() ? rabbit.Properties.UserId : null;
+        var request = context.Message with { BrokerUser = brokerUser };
+        var operation = await sequencers.For(partition).SubmitAsync(delivery, request, context.CancellationToken, channel);
         if (operation.Poisoned)
         {
             throw new PoisonRequestException(operation.Id, operation.Outcome?.ErrorMessage ?? "");

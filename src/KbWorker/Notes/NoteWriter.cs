@@ -49,11 +49,19 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
         operation.Timings.ProcessMs += step.Elapsed.TotalMilliseconds;
 
         step.Restart();
-        var message = CommitTrailers.Message($"Add note: {title}", request.OperationId, contentHash, path);
-        var sha = clone.Commit(files, AuthorOf(request.RequestedBy, request.RequestedAt, _emailDomain), message);
+        var message = CommitTrailers.Message($"Add note: {title}", request.OperationId, contentHash, path, operation.Principal?.Name);
+        var sha = clone.Commit(files, AuthorOf(request.RequestedBy, request.RequestedAt, _emailDomain), message, CommitterOf(operation));
         operation.Timings.CommitMs += step.Elapsed.TotalMilliseconds;
         return OperationOutcome.Succeeded(sha, path, title);
     }
+
+    /// <summary>
+    /// The commit's committer: the authenticated principal the request was made as (its author is
+    /// whoever the request says asked, which a bot may relay for its own users, unverified); null before
+    /// a principal is known (the worker then commits as itself).
+    /// </summary>
+    public static CommitAuthor? CommitterOf(PendingOperation operation) =>
+        operation.Principal is { } principal ? new CommitAuthor(principal.Name, principal.Email, DateTimeOffset.UtcNow) : null;
 
     /// <summary>
     /// The note's line appended to its month's index file; when that file is new, also its link in

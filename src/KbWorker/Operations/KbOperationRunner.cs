@@ -3,6 +3,7 @@ using KbSync.Contracts;
 using KbSync.KbWorker.Agents;
 using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Git;
+using KbSync.KbWorker.Identity;
 using KbSync.KbWorker.Locking;
 using KbSync.KbWorker.Notes;
 using KbSync.Persistence.Entities;
@@ -35,6 +36,7 @@ public sealed class KbOperationRunner(
     NoteWriter notes,
     AgentTaskRunner agents,
     OperationRecorder recorder,
+    RequestAuthorization authorization,
     StepReporter steps,
     IOptions<KbWorkerOptions> options,
     ILogger<KbOperationRunner> logger)
@@ -70,12 +72,20 @@ public sealed class KbOperationRunner(
             }
         }
 
+        await authorization.AuthorizeAsync(operations, cancellationToken);
         var begun = recorder.BeginAsync(operations, cancellationToken);
         var pending = operations.Where(o => o.Outcome is null).ToList();
         await Task.WhenAll(begun, pending.Count > 0 ? apply(pending, begun) : Task.CompletedTask);
         var earlier = await begun;
         foreach (var operation in operations.Where(o => earlier.ContainsKey(o.Id)))
         {
+            if (earlier[operation.Id].IsIdTaken)
+            {
+                operation.Outcome ??= earlier[operation.Id]; // a refusal of its own (unauthorized, say) says more
+                operation.RecordedId = Guid.NewGuid();
+                continue;
+            }
+
             operation.FinishedEarlier = true;
             operation.Outcome = earlier[operation.Id];
         }
@@ -87,6 +97,11 @@ public sealed class KbOperationRunner(
 
         var finishedAt = DateTimeOffset.UtcNow;
         await recorder.FinishAsync(operations, finishedAt, cancellationToken);
+        foreach (var refused in operations.Where(o => o.RecordedId != o.Id))
+        {
+            await recorder.RecordFailedAsync(refused, finishedAt, cancellationToken); // under its new id: the row of its id is someone else's
+        }
+
         // all at once: each waits for the broker's confirm, and one after the other that was about 1 ms per operation of the group
         await Task.WhenAll(operations.Select(operation => OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken)));
     }

@@ -27,6 +27,12 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
     /// finished with success already (a redelivery). Returns the outcomes of those that did, read
     /// back, which must not run again. The queue tap may insert the same rows at this very moment;
     /// <c>ON CONFLICT</c> makes either order safe.
+    /// <para>
+    /// An id is one KB's and one principal's: a row of another KB, or of another principal, is never
+    /// taken over (nor answered with: that would tell a squatter the victim's result and leave the victim's
+    /// request unwritten). Such a request gets an outcome that says so (<see cref="OperationOutcome.IdTaken"/>),
+    /// and is recorded and answered under a new id.
+    /// </para>
     /// </summary>
     public async Task<IReadOnlyDictionary<Guid, OperationOutcome>> BeginAsync(IReadOnlyList<PendingOperation> operations, CancellationToken cancellationToken)
     {
@@ -39,22 +45,24 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         var requestedBy = starting.Select(o => Storable.Text(o.Request.RequestedBy, OperationColumns.RequestedBy)).ToArray();
         var startedAt = starting.Select(o => o.StartedAt.ToUniversalTime()).ToArray();
         var queueWait = starting.Select((o, i) => Math.Max(0, (o.StartedAt - requestedAt[i]).TotalMilliseconds)).ToArray();
+        var principals = starting.Select(o => o.Principal?.Name).ToArray();
         var running = OperationStatus.Running.ToWireName();
 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var started = await db.Database.SqlQuery<Guid>(
             $"""
-            INSERT INTO operations AS o (id, kb_id, kind, title, requested_by, requested_at, status, step, started_at, queue_wait_ms, worker_id, attempts)
-            SELECT r.id, r.kb_id, r.kind, r.title, r.requested_by, r.requested_at, {running}, {OperationSteps.Lock}, r.started_at, r.queue_wait_ms, {_workerId}, 1
-            FROM unnest({ids}, {kbIds}, {kinds}, {titles}, {requestedBy}, {requestedAt}, {startedAt}, {queueWait})
-                AS r(id, kb_id, kind, title, requested_by, requested_at, started_at, queue_wait_ms)
+            INSERT INTO operations AS o (id, kb_id, kind, title, requested_by, principal, requested_at, status, step, started_at, queue_wait_ms, worker_id, attempts)
+            SELECT r.id, r.kb_id, r.kind, r.title, r.requested_by, r.principal, r.requested_at, {running}, {OperationSteps.Lock}, r.started_at, r.queue_wait_ms, {_workerId}, 1
+            FROM unnest({ids}, {kbIds}, {kinds}, {titles}, {requestedBy}, {principals}, {requestedAt}, {startedAt}, {queueWait})
+                AS r(id, kb_id, kind, title, requested_by, principal, requested_at, started_at, queue_wait_ms)
             ON CONFLICT (id) DO UPDATE SET
-                kb_id = excluded.kb_id, kind = excluded.kind, title = coalesce(o.title, excluded.title),
-                requested_by = excluded.requested_by, requested_at = excluded.requested_at, status = excluded.status,
+                kind = excluded.kind, title = coalesce(o.title, excluded.title),
+                requested_by = excluded.requested_by, principal = excluded.principal, requested_at = excluded.requested_at, status = excluded.status,
                 step = excluded.step, started_at = excluded.started_at, queue_wait_ms = excluded.queue_wait_ms,
                 finished_at = NULL, error_code = NULL, error_message = NULL, worker_id = excluded.worker_id,
                 attempts = o.attempts + 1
             WHERE o.status NOT IN ({OperationStatus.Succeeded.ToWireName()}, {OperationStatus.Duplicate.ToWireName()})
+              AND o.kb_id = excluded.kb_id AND (o.principal IS NULL OR o.principal = excluded.principal)
             RETURNING o.id AS "Value"
             """).ToListAsync(cancellationToken);
 
@@ -64,14 +72,22 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         }
 
         var finished = ids.Except(started).ToList();
-        return await db.Operations.AsNoTracking().Where(o => finished.Contains(o.Id)).ToDictionaryAsync(
-            row => row.Id,
-            row => new OperationOutcome(row.Status, row.CommitSha, row.NotePath, row.Title, null, null)
+        var byId = starting.ToDictionary(o => o.Id);
+        var rows = await db.Operations.AsNoTracking().Where(o => finished.Contains(o.Id)).ToListAsync(cancellationToken);
+        return rows.ToDictionary(row => row.Id, row =>
+        {
+            var operation = byId[row.Id];
+            if (row.KbId != operation.Request.KbId || (row.Principal is not null && row.Principal != operation.Principal?.Name))
+            {
+                return OperationOutcome.IdTaken(row.Id);
+            }
+
+            return new OperationOutcome(row.Status, row.CommitSha, row.NotePath, row.Title, null, null)
             {
                 Pushed = row.Pushed,
                 Agent = row.ResultJson is null ? null : JsonSerializer.Deserialize<AgentResult>(row.ResultJson, Json),
-            },
-            cancellationToken);
+            };
+        });
     }
 
     /// <summary>
@@ -106,7 +122,7 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
     /// <summary>Records each operation's outcome and timings, in one statement.</summary>
     public async Task FinishAsync(IReadOnlyList<PendingOperation> operations, DateTimeOffset finishedAt, CancellationToken cancellationToken)
     {
-        var done = operations.Where(o => !o.FinishedEarlier && o.Outcome is not null).DistinctBy(o => o.Id).ToList();
+        var done = operations.Where(o => !o.FinishedEarlier && o.Outcome is not null && o.RecordedId == o.Id).DistinctBy(o => o.Id).ToList();
         if (done.Count == 0)
         {
             return;
@@ -164,10 +180,11 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         var requestedAt = (request.RequestedAt == default ? operation.StartedAt : request.RequestedAt).ToUniversalTime();
         var at = finishedAt.ToUniversalTime();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var principal = operation.Principal?.Name;
         await db.Database.ExecuteSqlAsync(
             $"""
-            INSERT INTO operations AS o (id, kb_id, kind, requested_by, requested_at, status, started_at, finished_at, error_code, error_message, worker_id, attempts)
-            VALUES ({operation.Id}, {kbId}, {kind}, {requestedBy}, {requestedAt}, {outcome.Status.ToWireName()}, {operation.StartedAt.ToUniversalTime()}, {at},
+            INSERT INTO operations AS o (id, kb_id, kind, requested_by, principal, requested_at, status, started_at, finished_at, error_code, error_message, worker_id, attempts)
+            VALUES ({operation.RecordedId}, {kbId}, {kind}, {requestedBy}, {principal}, {requestedAt}, {outcome.Status.ToWireName()}, {operation.StartedAt.ToUniversalTime()}, {at},
                     {outcome.ErrorCode}, {outcome.ErrorMessage}, {_workerId}, 1)
             ON CONFLICT (id) DO UPDATE SET
                 status = excluded.status, step = NULL, finished_at = excluded.finished_at, error_code = excluded.error_code,
@@ -182,12 +199,13 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         var request = operation.Request;
         if (outcome.Status is OperationStatus.Succeeded or OperationStatus.Duplicate)
         {
-            await publish.Publish(new OperationCompleted(operation.Id, request.KbId, request.Kind, outcome.Status, outcome.CommitSha, outcome.NotePath, finishedAt, outcome.Agent), cancellationToken);
+            await publish.Publish(new OperationCompleted(operation.RecordedId, request.KbId, request.Kind, outcome.Status, outcome.CommitSha, outcome.NotePath, finishedAt, outcome.Agent), cancellationToken);
         }
         else
         {
             // a request whose KB id is not one (it may hold anything) fails with no KB id
-            await publish.Publish(new OperationFailed(operation.Id, KbIds.IsValid(request.KbId) ? request.KbId : null, request.Kind, outcome.Status, outcome.ErrorCode ?? ReasonCodes.InternalError, outcome.ErrorMessage ?? "", finishedAt), cancellationToken);
+            await publish.Publish(new OperationFailed(operation.RecordedId, KbIds.IsValid(request.KbId) ? request.KbId : null, request.Kind, outcome.Status, outcome.ErrorCode ?? ReasonCodes.InternalError, outcome.ErrorMessage ?? "", finishedAt,
+                operation.RecordedId == operation.Id ? null : operation.Id.ToString()), cancellationToken);
         }
     }
 

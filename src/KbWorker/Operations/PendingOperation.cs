@@ -7,8 +7,21 @@ public sealed class PendingOperation(KbRequest request, DateTimeOffset startedAt
 {
     public KbRequest Request { get; } = request;
     public Guid Id => Request.OperationId;
+
+    /// <summary>
+    /// The id it is recorded and answered under: its own, or a new one when its own belongs to another
+    /// KB's or another principal's operation (<see cref="OperationOutcome.IdTaken"/>); the answer then
+    /// carries its own id as <c>sentOperationId</c>.
+    /// </summary>
+    public Guid RecordedId { get; set; } = request.OperationId;
     public DateTimeOffset StartedAt { get; } = startedAt;
     public StepTimings Timings { get; } = new();
+
+    /// <summary>Who the request is, once authorized (<see cref="Identity.RequestAuthorization"/>): the commit's committer.</summary>
+    public Persistence.Identity.Principal? Principal { get; set; }
+
+    /// <summary>The principal has <c>manage</c> on the KB: it may change the KB's protected paths.</summary>
+    public bool MayManage { get; set; }
 
     /// <summary>Null while the operation is still to be done.</summary>
     public OperationOutcome? Outcome { get; set; }
@@ -66,4 +79,15 @@ public sealed record OperationOutcome(OperationStatus Status, string? CommitSha,
 
     public static OperationOutcome Duplicate(string? title) =>
         new(OperationStatus.Duplicate, null, null, title, null, null);
+
+    /// <summary>The operation id is another KB's or another principal's: this request is refused, and never answered with that operation's result.</summary>
+    public static OperationOutcome IdTaken(Guid id) =>
+        new(OperationStatus.Failed, null, null, null, ReasonCodes.InvalidRequest,
+            $"The operation id {id} is already used by another request (of another KB or another principal): choose a new, random one for every request. This failure is recorded and answered under a new id; sentOperationId is yours.")
+        {
+            IsIdTaken = true,
+        };
+
+    /// <summary>See <see cref="IdTaken"/>.</summary>
+    public bool IsIdTaken { get; init; }
 }

@@ -132,16 +132,20 @@ public sealed class IdentityStore(IDbContextFactory<KbSyncDbContext> contexts)
     }
 
     /// <summary>Whether the principal may do <paramref name="right"/> to the KB (admins may do anything).</summary>
-    public async Task<bool> HasRightAsync(Principal principal, string kbId, string right, CancellationToken cancellationToken = default)
+    public async Task<bool> HasRightAsync(Principal principal, string kbId, string right, CancellationToken cancellationToken = default) =>
+        (await RightsOnAsync(principal, kbId, cancellationToken)).Contains(right);
+
+    /// <summary>Every right the principal has on the KB, implied ones included (all of them for an admin).</summary>
+    public async Task<IReadOnlySet<string>> RightsOnAsync(Principal principal, string kbId, CancellationToken cancellationToken = default)
     {
         if (principal.IsAdmin)
         {
-            return true;
+            return KbRights.All.ToHashSet();
         }
 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var held = await db.KbGrants.Where(g => g.KbId == kbId && g.PrincipalId == principal.Id).Select(g => g.Right).ToListAsync(cancellationToken);
-        return held.Any(h => KbRights.Gives(h, right));
+        return KbRights.All.Where(right => held.Any(h => KbRights.Gives(h, right))).ToHashSet();
     }
 
     /// <summary>The KBs the principal may read; null: every KB (an admin).</summary>

@@ -11,13 +11,15 @@ namespace KbSync.Producer.Client;
 public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<RabbitMqOptions> options, TimeProvider time)
 {
     private readonly int _partitions = options.Value.Partitions;
+    private readonly string _brokerUser = options.Value.Username;
 
     /// <summary>
     /// Publishes a note request and returns its operation id once the broker has it (publisher
     /// confirm). Throws <see cref="ArgumentException"/> for an invalid KB id or empty text, and
     /// <see cref="KbSyncPublishException"/> when no partition queue takes the message.
     /// </summary>
-    public async Task<Guid> SubmitNoteAsync(string kbId, string requestedBy, NoteContent note, Guid? operationId = null, CancellationToken cancellationToken = default)
+    /// <param name="onBehalfOf">For a trusted relay (the HTTP API): the principal it publishes for; the workers refuse it from anyone else.</param>
+    public async Task<Guid> SubmitNoteAsync(string kbId, string requestedBy, NoteContent note, Guid? operationId = null, CancellationToken cancellationToken = default, string? onBehalfOf = null)
     {
         KbIds.Validate(kbId);
         if (string.IsNullOrWhiteSpace(requestedBy))
@@ -30,7 +32,7 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
             throw new ArgumentException("The note text is empty.");
         }
 
-        var request = new KbRequest(operationId ?? Guid.NewGuid(), kbId, requestedBy, time.GetUtcNow(), note);
+        var request = new KbRequest(operationId ?? Guid.NewGuid(), kbId, requestedBy, time.GetUtcNow(), note, OnBehalfOf: onBehalfOf);
         await SendAsync(request, cancellationToken);
         return request.OperationId;
     }
@@ -39,7 +41,8 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
     /// Publishes an agent task (the <c>files</c> agent's operations, or an instruction for a configured
     /// external agent) and returns its operation id once the broker has it.
     /// </summary>
-    public async Task<Guid> SubmitAgentTaskAsync(string kbId, string requestedBy, AgentTaskContent task, Guid? operationId = null, CancellationToken cancellationToken = default)
+    /// <param name="onBehalfOf">For a trusted relay (the HTTP API): the principal it publishes for; the workers refuse it from anyone else.</param>
+    public async Task<Guid> SubmitAgentTaskAsync(string kbId, string requestedBy, AgentTaskContent task, Guid? operationId = null, CancellationToken cancellationToken = default, string? onBehalfOf = null)
     {
         KbIds.Validate(kbId);
         if (string.IsNullOrWhiteSpace(requestedBy))
@@ -52,7 +55,7 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
             throw new ArgumentException("The agent task needs an instruction.");
         }
 
-        var request = new KbRequest(operationId ?? Guid.NewGuid(), kbId, requestedBy, time.GetUtcNow(), AgentTask: task);
+        var request = new KbRequest(operationId ?? Guid.NewGuid(), kbId, requestedBy, time.GetUtcNow(), AgentTask: task, OnBehalfOf: onBehalfOf);
         await SendAsync(request, cancellationToken);
         return request.OperationId;
     }
@@ -80,6 +83,7 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
                 if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
                 {
                     rabbit.Mandatory = true;
+                    rabbit.BasicProperties.UserId = _brokerUser; // the broker refuses it unless it is this connection's user: the workers trust it
                 }
             }, refusal.Token);
         }

@@ -29,7 +29,11 @@ public sealed class GitRemote
         }
 
         return repository.Commits.QueryBy(new CommitFilter { IncludeReachableFrom = branch.Tip, SortBy = CommitSortStrategies.Topological | CommitSortStrategies.Reverse })
-            .Select(c => new RemoteCommit(c.Sha, c.Author.Name, c.Author.Email, c.MessageShort, CommitTrailers.Parse(c.Message, c.Sha), c.Parents.Count()))
+            .Select(c => new RemoteCommit(c.Sha, c.Author.Name, c.Author.Email, c.MessageShort, CommitTrailers.Parse(c.Message, c.Sha), c.Parents.Count())
+            {
+                CommitterName = c.Committer.Name,
+                CommitterEmail = c.Committer.Email,
+            })
             .ToList();
     }
 
@@ -53,7 +57,11 @@ public sealed class GitRemote
             : [prefix + entry.Name]);
 }
 
-public sealed record RemoteCommit(string Sha, string AuthorName, string AuthorEmail, string Subject, CommitTrailers? Trailers, int ParentCount);
+public sealed record RemoteCommit(string Sha, string AuthorName, string AuthorEmail, string Subject, CommitTrailers? Trailers, int ParentCount)
+{
+    public string CommitterName { get; init; } = "";
+    public string CommitterEmail { get; init; } = "";
+}
 
 public static class GitRemoteOnDiskExtensions
 {

@@ -76,6 +76,17 @@ public sealed class RabbitMqService : IAsyncLifetime
 
     internal Task DeleteVirtualHostAsync(string name) => _management.DeleteAsync($"vhosts/{name}");
 
+    /// <summary>A broker user (no tags) with full permissions on one virtual host, as a producer's own account would be.</summary>
+    internal async Task CreateUserAsync(string virtualHost, string name, string password)
+    {
+        var user = new StringContent(System.Text.Json.JsonSerializer.Serialize(new { password, tags = "" }), Encoding.UTF8, "application/json");
+        (await _management.PutAsync($"users/{Uri.EscapeDataString(name)}", user)).EnsureSuccessStatusCode();
+        var permissions = new StringContent("""{"configure":".*","write":".*","read":".*"}""", Encoding.UTF8, "application/json");
+        (await _management.PutAsync($"permissions/{Uri.EscapeDataString(virtualHost)}/{Uri.EscapeDataString(name)}", permissions)).EnsureSuccessStatusCode();
+    }
+
+    internal Task DeleteUserAsync(string name) => _management.DeleteAsync($"users/{Uri.EscapeDataString(name)}");
+
     public async Task DisposeAsync()
     {
         _management?.Dispose();
@@ -102,5 +113,24 @@ public sealed class RabbitVirtualHost(RabbitMqService service, string name) : IA
         ["RabbitMq__Partitions"] = partitions.ToString(),
     };
 
-    public ValueTask DisposeAsync() => new(Service.DeleteVirtualHostAsync(Name));
+    private readonly List<string> _users = [];
+
+    /// <summary>A broker user of this virtual host, named after it (so runs never collide); deleted with it. Returns its name.</summary>
+    public async Task<string> CreateUserAsync(string name, string password = "test-password")
+    {
+        var user = $"{Name}-{name}";
+        await Service.CreateUserAsync(Name, user, password);
+        _users.Add(user);
+        return user;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var user in _users)
+        {
+            await Service.DeleteUserAsync(user);
+        }
+
+        await Service.DeleteVirtualHostAsync(Name);
+    }
 }

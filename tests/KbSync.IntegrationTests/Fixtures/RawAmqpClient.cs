@@ -17,25 +17,29 @@ public sealed class RawAmqpClient : IAsyncDisposable
     private readonly IChannel _channel;
     private readonly ConcurrentDictionary<Guid, JsonElement> _results = new();
 
-    private RawAmqpClient(IConnection connection, IChannel channel)
+    private readonly string _userName;
+
+    private RawAmqpClient(IConnection connection, IChannel channel, string userName)
     {
         _connection = connection;
         _channel = channel;
+        _userName = userName;
     }
 
-    public static async Task<RawAmqpClient> ConnectAsync(RabbitVirtualHost virtualHost)
+    /// <param name="user">Connect as this broker user (with <paramref name="password"/>); default: the tests' own.</param>
+    public static async Task<RawAmqpClient> ConnectAsync(RabbitVirtualHost virtualHost, string? user = null, string password = "test-password")
     {
         var factory = new ConnectionFactory
         {
             HostName = virtualHost.Service.Host,
             Port = virtualHost.Service.Port,
             VirtualHost = virtualHost.Name,
-            UserName = virtualHost.Service.Username,
-            Password = virtualHost.Service.Password,
+            UserName = user ?? virtualHost.Service.Username,
+            Password = user is null ? virtualHost.Service.Password : password,
         };
         var connection = await factory.CreateConnectionAsync();
         var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
-        var client = new RawAmqpClient(connection, channel);
+        var client = new RawAmqpClient(connection, channel, factory.UserName);
 
         // Results: a private queue bound to both result exchanges (fanout, durable).
         var queue = (await channel.QueueDeclareAsync(queue: "", durable: false, exclusive: true, autoDelete: true)).QueueName;
@@ -58,10 +62,11 @@ public sealed class RawAmqpClient : IAsyncDisposable
     }
 
     /// <summary>Publishes a JSON body to the requests exchange with the partition of <paramref name="kbId"/> as routing key.</summary>
-    public async Task PublishAsync(string kbId, string json, int partitions = Topology.DefaultPartitionCount, string contentType = "application/json")
+    /// <param name="userId">The <c>user_id</c> property: by default the connection's own user, as the wire format asks; null: none.</param>
+    public async Task PublishAsync(string kbId, string json, int partitions = Topology.DefaultPartitionCount, string contentType = "application/json", string? userId = "")
     {
         var routingKey = Partitioning.PartitionOf(kbId, partitions).ToString();
-        var properties = new BasicProperties { ContentType = contentType, DeliveryMode = DeliveryModes.Persistent };
+        var properties = new BasicProperties { ContentType = contentType, DeliveryMode = DeliveryModes.Persistent, UserId = userId == "" ? _userName : userId };
         await _channel.BasicPublishAsync(Topology.RequestsExchange, routingKey, mandatory: true, properties, Encoding.UTF8.GetBytes(json));
     }
 

@@ -183,7 +183,7 @@ public sealed class FilesAgentLimitsTests
 
         public string? ReadText(string path) => ReadBytes(path) is { } bytes ? Encoding.UTF8.GetString(bytes) : null;
 
-        public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message) => inner.Commit(changes, author, message);
+        public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message, CommitAuthor? committer = null) => inner.Commit(changes, author, message, committer);
 
         public Task<PushOutcome> PushAsync(CancellationToken cancellationToken) => inner.PushAsync(cancellationToken);
 

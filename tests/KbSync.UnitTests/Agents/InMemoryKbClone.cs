@@ -94,7 +94,7 @@ public sealed class InMemoryKbClone : IKbClone, ITipTree
     public string? ReadText(string path) => ReadBytes(path) is { } bytes ? Encoding.UTF8.GetString(bytes) : null;
 
     /// <summary>Checks the changes with <see cref="CommitPaths"/> and applies its plan to the tree: what goes first, then the changes.</summary>
-    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message)
+    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message, CommitAuthor? committer = null)
     {
         var plan = CommitPaths.Check(changes, this);
         foreach (var path in plan.RemovedFirst)
