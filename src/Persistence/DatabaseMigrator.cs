@@ -18,14 +18,16 @@ public sealed class DatabaseMigrator(IDbContextFactory<KbSyncDbContext> contexts
     public async Task<IReadOnlyList<string>> MigrateAsync(CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        await using var gate = new NpgsqlConnection(db.Database.GetConnectionString());
+        // not pooled: a pooled connection goes back to the pool with its session, and the lock with it
+        var unpooled = new NpgsqlConnectionStringBuilder(db.Database.GetConnectionString()) { Pooling = false }.ConnectionString;
+        await using var gate = new NpgsqlConnection(unpooled);
         await gate.OpenAsync(cancellationToken);
         await using (var lockCommand = new NpgsqlCommand($"SELECT pg_advisory_lock({LockKey})", gate))
         {
             await lockCommand.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        // the lock is the session's: closing the connection (below, or when a process dies) releases it
+        // the lock is the session's: closing the connection (at the end, or when a process dies) releases it
         var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
         if (pending.Count > 0)
         {

@@ -67,10 +67,29 @@ public sealed class PostgresStartupTests(RabbitMqService rabbit, PostgresService
     public async Task Workers_started_together_on_an_empty_database_all_start()
     {
         await using var empty = await KbSyncSandbox.CreateAsync(rabbit, postgres, migrated: false);
-        var workers = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => empty.StartWorkerAsync($"w{i}")));
+        // pooled, as in production: a session lock must not outlive the migration in a pooled connection
+        var pooled = new Dictionary<string, string> { ["ConnectionStrings__KbSync"] = new NpgsqlConnectionStringBuilder(empty.Database.ConnectionString) { Pooling = true }.ConnectionString };
+        var workers = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => empty.StartWorkerAsync($"w{i}", pooled)));
 
         Assert.All(workers, worker => Assert.False(worker.HasExited, worker.Output));
         await empty.WaitUntilPartitionsSharedAsync();
+    }
+
+    /// <summary>
+    /// <c>kbsync db migrate</c> migrates twice in one process (on start, then the command): the lock of
+    /// the first must not still be held by a pooled connection when the second asks for it.
+    /// </summary>
+    [Fact]
+    public async Task Db_migrate_from_the_cli_on_a_pooled_connection_finishes()
+    {
+        var environment = _sandbox.Environment();
+        environment["ConnectionStrings__KbSync"] = new NpgsqlConnectionStringBuilder(_sandbox.Database.ConnectionString) { Pooling = true }.ConnectionString;
+
+        var migrate = CliRunner.RunAsync(environment, "db", "migrate");
+        var finished = await Task.WhenAny(migrate, Task.Delay(TimeSpan.FromSeconds(20)));
+
+        Assert.True(finished == migrate, "kbsync db migrate was still waiting after 20 s");
+        Assert.Equal(0, (await migrate).ExitCode);
     }
 
     private static async Task OpenAsync(string connectionString)
