@@ -10,6 +10,13 @@ public sealed class PendingOperation(KbRequest request, DateTimeOffset startedAt
     public DateTimeOffset StartedAt { get; } = startedAt;
     public StepTimings Timings { get; } = new();
 
+    /// <summary>
+    /// True when the request's principal has the <c>manage</c> right on the KB (admins have it on every KB): only
+    /// then may an agent task create, change or delete the KB's protected paths (<see cref="Agents.Protection.ProtectedPaths"/>).
+    /// False until the pipeline that decides the principal says otherwise, so nothing is allowed by default.
+    /// </summary>
+    public bool MayManage { get; set; }
+
     /// <summary>Null while the operation is still to be done.</summary>
     public OperationOutcome? Outcome { get; set; }
 
