@@ -137,19 +137,21 @@ public sealed class ProtectedPathTests(RabbitMqService rabbit, PostgresService p
     [Fact]
     public async Task A_kb_with_its_own_list_set_with_the_cli_protects_what_it_lists_and_not_what_it_removed()
     {
-        var set = await Kbsync("kb", "protect", Kb, "--add", "topics/policies/", "--remove", ".github/");
+        var set = await Kbsync("kb", "protect", Kb, "--add", "topics/policies/", "--add", "**/secrets.md", "--remove", ".github/");
         Assert.True(set.ExitCode == 0, set.ToString());
-        Assert.Contains("topics/policies/", set.Output);
+        Assert.EndsWith("index.md, index/, topics/policies/, **/secrets.md\n", set.Output);
         Assert.DoesNotContain(".github/", set.Output);
         var listed = await Kbsync("kb", "list");
         Assert.Contains("topics/policies/", listed.Output);
         Assert.Contains(listed.Output.Split('\n'), line => line.Contains(OpenKb, StringComparison.Ordinal) && line.Contains("(none)", StringComparison.Ordinal));
 
         var policy = await FilesAsync(Kb, new FileOperation(FileOps.CreateFile, "topics/Policies/retention.md", Content: "keep\n"));
+        var secret = await FilesAsync(Kb, new FileOperation(FileOps.CreateFile, "topics/inbox/secrets.md", Content: "x\n"));
         var workflow = await FilesAsync(Kb, new FileOperation(FileOps.CreateFile, ".github/workflows/x.yml", Content: "on: push\n"));
 
         Assert.Equal(ReasonCodes.ProtectedPath, policy.ErrorCode);
         Assert.Contains("topics/Policies/retention.md (protected by \"topics/policies/\")", policy.ErrorMessage);
+        Assert.Contains("topics/inbox/secrets.md (protected by \"**/secrets.md\")", secret.ErrorMessage);
         Assert.True(workflow.Status == OperationStatus.Succeeded, $"{workflow.ErrorCode}: {workflow.ErrorMessage}");
         Assert.Equal("on: push\n", _remote.ReadFile(".github/workflows/x.yml"));
         Assert.Null(_remote.ReadFile("topics/Policies/retention.md"));
