@@ -44,6 +44,11 @@ public static class ReasonCodes
     public const string AgentFailed = "agent_failed";
     /// <summary>The agent's changes were refused (outside the KB, under .git, a symlink, too large); nothing was committed.</summary>
     public const string AgentRefused = "agent_refused";
+    /// <summary>
+    /// The agent's changes create, change or delete a protected path of the KB (<c>.gitmodules</c>, <c>.github/</c>,
+    /// KbSync's index…), and the request's principal has no <c>manage</c> right on the KB; nothing was committed.
+    /// </summary>
+    public const string ProtectedPath = "protected_path";
     /// <summary>The external agent ran past its time limit; its process tree was killed and nothing was committed.</summary>
     public const string AgentTimedOut = "agent_timed_out";
     /// <summary>Any other failure in the worker; the message says what.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using KbSync.Contracts;
+using KbSync.KbWorker.Agents.Protection;
 using KbSync.KbWorker.Agents.Sandbox;
 using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Notes;
@@ -13,7 +14,9 @@ namespace KbSync.KbWorker.Agents;
 /// Turns an agent task into (at most) one commit on the clone's tip: the <c>files</c> agent on a
 /// <see cref="KbWorkspace"/>, or a configured external agent on a copy of the tip, in a run folder of its
 /// own (<c>&lt;data&gt;/agent-runs/&lt;kb&gt;/&lt;operation id&gt;</c>) and the bubblewrap sandbox. A task that
-/// changes nothing, or is read-only, makes no commit. Failures are <see cref="AgentFailure"/>s.
+/// changes nothing, or is read-only, makes no commit. Before anything is committed the changes go through
+/// <see cref="ProtectedChanges"/>: the KB's protected paths need <c>manage</c>, and nothing git fsck refuses is
+/// written. Failures are <see cref="AgentFailure"/>s.
 /// </summary>
 public sealed class AgentTaskRunner
 {
@@ -33,7 +36,8 @@ public sealed class AgentTaskRunner
         }
     }
 
-    public async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, CancellationToken cancellationToken)
+    /// <param name="protectedPaths">The KB's protected paths (<see cref="ProtectedPaths.Of"/> its list); the request may change them only with <see cref="PendingOperation.MayManage"/>.</param>
+    public async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, ProtectedPaths protectedPaths, CancellationToken cancellationToken)
     {
         var step = Stopwatch.StartNew();
         var request = operation.Request;
@@ -54,6 +58,7 @@ public sealed class AgentTaskRunner
             return new OperationOutcome(OperationStatus.Succeeded, null, null, title, null, null) { Agent = result };
         }
 
+        ProtectedChanges.Check(changes, protectedPaths.WithIndexWhereNotesWriteIt(p => clone.Entry(p)?.Kind), operation.MayManage, request.KbId);
         step.Restart();
         var message = CommitTrailers.Message($"Agent {task.AgentName}: {title}", request.OperationId, contentHash: null, notePath: null, operation.Principal?.Name);
         var sha = clone.Commit(changes, NoteWriter.AuthorOf(request.RequestedBy, request.RequestedAt, _options.AuthorEmailDomain), message, NoteWriter.CommitterOf(operation));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using KbSync.Contracts;
 using KbSync.KbWorker.Agents;
+using KbSync.KbWorker.Agents.Protection;
 using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Identity;
@@ -259,7 +260,7 @@ public sealed class KbOperationRunner(
                 var tipBefore = clone.Tip;
                 outcomes[operation] = clone.FindOperation(operation.Id) is { } earlier
                     ? OperationOutcome.Succeeded(earlier.CommitSha, earlier.NotePath, null)
-                    : await ApplyAsync(clone, operation, cancellationToken);
+                    : await ApplyAsync(clone, operation, kb, cancellationToken);
                 if (clone.Tip != tipBefore)
                 {
                     committed.Add(operation);
@@ -323,14 +324,14 @@ public sealed class KbOperationRunner(
     /// agent's failure) fails alone, and the rest of its group goes on; a damaged clone fails the group,
     /// which is then run again on a fresh clone.
     /// </summary>
-    private async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, CancellationToken cancellationToken)
+    private async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, KnowledgeBaseRecord kb, CancellationToken cancellationToken)
     {
         FaultPoint.Reach(operation.Request.RequestedBy);
         try
         {
             return operation.Request.Kind == OperationKind.Note
                 ? notes.Apply(clone, operation)
-                : await agents.ApplyAsync(clone, operation, cancellationToken);
+                : await agents.ApplyAsync(clone, operation, ProtectedPaths.Of(kb.ProtectedPaths), cancellationToken);
         }
         catch (OperationFailure failure) when (failure.ReasonCode != ReasonCodes.CorruptClone)
         {

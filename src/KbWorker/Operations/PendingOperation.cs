@@ -20,7 +20,11 @@ public sealed class PendingOperation(KbRequest request, DateTimeOffset startedAt
     /// <summary>Who the request is, once authorized (<see cref="Identity.RequestAuthorization"/>): the commit's committer.</summary>
     public Persistence.Identity.Principal? Principal { get; set; }
 
-    /// <summary>The principal has <c>manage</c> on the KB: it may change the KB's protected paths.</summary>
+    /// <summary>
+    /// True when the request's principal has the <c>manage</c> right on the KB (admins have it on every KB): only
+    /// then may an agent task create, change or delete the KB's protected paths (<see cref="Agents.Protection.ProtectedPaths"/>).
+    /// Set by <see cref="Identity.RequestAuthorization"/>; false until then, so nothing is allowed by default.
+    /// </summary>
     public bool MayManage { get; set; }
 
     /// <summary>Null while the operation is still to be done.</summary>
@@ -49,6 +53,7 @@ public sealed class PendingOperation(KbRequest request, DateTimeOffset startedAt
     {
         Outcome = Rejected ? Outcome : null;
         FinishedEarlier = false;
+        RecordedId = Id;
         Timings.LockWaitMs = Timings.PullMs = Timings.ProcessMs = Timings.CommitMs = Timings.PushMs = 0;
     }
 

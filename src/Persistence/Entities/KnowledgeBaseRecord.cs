@@ -14,7 +14,7 @@ public sealed class KnowledgeBaseRecord
 
     /// <summary>
     /// Paths only principals with <c>manage</c> may create, change or delete (a folder ends with
-    /// <c>/</c>); null: the defaults (<c>ProtectedPaths.Defaults</c>).
+    /// <c>/</c>); null: the defaults (<c>ProtectedPathList.Defaults</c>).
     /// </summary>
     public List<string>? ProtectedPaths { get; set; }
     public DateTimeOffset CreatedAt { get; set; }

@@ -34,6 +34,24 @@ public sealed class KbRegistry(IDbContextFactory<KbSyncDbContext> contexts)
         return record;
     }
 
+    /// <summary>
+    /// Changes a KB's protected paths: <paramref name="edit"/> gets the list as it is (null: the defaults) and returns
+    /// the new one (see <see cref="ProtectedPathList.Edit"/>). The row is locked while it is edited, so two edits at
+    /// once are applied one after the other and neither is lost. Throws <see cref="KeyNotFoundException"/> for an
+    /// unknown KB. Workers use the new list from the next request they run for the KB.
+    /// </summary>
+    public async Task<KnowledgeBaseRecord> SetProtectedPathsAsync(string kbId, Func<IReadOnlyList<string>?, List<string>?> edit, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var record = await db.KnowledgeBases.FromSql($"SELECT * FROM knowledge_bases WHERE id = {kbId} FOR UPDATE").SingleOrDefaultAsync(cancellationToken)
+            ?? throw new KeyNotFoundException($"No KB '{kbId}' is registered.");
+        record.ProtectedPaths = edit(record.ProtectedPaths);
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return record;
+    }
+
     public async Task<KnowledgeBaseRecord?> FindAsync(string kbId, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);

@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace KbSync.Producer.Cli;
 
-/// <summary><c>kbsync kb add|list</c>: the KB registry.</summary>
+/// <summary><c>kbsync kb add|list|protect</c>: the KB registry.</summary>
 internal static class KbCommands
 {
     public static Command Create()
@@ -12,6 +12,7 @@ internal static class KbCommands
         var kb = new Command("kb", "Register and list knowledge bases.");
         kb.Subcommands.Add(Add());
         kb.Subcommands.Add(List());
+        kb.Subcommands.Add(Protect());
         return kb;
     }
 
@@ -39,13 +40,39 @@ internal static class KbCommands
         command.SetAction((_, cancellationToken) => KbSyncCli.RunAsync(async host =>
         {
             var kbs = await host.Services.GetRequiredService<KbRegistry>().ListAsync(cancellationToken);
-            var table = new Table().AddColumns("KB", "Remote", "Branch", "Token variable", "Registered");
+            var table = new Table().AddColumns("KB", "Remote", "Branch", "Token variable", "Protected paths", "Registered");
             foreach (var kb in kbs)
             {
-                table.AddRow(Markup.Escape(kb.Id), Markup.Escape(kb.RemoteUrl ?? "(none)"), Markup.Escape(kb.Branch), Markup.Escape(kb.TokenEnv ?? ""), kb.CreatedAt.ToString("u"));
+                var protectedPaths = kb.ProtectedPaths switch { null => "(defaults)", [] => "(none)", var list => string.Join(", ", list) };
+                table.AddRow(Markup.Escape(kb.Id), Markup.Escape(kb.RemoteUrl ?? "(none)"), Markup.Escape(kb.Branch), Markup.Escape(kb.TokenEnv ?? ""), Markup.Escape(protectedPaths), kb.CreatedAt.ToString("u"));
             }
 
             AnsiConsole.Write(table);
+            return 0;
+        }, cancellationToken));
+        return command;
+    }
+
+    /// <summary>
+    /// <c>kbsync kb protect</c>: the paths of a KB only principals with <c>manage</c> may change through agent tasks
+    /// (<see cref="ProtectedPathList"/>). Without options it prints the list in force.
+    /// </summary>
+    private static Command Protect()
+    {
+        var id = new Argument<string>("kb") { Description = "The KB id." };
+        var add = new Option<string[]>("--add") { Description = "Protect a path from the KB's root ('docs/CODEOWNERS'), a folder ('.github/'), or a name in any folder ('**/.gitattributes'). Repeatable.", AllowMultipleArgumentsPerToken = false };
+        var remove = new Option<string[]>("--remove") { Description = "Stop protecting a path of the list. Repeatable.", AllowMultipleArgumentsPerToken = false };
+        var reset = new Option<bool>("--reset") { Description = "Start from KbSync's defaults (applied before --add and --remove)." };
+        var command = new Command("protect", "Show or change the paths of a KB that only principals with the manage right may create, change or delete through agent tasks.") { id, add, remove, reset };
+        command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
+        {
+            var registry = host.Services.GetRequiredService<KbRegistry>();
+            var kbId = parse.GetValue(id)!;
+            var (adds, removes, fromDefaults) = (parse.GetValue(add) ?? [], parse.GetValue(remove) ?? [], parse.GetValue(reset));
+            var record = adds.Length == 0 && removes.Length == 0 && !fromDefaults
+                ? await registry.FindAsync(kbId, cancellationToken) ?? throw new KeyNotFoundException($"No KB '{kbId}' is registered.")
+                : await registry.SetProtectedPathsAsync(kbId, current => ProtectedPathList.Edit(current, adds, removes, fromDefaults), cancellationToken);
+            Console.WriteLine($"Protected paths of {record.Id}: {ProtectedPathList.Describe(record.ProtectedPaths)}");
             return 0;
         }, cancellationToken));
         return command;

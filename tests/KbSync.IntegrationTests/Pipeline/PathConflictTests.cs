@@ -1,5 +1,6 @@
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
+using KbSync.Persistence.KnowledgeBases;
 
 namespace KbSync.IntegrationTests.Pipeline;
 
@@ -98,6 +99,8 @@ public sealed class PathConflictTests(RabbitMqService rabbit, PostgresService po
     public async Task A_files_task_may_put_a_file_where_it_moved_a_folder_away_and_later_notes_index_beside_it()
     {
         var remote = await RegisterAsync("moves-kb");
+        // the task moves KbSync's index, a protected path: this KB's own list leaves it to agents
+        await new KbRegistry(_sandbox.Database.Factory()).SetProtectedPathsAsync("moves-kb", _ => []);
         var first = await NoteAsync("moves-kb", "Indexed in the index folder.");
         var month = $"{DateTime.UtcNow:yyyy-MM}";
 
