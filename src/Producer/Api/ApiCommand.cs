@@ -49,7 +49,7 @@ internal static class ApiCommand
                 .AddMeter(ApiMetrics.MeterName)
                 .AddMeter(MassTransit.Monitoring.InstrumentationOptions.MeterName)
                 .AddPrometheusExporter());
-            builder.Services.AddProblemDetails();
+            builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = SignInPage.ExplainAntiforgery);
 
             var app = builder.Build();
             foreach (var exposed in metrics.NotLoopback())

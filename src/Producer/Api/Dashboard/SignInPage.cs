@@ -65,6 +65,19 @@ public static class SignInPage
         return Results.Redirect("/signin");
     }
 
+    /// <summary>
+    /// Says why a form was refused (400) for its antiforgery token: the framework refuses it before the
+    /// endpoint runs, with a problem that would otherwise say only "Bad Request".
+    /// </summary>
+    public static void ExplainAntiforgery(ProblemDetailsContext context)
+    {
+        if (context.ProblemDetails.Status == StatusCodes.Status400BadRequest && context.ProblemDetails.Detail is null &&
+            context.HttpContext.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
+        {
+            context.ProblemDetails.Detail = "The form's antiforgery token is missing or is not one this API gave this browser: reload the page and submit the form again.";
+        }
+    }
+
     /// <summary>Where to go after signing in: a path of this site only (never another site: no open redirect).</summary>
     public static string LocalPath(string? returnUrl) =>
         returnUrl is { Length: > 0 } url && url[0] == '/' && (url.Length == 1 || url[1] is not ('/' or '\\')) && !url.Any(char.IsControl) ? url : DefaultReturnUrl;
