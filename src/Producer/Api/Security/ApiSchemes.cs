@@ -64,7 +64,11 @@ public static class ApiSchemes
         services.AddAuthorizationBuilder()
             .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build())
             .AddKbPolicies();
-        services.AddAntiforgery(options => options.Cookie.Name = "kbsync.antiforgery");
+        services.AddAntiforgery(options =>
+        {
+            options.Cookie.Name = "kbsync.antiforgery";
+            options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+        });
         return builder;
     }
 
