@@ -1,7 +1,6 @@
 using System.Security.Claims;
 using KbSync.Contracts;
 using KbSync.Persistence.Analytics;
-using KbSync.Persistence.Entities;
 using KbSync.Persistence.History;
 using KbSync.Persistence.KnowledgeBases;
 using KbSync.Producer.Api.Security;
