@@ -3,8 +3,8 @@ using KbSync.Contracts;
 namespace KbSync.Persistence.Analytics;
 
 /// <summary>
-/// What <see cref="OperationAnalytics"/> looks at: one KB (<paramref name="KbId"/>) or all of them
-/// (<c>null</c>), over the half-open range [<paramref name="Since"/>, <paramref name="Until"/>), cut
+/// What <see cref="OperationAnalytics"/> looks at: one KB (<paramref name="KbId"/>), the KBs of
+/// <see cref="KbSet"/>, or all of them (both <c>null</c>), over the half-open range [<paramref name="Since"/>, <paramref name="Until"/>), cut
 /// into buckets of <paramref name="Bucket"/> for the per-bucket figures (<c>null</c>: a round size
 /// chosen from the range, see <see cref="ResolveBucket"/>).
 /// </summary>
@@ -15,6 +15,13 @@ namespace KbSync.Persistence.Analytics;
 /// </remarks>
 public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTimeOffset Until, TimeSpan? Bucket = null)
 {
+    /// <summary>
+    /// Only these KBs (with <see cref="KbId"/> null): the KBs a caller may read, so that statistics
+    /// over "all KBs" never count another tenant's operations. Empty: none (every figure zero).
+    /// Passed as one array parameter, so any number of KBs costs one statement.
+    /// </summary>
+    public IReadOnlyCollection<string>? KbSet { get; init; }
+
     /// <summary>The longest range accepted.</summary>
     public static readonly TimeSpan MaxRange = TimeSpan.FromDays(400);
 
@@ -47,7 +54,8 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
 
     /// <summary>
     /// Checks the query and returns it normalised. Throws <see cref="ArgumentException"/> saying what
-    /// is wrong: an invalid KB id, <see cref="Since"/> not before <see cref="Until"/>, a range longer
+    /// is wrong: an invalid KB id (in <see cref="KbSet"/> too), both <see cref="KbId"/> and
+    /// <see cref="KbSet"/> given, <see cref="Since"/> not before <see cref="Until"/>, a range longer
     /// than <see cref="MaxRange"/>, a bucket outside [<see cref="MinBucket"/>, <see cref="MaxBucket"/>]
     /// or not a whole number of seconds, or more than <see cref="MaxBuckets"/> buckets.
     /// </summary>
@@ -56,6 +64,17 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
         if (KbId is not null)
         {
             KbIds.Validate(KbId);
+        }
+
+        string[]? kbSet = null;
+        if (KbSet is not null)
+        {
+            if (KbId is not null)
+            {
+                throw new ArgumentException("Give one KB or a set of KBs, not both.", nameof(KbSet));
+            }
+
+            kbSet = KbSet.Distinct(StringComparer.Ordinal).Select(KbIds.Validate).Order(StringComparer.Ordinal).ToArray();
         }
 
         var since = TruncateToMicroseconds(Since);
@@ -101,7 +120,7 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
                 nameof(Bucket));
         }
 
-        return new AnalyticsWindow(KbId, since, until, bucket, (int)count);
+        return new AnalyticsWindow(KbId, since, until, bucket, (int)count) { KbSet = kbSet };
     }
 
     private static long Count(TimeSpan range, TimeSpan bucket) => (range.Ticks + bucket.Ticks - 1) / bucket.Ticks;
@@ -119,6 +138,9 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
 /// <summary>A validated <see cref="AnalyticsQuery"/>: UTC, whole microseconds, bucket resolved.</summary>
 internal sealed record AnalyticsWindow(string? KbId, DateTimeOffset Since, DateTimeOffset Until, TimeSpan Bucket, int BucketCount)
 {
+    /// <summary>The KBs of <see cref="AnalyticsQuery.KbSet"/>, validated, distinct and sorted; null: not a set.</summary>
+    public string[]? KbSet { get; init; }
+
     /// <summary>About how many slots the queue-depth peak search cuts the range into (see <c>AnalyticsSql.QueueDepth</c>).</summary>
     public const int QueueSlots = 20_000;
 

@@ -2,11 +2,12 @@ namespace KbSync.Persistence.Analytics;
 
 /// <summary>
 /// The statements behind <see cref="OperationAnalytics"/>. Parameters: <c>@kb</c> (text, only in the
-/// per-KB variant), <c>@since</c> and <c>@until</c> (timestamptz), <c>@bucket</c> (an interval with
+/// per-KB variant), <c>@kbs</c> (text[], only in the KB-set variant), <c>@since</c> and <c>@until</c> (timestamptz), <c>@bucket</c> (an interval with
 /// neither days nor months, so bucket arithmetic ignores the session time zone), <c>@buckets</c>
 /// (int), <c>@slot</c> (an interval like <c>@bucket</c>) and <c>@top</c> (int). Each statement
-/// exists twice, with <c>{kb}</c> replaced by <c>o.kb_id = @kb</c> or by <c>TRUE</c>: a constant
-/// of this file, never user input, so that each variant gets a plan that uses the right index.
+/// exists three times, with <c>{kb}</c> replaced by <c>o.kb_id = @kb</c>, by
+/// <c>o.kb_id = ANY(@kbs)</c> or by <c>TRUE</c>: a constant of this file, never user input, so that
+/// each variant gets a plan that uses the right index (the single-KB one stays an equality).
 /// </summary>
 internal static class AnalyticsSql
 {
@@ -291,12 +292,13 @@ internal static class AnalyticsSql
         ORDER BY operations DESC, requested_by COLLATE "C"
         """);
 
-    /// <summary>A statement for one KB and for all KBs.</summary>
+    /// <summary>A statement for one KB, for a set of KBs and for all KBs.</summary>
     public sealed class Variants(string template)
     {
         public string ForKb { get; } = template.Replace("{kb}", "o.kb_id = @kb", StringComparison.Ordinal);
+        public string ForKbSet { get; } = template.Replace("{kb}", "o.kb_id = ANY(@kbs)", StringComparison.Ordinal);
         public string ForAll { get; } = template.Replace("{kb}", "TRUE", StringComparison.Ordinal);
 
-        public string For(string? kbId) => kbId is null ? ForAll : ForKb;
+        public string For(AnalyticsWindow window) => window.KbId is not null ? ForKb : window.KbSet is not null ? ForKbSet : ForAll;
     }
 }

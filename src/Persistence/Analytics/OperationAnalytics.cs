@@ -14,7 +14,7 @@ using NpgsqlTypes;
 namespace KbSync.Persistence.Analytics;
 
 /// <summary>
-/// Statistics over the operation history, for one KB or all of them, computed inside PostgreSQL:
+/// Statistics over the operation history, for one KB, a set of KBs or all of them, computed inside PostgreSQL:
 /// every method runs one aggregate statement and reads back a handful of rows, never the history
 /// itself. Each method validates its <see cref="AnalyticsQuery"/> first (<see cref="ArgumentException"/>).
 /// </summary>
@@ -329,13 +329,17 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
     {
         public AnalyticsWindow Window { get; } = window;
 
-        /// <summary>A statement with the query's parameters bound (the KB only in the per-KB variant).</summary>
+        /// <summary>A statement with the query's parameters bound (the KB only in the per-KB variant, the KBs only in the KB-set one).</summary>
         public NpgsqlCommand Command(AnalyticsSql.Variants statement)
         {
-            var command = Command(statement.For(Window.KbId));
+            var command = Command(statement.For(Window));
             if (Window.KbId is not null)
             {
                 command.Parameters.Add(new NpgsqlParameter<string>("kb", NpgsqlDbType.Text) { TypedValue = Window.KbId });
+            }
+            else if (Window.KbSet is not null)
+            {
+                command.Parameters.Add(new NpgsqlParameter<string[]>("kbs", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = Window.KbSet });
             }
 
             command.Parameters.Add(new NpgsqlParameter<DateTime>("since", NpgsqlDbType.TimestampTz) { TypedValue = Window.Since.UtcDateTime });

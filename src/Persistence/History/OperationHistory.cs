@@ -9,6 +9,7 @@ namespace KbSync.Persistence.History;
 /// <summary>
 /// Filters for <see cref="OperationHistory.ListAsync"/>: newest first, at most <see cref="MaxLimit"/>
 /// per page; <see cref="Cursor"/> (from <see cref="HistoryPage.NextCursor"/>) continues after a page.
+/// <see cref="KbSet"/> keeps only those KBs' operations (the KBs a caller may read; empty: none).
 /// </summary>
 public sealed record HistoryQuery(
     string? KbId = null,
@@ -22,6 +23,8 @@ public sealed record HistoryQuery(
 {
     public const int DefaultLimit = 20;
     public const int MaxLimit = 1000;
+
+    public IReadOnlyCollection<string>? KbSet { get; init; }
 }
 
 /// <summary>
@@ -69,6 +72,12 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
         if (query.KbId is not null)
         {
             operations = operations.Where(o => o.KbId == query.KbId);
+        }
+
+        if (query.KbSet is not null)
+        {
+            var kbs = query.KbSet.ToArray();
+            operations = operations.Where(o => kbs.Contains(o.KbId)); // kb_id = ANY(@kbs): one parameter
         }
 
         if (query.RequestedBy is not null)

@@ -79,7 +79,15 @@ public sealed class IdentityStore(IDbContextFactory<KbSyncDbContext> contexts)
     }
 
     /// <summary>The principal a token belongs to; null for an unknown or revoked token or a disabled principal.</summary>
-    public async Task<Principal?> AuthenticateAsync(string token, CancellationToken cancellationToken = default)
+    public async Task<Principal?> AuthenticateAsync(string token, CancellationToken cancellationToken = default) =>
+        (await AuthenticateTokenAsync(token, cancellationToken))?.Principal;
+
+    /// <summary>
+    /// Like <see cref="AuthenticateAsync"/>, with the token's id: a session begun with a token (the
+    /// dashboard's cookie) remembers the id, never the token, and ends when that token is revoked
+    /// (<see cref="FindByTokenIdAsync"/>).
+    /// </summary>
+    public async Task<AuthenticatedToken?> AuthenticateTokenAsync(string token, CancellationToken cancellationToken = default)
     {
         if (!ApiTokens.LooksLikeToken(token))
         {
@@ -91,6 +99,17 @@ public sealed class IdentityStore(IDbContextFactory<KbSyncDbContext> contexts)
         var row = await (from t in db.ApiTokens
                          join p in db.Principals on t.PrincipalId equals p.Id
                          where t.Hash == hash && t.RevokedAt == null && p.DisabledAt == null
+                         select new { Principal = p, TokenId = t.Id }).AsNoTracking().SingleOrDefaultAsync(cancellationToken);
+        return row is null ? null : new AuthenticatedToken(Principal.From(row.Principal), row.TokenId);
+    }
+
+    /// <summary>The principal of token <paramref name="tokenId"/> as it is now; null once the token is revoked or the principal disabled.</summary>
+    public async Task<Principal?> FindByTokenIdAsync(Guid tokenId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var row = await (from t in db.ApiTokens
+                         join p in db.Principals on t.PrincipalId equals p.Id
+                         where t.Id == tokenId && t.RevokedAt == null && p.DisabledAt == null
                          select p).AsNoTracking().SingleOrDefaultAsync(cancellationToken);
         return row is null ? null : Principal.From(row);
     }
@@ -158,6 +177,18 @@ public sealed class IdentityStore(IDbContextFactory<KbSyncDbContext> contexts)
 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         return (await db.KbGrants.Where(g => g.PrincipalId == principal.Id).Select(g => g.KbId).Distinct().ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// The rights the principal holds, by KB (as granted: <see cref="KbRights.Gives"/> says what each
+    /// implies), in one query; for an admin, who holds every right on every KB, only its own grants.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, IReadOnlySet<string>>> GrantsOfAsync(Principal principal, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rows = await db.KbGrants.Where(g => g.PrincipalId == principal.Id).Select(g => new { g.KbId, g.Right }).ToListAsync(cancellationToken);
+        return rows.GroupBy(r => r.KbId, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, IReadOnlySet<string> (g) => g.Select(r => r.Right).ToHashSet(StringComparer.Ordinal), StringComparer.Ordinal);
     }
 
     /// <summary>Every grant on a KB, by principal name.</summary>

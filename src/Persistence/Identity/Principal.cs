@@ -9,3 +9,6 @@ public sealed record Principal(Guid Id, string Name, string Email, string Role, 
 
     public static Principal From(PrincipalRecord row) => new(row.Id, row.Name, row.Email, row.Role, row.BrokerUser, row.Relay);
 }
+
+/// <summary>A principal signed in with an API token, and that token's id (never the token itself).</summary>
+public sealed record AuthenticatedToken(Principal Principal, Guid TokenId);

@@ -2,41 +2,73 @@ using System.CommandLine;
 using KbSync.Contracts;
 using KbSync.Persistence;
 using KbSync.Producer.Api.Dashboard;
+using KbSync.Producer.Api.Security;
 using KbSync.Producer.Client;
 using OpenTelemetry.Metrics;
 
 namespace KbSync.Producer.Api;
 
-/// <summary><c>kbsync api [--urls URL]</c>: serve the HTTP API (and its OpenAPI document at /openapi/v1.json).</summary>
+/// <summary>
+/// <c>kbsync api [--urls URL] [--metrics-urls URL]</c>: serve the HTTP API (and its OpenAPI document at
+/// /openapi/v1.json) and, on a listener of its own, the Prometheus metrics (<see cref="MetricsListener"/>).
+/// </summary>
 internal static class ApiCommand
 {
     public static Command Create()
     {
-        var urls = new Option<string>("--urls") { Description = "Where to listen.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
-        var command = new Command("api", "Serve the HTTP API.") { urls };
+        var urls = new Option<string>("--urls") { Description = "Where to listen (';' between several).", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var metricsUrls = new Option<string>("--metrics-urls")
+        {
+            Description = "Where /metrics listens: a port of its own, loopback by default (its labels name every KB).",
+            DefaultValueFactory = _ => MetricsListener.DefaultUrls,
+        };
+        var command = new Command("api", "Serve the HTTP API.") { urls, metricsUrls };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            MetricsListener metrics;
+            try
+            {
+                metrics = MetricsListener.Parse(parse.GetValue(metricsUrls)!, parse.GetValue(urls)!);
+            }
+            catch (ArgumentException error)
+            {
+                Console.Error.WriteLine(error.Message);
+                return 2;
+            }
+
             var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-            builder.WebHost.UseUrls(parse.GetValue(urls)!);
+            builder.WebHost.UseUrls([.. parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), .. metrics.Addresses.Select(a => a.ToString())]);
             builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = RequestLimits.MaxRequestBytes); // past it: 413
             builder.AddKbSyncPersistence();
             builder.AddKbSyncClient();
+            builder.AddKbSyncApiSecurity();
+            builder.Services.AddSingleton<RelayPublisher>();
             builder.Services.AddOpenApi();
             builder.Services.AddHostedService<ApiMetrics>();
-            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            builder.Services.AddOpenTelemetry().WithMetrics(meters => meters
                 .AddMeter(ApiMetrics.MeterName)
                 .AddMeter(MassTransit.Monitoring.InstrumentationOptions.MeterName)
                 .AddPrometheusExporter());
-            builder.Services.AddProblemDetails();
+            builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = SignInPage.ExplainAntiforgery);
 
             var app = builder.Build();
+            foreach (var exposed in metrics.NotLoopback())
+            {
+                app.Logger.LogWarning("The metrics listener {Address} is not a loopback address: its labels name every KB; let only the scraper reach it", exposed);
+            }
+
             await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
             app.UseExceptionHandler();
             app.UseStatusCodePages(); // answers the framework gives without a body (413 for a body past the limit, say) get problem details too
+            metrics.Map(app); // before authentication: the scraper has no token
+            app.UseRouting();
+            app.UseAuthentication();
+            app.UseAuthorization();
+            app.UseAntiforgery();
             app.MapOpenApi();
-            app.MapPrometheusScrapingEndpoint(); // /metrics
             app.MapKbSyncApi();
             app.MapDashboard();
+            app.MapSignIn();
             await app.RunAsync(cancellationToken);
             return 0;
         });

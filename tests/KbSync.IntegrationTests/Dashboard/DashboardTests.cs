@@ -2,8 +2,10 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using KbSync.Contracts;
+using KbSync.IntegrationTests.Api;
 using KbSync.IntegrationTests.Fixtures;
 using KbSync.Persistence.Entities;
+using KbSync.Persistence.Identity;
 using KbSync.Producer.Client;
 using Microsoft.EntityFrameworkCore;
 using PuppeteerSharp;
@@ -15,7 +17,9 @@ namespace KbSync.IntegrationTests.Dashboard;
 /// The dashboard in a real headless Chromium (Debian's <c>/usr/bin/chromium</c>, driven by
 /// PuppeteerSharp, which never downloads a browser here) against a real <c>kbsync api</c>, a real
 /// worker and a test database: seeded history for one KB, and real requests stuck behind a held
-/// lock in another so the live queue shows them. Saves a screenshot to artifacts/test-results/dashboard.png.
+/// lock in another so the live queue shows them. The browser signs in through the sign-in form, as
+/// the admin or as a reader of one KB. Saves screenshots to artifacts/test-results/dashboard.png and
+/// dashboard-reader.png.
 /// </summary>
 [Collection(ServicesCollection.Name)]
 public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postgres, ITestOutputHelper output) : IAsyncLifetime
@@ -30,6 +34,7 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
     private LockHolder _lock = null!;
     private readonly List<OperationRecord> _seeded = [];
     private readonly List<Guid> _busy = [];
+    private string _readerToken = "";
 
     public async Task InitializeAsync()
     {
@@ -39,7 +44,8 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         await _sandbox.RegisterKbAsync("dash-kb", remote: null);
         await _sandbox.RegisterKbAsync("busy-kb", _sandbox.CreateRemote("busy-kb").Path);
         await SeedHistoryAsync();
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment());
+        _readerToken = await TestPrincipals.CreateAsync(_sandbox, "dash-reader", ("dash-kb", KbRights.Read));
+        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
 
         // busy-kb's lock is held by another process: its first request runs (waiting for the lock), the next two stay queued
         _lock = await LockHolder.HoldAsync(Path.Combine(dataPath, "locks", "busy-kb.lock"));
@@ -71,32 +77,17 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
     [Fact]
     public async Task The_dashboard_shows_recent_operations_the_live_queue_and_wait_charts_that_agree_with_the_stats()
     {
-        Assert.True(File.Exists(ChromiumPath),
-            $"Chromium is not installed at {ChromiumPath}; the dashboard test drives it headless. Run ./dev test (it installs chromium when missing), " +
-            "or apt-get install -y --no-install-recommends chromium.");
-        await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
-        });
+        await using var browser = await LaunchAsync();
         await using var page = await browser.NewPageAsync();
-        page.DefaultTimeout = 60_000;
-        var problems = new List<string>();
-        page.PageError += (_, e) => problems.Add($"page error: {e.Message}");
-        page.Console += (_, e) =>
-        {
-            if (e.Message.Type == ConsoleType.Error)
-            {
-                problems.Add($"console error: {e.Message.Text}");
-            }
-        };
-        await page.SetViewportAsync(new ViewPortOptions { Width = 1400, Height = 1000 });
+        var problems = await WatchAsync(page);
 
-        // the root redirects to the dashboard, which shows every KB at first
-        await page.GoToAsync(_api.Http.BaseAddress + "");
+        // the root sends an anonymous visitor to sign in, then to the dashboard, which shows an admin every KB at first
+        await page.GoToAsync(_api.BaseAddress + "");
+        Assert.Equal("/signin", new Uri(page.Url).AbsolutePath);
+        await SignInAsync(page, _sandbox.AdminToken);
         Assert.EndsWith("/dashboard", new Uri(page.Url).AbsolutePath);
         await page.WaitForFunctionAsync("() => Number(document.body.dataset.refreshes) > 0 && document.body.dataset.kb === ''");
+        Assert.Equal($"{KbSyncSandbox.TestPrincipal} (admin)", await page.EvaluateExpressionAsync<string>("document.getElementById('signed-in-as').textContent"));
 
         // recent operations: every operation (seeded and real), with its KB, requester and status as the history has them
         var rows = await page.EvaluateFunctionAsync<string[][]>("""
@@ -134,9 +125,7 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         Assert.Equal(_seeded.Count, shown.Stat("stat-operations"), 1e-9);
         AssertChartsMatch(stats, shown, minimumPoints: Groups - 1);
 
-        await page.ScreenshotAsync(ScreenshotPath(), new ScreenshotOptions { FullPage = true });
-        output.WriteLine($"Dashboard screenshot: {ScreenshotPath()}");
-        Console.WriteLine($"Dashboard screenshot: {ScreenshotPath()}"); // the console logger shows this line even for a passing test
+        await SaveScreenshotAsync(page, "dashboard.png");
 
         // another range: the last hour, in 60 buckets of 1 minute
         await page.SelectAsync("#range-select", "1h");
@@ -151,6 +140,102 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         Assert.Equal(0, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('main img, main script').length"));
         Assert.True(await page.EvaluateExpressionAsync<bool>("window.__xss === undefined"));
         Assert.Empty(problems);
+    }
+
+    [Fact]
+    public async Task A_reader_of_one_kb_signs_in_sees_that_kb_and_nothing_of_another_cannot_write_with_the_session_and_signs_out()
+    {
+        await using var browser = await LaunchAsync();
+        await using var page = await browser.NewPageAsync();
+        var problems = await WatchAsync(page);
+
+        // anonymous: sent to sign in, and back to the page asked for; a wrong token is refused there
+        await page.GoToAsync(_api.BaseAddress + "dashboard?range=24h");
+        Assert.Equal("/signin", new Uri(page.Url).AbsolutePath);
+        await SignInAsync(page, TestPrincipals.UnknownToken());
+        Assert.Equal("/signin", new Uri(page.Url).AbsolutePath);
+        Assert.Contains("unknown or revoked", await page.EvaluateExpressionAsync<string>("document.getElementById('sign-in-error').textContent"));
+        await SignInAsync(page, _readerToken);
+        Assert.Equal("/dashboard?range=24h", new Uri(page.Url).PathAndQuery);
+        problems.Clear(); // the refused sign-in's 401 is not the dashboard's
+        await page.WaitForFunctionAsync("() => Number(document.body.dataset.refreshes) > 0");
+
+        // who is signed in, and only dash-kb: in the KB list, the operations, the live queue and the summary of "all your KBs"
+        Assert.Equal("dash-reader (member)", await page.EvaluateExpressionAsync<string>("document.getElementById('signed-in-as').textContent"));
+        Assert.Equal(["", "dash-kb"], await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#kb-select option')].map(o => o.value)"));
+        var kbs = await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#operations td[data-field=\"kb\"]')].map(td => td.textContent)");
+        Assert.Equal(_seeded.Count, kbs.Length);
+        Assert.All(kbs, kb => Assert.Equal("dash-kb", kb));
+        Assert.Equal(0, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#queues tr[data-kb]').length"));
+        Assert.Equal(_seeded.Count.ToString(CultureInfo.InvariantCulture), await page.EvaluateExpressionAsync<string>("document.getElementById('stat-operations').dataset.value"));
+        var everything = await page.EvaluateExpressionAsync<string>("document.documentElement.outerHTML");
+        Assert.DoesNotContain("busy-kb", everything);
+        Assert.DoesNotContain("dora", everything);
+        await SaveScreenshotAsync(page, "dashboard-reader.png");
+
+        // the session is an HttpOnly, SameSite=Strict cookie the page's script cannot read, and it never authenticates a write
+        var session = Assert.Single(await page.GetCookiesAsync(), c => c.Name == "kbsync.session");
+        Assert.True(session.HttpOnly);
+        Assert.Equal(SameSite.Strict, session.SameSite);
+        Assert.DoesNotContain("kbsync.session", await page.EvaluateExpressionAsync<string>("document.cookie"));
+        Assert.Empty(problems);
+        Assert.Equal(401, await page.EvaluateFunctionAsync<int>("""
+            () => fetch('/kbs/dash-kb/notes', { method: 'POST', headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ requestedBy: 'page', text: 'written with the session?' }) }).then(r => r.status)
+            """));
+
+        // signing out ends the session: back to the sign-in form, and the dashboard sends there again
+        await Task.WhenAll(page.WaitForNavigationAsync(), page.ClickAsync("#sign-out"));
+        Assert.Equal("/signin", new Uri(page.Url).AbsolutePath);
+        Assert.DoesNotContain(await page.GetCookiesAsync(), c => c.Name == "kbsync.session");
+        await page.GoToAsync(_api.BaseAddress + "dashboard");
+        Assert.Equal("/signin", new Uri(page.Url).AbsolutePath);
+    }
+
+    private static async Task<IBrowser> LaunchAsync()
+    {
+        Assert.True(File.Exists(ChromiumPath),
+            $"Chromium is not installed at {ChromiumPath}; the dashboard test drives it headless. Run ./dev test (it installs chromium when missing), " +
+            "or apt-get install -y --no-install-recommends chromium.");
+        return await Puppeteer.LaunchAsync(new LaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+        });
+    }
+
+    /// <summary>Sets the page up (timeout, size) and collects its script errors and console errors (a CSP violation is one).</summary>
+    private static async Task<List<string>> WatchAsync(IPage page)
+    {
+        page.DefaultTimeout = 60_000;
+        var problems = new List<string>();
+        page.PageError += (_, e) => problems.Add($"page error: {e.Message}");
+        page.Console += (_, e) =>
+        {
+            if (e.Message.Type == ConsoleType.Error)
+            {
+                problems.Add($"console error: {e.Message.Text}");
+            }
+        };
+        await page.SetViewportAsync(new ViewPortOptions { Width = 1400, Height = 1000 });
+        return problems;
+    }
+
+    /// <summary>On the sign-in form: pastes the token and submits, as a user would.</summary>
+    private static async Task SignInAsync(IPage page, string token)
+    {
+        await page.EvaluateExpressionAsync("document.getElementById('token').value = ''");
+        await page.TypeAsync("#token", token);
+        await Task.WhenAll(page.WaitForNavigationAsync(), page.ClickAsync("#sign-in"));
+    }
+
+    private async Task SaveScreenshotAsync(IPage page, string name)
+    {
+        var path = ScreenshotPath(name);
+        await page.ScreenshotAsync(path, new ScreenshotOptions { FullPage = true });
+        output.WriteLine($"Dashboard screenshot: {path}");
+        Console.WriteLine($"Dashboard screenshot: {path}"); // the console logger shows this line even for a passing test
     }
 
     /// <summary>Every series' points (circles, or bars for throughput) are the stats' non-empty buckets, with their values.</summary>
@@ -269,8 +354,8 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         }
     }
 
-    /// <summary>artifacts/test-results/dashboard.png under the repository root (the folder holding KbSync.sln).</summary>
-    private static string ScreenshotPath()
+    /// <summary>artifacts/test-results/<paramref name="name"/> under the repository root (the folder holding KbSync.sln).</summary>
+    private static string ScreenshotPath(string name)
     {
         var folder = new DirectoryInfo(AppContext.BaseDirectory);
         while (folder is not null && !File.Exists(Path.Combine(folder.FullName, "KbSync.sln")))
@@ -280,6 +365,6 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
 
         var results = Path.Combine(folder?.FullName ?? throw new InvalidOperationException("No KbSync.sln above " + AppContext.BaseDirectory), "artifacts", "test-results");
         Directory.CreateDirectory(results);
-        return Path.Combine(results, "dashboard.png");
+        return Path.Combine(results, name);
     }
 }

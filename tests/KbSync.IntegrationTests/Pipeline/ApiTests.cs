@@ -6,7 +6,7 @@ using KbSync.IntegrationTests.Fixtures;
 
 namespace KbSync.IntegrationTests.Pipeline;
 
-/// <summary>The HTTP API on a real host (<c>kbsync api</c>), a real worker and a bare remote.</summary>
+/// <summary>The HTTP API on a real host (<c>kbsync api</c>), a real worker and a bare remote, called as the sandbox's admin.</summary>
 [Collection(ServicesCollection.Name)]
 public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
 {
@@ -17,7 +17,7 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
     {
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
         await _sandbox.StartWorkerAsync("w1");
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment());
+        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
     }
 
     public async Task DisposeAsync()
@@ -171,15 +171,19 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
     }
 
     [Fact]
-    public async Task The_dashboard_is_one_self_contained_html_page_and_the_root_redirects_to_it()
+    public async Task The_dashboard_is_one_self_contained_html_page_the_root_redirects_to_it_and_an_anonymous_visitor_is_sent_to_sign_in()
     {
-        using var noRedirects = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = _api.Http.BaseAddress };
+        using var noRedirects = _api.Client(_sandbox.AdminToken, followRedirects: false);
+        using var anonymous = _api.Client(bearerToken: null, followRedirects: false);
 
         var root = await noRedirects.GetAsync("/");
         var dashboard = await _api.Http.GetAsync("/dashboard");
+        var signInFirst = await anonymous.GetAsync("/dashboard?kb=api-kb");
 
         Assert.Equal(HttpStatusCode.Redirect, root.StatusCode);
         Assert.Equal("/dashboard", root.Headers.Location!.OriginalString);
+        Assert.Equal(HttpStatusCode.Redirect, signInFirst.StatusCode);
+        Assert.Equal("/signin?returnUrl=%2Fdashboard%3Fkb%3Dapi-kb", signInFirst.Headers.Location!.PathAndQuery);
         Assert.Equal(HttpStatusCode.OK, dashboard.StatusCode);
         Assert.Equal("text/html", dashboard.Content.Headers.ContentType!.MediaType);
         var html = await dashboard.Content.ReadAsStringAsync();

@@ -3,7 +3,10 @@ using KbSync.IntegrationTests.Fixtures;
 
 namespace KbSync.IntegrationTests.Pipeline;
 
-/// <summary>Worker and API expose OpenTelemetry metrics for Prometheus, with KbSync's own instruments and MassTransit's.</summary>
+/// <summary>
+/// Worker and API expose OpenTelemetry metrics for Prometheus, with KbSync's own instruments and
+/// MassTransit's; the API only on its metrics listener (its labels name every KB), never on the API's.
+/// </summary>
 [Collection(ServicesCollection.Name)]
 public sealed class MetricsTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
 {
@@ -21,14 +24,14 @@ public sealed class MetricsTests(RabbitMqService rabbit, PostgresService postgre
     public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
     [Fact]
-    public async Task Operation_durations_waits_failures_and_queue_depth_are_scraped()
+    public async Task Operation_durations_waits_failures_and_queue_depth_are_scraped_and_the_api_serves_them_only_on_its_metrics_listener()
     {
         await using var producer = await _sandbox.StartProducerAsync();
         await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("metered", "alice", new NoteContent("counted")));
         await _sandbox.WaitForOperationAsync(await producer.Client.SubmitNoteAsync("unregistered", "alice", new NoteContent("fails")));
         using var holder = await LockHolder.HoldAsync(_sandbox.Folder.Combine("workers", "w1", "locks", "metered.lock"));
         var waiting = await producer.Client.SubmitNoteAsync("metered", "bob", new NoteContent("waits for the lock"));
-        await using var api = await CliRunner.StartApiAsync(_sandbox.Environment());
+        await using var api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
         using var http = new HttpClient();
 
         var worker = await http.GetStringAsync($"{_workerMetrics}/metrics");
@@ -36,8 +39,13 @@ public sealed class MetricsTests(RabbitMqService rabbit, PostgresService postgre
         for (var tries = 0; tries < 40 && !served.Contains("metered"); tries++)
         {
             await Task.Delay(500);
-            served = await api.Http.GetStringAsync("/metrics");
+            served = await http.GetStringAsync(new Uri(api.MetricsUrl, "/metrics")); // no token: the listener is loopback only
         }
+
+        using var anonymous = api.Client(bearerToken: null);
+        var publicAnonymous = await anonymous.GetAsync("/metrics");
+        var publicAdmin = await api.Http.GetAsync("/metrics");
+        var metricsListenerApi = await http.GetAsync(new Uri(api.MetricsUrl, "/kbs"));
 
         holder.Kill();
         await _sandbox.WaitForOperationAsync(waiting);
@@ -49,5 +57,9 @@ public sealed class MetricsTests(RabbitMqService rabbit, PostgresService postgre
         Assert.Contains($"reason=\"{ReasonCodes.UnknownKb}\"", worker);
         Assert.Contains("messaging_masstransit_", worker);
         Assert.Matches("kbsync_queue_depth\\{[^}]*kb=\"metered\"[^}]*\\} 1", served);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, publicAnonymous.StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, publicAdmin.StatusCode);
+        Assert.DoesNotContain("metered", await publicAdmin.Content.ReadAsStringAsync());
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, metricsListenerApi.StatusCode);
     }
 }
