@@ -14,14 +14,12 @@ public sealed class RelayPublisher(KbSyncClient client)
     public Task<Guid> SubmitNoteAsync(string onBehalfOf, string kbId, string requestedBy, NoteContent note, Guid? operationId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(onBehalfOf);
-        // TODO(lead): pass onBehalfOf to KbSyncClient once it can name the principal a request is published for (KbRequest's onBehalfOf + the broker's user_id).
-        return client.SubmitNoteAsync(kbId, requestedBy, note, operationId, cancellationToken);
+        return client.SubmitNoteAsync(kbId, requestedBy, note, operationId, cancellationToken, onBehalfOf);
     }
 
     public Task<Guid> SubmitAgentTaskAsync(string onBehalfOf, string kbId, string requestedBy, AgentTaskContent task, Guid? operationId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(onBehalfOf);
-        // TODO(lead): pass onBehalfOf to KbSyncClient, as for notes.
-        return client.SubmitAgentTaskAsync(kbId, requestedBy, task, operationId, cancellationToken);
+        return client.SubmitAgentTaskAsync(kbId, requestedBy, task, operationId, cancellationToken, onBehalfOf);
     }
 }
