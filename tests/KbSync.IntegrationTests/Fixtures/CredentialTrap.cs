@@ -59,6 +59,7 @@ public sealed class CredentialTrap : IAsyncDisposable
         }
     }
 
+    /// <summary>Answers each request on the connection (keep-alive, as libgit2 expects after a 401) until the client closes it.</summary>
     private async Task ServeAsync(TcpClient client)
     {
         using var _ = client;
@@ -66,23 +67,26 @@ public sealed class CredentialTrap : IAsyncDisposable
         {
             var stream = client.GetStream();
             using var reader = new StreamReader(stream, Encoding.Latin1, leaveOpen: true);
-            var line = await reader.ReadLineAsync(_stopping.Token);
-            if (line is null)
+            while (await reader.ReadLineAsync(_stopping.Token) is { } line)
             {
-                return;
-            }
-
-            _requests.Enqueue(line);
-            while (!string.IsNullOrEmpty(line = await reader.ReadLineAsync(_stopping.Token)))
-            {
-                if (line.StartsWith("Authorization:", StringComparison.OrdinalIgnoreCase))
+                if (line.Length == 0)
                 {
-                    _credentials.Enqueue(Decode(line["Authorization:".Length..].Trim()));
+                    continue;
                 }
-            }
 
-            var answer = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"trap\"\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            await stream.WriteAsync(Encoding.ASCII.GetBytes(answer), _stopping.Token);
+                _requests.Enqueue(line);
+                while (!string.IsNullOrEmpty(line = await reader.ReadLineAsync(_stopping.Token)))
+                {
+                    if (line.StartsWith("Authorization:", StringComparison.OrdinalIgnoreCase))
+                    {
+                        _credentials.Enqueue(Decode(line["Authorization:".Length..].Trim()));
+                    }
+                }
+
+                const string body = "Authentication required\n";
+                var answer = $"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"trap\"\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\n\r\n{body}";
+                await stream.WriteAsync(Encoding.ASCII.GetBytes(answer), _stopping.Token);
+            }
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {

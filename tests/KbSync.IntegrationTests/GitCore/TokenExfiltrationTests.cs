@@ -44,11 +44,11 @@ public sealed class TokenExfiltrationTests(RabbitMqService rabbit, PostgresServi
 
         var row = await NoteAsync("stolen-kb");
 
+        Assert.Empty(trap.Credentials);
         Assert.Equal(OperationStatus.Failed, row.Status);
         Assert.Equal(ReasonCodes.RemoteNotAllowed, row.ErrorCode);
         Assert.Contains("The host 127.0.0.2:", row.ErrorMessage);
         Assert.Contains("is not allowed", row.ErrorMessage);
-        Assert.Empty(trap.Credentials);
         Assert.Empty(trap.Requests);
         AssertSecretNowhere(row);
     }
@@ -62,6 +62,7 @@ public sealed class TokenExfiltrationTests(RabbitMqService rabbit, PostgresServi
 
         var row = await NoteAsync("greedy-kb");
 
+        Assert.Equal(0, _server.AuthorizationHeaderCount);
         Assert.Equal(ReasonCodes.RemoteNotAllowed, row.ErrorCode);
         Assert.Contains("must start with 'KBSYNC_TOKEN_'", row.ErrorMessage);
         Assert.Empty(_server.Requests);
@@ -85,12 +86,12 @@ public sealed class TokenExfiltrationTests(RabbitMqService rabbit, PostgresServi
 
         var row = await NoteAsync("redirected-kb");
 
+        Assert.Empty(trap.Credentials);
         Assert.Equal(OperationStatus.Failed, row.Status);
         Assert.Equal(ReasonCodes.AuthFailed, row.ErrorCode);
         Assert.Contains("gave no credentials", row.ErrorMessage);
         Assert.Contains($"asked for by http://{trapAddress}:", row.ErrorMessage);
         Assert.NotEmpty(trap.Requests); // the redirect was followed: the trap did ask
-        Assert.Empty(trap.Credentials);
         Assert.Equal(0, _server.AuthorizationHeaderCount);
         AssertSecretNowhere(row);
     }
