@@ -108,7 +108,7 @@ public static class LocalRemotePaths
                 var gitDir = Resolve(Path.GetFullPath(text["gitdir:".Length..].Trim(), folder));
                 var commonFile = Path.Combine(gitDir, "commondir");
                 var common = File.Exists(commonFile) ? Resolve(Path.GetFullPath(File.ReadAllText(commonFile).Trim(), gitDir)) : gitDir;
-                return new KbSyncCheckout([folder, Path.GetDirectoryName(common)!], [gitDir, common]);
+                return new KbSyncCheckout([folder, Path.GetDirectoryName(common)!], [dotGit, gitDir, common]);
             }
         }
 
