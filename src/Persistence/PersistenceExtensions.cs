@@ -24,6 +24,7 @@ public static class PersistenceExtensions
         builder.Services.AddPooledDbContextFactory<KbSyncDbContext>(options => Configure(options, connectionString));
         builder.Services.AddSingleton<DatabaseMigrator>();
         builder.Services.AddSingleton<KbRegistry>();
+        AddRemoteRules(builder);
         builder.Services.AddSingleton<OperationHistory>();
         builder.Services.AddSingleton<OperationAnalytics>();
         builder.Services.AddSingleton<PartitionPauses>();
@@ -31,6 +32,24 @@ public static class PersistenceExtensions
         builder.Services.AddOptions<HistoryOptions>().BindConfiguration(HistoryOptions.Section);
         builder.Services.AddSingleton<HistoryRetention>();
         return builder;
+    }
+
+    /// <summary>
+    /// <see cref="RemoteOptions"/> from section <c>Remotes</c>, for the registry and the workers alike. The
+    /// <c>KbWorker__DataPath</c> of this process's settings is added to the folders local remotes may
+    /// not be in: the registry's process knows the data path a worker on this machine was given.
+    /// </summary>
+    private static void AddRemoteRules(IHostApplicationBuilder builder)
+    {
+        var dataPath = builder.Configuration["KbWorker:DataPath"];
+        builder.Services.AddOptions<RemoteOptions>().BindConfiguration(RemoteOptions.Section).PostConfigure(options =>
+        {
+            if (!string.IsNullOrWhiteSpace(dataPath))
+            {
+                options.WorkerDataPaths.Add(dataPath);
+            }
+        });
+        builder.Services.AddSingleton<RemoteRules>();
     }
 
     internal static DbContextOptionsBuilder Configure(DbContextOptionsBuilder options, string connectionString) =>

@@ -18,6 +18,13 @@ public static class ReasonCodes
     public const string RemoteNotFound = "remote_not_found";
     /// <summary>The remote could not be reached (DNS, refused connection, broken transfer).</summary>
     public const string RemoteUnreachable = "remote_unreachable";
+    /// <summary>
+    /// The KB's remote breaks the workers' remote rules (a host not on <c>Remotes__AllowedHosts</c>, http,
+    /// a local path outside <c>Remotes__LocalRoot</c> or inside a worker's data folder, a token variable
+    /// without the prefix, an invalid branch), or an SSH remote's host key is not in <c>Remotes__KnownHostsFile</c>.
+    /// Nothing was fetched or pushed.
+    /// </summary>
+    public const string RemoteNotAllowed = "remote_not_allowed";
     /// <summary>The remote exists but refused our credentials, or a token variable is missing.</summary>
     public const string AuthFailed = "auth_failed";
     /// <summary>The remote refused the push for a reason other than a race (hook, permissions).</summary>

@@ -21,14 +21,20 @@ public sealed class KbClones
     private readonly KbWorkerOptions _options;
     private readonly ILogger<KbClones> _logger;
     private readonly RefLockOwner _self;
+    private readonly RemoteRules _rules;
     private readonly ConcurrentDictionary<string, TrailerIndex> _indexes = new();
 
-    public KbClones(IOptions<KbWorkerOptions> options, ILogger<KbClones> logger)
+    /// <param name="rules">The remote rules (<c>Remotes__*</c>); this worker's data folder is added to the folders no local remote may be in.</param>
+    public KbClones(IOptions<KbWorkerOptions> options, RemoteRules rules, ILogger<KbClones> logger)
     {
         _options = options.Value;
         _logger = logger;
         _self = RefLockOwner.Current(_options.WorkerId);
-        _root = Path.Combine(_options.ResolveDataPath(), "kbs");
+        var dataPath = _options.ResolveDataPath();
+        _root = Path.Combine(dataPath, "kbs");
+        _rules = rules.WithWorkerDataPath(dataPath);
+        MarkDataFolder(dataPath);
+        SshKeyFile.RemoveStale(logger);
         LibGit2Settings.Apply(connect: Min(_options.NetworkTimeout, TimeSpan.FromSeconds(30)), io: _options.NetworkTimeout);
     }
 
@@ -37,7 +43,7 @@ public sealed class KbClones
 
     public IKbClone Open(KnowledgeBaseRecord kb, bool reader = false)
     {
-        BranchName.Check(kb);
+        RemoteGate.Check(_rules, kb); // before anything touches the remote: merging a local remote's packs writes into it
         var path = PathOf(kb.Id, reader);
         ClearStaleLocks(kb.Id, path);
         Repository repository;
@@ -67,7 +73,7 @@ public sealed class KbClones
             throw new GitFailure(ReasonCodes.CorruptClone, $"KB '{kb.Id}': the worker's clone at {path} cannot be opened ({error.Message}); it is cloned again.", error);
         }
 
-        return new LibGit2KbClone(repository, kb, _indexes.GetOrAdd(path, _ => new TrailerIndex()), _self, _options.NetworkTimeout, _logger);
+        return new LibGit2KbClone(repository, kb, _indexes.GetOrAdd(path, _ => new TrailerIndex()), _self, _rules, _options.NetworkTimeout, _logger);
     }
 
     /// <summary>
@@ -171,6 +177,20 @@ public sealed class KbClones
                 r.Url = kb.RemoteUrl;
                 r.FetchRefSpecs = [refSpec];
             });
+        }
+    }
+
+    /// <summary>
+    /// Leaves <see cref="LocalRemotePaths.WorkerDataMarker"/> at the top of the data folder, so that the registry
+    /// and every other worker on this machine refuse a local remote inside it, whatever their own settings.
+    /// </summary>
+    private static void MarkDataFolder(string dataPath)
+    {
+        Directory.CreateDirectory(dataPath);
+        var marker = Path.Combine(dataPath, LocalRemotePaths.WorkerDataMarker);
+        if (!File.Exists(marker))
+        {
+            File.WriteAllText(marker, "A KbSync worker's data folder (clones, locks, agent runs): no KB remote may be inside it.\n");
         }
     }
 

@@ -29,17 +29,21 @@ internal sealed class LibGit2KbClone : IKbClone
     private readonly string _remoteRef;
     private readonly TimeSpan _networkTimeout;
     private readonly RefLockOwner _self;
+    private readonly RemoteRules _rules;
     private readonly ILogger _logger;
     private readonly UnsavedObjects _unsaved = new();
     private readonly HashSet<ObjectId> _newObjects = [];
     private string? _syncedHead;
     private bool _credentialsMissing;
+    private string? _credentialsWithheld;
 
     /// <param name="self">This worker process, recorded as the owner of the ref locks it takes in a local remote.</param>
-    public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, RefLockOwner self, TimeSpan networkTimeout, ILogger logger)
+    /// <param name="rules">The remote rules, checked again before every fetch and push; they also say who may be given the token.</param>
+    public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, RefLockOwner self, RemoteRules rules, TimeSpan networkTimeout, ILogger logger)
     {
         _networkTimeout = networkTimeout;
         _self = self;
+        _rules = rules;
         _logger = logger;
         _repository = repository;
         _kb = kb;
@@ -174,6 +178,7 @@ internal sealed class LibGit2KbClone : IKbClone
             return PushOutcome.NoRemote;
         }
 
+        RemoteGate.Check(_rules, _kb); // again: a symlink under the local root may have changed since the clone was opened
         if (RemoteUrls.IsLocal(_kb.RemoteUrl!))
         {
             var outcome = LocalRemotePush.Push(_kb, pack, _syncedHead, Tip!, _self, _logger, out var lockedBy);
@@ -183,6 +188,7 @@ internal sealed class LibGit2KbClone : IKbClone
 
         PushStatusError? refused = null;
         var deadline = new NetworkDeadline(_networkTimeout, cancellationToken);
+        using var ssh = BeginNetworkCall(cancellationToken);
         var options = new PushOptions
         {
             CredentialsProvider = Credentials,
@@ -202,7 +208,7 @@ internal sealed class LibGit2KbClone : IKbClone
         catch (LibGit2SharpException error)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            throw deadline.Passed ? deadline.Failure(_kb.Id, _kb.RemoteUrl!, "push", error) : Translate(error, "push");
+            throw Translate(error, "push", deadline, ssh);
         }
 
         if (refused is not null)
@@ -277,7 +283,9 @@ internal sealed class LibGit2KbClone : IKbClone
 
     private void Fetch(CancellationToken cancellationToken)
     {
+        RemoteGate.Check(_rules, _kb);
         var deadline = new NetworkDeadline(_networkTimeout, cancellationToken);
+        using var ssh = BeginNetworkCall(cancellationToken);
         var options = new FetchOptions
         {
             CredentialsProvider = Credentials,
@@ -293,17 +301,64 @@ internal sealed class LibGit2KbClone : IKbClone
         catch (LibGit2SharpException error)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            throw deadline.Passed ? deadline.Failure(_kb.Id, _kb.RemoteUrl!, "fetch", error) : Translate(error, "fetch");
+            throw Translate(error, "fetch", deadline, ssh);
         }
     }
 
-    private Exception Translate(LibGit2SharpException error, string action) =>
-        _credentialsMissing
+    /// <summary>
+    /// Clears what the last network call learnt, and for an SSH remote starts its <see cref="SshSession"/>
+    /// on this thread (the KB's key as a file, deleted when the session is disposed); null otherwise.
+    /// </summary>
+    private SshSession? BeginNetworkCall(CancellationToken cancellationToken)
+    {
+        _credentialsMissing = false;
+        _credentialsWithheld = null;
+        var address = RemoteUrls.Parse(_kb.RemoteUrl!);
+        if (address.Kind != RemoteKind.Ssh)
+        {
+            return null;
+        }
+
+        SshSubtransport.Register();
+        return SshSession.Begin(_kb, address, _rules, Min(_networkTimeout, TimeSpan.FromSeconds(30)), _networkTimeout, cancellationToken);
+    }
+
+    private Exception Translate(LibGit2SharpException error, string action, NetworkDeadline deadline, SshSession? ssh)
+    {
+        if (_credentialsWithheld is { } why)
+        {
+            return new GitFailure(ReasonCodes.AuthFailed, $"KB '{_kb.Id}': the worker gave no credentials during {action}: {why}. The token named by --token-env goes only to the KB's registered remote {_kb.RemoteUrl}.", error);
+        }
+
+        if (deadline.Passed)
+        {
+            return deadline.Failure(_kb.Id, _kb.RemoteUrl!, action, error);
+        }
+
+        if (ssh?.Failure is { } said)
+        {
+            return GitFailure.FromSsh(said, _kb, ssh.KnownHostsFile, action, error);
+        }
+
+        return _credentialsMissing
             ? new GitFailure(ReasonCodes.AuthFailed, $"KB '{_kb.Id}': the remote {_kb.RemoteUrl} asks for credentials, but {(_kb.TokenEnv is null ? "the KB was registered without --token-env" : $"the environment variable {_kb.TokenEnv} is not set on this worker")}.", error)
             : GitFailure.FromNetwork(error, _kb.Id, _kb.RemoteUrl ?? "(none)", action);
+    }
 
+    /// <summary>
+    /// libgit2's credentials callback. It is given the URL of the server that asks, which after a redirect
+    /// is not the registered remote: the token goes only to the KB's registered scheme, host and port
+    /// (<see cref="RemoteRules.MayReceiveToken"/>). Anyone else gets nothing, not even empty or default
+    /// credentials: the callback throws, which ends the fetch or push there.
+    /// </summary>
     private Credentials Credentials(string url, string usernameFromUrl, SupportedCredentialTypes types)
     {
+        if (!_rules.MayReceiveToken(_kb.RemoteUrl!, url, out var why))
+        {
+            _credentialsWithheld = why;
+            throw new InvalidOperationException($"credentials withheld: {why}");
+        }
+
         var token = _kb.TokenEnv is null ? null : Environment.GetEnvironmentVariable(_kb.TokenEnv);
         if (string.IsNullOrEmpty(token) || !types.HasFlag(SupportedCredentialTypes.UsernamePassword))
         {
@@ -353,6 +408,8 @@ internal sealed class LibGit2KbClone : IKbClone
         Mode.ExecutableFile => new KbEntry(path, KbEntryKind.Executable, entry.Target.Sha, ((Blob)entry.Target).Size),
         _ => new KbEntry(path, KbEntryKind.File, entry.Target.Sha, ((Blob)entry.Target).Size),
     };
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private Commit? TipCommit() => Tip is null ? null : _repository.Lookup<Commit>(Tip);
 

@@ -224,7 +224,7 @@ public static class ApiEndpoints
     /// before any lookup).
     /// </summary>
     private static async Task<IResult> RegisterKbAsync(
-        RegisterKbBody body, ClaimsPrincipal user, CallerKbs caller, IAuthorizationService authorization, KbRegistry registry, CancellationToken cancellationToken)
+        RegisterKbBody body, ClaimsPrincipal user, CallerKbs caller, IAuthorizationService authorization, KbRegistry registry, RemoteRules rules, CancellationToken cancellationToken)
     {
         var id = body.Id ?? "";
         if (await AuthorizeAsync(authorization, user, id, KbPolicies.Manage) is { Succeeded: false })
@@ -235,7 +235,7 @@ public static class ApiEndpoints
         var registration = new KbRegistration(id, body.Remote, body.Branch ?? "main", body.TokenEnv);
         try
         {
-            registration.ToRecord(DateTimeOffset.UtcNow); // checks the input, so that AddAsync refuses only a registration made meanwhile
+            registration.ToRecord(DateTimeOffset.UtcNow, rules); // checks the input, so that AddAsync refuses only a registration made meanwhile
         }
         catch (ArgumentException error)
         {

@@ -19,9 +19,9 @@ internal static class KbCommands
     private static Command Add()
     {
         var id = new Argument<string>("kb") { Description = "The KB id: a short lowercase slug, like team-notes." };
-        var remote = new Option<string?>("--remote") { Description = "HTTPS URL, file URL or local path of the KB's git repository. Leave out for a KB kept only in the workers' clones." };
-        var branch = new Option<string>("--branch") { Description = "The branch KbSync writes to.", DefaultValueFactory = _ => "main" };
-        var tokenEnv = new Option<string?>("--token-env") { Description = "Name of the environment variable that holds the HTTPS token on the workers (never the token itself)." };
+        var remote = new Option<string?>("--remote") { Description = "The KB's git repository: an https:// URL or an SSH address (ssh://host/path, git@host:path) on a host of Remotes__AllowedHosts, or a local path or file:// URL under Remotes__LocalRoot. Never with credentials in it. Leave out for a KB kept only in the workers' clones." };
+        var branch = new Option<string>("--branch") { Description = "The branch KbSync writes to (a name git accepts).", DefaultValueFactory = _ => "main" };
+        var tokenEnv = new Option<string?>("--token-env") { Description = "Name of the environment variable that holds the KB's HTTPS token or SSH deploy key (its private key) on the workers, never the secret itself; it must start with Remotes__TokenEnvPrefix (KBSYNC_TOKEN_ by default), and no other KB may name it." };
         var replace = new Option<bool>("--replace") { Description = "Change an already registered KB." };
         var command = new Command("add", "Register a KB.") { id, remote, branch, tokenEnv, replace };
         command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>

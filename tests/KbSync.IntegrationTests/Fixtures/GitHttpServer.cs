@@ -35,6 +35,7 @@ public sealed class GitHttpServer : IAsyncDisposable
     private Credential? _required;
     private long _latencyTicks;
     private volatile bool _silent;
+    private string? _redirectTo;
     private long _nextConnectionId;
     private int _disposed;
 
@@ -80,6 +81,16 @@ public sealed class GitHttpServer : IAsyncDisposable
     /// path: a test can move the branch here to make the push lose a race, deterministically.
     /// </summary>
     public Func<string, Task>? BeforeReceivePack { get; set; }
+
+    /// <summary>
+    /// When set, every request from now on is answered <c>302 Found</c> with <c>Location:</c> this base URL
+    /// followed by the request's path and query: a remote that sends its clients to another server.
+    /// </summary>
+    public string? RedirectTo
+    {
+        get => Volatile.Read(ref _redirectTo);
+        set => Volatile.Write(ref _redirectTo, value);
+    }
 
     /// <summary>How many pushes (<c>POST …/git-receive-pack</c>) were received.</summary>
     public int ReceivePackCount => _requests.Count(r => IsReceivePack(r.Method, r.PathAndQuery));
@@ -320,6 +331,13 @@ public sealed class GitHttpServer : IAsyncDisposable
             ? connection?.Contains("close", StringComparison.OrdinalIgnoreCase) != true
             : connection?.Contains("keep-alive", StringComparison.OrdinalIgnoreCase) == true;
         var response = new ResponseWriter(stream, http11);
+
+        if (RedirectTo is { } redirectTo)
+        {
+            await response.WriteHeadAsync(302, [new("Location", redirectTo + request.Target)], 0, keepAlive: false, stopping);
+            await response.EndAsync(stopping);
+            return false;
+        }
 
         var required = Volatile.Read(ref _required);
         if (required is not null && !Authorized(authorization, required))
@@ -854,6 +872,7 @@ public sealed class GitHttpServer : IAsyncDisposable
         private static string ReasonPhrase(int status) => status switch
         {
             200 => "OK",
+            302 => "Found",
             304 => "Not Modified",
             400 => "Bad Request",
             401 => "Unauthorized",

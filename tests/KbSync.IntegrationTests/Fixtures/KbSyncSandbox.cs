@@ -1,7 +1,6 @@
 using KbSync.Contracts;
 using KbSync.Persistence.Entities;
 using KbSync.Persistence.Identity;
-using KbSync.Persistence.KnowledgeBases;
 using Microsoft.EntityFrameworkCore;
 
 namespace KbSync.IntegrationTests.Fixtures;
@@ -52,13 +51,23 @@ public sealed class KbSyncSandbox : IAsyncDisposable
         return sandbox;
     }
 
-    /// <summary>The environment a worker or producer of this sandbox runs with.</summary>
+    /// <summary>
+    /// The environment a worker, producer, CLI or API process of this sandbox runs with. The remote rules
+    /// (<c>Remotes__*</c>) allow what the suite's remotes are: local remotes anywhere in this sandbox's
+    /// folder (the worker data folders under <c>workers/</c> stay refused: each worker marks its own), and
+    /// the loopback git server (<see cref="GitHttpServer"/>, plain http on <c>127.0.0.1</c>: the https rule
+    /// itself is tested with the defaults by <c>RemoteRuleTests</c>). Token variables need the default prefix
+    /// (<c>KBSYNC_TOKEN_</c>), as in production.
+    /// </summary>
     public Dictionary<string, string> Environment()
     {
         var environment = new Dictionary<string, string>(VirtualHost.Environment(Partitions))
         {
             ["ConnectionStrings__KbSync"] = Database.ConnectionString,
             ["KbWorker__DataPath"] = Folder.Combine("workers", "shared-default"),
+            ["Remotes__LocalRoot"] = Folder.Path,
+            ["Remotes__AllowedHosts__0"] = "127.0.0.1",
+            ["Remotes__AllowHttp"] = "true",
         };
         return environment;
     }
@@ -124,10 +133,15 @@ public sealed class KbSyncSandbox : IAsyncDisposable
         return remotes;
     }
 
+    /// <summary>
+    /// Writes the KB's registry row directly, as given, without the registry's checks (fast, and able to
+    /// write what the registry would refuse, as someone with access to the database could): the workers'
+    /// own checks decide what they do with it.
+    /// </summary>
     public async Task RegisterKbAsync(string kbId, string? remote, string branch = "main", string? tokenEnv = null)
     {
         await using var db = Database.CreateContext();
-        db.KnowledgeBases.Add(new KbRegistration(kbId, remote, branch, tokenEnv).ToRecord(DateTimeOffset.UtcNow));
+        db.KnowledgeBases.Add(new KnowledgeBaseRecord { Id = kbId, RemoteUrl = remote, Branch = branch, TokenEnv = tokenEnv, CreatedAt = DateTimeOffset.UtcNow });
         await db.SaveChangesAsync();
     }
 

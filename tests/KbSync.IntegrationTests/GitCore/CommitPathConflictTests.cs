@@ -25,8 +25,9 @@ public sealed class CommitPathConflictTests : IDisposable
     public CommitPathConflictTests()
     {
         _remote = new GitRemote(_folder.Combine("paths-kb.git"));
-        _kb = new KbRegistration("paths-kb", _remote.Path).ToRecord(DateTimeOffset.UtcNow);
-        _clones = new KbClones(Options.Create(new KbWorkerOptions { WorkerId = "t", DataPath = _folder.Combine("data") }), NullLogger<KbClones>.Instance);
+        var rules = new RemoteRules(new RemoteOptions { LocalRoot = _folder.Path });
+        _kb = new KbRegistration("paths-kb", _remote.Path).ToRecord(DateTimeOffset.UtcNow, rules);
+        _clones = new KbClones(Options.Create(new KbWorkerOptions { WorkerId = "t", DataPath = _folder.Combine("data") }), rules, NullLogger<KbClones>.Instance);
     }
 
     public void Dispose() => _folder.Dispose();

@@ -96,7 +96,7 @@ public sealed class AuthenticationTests(RabbitMqService rabbit, PostgresService 
         _server = new GitHttpServer(_sandbox.Folder.Combine("http"));
         _remote = _server.CreateRepository("private-kb").Open();
         _server.RequireToken("x-access-token", Token);
-        await _sandbox.RegisterKbAsync("private-kb", _server.Url("private-kb"), tokenEnv: "PRIVATE_KB_TOKEN");
+        await _sandbox.RegisterKbAsync("private-kb", _server.Url("private-kb"), tokenEnv: "KBSYNC_TOKEN_PRIVATE_KB");
         await _sandbox.RegisterKbAsync("no-token-kb", _server.Url("private-kb"));
     }
 
@@ -109,7 +109,7 @@ public sealed class AuthenticationTests(RabbitMqService rabbit, PostgresService 
     [Fact]
     public async Task The_token_from_the_named_variable_is_used_and_a_missing_or_wrong_one_fails_as_auth_failed()
     {
-        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["PRIVATE_KB_TOKEN"] = Token });
+        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KBSYNC_TOKEN_PRIVATE_KB"] = Token });
         await using var producer = await _sandbox.StartProducerAsync();
 
         var ok = await producer.Client.SubmitNoteAsync("private-kb", "alice", new NoteContent("Behind a token."));
@@ -126,7 +126,7 @@ public sealed class AuthenticationTests(RabbitMqService rabbit, PostgresService 
     [Fact]
     public async Task The_token_appears_nowhere_but_the_authorization_header()
     {
-        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["PRIVATE_KB_TOKEN"] = Token, ["Logging__LogLevel__Default"] = "Debug" });
+        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KBSYNC_TOKEN_PRIVATE_KB"] = Token, ["Logging__LogLevel__Default"] = "Debug" });
         await using var producer = await _sandbox.StartProducerAsync();
         var ok = await producer.Client.SubmitNoteAsync("private-kb", "alice", new NoteContent("Pushed with the token."));
         Assert.Equal(OperationStatus.Succeeded, (await _sandbox.WaitForOperationAsync(ok)).Status);
@@ -146,7 +146,7 @@ public sealed class AuthenticationTests(RabbitMqService rabbit, PostgresService 
             Assert.False(text.Contains(Token, StringComparison.Ordinal), $"the token leaked into {place}");
         }
 
-        Assert.Contains("PRIVATE_KB_TOKEN", history); // the variable's name is what is stored
+        Assert.Contains("KBSYNC_TOKEN_PRIVATE_KB", history); // the variable's name is what is stored
         Assert.All(_server.Requests, r => Assert.DoesNotContain(Token, r.PathAndQuery));
         Assert.True(_server.AuthorizationHeaderCount > 0);
     }
@@ -154,7 +154,7 @@ public sealed class AuthenticationTests(RabbitMqService rabbit, PostgresService 
     [Fact]
     public async Task A_wrong_token_fails_as_auth_failed_without_the_token_in_history_or_logs()
     {
-        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["PRIVATE_KB_TOKEN"] = "wrong-" + Token });
+        await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KBSYNC_TOKEN_PRIVATE_KB"] = "wrong-" + Token });
         await using var producer = await _sandbox.StartProducerAsync();
 
         var id = await producer.Client.SubmitNoteAsync("private-kb", "alice", new NoteContent("Wrong token."));
