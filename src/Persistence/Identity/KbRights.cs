@@ -3,7 +3,7 @@ namespace KbSync.Persistence.Identity;
 /// <summary>
 /// What a principal may do with one KB. <see cref="Read"/>: see its registration, history, queue and
 /// statistics. <see cref="Write"/>: add notes. <see cref="Agent"/>: run agent tasks, read-only ones
-/// included. <see cref="Manage"/>: change its registration and grants, and its protected paths. Every
+/// included. <see cref="Manage"/>: re-point its registration, and change its protected paths. Every
 /// right implies <see cref="Read"/>; admins have every right on every KB.
 /// </summary>
 public static class KbRights
