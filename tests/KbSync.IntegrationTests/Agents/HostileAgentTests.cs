@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
+using KbSync.Persistence.KnowledgeBases;
 using KbSync.Producer.Client;
 
 namespace KbSync.IntegrationTests.Agents;
@@ -145,7 +146,7 @@ public sealed class HostileAgentTests(RabbitMqService rabbit, PostgresService po
         Assert.Equal(before, Snapshot(clone));
         Assert.False(File.Exists(Path.Combine(_dataPath, "planted.md")), "the agent planted a file in the worker's data folder");
         Assert.False(File.Exists(_sandbox.Folder.Combine("outside-marker.md")), "the agent wrote to an absolute path outside its run folder");
-        Assert.Subset(new HashSet<string> { "kbs", "locks", "agent-runs" }, Directory.EnumerateFileSystemEntries(_dataPath).Select(e => Path.GetFileName(e)!).ToHashSet());
+        Assert.Subset(new HashSet<string> { "kbs", "locks", "agent-runs", LocalRemotePaths.WorkerDataMarker }, Directory.EnumerateFileSystemEntries(_dataPath).Select(e => Path.GetFileName(e)!).ToHashSet());
         Assert.Equal(_seedTip, _remote.Commits()[^1].Sha);
         await AssertNeighbourNoteSucceedsPromptlyAsync();
     }
