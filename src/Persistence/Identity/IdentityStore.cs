@@ -227,9 +227,13 @@ public sealed class IdentityStore(IDbContextFactory<KbSyncDbContext> contexts)
             ? row
             : throw new KeyNotFoundException($"No active principal '{name}'.");
 
+    /// <summary>Whether a string can be a principal's name at all (letters, digits, '-', '_', '.'; checked before any lookup).</summary>
+    public static bool IsName(string? name) =>
+        !string.IsNullOrEmpty(name) && name.Length <= MaxNameLength && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') && char.IsAsciiLetterOrDigit(name[0]);
+
     private static void ValidateName(string name)
     {
-        if (string.IsNullOrEmpty(name) || name.Length > MaxNameLength || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || !char.IsAsciiLetterOrDigit(name[0]))
+        if (!IsName(name))
         {
             throw new ArgumentException($"'{name}' is not a principal name: 1 to {MaxNameLength} letters, digits, '-', '_' or '.', starting with a letter or digit.");
         }
