@@ -50,6 +50,8 @@ internal static class ApiCommand
                 .AddMeter(MassTransit.Monitoring.InstrumentationOptions.MeterName)
                 .AddPrometheusExporter());
             builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = SignInPage.ExplainAntiforgery);
+            builder.Services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true); // binding failures reach BindingProblems
+            builder.Services.AddExceptionHandler<BindingProblems>();
 
             var app = builder.Build();
             foreach (var exposed in metrics.NotLoopback())
@@ -65,6 +67,7 @@ internal static class ApiCommand
             app.UseAuthentication();
             app.UseAuthorization();
             app.UseAntiforgery();
+            app.UseKbRouteCheck();
             app.MapOpenApi();
             app.MapKbSyncApi();
             app.MapDashboard();
