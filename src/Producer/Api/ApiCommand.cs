@@ -52,7 +52,11 @@ internal static class ApiCommand
                 .AddMeter(ApiMetrics.MeterName)
                 .AddMeter(MassTransit.Monitoring.InstrumentationOptions.MeterName)
                 .AddPrometheusExporter());
-            builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = SignInPage.ExplainAntiforgery);
+            builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
+            {
+                SignInPage.ExplainAntiforgery(context);
+                BindingProblems.ExplainUnsupportedMediaType(context);
+            });
             builder.Services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true); // binding failures reach BindingProblems
             builder.Services.AddExceptionHandler<BindingProblems>();
 

@@ -44,10 +44,15 @@ public sealed partial class BindingProblems : IExceptionHandler
             return $"{bind.Groups["name"].Value} '{bind.Groups["value"].Value}' is not {Expected(bind.Groups["type"].Value)}.";
         }
 
+        if (NoBody().IsMatch(refused.Message))
+        {
+            return NeedsJsonBody;
+        }
+
         if (Missing().Match(refused.Message) is { Success: true } missing)
         {
             return missing.Groups["name"].Value == "body"
-                ? "The request needs a JSON body (Content-Type: application/json); see /openapi/v1.json for its fields."
+                ? NeedsJsonBody
                 : $"{missing.Groups["name"].Value} is required.";
         }
 
@@ -58,11 +63,26 @@ public sealed partial class BindingProblems : IExceptionHandler
 
         if (NotJson().Match(refused.Message) is { Success: true } notJson)
         {
-            return $"The body must be JSON (Content-Type: application/json), not '{notJson.Groups["type"].Value}'.";
+            return NotJsonDetail(notJson.Groups["type"].Value);
         }
 
         return refused.Message;
     }
+
+    /// <summary>
+    /// The detail of a 415 the framework answers by itself, without throwing (a JSON endpoint sent a
+    /// body of another media type): status code pages make it a problem with no detail otherwise.
+    /// </summary>
+    public static void ExplainUnsupportedMediaType(ProblemDetailsContext context)
+    {
+        if (context.ProblemDetails.Status == StatusCodes.Status415UnsupportedMediaType && context.ProblemDetails.Detail is null)
+        {
+            context.ProblemDetails.Detail = NotJsonDetail(context.HttpContext.Request.GetTypedHeaders().ContentType?.MediaType.Value ?? "");
+        }
+    }
+
+    private static string NotJsonDetail(string mediaType) =>
+        $"The body must be JSON (Content-Type: application/json), not '{mediaType}'.";
 
     /// <summary>A body that is not JSON at all, or a field whose JSON value cannot be its type.</summary>
     private static string Json(JsonException error, Type? bodyType)
@@ -134,6 +154,12 @@ public sealed partial class BindingProblems : IExceptionHandler
 
     [GeneratedRegex("""^Failed to bind parameter "(?<type>\S+) (?<name>\w+)" from "(?<value>.*)"\.$""", RegexOptions.Singleline)]
     private static partial Regex BindFailed();
+
+    private const string NeedsJsonBody = "The request needs a JSON body (Content-Type: application/json); see /openapi/v1.json for its fields.";
+
+    /// <summary>A JSON endpoint called with no body at all ("Implicit body inferred for parameter … but no body was provided").</summary>
+    [GeneratedRegex("""^Implicit body inferred for parameter "\w+" but no body was provided""")]
+    private static partial Regex NoBody();
 
     [GeneratedRegex("""^Required parameter "(?<type>\S+) (?<name>\w+)" was not provided""")]
     private static partial Regex Missing();

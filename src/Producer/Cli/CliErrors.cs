@@ -38,6 +38,11 @@ internal static partial class CliErrors
             return $"{before.Name} does not take '{unrecognized.Groups["value"].Value}'{(before.ValueType == typeof(bool) ? $": it is a flag (give {before.Name} alone)" : "")}.";
         }
 
+        if (RequiredArgument().IsMatch(message) && MissingArgument(parse) is { } missing)
+        {
+            return $"<{missing.Name}> is missing{(string.IsNullOrEmpty(missing.Description) ? "" : $": {missing.Description}")}";
+        }
+
         if (CannotParse().Match(message) is not { Success: true } cannot)
         {
             return message;
@@ -52,6 +57,10 @@ internal static partial class CliErrors
         };
         return $"{name}: '{cannot.Groups["value"].Value}' is not {Expected(type)}.";
     }
+
+    /// <summary>The first argument of the command that got no value (System.CommandLine's message names only the command).</summary>
+    private static Argument? MissingArgument(ParseResult parse) =>
+        parse.CommandResult.Command.Arguments.FirstOrDefault(argument => parse.GetResult(argument) is not ArgumentResult { Tokens.Count: > 0 });
 
     /// <summary>The option a stray value followed ("--json maybe", "--json=maybe"), if any.</summary>
     private static Option? OptionBefore(ParseResult parse, string value)
@@ -97,6 +106,9 @@ internal static partial class CliErrors
 
     [GeneratedRegex("^Unrecognized command or argument '(?<value>.*)'")]
     private static partial Regex Unrecognized();
+
+    [GeneratedRegex("^Required argument missing for command")]
+    private static partial Regex RequiredArgument();
 
     [GeneratedRegex("^Cannot parse argument '(?<value>.*)' for (?:option|command|argument) '(?<name>[^']*)'")]
     private static partial Regex CannotParse();

@@ -74,6 +74,32 @@ public sealed partial class BadInputTests(RabbitMqService rabbit, PostgresServic
         Assert.True(cases.Count >= 30, $"Only {cases.Count} cases: the document was not walked.");
     }
 
+    [Fact]
+    public async Task A_body_that_does_not_parse_is_400_one_of_another_media_type_415_and_a_missing_one_400()
+    {
+        var url = $"/kbs/{Kb}/notes";
+        var broken = await ProblemAsync(await _api.Http.PostAsync(url, new StringContent("""{"requestedBy": """, Encoding.UTF8, "application/json")));
+        var plain = await ProblemAsync(await _api.Http.PostAsync(url, new StringContent("""{"requestedBy": "a", "text": "b"}""", Encoding.UTF8, "text/plain")));
+        var none = await ProblemAsync(await _api.Http.PostAsync(url, content: null));
+
+        Assert.Equal(400, broken.Status);
+        Assert.Contains("not valid JSON", broken.Detail);
+        Assert.Equal((415, "The body must be JSON (Content-Type: application/json), not 'text/plain'."), plain);
+        Assert.Equal(400, none.Status);
+        Assert.StartsWith("The request needs a JSON body", none.Detail);
+    }
+
+    /// <summary>A problem-details answer's status and detail (fails for any other answer).</summary>
+    private static async Task<(int Status, string Detail)> ProblemAsync(HttpResponseMessage response)
+    {
+        using (response)
+        {
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+            return ((int)response.StatusCode, problem.GetProperty("detail").GetString() ?? "");
+        }
+    }
+
     [Theory]
     [InlineData("/operations?since=7d")]
     [InlineData("/operations?since=90m&until=1m")]
@@ -120,6 +146,9 @@ public sealed partial class BadInputTests(RabbitMqService rabbit, PostgresServic
                     {
                         yield return ($"{endpoint} body not JSON", "body", _ => Task.FromResult(Json(method, Fill(path.Name), """{"requestedBy": """)));
                         yield return ($"{endpoint} body not an object", "body", _ => Task.FromResult(Json(method, Fill(path.Name), "\"text\"")));
+                        yield return ($"{endpoint} body as text/plain", "body",
+                            _ => Task.FromResult(new HttpRequestMessage(method, Fill(path.Name)) { Content = new StringContent("{}", Encoding.UTF8, "text/plain") }));
+                        yield return ($"{endpoint} no body", "body", _ => Task.FromResult(new HttpRequestMessage(method, Fill(path.Name))));
                         foreach (var (field, schema) in fields)
                         {
                             var value = WrongJsonFor(schema).ToJsonString();

@@ -9,9 +9,10 @@ namespace KbSync.IntegrationTests.Pipeline;
 /// Every option of every <c>kbsync</c> command, as the CLI's own command tree lists them, given
 /// malformed to the real CLI process: without its value, with a value of the wrong form (a flag
 /// given a word, a number or an id that is not one), and, where the option has a rule, a value that
-/// breaks it. Each is bad input: exit code 2, one line on standard error that names the option or the
-/// value, no .NET type name, nothing on standard output. An option the CLI gains without a line here
-/// fails the test.
+/// breaks it; every argument left out and, where it has a rule, breaking it; an unknown option. Each
+/// is bad input: exit code 2, one line on standard error that names the option, argument or value, no
+/// .NET type name, nothing on standard output. An option or argument the CLI gains without a line
+/// here fails the test. The cases run two at a time (each is a CLI process).
 /// </summary>
 [Collection(ServicesCollection.Name)]
 public sealed class CliBadInputTests(RabbitMqService rabbit, PostgresService postgres) : IAsyncLifetime
@@ -29,6 +30,35 @@ public sealed class CliBadInputTests(RabbitMqService rabbit, PostgresService pos
         ["status"] = [AnyId],
         ["user add"] = ["walked-user", "--email", "walked@tests.kbsync.invalid"],
         ["token create"] = [KbSyncSandbox.TestPrincipal],
+        ["token revoke"] = [AnyId],
+        ["user disable"] = ["walked-nobody"],
+        ["grant"] = [Kb, KbSyncSandbox.TestPrincipal, "read"],
+        ["revoke"] = [Kb, KbSyncSandbox.TestPrincipal, "read"],
+    };
+
+    /// <summary>
+    /// A value that breaks each argument's rule, by "command argument"; null for free text (only a
+    /// missing value is malformed). Every argument is also left out.
+    /// </summary>
+    private static readonly Dictionary<string, string?> ArgumentBreakers = new()
+    {
+        ["kb add kb"] = "Bad_Id",
+        ["kb protect kb"] = "../../etc",
+        ["note kb"] = "../../etc",
+        ["note text"] = null,
+        ["agent kb"] = "Bad_Id",
+        ["agent instruction"] = null,
+        ["status operation-id"] = "not-an-id",
+        ["token create user"] = new string('x', 201),
+        ["token revoke token-id"] = "not-an-id",
+        ["user add name"] = "bad name!",
+        ["user disable name"] = "bad name!",
+        ["grant kb"] = "Bad_Id",
+        ["grant user"] = new string('x', 201),
+        ["grant right"] = "root",
+        ["revoke kb"] = "Bad_Id",
+        ["revoke user"] = new string('x', 201),
+        ["revoke right"] = "root",
     };
 
     /// <summary>
@@ -86,12 +116,13 @@ public sealed class CliBadInputTests(RabbitMqService rabbit, PostgresService pos
     public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
     [Fact]
-    public async Task Every_option_of_every_command_given_malformed_exits_with_2_and_one_line_that_names_it()
+    public async Task Every_option_and_argument_of_every_command_given_malformed_exits_with_2_and_one_line_that_names_it()
     {
         var cases = Cases().ToList();
-        var wrong = new List<string>();
-        foreach (var (label, named, args) in cases)
+        var wrong = new System.Collections.Concurrent.ConcurrentBag<string>();
+        await Parallel.ForEachAsync(cases, new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (c, _) =>
         {
+            var (label, named, args) = c;
             var result = await CliRunner.RunAsync(_sandbox.Environment(), args);
             var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (result.ExitCode != 2 || lines.Length != 1 || result.Output.Length > 0)
@@ -102,9 +133,9 @@ public sealed class CliBadInputTests(RabbitMqService rabbit, PostgresService pos
             {
                 wrong.Add($"{label}: the line names neither {string.Join(" nor ", named.Select(n => $"'{Cut(n)}'"))}, or shows a .NET type: {lines[0]}");
             }
-        }
+        });
 
-        Assert.True(wrong.Count == 0, $"{wrong.Count} of {cases.Count} malformed options were not bad input as designed:\n{string.Join("\n", wrong)}");
+        Assert.True(wrong.Count == 0, $"{wrong.Count} of {cases.Count} malformed options and arguments were not bad input as designed:\n{string.Join("\n", wrong)}");
     }
 
     [Fact]
@@ -122,6 +153,26 @@ public sealed class CliBadInputTests(RabbitMqService rabbit, PostgresService pos
         foreach (var (path, command) in Leaves(KbSyncCli.CreateRoot(), []))
         {
             var words = path.Split(' ');
+            var arguments = Baseline.GetValueOrDefault(path, []).Take(command.Arguments.Count).ToArray();
+            var options = Baseline.GetValueOrDefault(path, []).Skip(command.Arguments.Count).ToArray();
+            Assert.True(arguments.Length == command.Arguments.Count, $"No valid arguments for '{path}': add them to {nameof(Baseline)}.");
+            if (path == "note")
+            {
+                yield return ($"{path} --no-such-option", ["--no-such-option"], [.. words, .. arguments, .. options, "--no-such-option"]); // one parser for all
+            }
+
+            for (var n = 0; n < command.Arguments.Count; n++)
+            {
+                var argument = command.Arguments[n];
+                var key = $"{path} {argument.Name}";
+                Assert.True(ArgumentBreakers.ContainsKey(key), $"No malformed value for argument '{key}': add it to {nameof(ArgumentBreakers)} (null for free text).");
+                yield return ($"{key} left out", [argument.Name, $"<{argument.Name}>"], [.. words, .. arguments[..n], .. options]);
+                if (ArgumentBreakers[key] is { } breaker)
+                {
+                    yield return ($"{key} {Cut(breaker)}", [argument.Name, breaker, .. Said.GetValueOrDefault(key, [])], [.. words, .. arguments[..n], breaker, .. arguments[(n + 1)..], .. options]);
+                }
+            }
+
             foreach (var option in command.Options.Where(o => o is not HelpOption && o.Name != "--version"))
             {
                 var baseline = Without(Baseline.GetValueOrDefault(path, []), option.Name); // a required option is given once, malformed
