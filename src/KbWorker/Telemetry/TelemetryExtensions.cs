@@ -14,7 +14,7 @@ public static class TelemetryExtensions
 {
     /// <summary>
     /// OpenTelemetry metrics: the worker's own (<see cref="WorkerMetrics"/>) and MassTransit's, served
-    /// for Prometheus at <c>KbWorker__MetricsUrl</c> + <c>/metrics</c> (e.g. <c>http://localhost:9464</c>; off when empty,
+    /// for Prometheus at <c>KbWorker__MetricsUrl</c> + <c>/metrics</c> (e.g. <c>http://127.0.0.1:9465</c>: the API's own listener defaults to 9464; off when empty,
     /// since several workers on one machine would need a port each). Traces: MassTransit's spans and the
     /// worker's steps (<see cref="WorkerTracing"/>), exported as <see cref="TraceExporters"/> says (none by default).
     /// </summary>

@@ -9,7 +9,7 @@ namespace KbSync.KbWorker.Telemetry;
 /// The worker's OpenTelemetry instruments (meter <c>KbSync.Worker</c>): how long operations take and
 /// wait, by KB and kind, and why they fail (recorded once per finished operation); every push and
 /// every replay it causes; the partitions this worker owns and those paused. The README's
-/// Configuration section lists them all with what an operator may alert on.
+/// "Metrics and traces" section lists them all with what an operator may alert on.
 /// </summary>
 public sealed class WorkerMetrics : IDisposable
 {

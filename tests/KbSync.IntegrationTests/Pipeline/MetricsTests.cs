@@ -57,6 +57,7 @@ public sealed class MetricsTests(RabbitMqService rabbit, PostgresService postgre
         Assert.Contains("kbsync_operation_duration_milliseconds_bucket{", worker);
         Assert.Contains("kb=\"metered\"", worker);
         Assert.Contains("kbsync_operation_queue_wait_milliseconds_count{", worker);
+        Assert.Contains("kbsync_operation_lock_wait_milliseconds_count{", worker);
         Assert.Contains("kbsync_operation_failures_total{", worker);
         Assert.Contains($"reason=\"{ReasonCodes.UnknownKb}\"", worker);
         Assert.Contains("messaging_masstransit_", worker);
@@ -66,6 +67,7 @@ public sealed class MetricsTests(RabbitMqService rabbit, PostgresService postgre
         Assert.Matches("kbsync_push_replays_total\\{[^}]*kb=\"metered\"[^}]*reason=\"non_fast_forward\"[^}]*\\} 1(\\s|$)", afterReplay);
         Assert.Matches("kbsync_push_attempts_total\\{[^}]*kb=\"metered\"[^}]*outcome=\"pushed\"[^}]*\\} 2(\\s|$)", afterReplay);
         Assert.Matches("kbsync_queue_depth\\{[^}]*kb=\"metered\"[^}]*\\} 1", served);
+        Assert.Matches("kbsync_queue_oldest_wait_seconds\\{[^}]*kb=\"metered\"[^}]*\\} [0-9]", served);
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, publicAnonymous.StatusCode);
         Assert.Equal(System.Net.HttpStatusCode.NotFound, publicAdmin.StatusCode);
         Assert.DoesNotContain("metered", await publicAdmin.Content.ReadAsStringAsync());
