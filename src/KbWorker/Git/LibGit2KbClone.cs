@@ -118,8 +118,12 @@ internal sealed class LibGit2KbClone : IKbClone
         return bytes.ToArray();
     });
 
-    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message, CommitAuthor? committer = null) =>
-        Local("commit", () => CommitCore(changes, author, message, committer));
+    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message, CommitAuthor? committer = null)
+    {
+        using var span = Telemetry.WorkerTracing.Source.StartActivity("kbsync.commit"); // inside the operation's process span
+        span?.SetTag("kbsync.commit.files", changes.Count);
+        return Local("commit", () => CommitCore(changes, author, message, committer));
+    }
 
     /// <summary>
     /// Checks the changes against the tip (<see cref="CommitPaths"/>: a path conflict fails the request,

@@ -7,6 +7,7 @@ using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Identity;
 using KbSync.KbWorker.Locking;
 using KbSync.KbWorker.Notes;
+using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence.Entities;
 using KbSync.Persistence.KnowledgeBases;
 using MassTransit;
@@ -39,6 +40,8 @@ public sealed class KbOperationRunner(
     OperationRecorder recorder,
     RequestAuthorization authorization,
     StepReporter steps,
+    OperationTraces traces,
+    WorkerMetrics metrics,
     IOptions<KbWorkerOptions> options,
     ILogger<KbOperationRunner> logger)
 {
@@ -65,6 +68,7 @@ public sealed class KbOperationRunner(
     /// </summary>
     private async Task RecordAsync(IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, Func<IReadOnlyList<PendingOperation>, Task<EarlierOutcomes>, Task> apply, CancellationToken cancellationToken)
     {
+        Activity.Current = null; // a run serves many requests, each in its own trace: every span here names its operation's (WorkerTracing)
         foreach (var operation in operations.Where(o => o.Outcome is null))
         {
             if (RequestValidation.Problem(operation.Request, _options.MaxNoteBytes) is { } problem)
@@ -96,6 +100,8 @@ public sealed class KbOperationRunner(
             operation.Outcome = recorder.MakeStorable(operation.Outcome!);
         }
 
+        using var record = WorkerTracing.Start(traces, "record", operations);
+        record.Outcomes();
         var finishedAt = DateTimeOffset.UtcNow;
         await recorder.FinishAsync(operations, finishedAt, cancellationToken);
         foreach (var refused in operations.Where(o => o.RecordedId != o.Id))
@@ -104,7 +110,14 @@ public sealed class KbOperationRunner(
         }
 
         // all at once: each waits for the broker's confirm, and one after the other that was about 1 ms per operation of the group
-        await Task.WhenAll(operations.Select(operation => OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken)));
+        await Task.WhenAll(operations.Select(operation => PublishAsync(record, publish, operation, finishedAt, cancellationToken)));
+    }
+
+    /// <summary>Publishes an operation's result inside its record span, so MassTransit's publish span is in the operation's trace.</summary>
+    private static async Task PublishAsync(StepSpans record, IPublishEndpoint publish, PendingOperation operation, DateTimeOffset finishedAt, CancellationToken cancellationToken)
+    {
+        record.Enter(operation);
+        await OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken);
     }
 
     /// <summary>Records and publishes an operation's failure on its own, whatever state its history row is in (the backstop's last word).</summary>
@@ -130,13 +143,17 @@ public sealed class KbOperationRunner(
             }
 
             KbLockHandle kbLock;
-            try
+            using (var locking = WorkerTracing.Start(traces, "lock", pending).Tag("kbsync.lock.shared", reader))
             {
-                kbLock = await locks.AcquireAsync(kbId, _options.LockTimeout, deadline.Token, reader);
-            }
-            catch (Exception error) when (Failed(pending, error, deadline, cancellationToken))
-            {
-                return;
+                try
+                {
+                    kbLock = await locks.AcquireAsync(kbId, _options.LockTimeout, deadline.Token, reader);
+                }
+                catch (Exception error) when (Failed(pending, error, deadline, cancellationToken))
+                {
+                    locking.Outcomes();
+                    return;
+                }
             }
 
             using (kbLock)
@@ -248,7 +265,12 @@ public sealed class KbOperationRunner(
         {
             steps.Report(group, OperationSteps.Pull);
             var step = Stopwatch.StartNew();
-            await clone.SyncAsync(fetch: attempt > 1 || group.Any(o => o.Request.AgentTask is not null), cancellationToken);
+            var fetch = attempt > 1 || group.Any(o => o.Request.AgentTask is not null);
+            using (WorkerTracing.Start(traces, "pull", group).Tag("kbsync.attempt", attempt).Tag("kbsync.pull.fetch", fetch))
+            {
+                await clone.SyncAsync(fetch, cancellationToken);
+            }
+
             Charge(group, step, (t, ms) => t.PullMs += ms);
 
             var finishedEarlier = await begun.WaitAsync(cancellationToken);
@@ -258,9 +280,15 @@ public sealed class KbOperationRunner(
             foreach (var operation in group.Where(o => !finishedEarlier.ContainsKey(o.Id)))
             {
                 var tipBefore = clone.Tip;
-                outcomes[operation] = clone.FindOperation(operation.Id) is { } earlier
-                    ? OperationOutcome.Succeeded(earlier.CommitSha, earlier.NotePath, null)
-                    : await ApplyAsync(clone, operation, kb, cancellationToken);
+                using (var process = WorkerTracing.Start(traces, "process", [operation]))
+                {
+                    process.Enter(operation); // the commit's span (LibGit2KbClone.Commit) nests here
+                    outcomes[operation] = clone.FindOperation(operation.Id) is { } earlier
+                        ? OperationOutcome.Succeeded(earlier.CommitSha, earlier.NotePath, null)
+                        : await ApplyAsync(clone, operation, kb, cancellationToken);
+                    process.Tag("kbsync.status", outcomes[operation].Status.ToWireName());
+                }
+
                 if (clone.Tip != tipBefore)
                 {
                     committed.Add(operation);
@@ -275,7 +303,14 @@ public sealed class KbOperationRunner(
 
             steps.Report(group, OperationSteps.Push);
             step.Restart();
-            var pushed = await clone.PushAsync(cancellationToken);
+            PushOutcome pushed;
+            using (var pushing = WorkerTracing.Start(traces, "push", group).Tag("kbsync.attempt", attempt).Tag("kbsync.push.commits", committed.Count))
+            {
+                pushed = await clone.PushAsync(cancellationToken);
+                pushing.Tag("kbsync.push.outcome", PushNames.Of(pushed));
+            }
+
+            metrics.Pushed(kb.Id, pushed, replaying: pushed is PushOutcome.NonFastForward or PushOutcome.Locked && attempt < _options.MaxPushAttempts);
             Charge(group, step, (t, ms) => t.PushMs += ms);
             if (pushed is not (PushOutcome.NonFastForward or PushOutcome.Locked))
             {

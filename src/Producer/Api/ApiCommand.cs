@@ -4,7 +4,9 @@ using KbSync.Persistence;
 using KbSync.Producer.Api.Dashboard;
 using KbSync.Producer.Api.Security;
 using KbSync.Producer.Client;
+using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace KbSync.Producer.Api;
 
@@ -40,7 +42,8 @@ internal static class ApiCommand
             builder.WebHost.UseUrls([.. parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), .. metrics.Addresses.Select(a => a.ToString())]);
             builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = RequestLimits.MaxRequestBytes); // past it: 413
             builder.AddKbSyncPersistence();
-            builder.AddKbSyncClient();
+            builder.AddKbSyncClient(serviceName: "kbsync-api");
+            builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddSource("Microsoft.AspNetCore")); // when traced: the request's span, the publish's parent
             builder.AddKbSyncApiSecurity();
             builder.Services.AddSingleton<RelayPublisher>();
             builder.Services.AddOpenApi();
@@ -49,7 +52,13 @@ internal static class ApiCommand
                 .AddMeter(ApiMetrics.MeterName)
                 .AddMeter(MassTransit.Monitoring.InstrumentationOptions.MeterName)
                 .AddPrometheusExporter());
-            builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = SignInPage.ExplainAntiforgery);
+            builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
+            {
+                SignInPage.ExplainAntiforgery(context);
+                BindingProblems.ExplainUnsupportedMediaType(context);
+            });
+            builder.Services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true); // binding failures reach BindingProblems
+            builder.Services.AddExceptionHandler<BindingProblems>();
 
             var app = builder.Build();
             foreach (var exposed in metrics.NotLoopback())
@@ -65,6 +74,7 @@ internal static class ApiCommand
             app.UseAuthentication();
             app.UseAuthorization();
             app.UseAntiforgery();
+            app.UseKbRouteCheck();
             app.MapOpenApi();
             app.MapKbSyncApi();
             app.MapDashboard();

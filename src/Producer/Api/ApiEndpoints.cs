@@ -26,7 +26,7 @@ public static class ApiEndpoints
             .RequireAuthorization(KbPolicies.Write).Accepts().Refusals();
         app.MapPost("/kbs/{kb}/agent-tasks", SubmitAgentTaskAsync).WithName("SubmitAgentTask").WithSummary("Publish an agent task; 202 with its operation id. Needs 'agent' on the KB.")
             .RequireAuthorization(KbPolicies.Agent).Accepts().Refusals();
-        app.MapGet("/operations/{id:guid}", GetOperationAsync).WithName("GetOperation")
+        app.MapGet("/operations/{id}", GetOperationAsync).WithName("GetOperation")
             .WithSummary("An operation of a KB the caller may read (404 for any other, so other KBs' ids do not leak).")
             .Produces<OperationView>().Authenticated().ProducesProblem(StatusCodes.Status404NotFound);
         app.MapGet("/operations", ListOperationsAsync).WithName("ListOperations")
@@ -92,7 +92,7 @@ public static class ApiEndpoints
         }
         catch (ArgumentException error)
         {
-            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
+            return InvalidRequest(error);
         }
         catch (KbSyncQueueFullException error)
         {
@@ -127,36 +127,17 @@ public static class ApiEndpoints
     }
 
     private static async Task<IResult> ListOperationsAsync(
-        string? kb, string? user, string? status, string? kind, DateTimeOffset? since, DateTimeOffset? until, int? limit, string? cursor,
+        string? kb, string? user, string? status, string? kind, string? since, string? until, int? limit, string? cursor,
         ClaimsPrincipal caller, CallerKbs callerKbs, IAuthorizationService authorization, OperationHistory history, CancellationToken cancellationToken)
     {
-        OperationKind? wantedKind = kind switch
+        HistoryQuery query;
+        try
         {
-            null => null,
-            "note" => OperationKind.Note,
-            "agent" => OperationKind.Agent,
-            _ => (OperationKind?)(-1),
-        };
-        if (wantedKind == (OperationKind)(-1))
-        {
-            return Results.Problem($"'{kind}' is not a kind: use note or agent.", statusCode: StatusCodes.Status400BadRequest);
+            query = HistoryFilter(kb, user, status, kind, since, until, limit, cursor, DateTimeOffset.UtcNow);
         }
-
-        OperationStatus? wanted = null;
-        if (status is not null)
+        catch (ArgumentException error)
         {
-            if (!OperationEnumNames.TryParseStatus(status, out var parsed))
-            {
-                return Results.Problem($"'{status}' is not a status: use queued, running, succeeded, duplicate, failed or timed_out.", statusCode: StatusCodes.Status400BadRequest);
-            }
-
-            wanted = parsed;
-        }
-
-        var take = limit ?? HistoryQuery.DefaultLimit;
-        if (take is < 1 or > HistoryQuery.MaxLimit)
-        {
-            return Results.Problem($"limit must be between 1 and {HistoryQuery.MaxLimit}.", statusCode: StatusCodes.Status400BadRequest);
+            return InvalidRequest(error);
         }
 
         // one KB asked: the caller must read it (403, whether or not the KB exists); none: the KBs it may read
@@ -167,14 +148,40 @@ public static class ApiEndpoints
 
         try
         {
-            var query = new HistoryQuery(kb, user, wanted, take, wantedKind, since, until, cursor) { KbSet = kb is null ? callerKbs.Readable : null };
-            return Results.Ok(await history.PageAsync(query, cancellationToken));
+            return Results.Ok(await history.PageAsync(query with { KbSet = kb is null ? callerKbs.Readable : null }, cancellationToken));
         }
         catch (ArgumentException error)
         {
-            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest);
+            return InvalidRequest(error);
         }
     }
+
+    /// <summary>The query string of <c>GET /operations</c>; throws <see cref="ArgumentException"/> naming the parameter that is wrong.</summary>
+    private static HistoryQuery HistoryFilter(
+        string? kb, string? user, string? status, string? kind, string? since, string? until, int? limit, string? cursor, DateTimeOffset now)
+    {
+        OperationKind? wantedKind = kind switch
+        {
+            null => null,
+            "note" => OperationKind.Note,
+            "agent" => OperationKind.Agent,
+            _ => throw new ArgumentException($"kind '{kind}' is not a kind: use note or agent."),
+        };
+        OperationStatus? wanted = status is null ? null
+            : OperationEnumNames.TryParseStatus(status, out var parsed) ? parsed
+            : throw new ArgumentException($"status '{status}' is not a status: use queued, running, succeeded, duplicate, failed or timed_out.");
+        var take = limit ?? HistoryQuery.DefaultLimit;
+        if (take is < 1 or > HistoryQuery.MaxLimit)
+        {
+            throw new ArgumentException($"limit must be between 1 and {HistoryQuery.MaxLimit}.");
+        }
+
+        return new HistoryQuery(ApiArguments.Kb(kb), ApiArguments.Requester(user), wanted, take, wantedKind,
+            ApiArguments.Time(since, nameof(since), now), ApiArguments.Time(until, nameof(until), now), cursor);
+    }
+
+    private static IResult InvalidRequest(ArgumentException error) =>
+        Results.Problem(ApiArguments.ReasonOf(error), statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
 
     private static async Task<IResult> ListKbsAsync(CallerKbs caller, KbRegistry registry, CancellationToken cancellationToken) =>
         Results.Ok((await registry.ListAsync(cancellationToken)).Where(kb => caller.MayRead(kb.Id)).Select(kb => KbView.For(kb, caller)).ToList());
@@ -213,7 +220,7 @@ public static class ApiEndpoints
         catch (ArgumentException error)
         {
             query = null!;
-            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid statistics query");
+            return Results.Problem(ApiArguments.ReasonOf(error), statusCode: StatusCodes.Status400BadRequest, title: "Invalid statistics query");
         }
     }
 

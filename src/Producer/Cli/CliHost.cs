@@ -24,6 +24,7 @@ internal sealed class CliHost : IAsyncDisposable
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Critical); // failures reach the user as one error line
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning); // "Application started" is no news to a command's user
         builder.AddKbSyncPersistence();
         builder.AddKbSyncClient();
         var host = new CliHost(builder.Build());

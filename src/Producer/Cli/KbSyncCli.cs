@@ -22,6 +22,23 @@ internal static class KbSyncCli
         Api.ApiCommand.Create(),
     };
 
+    /// <summary>
+    /// Parses and runs a command line. A parse error (an unknown option, a missing or malformed value)
+    /// is bad input like any other: one line on standard error and exit code 2, not System.CommandLine's
+    /// default of the error, the whole help and exit code 1.
+    /// </summary>
+    public static async Task<int> InvokeAsync(string[] args)
+    {
+        var parse = CreateRoot().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            await Console.Error.WriteLineAsync(CliErrors.Describe(parse));
+            return CliErrors.BadInput;
+        }
+
+        return await parse.InvokeAsync();
+    }
+
     /// <summary>Runs a command body with its services; turns errors into a one-line message and an exit code.</summary>
     public static async Task<int> RunAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken)
     {
@@ -37,8 +54,8 @@ internal static class KbSyncCli
         }
         catch (ArgumentException error)
         {
-            await Console.Error.WriteLineAsync($"error: {error.Message}");
-            return 2;
+            await Console.Error.WriteLineAsync($"error: {Api.ApiArguments.ReasonOf(error)}");
+            return CliErrors.BadInput;
         }
         catch (Exception error) when (error is KbSyncPublishException or TimeoutException)
         {
