@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Failures;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence;
 using KbSync.Persistence.Partitions;
