@@ -19,6 +19,7 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
 {
     private readonly string _emailDomain = options.Value.AuthorEmailDomain;
 
+    /// <summary>The note on the clone's tip; returns its outcome and the time spent processing and committing it, which the runner charges to the request.</summary>
     public Applied Apply(IKbClone clone, PendingOperation operation)
     {
         var step = Stopwatch.StartNew();
