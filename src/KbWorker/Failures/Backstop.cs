@@ -1,5 +1,5 @@
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence.Partitions;
 using Microsoft.Extensions.Logging;

@@ -1,6 +1,5 @@
 using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
-using KbSync.Persistence.Entities;
 using LibGit2Sharp;
 
 namespace KbSync.KbWorker.Git;
@@ -36,7 +35,7 @@ public sealed class GitFailure(string reasonCode, string message, Exception? inn
     /// key is <see cref="ReasonCodes.RemoteNotAllowed"/> (the worker would not talk to that server), a
     /// refused key <see cref="ReasonCodes.AuthFailed"/>, the rest as for any network failure.
     /// </summary>
-    public static GitFailure FromSsh(string said, KnowledgeBaseRecord kb, string knownHostsFile, string action, Exception error)
+    public static GitFailure FromSsh(string said, KbRemote kb, string knownHostsFile, string action, Exception error)
     {
         var lower = said.ToLowerInvariant();
         if (lower.Contains("host key verification failed") || lower.Contains("host key is known") || lower.Contains("remote host identification has changed"))

@@ -1,6 +1,5 @@
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
-using KbSync.Persistence.Entities;
+using KbSync.KbWorker.Failures;
 using KbSync.Persistence.KnowledgeBases;
 using LibGit2Sharp;
 using LibGit2Sharp.Handlers;
@@ -22,7 +21,7 @@ internal sealed class LibGit2KbClone : IKbClone
     private const string RemoteName = "origin";
 
     private readonly Repository _repository;
-    private readonly KnowledgeBaseRecord _kb;
+    private readonly KbRemote _kb;
     private readonly TrailerIndex _index;
     private readonly Signature _committer;
     private readonly string _localRef;
@@ -39,7 +38,7 @@ internal sealed class LibGit2KbClone : IKbClone
 
     /// <param name="self">This worker process, recorded as the owner of the ref locks it takes in a local remote.</param>
     /// <param name="rules">The remote rules, checked again before every fetch and push; they also say who may be given the token.</param>
-    public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, RefLockOwner self, RemoteRules rules, TimeSpan networkTimeout, ILogger logger)
+    public LibGit2KbClone(Repository repository, KbRemote kb, TrailerIndex index, RefLockOwner self, RemoteRules rules, TimeSpan networkTimeout, ILogger logger)
     {
         _networkTimeout = networkTimeout;
         _self = self;

@@ -1,5 +1,4 @@
 using KbSync.Contracts;
-using KbSync.Persistence.Entities;
 using KbSync.Persistence.KnowledgeBases;
 
 namespace KbSync.KbWorker.Git;
@@ -54,7 +53,7 @@ internal sealed class SshSession : IDisposable
     /// Starts the session for the KB's SSH remote on this thread. Fails with <see cref="ReasonCodes.AuthFailed"/>
     /// when the KB's key variable is missing or holds no key, before any connection is made.
     /// </summary>
-    public static SshSession Begin(KnowledgeBaseRecord kb, RemoteAddress address, RemoteRules rules, TimeSpan connectTimeout, TimeSpan limit, CancellationToken cancellationToken)
+    public static SshSession Begin(KbRemote kb, RemoteAddress address, RemoteRules rules, TimeSpan connectTimeout, TimeSpan limit, CancellationToken cancellationToken)
     {
         var value = kb.TokenEnv is null ? null : Environment.GetEnvironmentVariable(kb.TokenEnv);
         if (string.IsNullOrWhiteSpace(value))

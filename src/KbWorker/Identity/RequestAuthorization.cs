@@ -1,5 +1,5 @@
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using KbSync.Persistence.Identity;
 
 namespace KbSync.KbWorker.Identity;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using KbSync.Contracts;
+using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence;
 using KbSync.Persistence.Entities;

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using KbSync.Contracts;
+using KbSync.KbWorker.Pipeline;
 using KbSync.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;

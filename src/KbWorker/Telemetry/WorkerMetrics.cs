@@ -1,7 +1,6 @@
 using System.Diagnostics.Metrics;
 using KbSync.Contracts;
-using KbSync.KbWorker.Git;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 
 namespace KbSync.KbWorker.Telemetry;
 
@@ -62,13 +61,14 @@ public sealed class WorkerMetrics : IDisposable
     }
 
     /// <summary>One push of a group; <paramref name="replaying"/>: refused, and the group is replayed on the new head.</summary>
-    public void Pushed(string kbId, PushOutcome outcome, bool replaying)
+    /// <param name="outcome">The push's outcome as metrics name it (<c>PushNames.Of</c> in <c>Git/</c>).</param>
+    public void Pushed(string kbId, string outcome, bool replaying)
     {
         var kb = new KeyValuePair<string, object?>("kb", kbId);
-        _pushes.Add(1, kb, new("outcome", PushNames.Of(outcome)));
+        _pushes.Add(1, kb, new("outcome", outcome));
         if (replaying)
         {
-            _replays.Add(1, kb, new("reason", PushNames.Of(outcome)));
+            _replays.Add(1, kb, new("reason", outcome));
         }
     }
 
@@ -82,16 +82,4 @@ public sealed class WorkerMetrics : IDisposable
     public void Resumed(int partition) => _paused.TryRemove(partition, out _);
 
     public void Dispose() => _meter.Dispose();
-}
-
-/// <summary>A push's outcome as metrics and spans name it.</summary>
-public static class PushNames
-{
-    public static string Of(PushOutcome outcome) => outcome switch
-    {
-        PushOutcome.Pushed => "pushed",
-        PushOutcome.NonFastForward => "non_fast_forward",
-        PushOutcome.Locked => "locked",
-        _ => "no_remote",
-    };
 }

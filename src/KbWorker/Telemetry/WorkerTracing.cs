@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 
 namespace KbSync.KbWorker.Telemetry;
 

@@ -1,5 +1,6 @@
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
+using KbSync.KbWorker.Pipeline;
 using KbSync.Persistence.Entities;
 using KbSync.Persistence.Identity;
 using KbSync.Persistence.KnowledgeBases;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Messaging.Ordering;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace KbSync.UnitTests.Messaging;

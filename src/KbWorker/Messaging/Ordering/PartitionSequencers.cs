@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
