@@ -11,8 +11,8 @@ namespace KbSync.IntegrationTests.Outages;
 /// in them. Three workers and three producers start on different nodes (each lists the nodes from another
 /// one), so some lose their connection and move to the next node, and others keep theirs while the queues
 /// elect new leaders. The node is restarted later, while the stream goes on. Every confirmed note lands
-/// exactly once, in publish order per KB; the time until notes flow again is printed (docs/benchmarks.md
-/// records it).
+/// exactly once, in publish order per KB; the time until notes flow again is printed (the README's
+/// cluster section records it).
 /// </summary>
 [Collection(BrokerOutagesCollection.Name)]
 public sealed class BrokerNodeLossTests(ThreeBrokerNodes cluster, PostgresService postgres) : IClassFixture<ThreeBrokerNodes>, IAsyncLifetime
