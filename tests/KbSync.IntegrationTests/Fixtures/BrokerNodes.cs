@@ -36,7 +36,16 @@ public abstract class BrokerNodes(int count) : IAsyncLifetime
         _folder = Path.Combine(RepositoryRoot(), ".state", "test-brokers", _name);
         _ports = FreePorts(3 * Count).Chunk(3).Select(p => (p[0], p[1], p[2])).ToList();
         var started = Stopwatch.StartNew();
-        await RunScriptAsync(TimeSpan.FromMinutes(5), "up");
+        try
+        {
+            await RunScriptAsync(TimeSpan.FromMinutes(5), "up");
+        }
+        catch
+        {
+            await DisposeAsync(); // no node left running when the tests cannot use them
+            throw;
+        }
+
         Console.WriteLine($"[broker nodes] {Count} node(s) {_name} up after {started.Elapsed.TotalSeconds:0.0} s (state in {_folder})");
         Service = await RabbitMqService.ForNodes(_ports.Select(p => (p.Amqp, p.Management)).ToList());
     }
@@ -64,15 +73,29 @@ public abstract class BrokerNodes(int count) : IAsyncLifetime
             Names(q, "online"))).ToList();
     }
 
+    /// <summary>SIGKILLs every node that runs (their state is deleted next: a graceful stop would only take longer) and removes their folder.</summary>
     public async Task DisposeAsync()
     {
         try
         {
-            await RunScriptAsync(TimeSpan.FromMinutes(2), "down");
+            for (var node = 1; node <= Count; node++)
+            {
+                try
+                {
+                    await KillAsync(node);
+                }
+                catch (InvalidOperationException error) when (error.Message.Contains($"node {node} is not running", StringComparison.Ordinal))
+                {
+                    // killed by the test, or never started
+                }
+            }
         }
         finally
         {
-            Directory.Delete(_folder, recursive: true);
+            if (Directory.Exists(_folder))
+            {
+                Directory.Delete(_folder, recursive: true);
+            }
         }
     }
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
-using KbSync.Persistence.Entities;
 
 namespace KbSync.IntegrationTests.Outages;
 
@@ -72,7 +71,6 @@ public sealed class BrokerKillTests(OneBrokerNode broker, PostgresService postgr
         await stream.WaitUntilPublishedAsync(stream.Count + 30, TimeSpan.FromMinutes(1)); // and the stream goes on
         await stream.StopAsync();
 
-        var published = stream.PublishedByKb();
         var total = stream.Count;
         var rows = await _sandbox.WaitForFinalAsync(total, TimeSpan.FromMinutes(2));
         var afterKill = stream.FlowingAgain(killedAt, rows)!.Value;
@@ -85,13 +83,7 @@ public sealed class BrokerKillTests(OneBrokerNode broker, PostgresService postgr
             $"[broker kill] per KB: {stream.FlowingAgainPerKb(restartedAt, rows)}\n" +
             $"[broker kill] {stream.RetrySummary()}");
 
-        Assert.Equal(total, rows.Count);
-        Assert.All(rows, row => Assert.True(row.Status == OperationStatus.Succeeded, $"{row.Id} of {row.KbId}: {row.Status} {row.ErrorCode}: {row.ErrorMessage}"));
-        foreach (var kb in Kbs)
-        {
-            _sandbox.AssertPublishOrder(kb, published[kb], _remotes[kb], rows); // exactly the confirmed notes, once each, in order
-            Assert.Equal(published[kb].Count, _remotes[kb].Files().Count(f => f.StartsWith("topics/", StringComparison.Ordinal)));
-        }
+        stream.AssertLandedOnceInOrder(_sandbox, _remotes, rows, "broker kill");
 
         Assert.True(waiting > 0, "no confirmed note was waiting when the node was killed: the test would prove nothing");
         Assert.True(stream.Notes.Any(n => n.FirstAttempt < restartedAt && n.ConfirmedAt > killedAt),

@@ -96,6 +96,27 @@ internal sealed class NoteStream(IReadOnlyList<CarefulProducer> producers, IRead
         }));
     }
 
+    /// <summary>
+    /// Every confirmed note succeeded, and each KB's remote holds exactly its confirmed notes, once each, in
+    /// publish order: nothing lost, nothing twice. Call when the stream has stopped and its notes are final.
+    /// </summary>
+    public void AssertLandedOnceInOrder(KbSyncSandbox sandbox, IReadOnlyDictionary<string, GitRemote> remotes, IReadOnlyList<OperationRecord> rows, string label)
+    {
+        var byKb = PublishedByKb();
+        var onRemotes = byKb.Keys.ToDictionary(kb => kb, kb => remotes[kb].Commits().Where(c => c.Trailers is not null).Select(c => c.Trailers!.OperationId).ToList());
+        var lost = byKb.Sum(kb => kb.Value.Except(onRemotes[kb.Key]).Count());
+        var twice = onRemotes.Values.Sum(ids => ids.Count - ids.Distinct().Count());
+        Console.WriteLine($"[{label}] {Count} confirmed notes: {lost} not on their KB's remote, {twice} on it twice");
+
+        Assert.Equal(Count, rows.Count);
+        Assert.All(rows, row => Assert.True(row.Status == OperationStatus.Succeeded, $"{row.Id} of {row.KbId}: {row.Status} {row.ErrorCode}: {row.ErrorMessage}"));
+        foreach (var (kb, published) in byKb)
+        {
+            sandbox.AssertPublishOrder(kb, published, remotes[kb], rows);
+            Assert.Equal(published.Count, remotes[kb].Files().Count(f => f.StartsWith("topics/", StringComparison.Ordinal)));
+        }
+    }
+
     public string RetrySummary()
     {
         var retries = producers.SelectMany(p => p.Retries).ToList();
