@@ -59,6 +59,9 @@ public abstract class BrokerNodes(int count) : IAsyncLifetime
     /// <summary>Starts every node that is not running (after a test that failed with one down), as <c>up</c> does.</summary>
     public Task StartAllAsync() => RunScriptAsync(TimeSpan.FromMinutes(3), "up");
 
+    /// <summary><c>rabbitmqctl</c> against node <paramref name="node"/>; returns what it printed.</summary>
+    public Task<string> CtlAsync(int node, params string[] arguments) => RunScriptAsync(TimeSpan.FromMinutes(1), ["ctl", node.ToString(), .. arguments]);
+
     /// <summary>Each queue of a virtual host: its type and, for a quorum queue, its leader, members and the members online.</summary>
     public async Task<IReadOnlyList<QueueReplicas>> QueuesAsync(string virtualHost)
     {
@@ -99,7 +102,7 @@ public abstract class BrokerNodes(int count) : IAsyncLifetime
         }
     }
 
-    private async Task RunScriptAsync(TimeSpan timeout, params string[] arguments)
+    private async Task<string> RunScriptAsync(TimeSpan timeout, params string[] arguments)
     {
         var info = new ProcessStartInfo(Script, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.Environment["KBSYNC_CLUSTER_DIR"] = _folder;
@@ -126,6 +129,8 @@ public abstract class BrokerNodes(int count) : IAsyncLifetime
         {
             throw new InvalidOperationException($"scripts/rabbitmq-cluster {string.Join(' ', arguments)} failed ({process.ExitCode}):\n{await output}\n{await errors}");
         }
+
+        return await output;
     }
 
     /// <summary>

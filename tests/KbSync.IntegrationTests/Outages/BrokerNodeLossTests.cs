@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 
@@ -61,6 +62,14 @@ public sealed class BrokerNodeLossTests(ThreeBrokerNodes cluster, PostgresServic
         var partitions = (await cluster.QueuesAsync(_sandbox.VirtualHost.Name)).Where(q => Topology.TryParsePartitionQueue(q.Name, out _)).ToList();
         Assert.Equal(_sandbox.Partitions, partitions.Count);
         Assert.All(partitions, q => Assert.True(q.Type == "quorum" && q.Members.Count == 3 && q.Online.Count == 3, $"{q.Name}: {q.Type}, members {string.Join(", ", q.Members)}"));
+        var listed = await cluster.CtlAsync(1, "list_queues", "-p", _sandbox.VirtualHost.Name, "name", "members", "--formatter", "json"); // as an operator checks it
+        using (var json = JsonDocument.Parse(listed))
+        {
+            var members = json.RootElement.EnumerateArray().Where(q => Topology.TryParsePartitionQueue(q.GetProperty("name").GetString()!, out _))
+                .ToDictionary(q => q.GetProperty("name").GetString()!, q => q.GetProperty("members").EnumerateArray().Select(m => m.GetString()).ToHashSet());
+            Assert.True(members.Count == _sandbox.Partitions && members.Values.All(m => m.SetEquals(Enumerable.Range(1, cluster.Count).Select(cluster.NodeName))),
+                $"rabbitmqctl list_queues does not show every partition queue with a member on each node:\n{listed}");
+        }
 
         var stream = _stream = new NoteStream(_producers, Kbs, pause: TimeSpan.FromMilliseconds(200));
         stream.Start();
