@@ -74,7 +74,7 @@ internal static class KbSyncCli
         }
         catch (MassTransit.RabbitMqConnectionException error)
         {
-            await Console.Error.WriteLineAsync($"error: RabbitMQ did not answer ({error.Message}). Is it running (./dev services up) and are RabbitMq__Host/Port right?");
+            await Console.Error.WriteLineAsync($"error: RabbitMQ did not answer ({error.Message}). Is it running (./dev services up) and are RabbitMq__Host/Port (or RabbitMq__Hosts__<n>) right?");
             return 1;
         }
     }

@@ -21,10 +21,22 @@ public static class ClientExtensions
         {
             cfg.ConnectSendObserver(context.GetRequiredService<RefusedPublishes>());
             var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
-            cfg.Host(rabbit.Host, (ushort)rabbit.Port, rabbit.VirtualHost, h =>
+            var nodes = rabbit.Nodes();
+            cfg.Host(nodes[0].Host, (ushort)nodes[0].Port, rabbit.VirtualHost, h =>
             {
                 h.Username(rabbit.Username);
                 h.Password(rabbit.Password);
+                if (nodes.Count > 1)
+                {
+                    // RabbitMq__Hosts: each connection attempt takes the next node in turn, so a lost node's connections move to the next
+                    h.UseCluster(cluster =>
+                    {
+                        foreach (var node in nodes)
+                        {
+                            cluster.Node(node.ToString());
+                        }
+                    });
+                }
                 h.PublisherConfirmation = true;
             });
             cfg.Message<OperationCompleted>(m => m.SetEntityName(Topology.CompletedExchange));

@@ -14,7 +14,8 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 /// declarations: <c>kbsync.requests</c> (direct) → exchange <c>kb-partition-NN</c> (fanout, routing key
 /// NN) → quorum queue <c>kb-partition-NN</c> with <see cref="Topology.PartitionQueueArguments"/>. Registered before
 /// MassTransit, so the queues exist before the bus says it has started; it tries again until the
-/// broker answers.
+/// broker answers. On a cluster (<see cref="RabbitMqOptions.Hosts"/>) each quorum queue gets a member on
+/// every node, as RabbitMQ 3.10 does when no <c>x-quorum-initial-group-size</c> is given.
 /// </summary>
 public sealed class PartitionTopology(IOptions<RabbitMqOptions> options, ILogger<PartitionTopology> logger) : IHostedService
 {
@@ -44,14 +45,15 @@ public sealed class PartitionTopology(IOptions<RabbitMqOptions> options, ILogger
         var rabbit = options.Value;
         var factory = new ConnectionFactory
         {
-            HostName = rabbit.Host,
-            Port = rabbit.Port,
             VirtualHost = rabbit.VirtualHost,
             UserName = rabbit.Username,
             Password = rabbit.Password,
             ClientProvidedName = "kbworker-topology",
         };
-        await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+
+        // any node of a cluster will do (the client tries them in random order); each quorum queue is led first by the node that declares it
+        var nodes = rabbit.Nodes().Select(node => new AmqpTcpEndpoint(node.Host, node.Port));
+        await using var connection = await factory.CreateConnectionAsync(nodes, cancellationToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(Topology.RequestsExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         var arguments = Topology.PartitionQueueArguments(rabbit.MaxQueueLength).ToDictionary(a => a.Key, a => (object?)a.Value);
