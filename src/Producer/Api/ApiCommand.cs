@@ -4,6 +4,7 @@ using KbSync.Persistence;
 using KbSync.Producer.Api.Dashboard;
 using KbSync.Producer.Api.Security;
 using KbSync.Producer.Client;
+using KbSync.QueueTap;
 using OpenTelemetry.Metrics;
 
 namespace KbSync.Producer.Api;
@@ -41,6 +42,7 @@ internal static class ApiCommand
             builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = RequestLimits.MaxRequestBytes); // past it: 413
             builder.AddKbSyncPersistence();
             builder.AddKbSyncClient();
+            builder.AddQueueTap(); // positions and /queues hold with no worker running
             builder.AddKbSyncApiSecurity();
             builder.Services.AddSingleton<RelayPublisher>();
             builder.Services.AddOpenApi();

@@ -25,7 +25,7 @@ internal static class HistoryCommands
 
             var partitions = host.Services.GetRequiredService<IOptions<RabbitMqOptions>>().Value.Partitions;
             var pause = operation.Status.IsFinal() ? null : await history.PauseOfAsync(operation.KbId, partitions, cancellationToken);
-            Output.PrintOperation(operation, parse.GetValue(json), await history.QueuePositionAsync(operation, cancellationToken), pause);
+            Output.PrintOperation(operation, parse.GetValue(json), await history.QueuePositionAsync(operation, partitions, cancellationToken), pause);
             return 0;
         }, cancellationToken));
         return command;
