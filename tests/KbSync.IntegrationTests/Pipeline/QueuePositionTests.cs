@@ -5,11 +5,9 @@ using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 using KbSync.KbWorker.Messaging.Partitions;
 using KbSync.Producer.Client;
-using KbSync.QueueTap;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using RabbitMQ.Client;
 
 namespace KbSync.IntegrationTests.Pipeline;
 
@@ -166,7 +164,7 @@ public sealed class QueuePositionTests(RabbitMqService rabbit, PostgresService p
 
     /// <summary>
     /// Declares the partition queues (with their limit) as a worker does when it starts, with the worker's own
-    /// <see cref="PartitionTopology"/>, and the queue tap, in this process: no worker runs, nothing consumes the partitions.
+    /// <see cref="PartitionTopology"/> (which declares the queue tap too), in this process: no worker runs, nothing consumes them.
     /// </summary>
     private async Task DeclareQueuesAsync(IReadOnlyDictionary<string, string>? extra = null)
     {
@@ -180,9 +178,6 @@ public sealed class QueuePositionTests(RabbitMqService rabbit, PostgresService p
         new ConfigurationBuilder().AddInMemoryCollection(settings.ToDictionary(s => s.Key.Replace("__", ":"), s => (string?)s.Value)).Build()
             .GetSection(RabbitMqOptions.Section).Bind(options);
         await new PartitionTopology(Options.Create(options), NullLogger<PartitionTopology>.Instance).StartAsync(CancellationToken.None);
-        var factory = new ConnectionFactory { HostName = options.Host, Port = options.Port, VirtualHost = options.VirtualHost, UserName = options.Username, Password = options.Password };
-        await using var connection = await factory.CreateConnectionAsync();
-        await QueueTapReader.DeclareAsync(connection, options.Partitions, CancellationToken.None); // as any worker or API that ran before: the tap gets copies from the first publish on
     }
 
     private static async Task<JsonElement> WaitForPositionAsync(ApiProcess api, Guid operationId)
