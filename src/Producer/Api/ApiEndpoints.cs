@@ -124,7 +124,7 @@ public static class ApiEndpoints
     {
         if (await history.GetAsync(id, cancellationToken) is not { } operation || !(await AuthorizeAsync(authorization, user, operation.KbId, KbPolicies.Read)).Succeeded)
         {
-            return Results.Problem($"No operation {id} in the history of a KB {user.Identity?.Name} may read: it is not published, no worker has taken it yet, or it is another KB's.",
+            return Results.Problem($"No operation {id} in the history of a KB {user.Identity?.Name} may read: it is not published, the queue tap has not recorded it yet, or it is another KB's.",
                 statusCode: StatusCodes.Status404NotFound);
         }
 

@@ -19,7 +19,7 @@ internal static class HistoryCommands
             var operation = await history.GetAsync(parse.GetValue(id), cancellationToken);
             if (operation is null)
             {
-                Console.Error.WriteLine($"No operation {parse.GetValue(id)} in the history: it is not published, or no worker has taken it yet.");
+                Console.Error.WriteLine($"No operation {parse.GetValue(id)} in the history: it is not published, or neither a worker nor the API has recorded it yet (they read the queue tap).");
                 return 3;
             }
 
