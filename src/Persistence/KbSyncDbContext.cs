@@ -16,6 +16,7 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
+        modelBuilder.HasSequence<long>(QueueArrivals.Sequence);
         modelBuilder.Entity<OperationRecord>(op =>
         {
             op.ToTable("operations");
@@ -50,6 +51,9 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             op.Property(o => o.Step).HasMaxLength(16);
             // what is waiting or running, per KB, in order: queue positions and live queue depth
             op.HasIndex(o => new { o.KbId, o.RequestedAt, o.Id }).HasDatabaseName("ix_operations_open_by_kb").HasFilter("status IN ('queued', 'running')");
+            // queue positions: the open operations of a partition's KBs ahead in the broker's order
+            op.HasIndex(o => new { o.KbId, o.QueueSeq }).HasDatabaseName("ix_operations_open_by_seq").HasFilter("status IN ('queued', 'running')");
+            op.Property(o => o.QueuedMessageId).HasMaxLength(OperationColumns.MessageId);
         });
 
         modelBuilder.Entity<PartitionPauseRecord>(pause =>

@@ -26,6 +26,7 @@ public static class PersistenceExtensions
         builder.Services.AddSingleton<KbRegistry>();
         AddRemoteRules(builder);
         builder.Services.AddSingleton<OperationHistory>();
+        builder.Services.AddSingleton<QueueArrivals>();
         builder.Services.AddSingleton<OperationAnalytics>();
         builder.Services.AddSingleton<PartitionPauses>();
         builder.Services.AddSingleton<Identity.IdentityStore>();

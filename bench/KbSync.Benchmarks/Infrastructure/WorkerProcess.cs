@@ -21,6 +21,8 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         _log = log;
     }
 
+    private int _disposed;
+
     public string Id { get; }
     public int ProcessId => _process.Id;
 
@@ -78,8 +80,14 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         return worker;
     }
 
+    /// <summary>Stops the worker (SIGTERM, then a kill after 20 s); a second call does nothing, so a scenario may stop a worker before its sandbox ends.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (!_process.HasExited)
         {
             _ = SendSignal(_process.Id, 15);

@@ -11,8 +11,25 @@ public static class Topology
     public const string CompletedExchange = "kbsync.operation-completed";
     public const string FailedExchange = "kbsync.operation-failed";
 
-    /// <summary>Gets a copy of every request (bound with every partition's key), so requests are recorded as queued whoever published them.</summary>
-    public const string QueuedTapQueue = "kbsync-queued-tap";
+    /// <summary>
+    /// The queue tap: gets a copy of every request (bound to <see cref="RequestsExchange"/> with every
+    /// partition's key) and every <see cref="RefusedRoutingKey"/> notice, so requests are recorded as
+    /// queued, in the broker's order, whoever published them. A quorum queue with single active
+    /// consumer: one process at a time reads it, in order (any worker or API process).
+    /// </summary>
+    public const string QueueTapQueue = "kbsync-queue-tap";
+
+    /// <summary>
+    /// The tap of earlier versions (no single active consumer, no order). Nothing binds it any more; the
+    /// queue tap deletes it when no one reads it, or it would keep a copy of every request forever.
+    /// </summary>
+    public const string LegacyQueuedTapQueue = "kbsync-queued-tap";
+
+    /// <summary>
+    /// The routing key, on <see cref="RequestsExchange"/>, of a <see cref="RequestRefused"/> notice: only
+    /// the queue tap is bound with it, never a partition queue.
+    /// </summary>
+    public const string RefusedRoutingKey = "refused";
 
     public const int DefaultPartitionCount = 16;
 

@@ -5,7 +5,6 @@ using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using RabbitMQ.Client;
 
 namespace KbSync.KbWorker.Messaging;
 
@@ -15,7 +14,7 @@ public static class MessagingExtensions
     /// MassTransit on RabbitMQ. Every worker declares every partition queue (a quorum queue bound to
     /// <see cref="Topology.RequestsExchange"/> by the partition number), but subscribes only to the
     /// partitions it owns (<see cref="PartitionOwnership"/>): the live workers share them, and take
-    /// over those of a worker that stops or dies. The queued tap is an ordinary competing consumer.
+    /// over those of a worker that stops or dies. The queue tap is read by <c>AddQueueTap</c> (KbSync.QueueTap).
     /// </summary>
     public static IHostApplicationBuilder AddKbMessaging(this IHostApplicationBuilder builder)
     {
@@ -27,7 +26,6 @@ public static class MessagingExtensions
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddConsumer<KbRequestConsumer, KbRequestConsumerDefinition>();
-            bus.AddConsumer<QueuedTapConsumer, QueuedTapConsumerDefinition>();
             bus.UsingRabbitMq((context, cfg) =>
             {
                 var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
@@ -50,27 +48,6 @@ public static class MessagingExtensions
                 });
                 cfg.Message<OperationCompleted>(m => m.SetEntityName(Topology.CompletedExchange));
                 cfg.Message<OperationFailed>(m => m.SetEntityName(Topology.FailedExchange));
-
-                cfg.ReceiveEndpoint(Topology.QueuedTapQueue, tap =>
-                {
-                    tap.ConfigureConsumeTopology = false;
-                    tap.SetQuorumQueue();
-                    tap.PublishFaults = false;
-                    for (var partition = 0; partition < rabbit.Partitions; partition++)
-                    {
-                        var routingKey = Topology.RoutingKey(partition);
-                        tap.Bind(Topology.RequestsExchange, exchange =>
-                        {
-                            exchange.ExchangeType = ExchangeType.Direct;
-                            exchange.RoutingKey = routingKey;
-                        });
-                    }
-
-                    tap.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);
-                    tap.DiscardFaultedMessages(); // a copy: the partition consumer records unreadable messages
-                    tap.DiscardSkippedMessages();
-                    tap.ConfigureConsumer<QueuedTapConsumer>(context);
-                });
             });
         });
         builder.Services.Configure<MassTransitHostOptions>(host => host.WaitUntilStarted = true); // partition endpoints are connected to a started bus

@@ -91,35 +91,6 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
         });
     }
 
-    /// <summary>
-    /// Records requests as queued when they enter their partition queue (fed by the queue tap), so the
-    /// queue position and queue wait are known for every producer. A row that exists already (the
-    /// worker was quicker) is left alone.
-    /// </summary>
-    public async Task RecordQueuedAsync(IReadOnlyList<KbRequest> requests, CancellationToken cancellationToken)
-    {
-        var valid = requests.Where(r => r.OperationId != Guid.Empty && KbIds.IsValid(r.KbId)).DistinctBy(r => r.OperationId).ToList();
-        if (valid.Count == 0)
-        {
-            return;
-        }
-
-        var now = DateTimeOffset.UtcNow;
-        var ids = valid.Select(r => r.OperationId).ToArray();
-        var kbIds = valid.Select(r => r.KbId).ToArray();
-        var kinds = valid.Select(r => r.Kind.ToWireName()).ToArray();
-        var requestedBy = valid.Select(r => Storable.Text(r.RequestedBy, OperationColumns.RequestedBy)).ToArray();
-        var requestedAt = valid.Select(r => (r.RequestedAt == default ? now : r.RequestedAt).ToUniversalTime()).ToArray();
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        await db.Database.ExecuteSqlAsync(
-            $"""
-            INSERT INTO operations (id, kb_id, kind, requested_by, status, requested_at, attempts)
-            SELECT r.id, r.kb_id, r.kind, r.requested_by, {OperationStatus.Queued.ToWireName()}, r.requested_at, 0
-            FROM unnest({ids}, {kbIds}, {kinds}, {requestedBy}, {requestedAt}) AS r(id, kb_id, kind, requested_by, requested_at)
-            ON CONFLICT (id) DO NOTHING
-            """, cancellationToken);
-    }
-
     /// <summary>Records each operation's outcome and timings, in one statement.</summary>
     public async Task FinishAsync(IReadOnlyList<PendingOperation> operations, DateTimeOffset finishedAt, CancellationToken cancellationToken)
     {

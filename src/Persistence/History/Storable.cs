@@ -160,4 +160,7 @@ public static class OperationColumns
     public const int ErrorCode = 64;
     public const int ErrorMessage = 8000;
     public const int WorkerId = 100;
+
+    /// <summary>An AMQP <c>message_id</c> (a short string); longer ones are not kept, so they cannot be retracted.</summary>
+    public const int MessageId = 100;
 }

@@ -69,21 +69,25 @@ public static class ApiEndpoints
         endpoint.Produces<AcceptedOperation>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-    private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, HttpResponse response, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, history, response, () => publisher.SubmitNoteAsync(
+    private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, IOptions<RabbitMqOptions> rabbit, HttpResponse response, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, history, rabbit.Value.Partitions, response, () => publisher.SubmitNoteAsync(
             user.ToPrincipal().Name, kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken), cancellationToken);
 
-    private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, HttpResponse response, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, history, response, () => publisher.SubmitAgentTaskAsync(
+    private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, IOptions<RabbitMqOptions> rabbit, HttpResponse response, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, history, rabbit.Value.Partitions, response, () => publisher.SubmitAgentTaskAsync(
             user.ToPrincipal().Name, kb, body.RequestedBy ?? "", new AgentTaskContent(body.Instruction ?? "", body.Agent, body.Operations, body.ReadOnly), body.OperationId, cancellationToken), cancellationToken);
 
-    private static async Task<IResult> AcceptAsync(string kb, OperationHistory history, HttpResponse response, Func<Task<Guid>> submit, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes, then answers with the request's queue position once the queue tap has recorded it
+    /// (waiting at most <see cref="PositionWait"/>: the tap reads in the broker's order, so by then every
+    /// request ahead of it is recorded and counted).
+    /// </summary>
+    private static async Task<IResult> AcceptAsync(string kb, OperationHistory history, int partitions, HttpResponse response, Func<Task<Guid>> submit, CancellationToken cancellationToken)
     {
         try
         {
-            var submittedAt = DateTimeOffset.UtcNow;
             var operationId = await submit();
-            var position = await history.OpenCountAsync(kb, submittedAt, cancellationToken) + 1;
+            var position = await history.PositionOnceQueuedAsync(operationId, partitions, PositionWait, cancellationToken);
             return Results.Accepted($"/operations/{operationId}", new AcceptedOperation(operationId, kb, $"/operations/{operationId}", position));
         }
         catch (RequestTooLargeException error)
@@ -105,6 +109,9 @@ public static class ApiEndpoints
         }
     }
 
+    /// <summary>How long <c>POST</c> waits for the queue tap to record its request before answering without a position.</summary>
+    private static readonly TimeSpan PositionWait = TimeSpan.FromSeconds(2);
+
     /// <summary>What a <c>503 Queue full</c> suggests: long enough for the workers to take a few thousand requests.</summary>
     private const int QueueFullRetryAfterSeconds = 30;
 
@@ -117,13 +124,13 @@ public static class ApiEndpoints
     {
         if (await history.GetAsync(id, cancellationToken) is not { } operation || !(await AuthorizeAsync(authorization, user, operation.KbId, KbPolicies.Read)).Succeeded)
         {
-            return Results.Problem($"No operation {id} in the history of a KB {user.Identity?.Name} may read: it is not published, no worker has taken it yet, or it is another KB's.",
+            return Results.Problem($"No operation {id} in the history of a KB {user.Identity?.Name} may read: it is not published, the queue tap has not recorded it yet, or it is another KB's.",
                 statusCode: StatusCodes.Status404NotFound);
         }
 
         var pause = operation.Status.IsFinal() ? null : await history.PauseOfAsync(operation.KbId, rabbit.Value.Partitions, cancellationToken);
         var pauseView = pause is null ? null : PauseView.For(pause, (await AuthorizeAsync(authorization, user, pause.KbId, KbPolicies.Read)).Succeeded);
-        return Results.Ok(new OperationView(operation, await history.QueuePositionAsync(operation, cancellationToken), pauseView));
+        return Results.Ok(new OperationView(operation, await history.QueuePositionAsync(operation, rabbit.Value.Partitions, cancellationToken), pauseView));
     }
 
     private static async Task<IResult> ListOperationsAsync(

@@ -20,13 +20,13 @@ internal static class HistoryCommands
             var operation = await history.GetAsync(parse.GetValue(id), cancellationToken);
             if (operation is null)
             {
-                Console.Error.WriteLine($"No operation {parse.GetValue(id)} in the history: it is not published, or no worker has taken it yet.");
+                Console.Error.WriteLine($"No operation {parse.GetValue(id)} in the history: it is not published, or neither a worker nor the API has recorded it yet (they read the queue tap).");
                 return 3;
             }
 
             var partitions = host.Services.GetRequiredService<IOptions<RabbitMqOptions>>().Value.Partitions;
             var pause = operation.Status.IsFinal() ? null : await history.PauseOfAsync(operation.KbId, partitions, cancellationToken);
-            Output.PrintOperation(operation, parse.GetValue(json), await history.QueuePositionAsync(operation, cancellationToken), pause);
+            Output.PrintOperation(operation, parse.GetValue(json), await history.QueuePositionAsync(operation, partitions, cancellationToken), pause);
             return 0;
         }, cancellationToken));
         return command;

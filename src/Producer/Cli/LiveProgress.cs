@@ -1,6 +1,7 @@
 using KbSync.Contracts;
 using KbSync.Persistence.History;
 using KbSync.Producer.Client;
+using Microsoft.Extensions.Options;
 
 namespace KbSync.Producer.Cli;
 
@@ -15,13 +16,14 @@ internal static class LiveProgress
     public static async Task<int> WaitAsync(CliHost host, ResultWatch watch, Guid operationId, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var history = host.Services.GetRequiredService<OperationHistory>();
+        var partitions = host.Services.GetRequiredService<IOptions<RabbitMqOptions>>().Value.Partitions;
         var result = watch.ResultAsync(timeout, cancellationToken);
         string? shown = null;
         while (!result.IsCompleted)
         {
             if (await history.GetAsync(operationId, cancellationToken) is { } operation && !operation.Status.IsFinal())
             {
-                var line = Output.Progress(operation, await history.QueuePositionAsync(operation, cancellationToken));
+                var line = Output.Progress(operation, await history.QueuePositionAsync(operation, partitions, cancellationToken));
                 if (line != shown)
                 {
                     await Console.Error.WriteLineAsync(line);

@@ -1,4 +1,5 @@
 using KbSync.Contracts;
+using KbSync.QueueTap;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,7 +13,8 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 /// have its queue. The objects are the ones MassTransit declares for a partition endpoint
 /// (<see cref="PartitionEndpoint"/>), argument for argument, or RabbitMQ would refuse one of the two
 /// declarations: <c>kbsync.requests</c> (direct) → exchange <c>kb-partition-NN</c> (fanout, routing key
-/// NN) → quorum queue <c>kb-partition-NN</c> with <see cref="Topology.PartitionQueueArguments"/>. Registered before
+/// NN) → quorum queue <c>kb-partition-NN</c> with <see cref="Topology.PartitionQueueArguments"/>; and the queue tap
+/// (<see cref="QueueTapReader.DeclareAsync"/>), so a request published once a worker has started is recorded. Registered before
 /// MassTransit, so the queues exist before the bus says it has started; it tries again until the
 /// broker answers. On a cluster (<see cref="RabbitMqOptions.Hosts"/>) each quorum queue gets a member on
 /// every node, as RabbitMQ 3.10 does when no <c>x-quorum-initial-group-size</c> is given.
@@ -67,6 +69,7 @@ public sealed class PartitionTopology(IOptions<RabbitMqOptions> options, ILogger
         }
 
         await channel.CloseAsync(cancellationToken);
+        await QueueTapReader.DeclareAsync(connection, rabbit.Partitions, cancellationToken); // the tap too: copies are kept from the moment a worker has started
         await connection.CloseAsync(cancellationToken);
     }
 }
