@@ -2,7 +2,7 @@ using KbSync.KbWorker;
 using KbSync.KbWorker.Messaging;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence;
-using KbSync.QueueTap;
+using KbSync.Persistence.QueueTap;
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>

@@ -14,7 +14,7 @@ public static class MessagingExtensions
     /// MassTransit on RabbitMQ. Every worker declares every partition queue (a quorum queue bound to
     /// <see cref="Topology.RequestsExchange"/> by the partition number), but subscribes only to the
     /// partitions it owns (<see cref="PartitionOwnership"/>): the live workers share them, and take
-    /// over those of a worker that stops or dies. The queue tap is read by <c>AddQueueTap</c> (KbSync.QueueTap).
+    /// over those of a worker that stops or dies. The queue tap is read by <c>AddQueueTap</c> (Persistence/QueueTap).
     /// </summary>
     public static IHostApplicationBuilder AddKbMessaging(this IHostApplicationBuilder builder)
     {

@@ -1,6 +1,6 @@
 using System.Text;
 using KbSync.Contracts;
-using KbSync.QueueTap;
+using KbSync.Persistence.QueueTap;
 
 namespace KbSync.UnitTests.QueueTap;
 

@@ -1,5 +1,5 @@
 using KbSync.Contracts;
-using KbSync.QueueTap;
+using KbSync.Persistence.QueueTap;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

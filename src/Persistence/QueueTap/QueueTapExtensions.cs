@@ -2,7 +2,7 @@ using KbSync.Contracts;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-namespace KbSync.QueueTap;
+namespace KbSync.Persistence.QueueTap;
 
 public static class QueueTapExtensions
 {

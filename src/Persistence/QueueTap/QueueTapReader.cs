@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
-namespace KbSync.QueueTap;
+namespace KbSync.Persistence.QueueTap;
 
 /// <summary>
 /// Reads the queue tap (<see cref="Topology.QueueTapQueue"/>) and records each request as
@@ -50,15 +50,15 @@ public sealed class QueueTapReader(QueueArrivals arrivals, IOptions<RabbitMqOpti
         var rabbit = options.Value;
         var factory = new ConnectionFactory
         {
-            HostName = rabbit.Host,
-            Port = rabbit.Port,
             VirtualHost = rabbit.VirtualHost,
             UserName = rabbit.Username,
             Password = rabbit.Password,
             ClientProvidedName = "kbsync-queue-tap",
             AutomaticRecoveryEnabled = false, // a new connection, declarations and consumer in ReadAsync instead
         };
-        await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+        // any node of a cluster will do (RabbitMq__Hosts__N); after a lost connection the loop above opens a new one
+        var nodes = rabbit.Nodes().Select(node => new AmqpTcpEndpoint(node.Host, node.Port));
+        await using var connection = await factory.CreateConnectionAsync(nodes, cancellationToken);
         await DeclareAsync(connection, rabbit.Partitions, cancellationToken);
         await DeleteLegacyTapAsync(connection, cancellationToken);
 

@@ -2,7 +2,7 @@ using System.Text.Json;
 using KbSync.Contracts;
 using KbSync.Persistence.History;
 
-namespace KbSync.QueueTap;
+namespace KbSync.Persistence.QueueTap;
 
 /// <summary>
 /// One message of the queue tap, copied out of the client's buffer: a copy of a request (routing key:
