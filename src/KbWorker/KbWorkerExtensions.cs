@@ -7,10 +7,7 @@ using KbSync.KbWorker.Operations;
 using KbSync.Persistence;
 using KbSync.Persistence.KnowledgeBases;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace KbSync.KbWorker;

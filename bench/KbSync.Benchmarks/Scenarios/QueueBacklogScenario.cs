@@ -7,7 +7,6 @@ using System.Text.Json;
 using KbSync.Benchmarks.Infrastructure;
 using KbSync.Benchmarks.Reporting;
 using KbSync.Contracts;
-using KbSync.Persistence;
 using KbSync.Persistence.History;
 using KbSync.Persistence.Identity;
 using Microsoft.EntityFrameworkCore;

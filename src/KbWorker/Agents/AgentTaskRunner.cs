@@ -6,7 +6,6 @@ using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Identity;
 using KbSync.KbWorker.Notes;
 using KbSync.KbWorker.Pipeline;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Agents;

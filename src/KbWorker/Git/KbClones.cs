@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using KbSync.Contracts;
 using KbSync.Persistence.KnowledgeBases;
 using LibGit2Sharp;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Git;

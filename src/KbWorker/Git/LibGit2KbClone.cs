@@ -2,8 +2,6 @@ using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
 using KbSync.Persistence.KnowledgeBases;
 using LibGit2Sharp;
-using LibGit2Sharp.Handlers;
-using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Git;
 

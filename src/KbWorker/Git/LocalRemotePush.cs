@@ -1,7 +1,6 @@
 using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
 using LibGit2Sharp;
-using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Git;
 

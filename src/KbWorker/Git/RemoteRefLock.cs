@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Git;
 

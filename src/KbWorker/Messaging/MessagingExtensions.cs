@@ -2,8 +2,6 @@ using KbSync.Contracts;
 using KbSync.KbWorker.Messaging.Ordering;
 using KbSync.KbWorker.Messaging.Partitions;
 using MassTransit;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Messaging;

@@ -7,8 +7,6 @@ using KbSync.Persistence.Entities;
 using KbSync.Persistence.History;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Messaging;
 

@@ -3,7 +3,6 @@ using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Locking;
 using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Operations;

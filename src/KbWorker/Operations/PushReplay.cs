@@ -8,7 +8,6 @@ using KbSync.KbWorker.Notes;
 using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence.Entities;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Operations;

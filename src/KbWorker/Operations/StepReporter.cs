@@ -3,8 +3,6 @@ using KbSync.Contracts;
 using KbSync.KbWorker.Pipeline;
 using KbSync.Persistence;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Operations;
 

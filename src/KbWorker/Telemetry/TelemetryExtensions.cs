@@ -1,9 +1,6 @@
 using MassTransit;
 using MassTransit.Logging;
 using MassTransit.Monitoring;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;

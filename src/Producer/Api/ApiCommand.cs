@@ -1,11 +1,10 @@
 using System.CommandLine;
 using KbSync.Contracts;
 using KbSync.Persistence;
+using KbSync.Persistence.QueueTap;
 using KbSync.Producer.Api.Dashboard;
 using KbSync.Producer.Api.Security;
 using KbSync.Producer.Client;
-using KbSync.Persistence.QueueTap;
-using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 

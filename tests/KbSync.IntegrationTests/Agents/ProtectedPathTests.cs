@@ -1,6 +1,5 @@
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
-using KbSync.KbWorker.Pipeline;
 using KbSync.Persistence.Entities;
 using KbSync.Persistence.Identity;
 using KbSync.Persistence.KnowledgeBases;

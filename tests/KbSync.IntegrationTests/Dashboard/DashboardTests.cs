@@ -6,7 +6,6 @@ using KbSync.IntegrationTests.Api;
 using KbSync.IntegrationTests.Fixtures;
 using KbSync.Persistence.Entities;
 using KbSync.Persistence.Identity;
-using KbSync.Producer.Client;
 using Microsoft.EntityFrameworkCore;
 using PuppeteerSharp;
 using Xunit.Abstractions;

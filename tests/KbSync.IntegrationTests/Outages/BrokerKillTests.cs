@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 
 namespace KbSync.IntegrationTests.Outages;

@@ -1,11 +1,9 @@
 using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
-using KbSync.Persistence;
 using KbSync.Persistence.Partitions;
 using KbSync.UnitTests.Doubles;
 using Microsoft.EntityFrameworkCore;

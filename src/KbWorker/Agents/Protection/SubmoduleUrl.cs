@@ -74,7 +74,7 @@ public static class SubmoduleUrl
     {
         dotdots = 0;
         var at = 0;
-        for (;;)
+        for (; ; )
         {
             if (StartsWithDotDotSlash(url, at))
             {
@@ -211,7 +211,7 @@ public static class SubmoduleUrl
             at++;
         }
 
-        for (;;)
+        for (; ; )
         {
             var segmentStart = norm.Length;
             var nextSlash = IndexOfAny(url, at, "/?#");

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using KbSync.Contracts;
 using KbSync.KbWorker.Pipeline;
-using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 

@@ -4,8 +4,6 @@ using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Operations;
 using KbSync.KbWorker.Pipeline;
 using MassTransit;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Messaging.Ordering;

@@ -1,7 +1,6 @@
 using KbSync.Contracts;
 using MassTransit;
 using MassTransit.Middleware;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Messaging.Partitions;

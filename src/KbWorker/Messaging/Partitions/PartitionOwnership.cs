@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
 using KbSync.Contracts;
-using KbSync.Persistence.Partitions;
 using KbSync.KbWorker.Messaging.Ordering;
+using KbSync.Persistence.Partitions;
 using MassTransit;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Messaging.Partitions;

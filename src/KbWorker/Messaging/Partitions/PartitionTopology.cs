@@ -1,7 +1,5 @@
 using KbSync.Contracts;
 using KbSync.Persistence.QueueTap;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 
