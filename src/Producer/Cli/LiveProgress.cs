@@ -25,6 +25,12 @@ internal static class LiveProgress
         return Output.PrintResult(await result);
     }
 
+    /// <summary>
+    /// Polls the history until the result comes. Gives up, saying so once, when the database cannot be
+    /// reached: <see cref="Npgsql.NpgsqlException"/>, which EF Core's execution strategy wraps in an
+    /// <see cref="InvalidOperationException"/> ("likely due to a transient failure"), or a malformed
+    /// <c>ConnectionStrings__KbSync</c> (<see cref="ArgumentException"/>).
+    /// </summary>
     private static async Task ShowProgressAsync(OperationHistory history, Guid operationId, Task result, CancellationToken stop)
     {
         string? shown = null;
@@ -45,13 +51,13 @@ internal static class LiveProgress
                 await Task.WhenAny(result, Task.Delay(PollInterval, stop));
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (Exception) when (stop.IsCancellationRequested)
         {
-            // the result came (or the user gave up): no more progress
+            // the result came (or the user gave up) while a query ran: what it found no longer matters
         }
-        catch (Exception error) when (error is Npgsql.NpgsqlException or ArgumentException) // ArgumentException: a malformed ConnectionStrings__KbSync
+        catch (Exception error) when (error is Npgsql.NpgsqlException or ArgumentException || error.InnerException is Npgsql.NpgsqlException)
         {
-            await Console.Error.WriteLineAsync($"(no progress to show: the history database did not answer ({error.Message}); waiting for the result from the broker)");
+            await Console.Error.WriteLineAsync($"(no progress to show: the history database did not answer ({(error.InnerException as Npgsql.NpgsqlException ?? error).Message}); waiting for the result from the broker)");
         }
     }
 }
