@@ -5,6 +5,7 @@ using KbSync.Persistence.QueueTap;
 using KbSync.Producer.Api.Dashboard;
 using KbSync.Producer.Api.Security;
 using KbSync.Producer.Client;
+using KbSync.Producer.Telemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
@@ -42,7 +43,8 @@ internal static class ApiCommand
             builder.WebHost.UseUrls([.. parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), .. metrics.Addresses.Select(a => a.ToString())]);
             builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = RequestLimits.MaxRequestBytes); // past it: 413
             builder.AddKbSyncPersistence();
-            builder.AddKbSyncClient(serviceName: "kbsync-api");
+            builder.AddKbSyncClient();
+            builder.AddProducerTracing(serviceName: "kbsync-api");
             builder.AddQueueTap(); // positions and /queues hold with no worker running
             builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddSource("Microsoft.AspNetCore")); // when traced: the request's span, the publish's parent
             builder.AddKbSyncApiSecurity();

@@ -22,7 +22,7 @@ internal static class AgentCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds --wait waits.", DefaultValueFactory = _ => 900 };
         CliErrors.RequirePositive(timeout);
         var command = new Command("agent", "Run an agent task on a KB.") { kb, instruction, user, agent, ops, readOnly, id, wait, timeout };
-        command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
+        command.SetAction((parse, cancellationToken) => KbSyncCli.PublishAsync(async host =>
         {
             var kbId = KbIds.Validate(parse.GetValue(kb));
             var text = parse.GetValue(instruction)!;

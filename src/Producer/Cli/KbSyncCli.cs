@@ -39,8 +39,15 @@ internal static class KbSyncCli
         return await parse.InvokeAsync();
     }
 
-    /// <summary>Runs a command body with its services; turns errors into a one-line message and an exit code.</summary>
-    public static async Task<int> RunAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken)
+    /// <summary>Runs a command that reads or changes the database (migrated first), with its services; turns errors into a one-line message and an exit code.</summary>
+    public static Task<int> RunAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken) =>
+        RunAsync(body, migrate: true, cancellationToken);
+
+    /// <summary>Runs a command that only publishes to the broker (<c>note</c>, <c>agent</c>): the database is neither migrated nor opened for it.</summary>
+    public static Task<int> PublishAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken) =>
+        RunAsync(body, migrate: false, cancellationToken);
+
+    private static async Task<int> RunAsync(Func<CliHost, Task<int>> body, bool migrate, CancellationToken cancellationToken)
     {
         if (Console.IsOutputRedirected)
         {
@@ -49,7 +56,7 @@ internal static class KbSyncCli
 
         try
         {
-            await using var host = await CliHost.CreateAsync(cancellationToken);
+            await using var host = await CliHost.CreateAsync(migrate, cancellationToken);
             return await body(host);
         }
         catch (ArgumentException error)

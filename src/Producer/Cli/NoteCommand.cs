@@ -19,7 +19,7 @@ internal static class NoteCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds --wait waits.", DefaultValueFactory = _ => 600 };
         CliErrors.RequirePositive(timeout);
         var command = new Command("note", "Add a note to a KB.") { kb, text, user, title, category, tags, id, wait, timeout };
-        command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
+        command.SetAction((parse, cancellationToken) => KbSyncCli.PublishAsync(async host =>
         {
             var body = parse.GetValue(text)!;
             if (body == "-")
