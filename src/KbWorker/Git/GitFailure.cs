@@ -5,7 +5,7 @@ using LibGit2Sharp;
 namespace KbSync.KbWorker.Git;
 
 /// <summary>
-/// A git failure as a domain error: a stable <see cref="ReasonCode"/> (one of <see cref="ReasonCodes"/>)
+/// A git failure as a domain error: a stable reason code (one of <see cref="ReasonCodes"/>)
 /// and a message a user can act on. Messages name the KB and the remote as registered (which never
 /// holds a credential), never a token.
 /// </summary>

@@ -59,7 +59,7 @@ public static class TelemetryExtensions
         builder.Services.AddConsumeObserver(services => services.GetRequiredService<OperationTraces>());
         var workerId = builder.Configuration[$"{KbWorkerOptions.Section}:{nameof(KbWorkerOptions.WorkerId)}"] ?? Environment.MachineName;
         builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => exporters.Name(resource, "kbsync-worker", workerId))
+            .ConfigureResource(resource => TraceExporters.Name(resource, "kbsync-worker", workerId))
             .WithTracing(tracing => exporters.AddTo(tracing.AddSource(DiagnosticHeaders.DefaultListenerName, WorkerTracing.SourceName)));
     }
 }
@@ -101,7 +101,7 @@ public sealed record TraceExporters(bool Otlp, bool Console)
     }
 
     /// <summary>The service's name and instance, unless <c>OTEL_SERVICE_NAME</c> names it (the SDK reads that itself).</summary>
-    public void Name(ResourceBuilder resource, string service, string instance)
+    public static void Name(ResourceBuilder resource, string service, string instance)
     {
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME")))
         {

@@ -16,18 +16,18 @@ namespace KbSync.Producer.Api;
 /// </summary>
 public sealed partial class BindingProblems : IExceptionHandler
 {
-    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
-        if (exception is not BadHttpRequestException refused || context.Response.HasStarted)
+        if (exception is not BadHttpRequestException refused || httpContext.Response.HasStarted)
         {
             return false;
         }
 
         var status = refused.StatusCode;
-        var detail = context.Features.Get<Microsoft.AspNetCore.Antiforgery.IAntiforgeryValidationFeature>() is { IsValid: false }
+        var detail = httpContext.Features.Get<Microsoft.AspNetCore.Antiforgery.IAntiforgeryValidationFeature>() is { IsValid: false }
             ? Dashboard.SignInPage.AntiforgeryRefused
-            : Explain(refused, context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>()?.RequestType);
-        await ApiProblems.WriteAsync(context, status, status == StatusCodes.Status415UnsupportedMediaType ? "Unsupported media type" : "Invalid request", detail);
+            : Explain(refused, httpContext.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>()?.RequestType);
+        await ApiProblems.WriteAsync(httpContext, status, status == StatusCodes.Status415UnsupportedMediaType ? "Unsupported media type" : "Invalid request", detail);
         return true;
     }
 

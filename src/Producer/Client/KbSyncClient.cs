@@ -19,6 +19,7 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
     /// <see cref="KbSyncPublishException"/> when no partition queue takes the message.
     /// </summary>
     /// <param name="onBehalfOf">For a trusted relay (the HTTP API): the principal it publishes for; the workers refuse it from anyone else.</param>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1068", Justification = "Published API: onBehalfOf came after the token, and callers pass the token by position")]
     public async Task<Guid> SubmitNoteAsync(string kbId, string requestedBy, NoteContent note, Guid? operationId = null, CancellationToken cancellationToken = default, string? onBehalfOf = null)
     {
         KbIds.Validate(kbId);
@@ -42,6 +43,7 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
     /// external agent) and returns its operation id once the broker has it.
     /// </summary>
     /// <param name="onBehalfOf">For a trusted relay (the HTTP API): the principal it publishes for; the workers refuse it from anyone else.</param>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1068", Justification = "Published API: onBehalfOf came after the token, and callers pass the token by position")]
     public async Task<Guid> SubmitAgentTaskAsync(string kbId, string requestedBy, AgentTaskContent task, Guid? operationId = null, CancellationToken cancellationToken = default, string? onBehalfOf = null)
     {
         KbIds.Validate(kbId);
