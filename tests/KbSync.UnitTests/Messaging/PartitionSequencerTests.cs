@@ -164,6 +164,27 @@ public sealed class PartitionSequencerTests
     }
 
     [Fact]
+    public async Task When_stopping_a_delivery_taken_for_the_next_run_before_a_cancelled_one_is_given_back_too()
+    {
+        _holdFirstRun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hold = _holdFirstRun;
+        using var stopping = new CancellationTokenSource();
+        var sequencer = Create();
+        var first = sequencer.SubmitAsync(Tag(1), Request("a"), default);
+        await Task.Delay(50);
+        var before = sequencer.SubmitAsync(Tag(2), Request("b"), default);
+        var cancelled = sequencer.SubmitAsync(Tag(3), Request("c"), stopping.Token);
+        stopping.Cancel();
+
+        hold.SetResult();
+
+        await first.WaitAsync(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(10)));
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => before.WaitAsync(TimeSpan.FromSeconds(10))); // never left waiting for ever
+        Assert.Equal(["a"], Ran());
+    }
+
+    [Fact]
     public async Task After_its_channel_drops_the_partition_starts_over_on_the_next_channel_even_with_the_same_consumer_tag()
     {
         var sequencer = Create();

@@ -187,6 +187,12 @@ public sealed class PartitionSequencer(
                 if (entry.CancellationToken.IsCancellationRequested)
                 {
                     // Stopping: nothing after a message that goes back to the queue may run, or order would break.
+                    // What this run had taken already goes back too: it is no longer waiting, and would be left so for ever.
+                    foreach (var taken in run)
+                    {
+                        taken.Cancel();
+                    }
+
                     Halt(entry);
                     return;
                 }
