@@ -3,8 +3,6 @@ using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Operations;
 using KbSync.KbWorker.Pipeline;
-using MassTransit;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -17,7 +15,7 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 /// answer pauses the partition in order, and a run that keeps failing while the services answer ends
 /// with <c>internal_error</c> for the request to blame.
 /// </summary>
-public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IServiceProvider services, IOptions<KbWorkerOptions> options, IOptions<RabbitMqOptions> rabbit, ILoggerFactory loggers)
+public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IOptions<KbWorkerOptions> options, IOptions<RabbitMqOptions> rabbit, ILoggerFactory loggers)
 {
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
     private readonly SemaphoreSlim _readOnlySlots = new(Math.Max(1, options.Value.MaxReadOnlyTasks));
@@ -46,9 +44,6 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
     /// <summary>Whether the partition has a run in progress or requests waiting here.</summary>
     public bool IsBusy(int partition) => _sequencers.TryGetValue(partition, out var sequencer) && sequencer.IsBusy;
 
-    /// <summary>Resolved when first used: the bus's own configuration needs this class, so it cannot take the bus in its constructor.</summary>
-    private IBus Bus => services.GetRequiredService<IBus>();
-
     public PartitionSequencer For(int partition) =>
         _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, RunAsync, loggers.CreateLogger<PartitionSequencer>(), options.Value.DeliveryGapTimeout, RunReadOnlyAsync));
 
@@ -59,7 +54,7 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
         var groups = operations
             .DistinctBy(o => o.Id)
             .GroupBy(o => o.Request.KbId ?? "")
-            .Select(kb => backstop.RunAsync(partition, kb.Key, kb.ToList(), group => runner.RunAsync(kb.Key, group, Bus, cancellationToken), GiveUp(cancellationToken), cancellationToken));
+            .Select(kb => backstop.RunAsync(partition, kb.Key, kb.ToList(), group => runner.RunAsync(kb.Key, group, cancellationToken), GiveUp(cancellationToken), cancellationToken));
         await Task.WhenAll(groups);
 
         var byId = operations.DistinctBy(o => o.Id).ToDictionary(o => o.Id);
@@ -73,7 +68,7 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
         try
         {
             var operation = ToPending(request, partition, DateTimeOffset.UtcNow);
-            await backstop.RunAsync(partition, request.KbId ?? "", [operation], _ => runner.RunReadOnlyAsync(operation, Bus, cancellationToken), GiveUp(cancellationToken), cancellationToken);
+            await backstop.RunAsync(partition, request.KbId ?? "", [operation], _ => runner.RunReadOnlyAsync(operation, cancellationToken), GiveUp(cancellationToken), cancellationToken);
             return operation;
         }
         finally
@@ -103,5 +98,5 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
         return operation;
     }
 
-    private Func<PendingOperation, Task> GiveUp(CancellationToken cancellationToken) => operation => runner.RecordFailureAsync(operation, Bus, cancellationToken);
+    private Func<PendingOperation, Task> GiveUp(CancellationToken cancellationToken) => operation => runner.RecordFailureAsync(operation, cancellationToken);
 }
