@@ -19,12 +19,13 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
 {
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
     private readonly SemaphoreSlim _readOnlySlots = new(Math.Max(1, options.Value.MaxReadOnlyTasks));
+    private readonly ChannelHandOver _handOver = new(loggers.CreateLogger<ChannelHandOver>());
 
     /// <summary>
-    /// Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="PartitionSequencer.HandOverAsync"/>).
+    /// Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="ChannelHandOver"/>).
     /// Made for a partition that has had no delivery yet too, so that one arriving late is given back as well.
     /// </summary>
-    public Task HandOverAsync(int partition, CancellationToken cancellationToken) => For(partition).HandOverAsync(cancellationToken);
+    public Task HandOverAsync(int partition, CancellationToken cancellationToken) => _handOver.HandOverAsync(For(partition), cancellationToken);
 
     /// <summary>Cancels the partition's running run (<see cref="PartitionSequencer.Abort"/>).</summary>
     public void Abort(int partition)
