@@ -394,6 +394,3 @@ public sealed class PartitionSequencer(
         public void Cancel() => Completion.TrySetException(new ReturnToQueueException(null));
     }
 }
-
-/// <summary>Where a hand-over began: the running run to wait for, the channel to close after it, and that channel's generation.</summary>
-public sealed record HandOverStart(Task RunReleased, IChannel? Channel, int Generation);
