@@ -51,7 +51,7 @@ public static class Topology
     /// </summary>
     public static IReadOnlyDictionary<string, object> PartitionQueueArguments(int maxLength)
     {
-        var arguments = new Dictionary<string, object> { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true };
+        var arguments = OrderedQueueArguments();
         if (maxLength > 0)
         {
             arguments["x-max-length"] = maxLength;
@@ -60,6 +60,12 @@ public static class Topology
 
         return arguments;
     }
+
+    /// <summary>The arguments of the <see cref="QueueTapQueue"/>: a quorum queue with single active consumer, with no length limit.</summary>
+    public static IReadOnlyDictionary<string, object> QueueTapArguments() => OrderedQueueArguments();
+
+    /// <summary>A queue read in order by one consumer at a time: a quorum queue (FIFO that survives a broker restart) with single active consumer.</summary>
+    private static Dictionary<string, object> OrderedQueueArguments() => new() { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true };
 
     /// <summary>The partition a queue name (or an address ending in it) stands for.</summary>
     public static bool TryParsePartitionQueue(string queueOrAddress, out int partition)

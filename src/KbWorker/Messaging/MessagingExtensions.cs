@@ -1,6 +1,7 @@
 using KbSync.Contracts;
 using KbSync.KbWorker.Messaging.Ordering;
 using KbSync.KbWorker.Messaging.Partitions;
+using KbSync.KbWorker.Operations;
 using MassTransit;
 using Microsoft.Extensions.Options;
 
@@ -17,6 +18,8 @@ public static class MessagingExtensions
     public static IHostApplicationBuilder AddKbMessaging(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
+        // the bus at its first publish: the receive observer below is made while the bus is built, and reaches the publisher
+        builder.Services.AddSingleton<IResultPublisher>(services => new BusResultPublisher(new Lazy<IBus>(services.GetRequiredService<IBus>)));
         builder.Services.AddSingleton<PartitionSequencers>();
         builder.Services.AddSingleton<UnreadableMessageRecorder>();
         builder.Services.AddReceiveObserver<DeliveryObserver>();

@@ -2,6 +2,7 @@ using System.Text.Json;
 using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Messaging.Ordering;
+using KbSync.KbWorker.Operations;
 using KbSync.Persistence;
 using KbSync.Persistence.Entities;
 using KbSync.Persistence.History;
@@ -18,7 +19,7 @@ namespace KbSync.KbWorker.Messaging;
 /// skipped queue as usual: nothing lands there unrecorded. A <see cref="ReturnToQueueException"/>
 /// is passed through to the transport, which returns the message to its queue.
 /// </summary>
-public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext> contexts, IServiceProvider services, ILogger<UnreadableMessageRecorder> logger)
+public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext> contexts, IResultPublisher results, ILogger<UnreadableMessageRecorder> logger)
     : IFilter<ExceptionReceiveContext>, IFilter<ReceiveContext>
 {
     public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
@@ -95,9 +96,8 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
         row.ErrorMessage = reason;
         row.Attempts++;
         await db.SaveChangesAsync();
-        // The bus is resolved here, not in the constructor: the bus's own configuration creates this filter.
-        await services.GetRequiredService<IBus>().Publish(new OperationFailed(id, kbId, OperationKind.Note, OperationStatus.Failed, ReasonCodes.MalformedMessage, reason, now,
-            operationId is null ? sentOperationId : null));
+        await results.PublishAsync(new OperationFailed(id, kbId, OperationKind.Note, OperationStatus.Failed, ReasonCodes.MalformedMessage, reason, now,
+            operationId is null ? sentOperationId : null), CancellationToken.None);
     }
 
     /// <summary>

@@ -4,7 +4,6 @@ using KbSync.KbWorker.Identity;
 using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence.KnowledgeBases;
-using MassTransit;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Operations;
@@ -29,18 +28,19 @@ public sealed class KbOperationRunner(
     KbRegistry registry,
     KbGroupRunner groups,
     OperationRecorder recorder,
+    IResultPublisher results,
     RequestAuthorization authorization,
     OperationTraces traces,
     IOptions<KbWorkerOptions> options)
 {
     private readonly KbWorkerOptions _options = options.Value;
 
-    public Task RunAsync(string kbId, IReadOnlyList<PendingOperation> operations, IPublishEndpoint publish, CancellationToken cancellationToken) =>
-        RecordAsync(kbId, operations, reader: false, publish, cancellationToken);
+    public Task RunAsync(string kbId, IReadOnlyList<PendingOperation> operations, CancellationToken cancellationToken) =>
+        RecordAsync(kbId, operations, reader: false, cancellationToken);
 
     /// <summary>A read-only agent task: no write lock, no commit, a snapshot of the remote head.</summary>
-    public Task RunReadOnlyAsync(PendingOperation operation, IPublishEndpoint publish, CancellationToken cancellationToken) =>
-        RecordAsync(operation.Request.KbId, [operation], reader: true, publish, cancellationToken);
+    public Task RunReadOnlyAsync(PendingOperation operation, CancellationToken cancellationToken) =>
+        RecordAsync(operation.Request.KbId, [operation], reader: true, cancellationToken);
 
     /// <summary>
     /// Validates the operations, marks them running and applies them, then records and publishes every
@@ -49,7 +49,7 @@ public sealed class KbOperationRunner(
     /// the first request, as they say which requests an earlier delivery finished already. Those keep
     /// their earlier outcome.
     /// </summary>
-    private async Task RecordAsync(string kbId, IReadOnlyList<PendingOperation> operations, bool reader, IPublishEndpoint publish, CancellationToken cancellationToken)
+    private async Task RecordAsync(string kbId, IReadOnlyList<PendingOperation> operations, bool reader, CancellationToken cancellationToken)
     {
         var registered = Task.Run(() => registry.FindAsync(kbId, cancellationToken), cancellationToken); // read while the history rows are written
         Activity.Current = null; // a run serves many requests, each in its own trace: every span here names its operation's (WorkerTracing)
@@ -82,7 +82,7 @@ public sealed class KbOperationRunner(
         }
 
         // all at once: each waits for the broker's confirm, and one after the other that was about 1 ms per operation of the group
-        await Task.WhenAll(operations.Select(operation => PublishAsync(record, publish, operation, finishedAt, cancellationToken)));
+        await Task.WhenAll(operations.Select(operation => PublishAsync(record, operation, finishedAt, cancellationToken)));
     }
 
     /// <summary>
@@ -106,18 +106,18 @@ public sealed class KbOperationRunner(
     }
 
     /// <summary>Publishes an operation's result inside its record span, so MassTransit's publish span is in the operation's trace.</summary>
-    private static async Task PublishAsync(StepSpans record, IPublishEndpoint publish, PendingOperation operation, DateTimeOffset finishedAt, CancellationToken cancellationToken)
+    private async Task PublishAsync(StepSpans record, PendingOperation operation, DateTimeOffset finishedAt, CancellationToken cancellationToken)
     {
         record.Enter(operation);
-        await OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken);
+        await results.PublishAsync(operation, finishedAt, cancellationToken);
     }
 
     /// <summary>Records and publishes an operation's failure on its own, whatever state its history row is in (the backstop's last word).</summary>
-    public async Task RecordFailureAsync(PendingOperation operation, IPublishEndpoint publish, CancellationToken cancellationToken)
+    public async Task RecordFailureAsync(PendingOperation operation, CancellationToken cancellationToken)
     {
         operation.Outcome = recorder.MakeStorable(operation.Outcome!);
         var finishedAt = DateTimeOffset.UtcNow;
         await recorder.RecordFailedAsync(operation, finishedAt, cancellationToken);
-        await OperationRecorder.PublishAsync(publish, operation, finishedAt, cancellationToken);
+        await results.PublishAsync(operation, finishedAt, cancellationToken);
     }
 }

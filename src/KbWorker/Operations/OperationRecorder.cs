@@ -5,7 +5,6 @@ using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence;
 using KbSync.Persistence.Entities;
 using KbSync.Persistence.History;
-using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -13,9 +12,9 @@ namespace KbSync.KbWorker.Operations;
 
 /// <summary>
 /// Writes each operation's history row (running when a worker takes it, then its outcome and
-/// timings) and tells the requester through <see cref="OperationCompleted"/> or
-/// <see cref="OperationFailed"/>. The row is keyed by the operation id, so a redelivered request
-/// finds it: one already succeeded is not run again, only its result is published again.
+/// timings); <see cref="IResultPublisher"/> tells the requester. The row is keyed by the operation id,
+/// so a redelivered request finds it: one already succeeded is not run again, only its result is
+/// published again.
 /// </summary>
 public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> contexts, WorkerMetrics metrics, IOptions<KbWorkerOptions> options)
 {
@@ -163,22 +162,6 @@ public sealed class OperationRecorder(IDbContextFactory<KbSyncDbContext> context
                 error_message = excluded.error_message, worker_id = excluded.worker_id
             WHERE o.status NOT IN ({OperationStatus.Succeeded.ToWireName()}, {OperationStatus.Duplicate.ToWireName()})
             """, cancellationToken);
-    }
-
-    public static async Task PublishAsync(IPublishEndpoint publish, PendingOperation operation, DateTimeOffset finishedAt, CancellationToken cancellationToken)
-    {
-        var outcome = operation.Outcome ?? throw new InvalidOperationException($"Operation {operation.Id} has no outcome to publish.");
-        var request = operation.Request;
-        if (outcome.Status is OperationStatus.Succeeded or OperationStatus.Duplicate)
-        {
-            await publish.Publish(new OperationCompleted(operation.RecordedId, request.KbId, request.Kind, outcome.Status, outcome.CommitSha, outcome.NotePath, finishedAt, outcome.Agent), cancellationToken);
-        }
-        else
-        {
-            // a request whose KB id is not one (it may hold anything) fails with no KB id
-            await publish.Publish(new OperationFailed(operation.RecordedId, KbIds.IsValid(request.KbId) ? request.KbId : null, request.Kind, outcome.Status, outcome.ErrorCode ?? ReasonCodes.InternalError, outcome.ErrorMessage ?? "", finishedAt,
-                operation.RecordedId == operation.Id ? null : operation.Id.ToString()), cancellationToken);
-        }
     }
 
     /// <summary>

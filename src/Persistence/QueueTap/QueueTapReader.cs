@@ -122,7 +122,7 @@ public sealed class QueueTapReader(QueueArrivals arrivals, IOptions<RabbitMqOpti
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(Topology.RequestsExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        var arguments = new Dictionary<string, object?> { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true };
+        var arguments = Topology.QueueTapArguments().ToDictionary(a => a.Key, a => (object?)a.Value);
         await channel.QueueDeclareAsync(Topology.QueueTapQueue, durable: true, exclusive: false, autoDelete: false, arguments, cancellationToken: cancellationToken);
         for (var partition = 0; partition < partitions; partition++)
         {
