@@ -5,7 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace KbSync.IntegrationTests.Fixtures;
+namespace KbSync.TestSupport;
 
 /// <summary>
 /// A smart-HTTP git server for tests: serves the bare repositories under <see cref="Root"/> at
