@@ -87,12 +87,7 @@ public static class CliRunner
         return port;
     }
 
-    private static string CliAssembly()
-    {
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var path = Path.Combine(testOutput.Parent!.Parent!.FullName, "KbSync.Producer", testOutput.Name, "kbsync.dll");
-        return File.Exists(path) ? path : throw new FileNotFoundException($"The CLI is not built at {path}: build the solution first.");
-    }
+    private static string CliAssembly() => BuiltPrograms.Existing(BuiltPrograms.Cli);
 }
 
 public sealed record CliResult(int ExitCode, string Output, string Error)
