@@ -168,8 +168,9 @@ public sealed class QueueBacklogScenario : IScenario
 
         public static async Task<ApiHost> StartAsync(BenchSettings settings, BenchSandbox sandbox, string token, CancellationToken cancellationToken)
         {
-            var address = new Uri($"http://127.0.0.1:{FreePort()}");
-            var info = new ProcessStartInfo("dotnet", [settings.CliDll, "api", "--urls", address.ToString().TrimEnd('/'), "--metrics-urls", $"http://127.0.0.1:{FreePort()}"])
+            var ports = FreePorts.Loopback(2);
+            var address = new Uri($"http://127.0.0.1:{ports[0]}");
+            var info = new ProcessStartInfo("dotnet", [settings.CliDll, "api", "--urls", address.ToString().TrimEnd('/'), "--metrics-urls", $"http://127.0.0.1:{ports[1]}"])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -214,15 +215,6 @@ public sealed class QueueBacklogScenario : IScenario
 
             _process.Dispose();
             Http.Dispose();
-        }
-
-        private static int FreePort()
-        {
-            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-            listener.Start();
-            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-            listener.Stop();
-            return port;
         }
     }
 }

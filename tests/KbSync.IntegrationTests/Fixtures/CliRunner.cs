@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 
 namespace KbSync.IntegrationTests.Fixtures;
 
@@ -8,28 +9,13 @@ public static class CliRunner
     public static Task<CliResult> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args) =>
         RunWithInputAsync(environment, standardInput: "", args);
 
+    /// <summary>Runs the CLI with <paramref name="standardInput"/> on its standard input (UTF-8); it is killed after 2 minutes.</summary>
     public static async Task<CliResult> RunWithInputAsync(IReadOnlyDictionary<string, string> environment, string standardInput, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet", [CliAssembly(), .. args])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var (name, value) in environment)
-        {
-            info.Environment[name] = value;
-        }
-
-        using var process = Process.Start(info)!;
-        await process.StandardInput.WriteAsync(standardInput);
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await process.WaitForExitAsync(timeout.Token);
-        return new CliResult(process.ExitCode, await stdout, await stderr);
+        var cli = await ProcessRunner.RunAsync("dotnet", [CliAssembly(), .. args], environment,
+            writeInput: input => input.WriteAsync(Encoding.UTF8.GetBytes(standardInput)).AsTask(), cancellationToken: timeout.Token);
+        return new CliResult(cli.ExitCode, cli.Output, cli.Error);
     }
 
     /// <summary>
@@ -41,8 +27,9 @@ public static class CliRunner
     public static async Task<ApiProcess> StartApiAsync(IReadOnlyDictionary<string, string> environment, string? bearerToken = null)
     {
         bearerToken ??= await CreateTokenAsync(environment, KbSyncSandbox.TestPrincipal);
-        var url = $"http://127.0.0.1:{FreePort()}";
-        var metricsUrl = $"http://127.0.0.1:{FreePort()}";
+        var ports = FreePorts.Loopback(2);
+        var url = $"http://127.0.0.1:{ports[0]}";
+        var metricsUrl = $"http://127.0.0.1:{ports[1]}";
         var info = new ProcessStartInfo("dotnet", [CliAssembly(), "api", "--urls", url, "--metrics-urls", metricsUrl]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var (name, value) in environment)
         {
@@ -76,15 +63,6 @@ public static class CliRunner
     {
         var created = await RunAsync(environment, "token", "create", principal, "--label", "tests");
         return created.ExitCode == 0 ? created.Output.Trim() : throw new InvalidOperationException($"kbsync token create {principal} failed: {created}");
-    }
-
-    public static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private static string CliAssembly() => BuiltPrograms.Existing(BuiltPrograms.Cli);
