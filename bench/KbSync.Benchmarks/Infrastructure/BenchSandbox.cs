@@ -135,7 +135,8 @@ public sealed class BenchSandbox : IAsyncDisposable
         }
 
         environment["KbWorker__DataPath"] = Path.Combine(Folder, "workers", workerId);
-        var worker = await WorkerProcess.StartAsync(workerId, _settings.WorkerDll, environment, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), cancellationToken);
+        environment["DOTNET_CONTENTROOT"] = Path.GetDirectoryName(_settings.WorkerDll)!; // its appsettings.json: the log format
+        var worker = await WorkerProcess.StartAsync(workerId, environment, _settings.WorkerDll, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), TimeSpan.FromSeconds(90), cancellationToken);
         lock (_workers)
         {
             _workers.Add(worker); // workers may be started concurrently

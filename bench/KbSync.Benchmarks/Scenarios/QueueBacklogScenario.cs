@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
@@ -47,7 +46,8 @@ public sealed class QueueBacklogScenario : IScenario
             // declares every partition queue and the queue tap, then stops: nothing consumes the partitions
         }
 
-        using var api = await ApiHost.StartAsync(context.Settings, sandbox, token, cancellationToken);
+        await using var api = await ApiProcess.StartAsync(CliEnvironment(context.Settings, sandbox), token, context.Settings.CliDll,
+            Path.Combine(sandbox.LogFolder, $"{sandbox.Name}-api.log"), startTimeout: TimeSpan.FromMinutes(2), requestTimeout: TimeSpan.FromMinutes(2), cancellationToken: cancellationToken);
         var client = await sandbox.StartClientAsync(cancellationToken);
         Report.Progress($"{Name}: publishing {backlog:N0} notes to {Kb}");
         var publish = Stopwatch.StartNew();
@@ -149,79 +149,5 @@ public sealed class QueueBacklogScenario : IScenario
         var environment = sandbox.Environment();
         environment["DOTNET_CONTENTROOT"] = Path.GetDirectoryName(settings.CliDll)!;
         return environment;
-    }
-
-    /// <summary>A <c>kbsync api</c> process of the sandbox on a free loopback port, signed in with a bearer token; killed when disposed.</summary>
-    private sealed class ApiHost : IDisposable
-    {
-        private readonly Process _process;
-
-        private ApiHost(Process process, Uri address, string token)
-        {
-            _process = process;
-            Http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
-            Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-
-        public HttpClient Http { get; }
-
-        public static async Task<ApiHost> StartAsync(BenchSettings settings, BenchSandbox sandbox, string token, CancellationToken cancellationToken)
-        {
-            var address = new Uri($"http://127.0.0.1:{FreePort()}");
-            var info = new ProcessStartInfo("dotnet", [settings.CliDll, "api", "--urls", address.ToString().TrimEnd('/'), "--metrics-urls", $"http://127.0.0.1:{FreePort()}"])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var (name, value) in CliEnvironment(settings, sandbox))
-            {
-                info.Environment[name] = value;
-            }
-
-            var log = new StreamWriter(Path.Combine(sandbox.LogFolder, $"{sandbox.Name}-api.log")) { AutoFlush = true };
-            var process = Process.Start(info)!;
-            process.OutputDataReceived += (_, line) => { lock (log) { log.WriteLine(line.Data); } };
-            process.ErrorDataReceived += (_, line) => { lock (log) { log.WriteLine(line.Data); } };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var api = new ApiHost(process, address, token);
-            for (var waited = 0; ; waited += 200)
-            {
-                try
-                {
-                    if ((await api.Http.GetAsync("/health", cancellationToken)).IsSuccessStatusCode)
-                    {
-                        return api;
-                    }
-                }
-                catch (HttpRequestException) when (waited < 120_000 && !process.HasExited)
-                {
-                }
-
-                await Task.Delay(200, cancellationToken);
-            }
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(10_000);
-            }
-
-            _process.Dispose();
-            Http.Dispose();
-        }
-
-        private static int FreePort()
-        {
-            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-            listener.Start();
-            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-            listener.Stop();
-            return port;
-        }
     }
 }

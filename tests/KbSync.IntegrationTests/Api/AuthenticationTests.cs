@@ -24,18 +24,10 @@ public sealed partial class AuthenticationTests(RabbitMqService rabbit, Postgres
     {
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
         await _sandbox.RegisterKbAsync(Kb, remote: null);
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
+        _api = await _sandbox.StartApiAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_api is not null)
-        {
-            await _api.DisposeAsync();
-        }
-
-        await _sandbox.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
     [Fact]
     public async Task A_revoked_token_or_a_disabled_principals_token_is_refused_at_once_as_an_invalid_token()

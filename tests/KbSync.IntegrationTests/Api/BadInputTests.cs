@@ -43,18 +43,10 @@ public sealed partial class BadInputTests(RabbitMqService rabbit, PostgresServic
     {
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
         await _sandbox.RegisterKbAsync(Kb, remote: null);
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
+        _api = await _sandbox.StartApiAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_api is not null)
-        {
-            await _api.DisposeAsync();
-        }
-
-        await _sandbox.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
     [Fact]
     public async Task Every_parameter_of_every_operation_in_the_openapi_document_sent_malformed_is_a_4xx_problem_that_names_it()

@@ -50,7 +50,7 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         await _sandbox.RegisterKbAsync("busy-kb", _sandbox.CreateRemote("busy-kb").Path);
         await SeedHistoryAsync();
         _readerToken = await TestPrincipals.CreateAsync(_sandbox, "dash-reader", ("dash-kb", KbRights.Read));
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
+        _api = await _sandbox.StartApiAsync();
 
         // busy-kb's lock is held by another process: its first request runs (waiting for the lock), the next two stay queued
         _lock = await LockHolder.HoldAsync(Path.Combine(dataPath, "locks", "busy-kb.lock"));
@@ -80,11 +80,6 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
     public async Task DisposeAsync()
     {
         _lock?.Dispose();
-        if (_api is not null)
-        {
-            await _api.DisposeAsync();
-        }
-
         await _sandbox.DisposeAsync();
     }
 

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 
 namespace KbSync.IntegrationTests.Fixtures;
@@ -34,7 +32,7 @@ public abstract class BrokerNodes(int count) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _folder = Path.Combine(RepositoryRoot(), ".state", "test-brokers", _name);
-        _ports = FreePorts(3 * Count).Chunk(3).Select(p => (p[0], p[1], p[2])).ToList();
+        _ports = FreePorts.BelowEphemeralRange(3 * Count).Chunk(3).Select(p => (p[0], p[1], p[2])).ToList();
         var started = Stopwatch.StartNew();
         try
         {
@@ -131,33 +129,6 @@ public abstract class BrokerNodes(int count) : IAsyncLifetime
         }
 
         return await output;
-    }
-
-    /// <summary>
-    /// Free loopback ports below the ephemeral range, so no outgoing connection takes one while its node
-    /// is down, and below 55536 (the CLI tools listen 10000 above a node's distribution port).
-    /// </summary>
-    private static List<int> FreePorts(int count)
-    {
-        var range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
-        var below = Math.Min(int.Parse(range[0]), 55_536);
-        var ports = new List<int>();
-        for (var port = Random.Shared.Next(20_000, below - 1_000); ports.Count < count && port < below; port++)
-        {
-            try
-            {
-                var listener = new TcpListener(IPAddress.Loopback, port);
-                listener.Start();
-                listener.Stop();
-                ports.Add(port);
-            }
-            catch (SocketException)
-            {
-                // taken: try the next
-            }
-        }
-
-        return ports.Count == count ? ports : throw new InvalidOperationException($"Found only {ports.Count} free ports below {below}.");
     }
 
     /// <summary>The checkout the tests were built from (it holds <c>scripts/rabbitmq-cluster</c>).</summary>

@@ -19,7 +19,7 @@ public sealed class MetricsTests(RabbitMqService rabbit, PostgresService postgre
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
         _remote = _sandbox.CreateRemote("metered");
         await _sandbox.RegisterKbAsync("metered", _remote.Path);
-        _workerMetrics = $"http://127.0.0.1:{CliRunner.FreePort()}";
+        _workerMetrics = $"http://127.0.0.1:{FreePorts.Loopback()}";
         await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string> { ["KbWorker__MetricsUrl"] = _workerMetrics });
     }
 

@@ -24,7 +24,7 @@ public sealed class PublishOnlyCliTests(RabbitMqService rabbit, PostgresService 
         await _sandbox.StartWorkerAsync("w1");
         _noDatabase = new Dictionary<string, string>(_sandbox.Environment())
         {
-            ["ConnectionStrings__KbSync"] = $"Host=127.0.0.1;Port={CliRunner.FreePort()};Database=kbsync;Username=kbsync;Password=kbsync",
+            ["ConnectionStrings__KbSync"] = $"Host=127.0.0.1;Port={FreePorts.Loopback()};Database=kbsync;Username=kbsync;Password=kbsync",
         };
     }
 
