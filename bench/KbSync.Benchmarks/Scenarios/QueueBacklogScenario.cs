@@ -38,8 +38,7 @@ public sealed class QueueBacklogScenario : IScenario
         await sandbox.RegisterKbsAsync([], cancellationToken); // migrates the database
         var contexts = new ContextFactory(sandbox.ConnectionString);
         var identities = new IdentityStore(contexts);
-        await identities.AddPrincipalAsync("bench-admin", "bench@bench.kbsync.invalid", Roles.Admin, brokerUser: context.Settings.RabbitUser, relay: true, cancellationToken: cancellationToken);
-        var token = (await identities.CreateTokenAsync("bench-admin", "bench", cancellationToken)).Token;
+        var token = (await identities.CreateTokenAsync(BenchSandbox.Publisher, "bench", cancellationToken)).Token;
         var unlimited = new Dictionary<string, string> { ["RabbitMq__MaxQueueLength"] = "0" }; // the POSTs come on top of the backlog
         await using (await sandbox.StartWorkerAsync("declares", cancellationToken, unlimited))
         {
