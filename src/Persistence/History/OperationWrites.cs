@@ -194,7 +194,7 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
             INSERT INTO operations AS o (id, kb_id, kind, requested_by, requested_at, status, started_at, finished_at, error_code, error_message, attempts)
             VALUES ({id}, coalesce({kb}, ''), {note}, coalesce({by}, ''), {now}, {Failed}, {now}, {now}, {code}, {message}, 1)
             ON CONFLICT (id) DO UPDATE SET
-                kb_id = coalesce({kb}, o.kb_id), requested_by = coalesce({by}, o.requested_by), status = excluded.status,
+                kb_id = coalesce({kb}, o.kb_id), requested_by = coalesce({by}, o.requested_by), status = excluded.status, step = NULL,
                 started_at = coalesce(o.started_at, excluded.started_at), finished_at = excluded.finished_at,
                 error_code = excluded.error_code, error_message = excluded.error_message, attempts = o.attempts + 1
             WHERE o.status NOT IN ({Succeeded}, {Duplicate}, {TimedOut})

@@ -60,12 +60,15 @@ public sealed class OperationWritesTests(PostgresService postgres) : IAsyncLifet
     }
 
     [Fact]
-    public async Task An_unreadable_message_is_a_failed_row_but_never_overwrites_a_finished_one()
+    public async Task An_unreadable_message_is_a_failed_row_with_no_step_but_never_overwrites_a_finished_one()
     {
         var succeeded = HistoryRows.Finished("writes-kb", "alice", OperationStatus.Succeeded, Now);
         var failedBefore = HistoryRows.Finished("writes-kb", "alice", OperationStatus.Failed, Now, error: ReasonCodes.InternalError);
-        await HistoryRows.SaveAsync(_database, [succeeded, failedBefore]);
+        var running = HistoryRows.Open("writes-kb", "alice", OperationStatus.Running, Now);
+        running.Step = OperationSteps.Pull; // a worker that died in its pull, say; the redelivery cannot be read
+        await HistoryRows.SaveAsync(_database, [succeeded, failedBefore, running]);
         var unknown = Guid.NewGuid();
+        Assert.True(await _writes.RecordUnreadableAsync(running.Id, null, null, ReasonCodes.MalformedMessage, "bad", Now, CancellationToken.None));
 
         Assert.False(await _writes.RecordUnreadableAsync(succeeded.Id, null, null, ReasonCodes.MalformedMessage, "bad", Now, CancellationToken.None));
         Assert.True(await _writes.RecordUnreadableAsync(failedBefore.Id, null, null, ReasonCodes.MalformedMessage, "bad", Now, CancellationToken.None));
@@ -74,6 +77,8 @@ public sealed class OperationWritesTests(PostgresService postgres) : IAsyncLifet
         Assert.Equal((OperationStatus.Succeeded, (string?)null), ((await FindAsync(succeeded.Id)).Status, (await FindAsync(succeeded.Id)).ErrorCode));
         var again = await FindAsync(failedBefore.Id);
         Assert.Equal(("writes-kb", "alice", ReasonCodes.MalformedMessage, failedBefore.Attempts + 1), (again.KbId, again.RequestedBy, again.ErrorCode, again.Attempts));
+        var wasRunning = await FindAsync(running.Id);
+        Assert.Equal((OperationStatus.Failed, (string?)null), (wasRunning.Status, wasRunning.Step));
         var fresh = await FindAsync(unknown);
         Assert.Equal(("", OperationKind.Note, OperationStatus.Failed, 1, OperationColumns.ErrorMessage), (fresh.KbId, fresh.Kind, fresh.Status, fresh.Attempts, fresh.ErrorMessage!.Length));
     }
