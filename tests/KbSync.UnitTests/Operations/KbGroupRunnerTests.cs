@@ -8,6 +8,7 @@ using KbSync.KbWorker.Operations;
 using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence.Entities;
+using KbSync.Persistence.History;
 using KbSync.UnitTests.Agents;
 using KbSync.UnitTests.Doubles;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -40,7 +41,7 @@ public sealed class KbGroupRunnerTests : IDisposable
         var options = Options.Create(_options);
         _locks = new KbLocks(options);
         var replay = new PushReplay(_clones, new NoteWriter(options), new AgentTaskRunner(options, NullLogger<AgentTaskRunner>.Instance),
-            new StepReporter(new NoDatabase(), NullLogger<StepReporter>.Instance), new OperationTraces(), new WorkerMetrics(new TestMeters()),
+            new StepReporter(new OperationWrites(new NoDatabase()), NullLogger<StepReporter>.Instance), new OperationTraces(), new WorkerMetrics(new TestMeters()),
             options, NullLogger<PushReplay>.Instance);
         _runner = new KbGroupRunner(_locks, replay, new OperationTraces(), options, NullLogger<KbGroupRunner>.Instance);
     }
