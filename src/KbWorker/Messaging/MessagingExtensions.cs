@@ -2,6 +2,7 @@ using KbSync.Contracts;
 using KbSync.KbWorker.Messaging.Ordering;
 using KbSync.KbWorker.Messaging.Partitions;
 using KbSync.KbWorker.Operations;
+using KbSync.Producer.Client;
 using MassTransit;
 using Microsoft.Extensions.Options;
 
@@ -29,26 +30,7 @@ public static class MessagingExtensions
             bus.AddConsumer<KbRequestConsumer, KbRequestConsumerDefinition>();
             bus.UsingRabbitMq((context, cfg) =>
             {
-                var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
-                var nodes = rabbit.Nodes();
-                cfg.Host(nodes[0].Host, (ushort)nodes[0].Port, rabbit.VirtualHost, h =>
-                {
-                    h.Username(rabbit.Username);
-                    h.Password(rabbit.Password);
-                    if (nodes.Count > 1)
-                    {
-                        // RabbitMq__Hosts: each connection attempt takes the next node in turn, so a lost node's connections move to the next
-                        h.UseCluster(cluster =>
-                        {
-                            foreach (var node in nodes)
-                            {
-                                cluster.Node(node.ToString());
-                            }
-                        });
-                    }
-                });
-                cfg.Message<OperationCompleted>(m => m.SetEntityName(Topology.CompletedExchange));
-                cfg.Message<OperationFailed>(m => m.SetEntityName(Topology.FailedExchange));
+                cfg.UseKbSyncBroker(context.GetRequiredService<IOptions<RabbitMqOptions>>().Value);
             });
         });
         builder.Services.Configure<MassTransitHostOptions>(host => host.WaitUntilStarted = true); // partition endpoints are connected to a started bus

@@ -48,17 +48,7 @@ public sealed class QueueTapReader(QueueArrivals arrivals, IOptions<RabbitMqOpti
     private async Task ReadAsync(CancellationToken cancellationToken)
     {
         var rabbit = options.Value;
-        var factory = new ConnectionFactory
-        {
-            VirtualHost = rabbit.VirtualHost,
-            UserName = rabbit.Username,
-            Password = rabbit.Password,
-            ClientProvidedName = "kbsync-queue-tap",
-            AutomaticRecoveryEnabled = false, // a new connection, declarations and consumer in ReadAsync instead
-        };
-        // any node of a cluster will do (RabbitMq__Hosts__N); after a lost connection the loop above opens a new one
-        var nodes = rabbit.Nodes().Select(node => new AmqpTcpEndpoint(node.Host, node.Port));
-        await using var connection = await factory.CreateConnectionAsync(nodes, cancellationToken);
+        await using var connection = await BrokerConnection.OpenAsync(rabbit, "kbsync-queue-tap", cancellationToken); // after a lost connection the loop above opens a new one
         await DeclareAsync(connection, rabbit.Partitions, cancellationToken);
         await DeleteLegacyTapAsync(connection, cancellationToken);
 

@@ -21,27 +21,7 @@ public static class ClientExtensions
         builder.Services.AddMassTransit(bus => bus.UsingRabbitMq((context, cfg) =>
         {
             cfg.ConnectSendObserver(context.GetRequiredService<RefusedPublishes>());
-            var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
-            var nodes = rabbit.Nodes();
-            cfg.Host(nodes[0].Host, (ushort)nodes[0].Port, rabbit.VirtualHost, h =>
-            {
-                h.Username(rabbit.Username);
-                h.Password(rabbit.Password);
-                if (nodes.Count > 1)
-                {
-                    // RabbitMq__Hosts: each connection attempt takes the next node in turn, so a lost node's connections move to the next
-                    h.UseCluster(cluster =>
-                    {
-                        foreach (var node in nodes)
-                        {
-                            cluster.Node(node.ToString());
-                        }
-                    });
-                }
-                h.PublisherConfirmation = true;
-            });
-            cfg.Message<OperationCompleted>(m => m.SetEntityName(Topology.CompletedExchange));
-            cfg.Message<OperationFailed>(m => m.SetEntityName(Topology.FailedExchange));
+            cfg.UseKbSyncBroker(context.GetRequiredService<IOptions<RabbitMqOptions>>().Value, host => host.PublisherConfirmation = true);
         }));
         return builder;
     }

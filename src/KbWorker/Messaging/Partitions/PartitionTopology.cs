@@ -43,17 +43,7 @@ public sealed class PartitionTopology(IOptions<RabbitMqOptions> options, ILogger
     private async Task DeclareAsync(CancellationToken cancellationToken)
     {
         var rabbit = options.Value;
-        var factory = new ConnectionFactory
-        {
-            VirtualHost = rabbit.VirtualHost,
-            UserName = rabbit.Username,
-            Password = rabbit.Password,
-            ClientProvidedName = "kbworker-topology",
-        };
-
-        // any node of a cluster will do (the client tries them in random order); each quorum queue is led first by the node that declares it
-        var nodes = rabbit.Nodes().Select(node => new AmqpTcpEndpoint(node.Host, node.Port));
-        await using var connection = await factory.CreateConnectionAsync(nodes, cancellationToken);
+        await using var connection = await BrokerConnection.OpenAsync(rabbit, "kbworker-topology", cancellationToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(Topology.RequestsExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         var arguments = Topology.PartitionQueueArguments(rabbit.MaxQueueLength).ToDictionary(a => a.Key, a => (object?)a.Value);
