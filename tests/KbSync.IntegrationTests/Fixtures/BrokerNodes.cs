@@ -163,4 +163,7 @@ public sealed record QueueReplicas(string Name, string Type, string? Leader, IRe
 public sealed class BrokerOutagesCollection : ICollectionFixture<PostgresService>
 {
     public const string Name = "broker outages";
+
+    /// <summary>The broker SIGKILL runs: fault injection of minutes, run on demand by <c>./dev test-outages</c>, not by <c>./dev test</c>.</summary>
+    public const string Category = "BrokerOutage";
 }

@@ -12,6 +12,7 @@ namespace KbSync.IntegrationTests.Outages;
 /// publish order per KB; the time until notes flow again after the restart is printed
 /// (the README's cluster section records it).
 /// </summary>
+[Trait("Category", BrokerOutagesCollection.Category)]
 [Collection(BrokerOutagesCollection.Name)]
 public sealed class BrokerKillTests(OneBrokerNode broker, PostgresService postgres) : IClassFixture<OneBrokerNode>, IAsyncLifetime
 {

@@ -14,6 +14,7 @@ namespace KbSync.IntegrationTests.Outages;
 /// exactly once, in publish order per KB; the time until notes flow again is printed (the README's
 /// cluster section records it).
 /// </summary>
+[Trait("Category", BrokerOutagesCollection.Category)]
 [Collection(BrokerOutagesCollection.Name)]
 public sealed class BrokerNodeLossTests(ThreeBrokerNodes cluster, PostgresService postgres) : IClassFixture<ThreeBrokerNodes>, IAsyncLifetime
 {
