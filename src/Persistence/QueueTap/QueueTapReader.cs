@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using KbSync.Contracts;
 using KbSync.Persistence.History;
+using KbSync.Producer.Client;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

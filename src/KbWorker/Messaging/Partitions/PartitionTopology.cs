@@ -1,5 +1,6 @@
 using KbSync.Contracts;
 using KbSync.Persistence.QueueTap;
+using KbSync.Producer.Client;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 
