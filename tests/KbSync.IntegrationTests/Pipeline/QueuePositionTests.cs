@@ -76,6 +76,12 @@ public sealed class QueuePositionTests(RabbitMqService rabbit, PostgresService p
         var status = await CliRunner.RunAsync(_sandbox.Environment(), "status", accepted[2].Id.ToString());
         Assert.True(status.ExitCode == 0, status.ToString());
         Assert.Contains($"#3 in queue for {Kb}", status.Output);
+        var statusJson = await CliRunner.RunAsync(_sandbox.Environment(), "status", accepted[2].Id.ToString(), "--json");
+        using (var printed = JsonDocument.Parse(statusJson.Output))
+        {
+            Assert.Equal(3, printed.RootElement.GetProperty("queuePosition").GetInt32());
+            Assert.Equal("queued", printed.RootElement.GetProperty("status").GetString());
+        }
 
         // a worker takes them: each position only ever drops, to none once final
         await _sandbox.StartWorkerAsync("w1");
