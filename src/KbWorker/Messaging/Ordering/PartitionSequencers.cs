@@ -9,9 +9,8 @@ using Microsoft.Extensions.Options;
 namespace KbSync.KbWorker.Messaging.Ordering;
 
 /// <summary>
-/// One <see cref="PartitionSequencer"/> per partition queue, all running their runs through
-/// <see cref="KbOperationRunner"/>: each KB's share of a run as one group, KBs in parallel, each
-/// under the <see cref="Backstop"/>: a request's own failure is its outcome, a service that does not
+/// One <see cref="PartitionSequencer"/> per partition queue, all running their KB groups through
+/// <see cref="KbOperationRunner"/>, each under the <see cref="Backstop"/>: a request's own failure is its outcome, a service that does not
 /// answer pauses the partition in order, and a run that keeps failing while the services answer ends
 /// with <c>internal_error</c> for the request to blame.
 /// </summary>
@@ -46,7 +45,7 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
     public bool IsBusy(int partition) => _sequencers.TryGetValue(partition, out var sequencer) && sequencer.IsBusy;
 
     public PartitionSequencer For(int partition) =>
-        _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, RunAsync, loggers.CreateLogger<PartitionSequencer>(), options.Value.DeliveryGapTimeout, RunReadOnlyAsync));
+        _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, options.Value.MaxGroupsPerPartition, RunAsync, loggers.CreateLogger<PartitionSequencer>(), options.Value.DeliveryGapTimeout, RunReadOnlyAsync));
 
     private async Task<IReadOnlyList<PendingOperation>> RunAsync(int partition, IReadOnlyList<KbRequest> requests, CancellationToken cancellationToken)
     {
