@@ -38,5 +38,5 @@ public sealed class PartitionRun(DateTimeOffset startedAt)
 
     public void Release() => _released.TrySetResult();
 
-    public string Describe(DateTimeOffset now) => $"{Groups} KB group(s) of {Requests} request(s) in all running, work going on for {(now - StartedAt).TotalSeconds:0.0} s";
+    public string Describe(DateTimeOffset now) => $"a run of {Requests} in progress for {(now - StartedAt).TotalSeconds:0.0} s, in {Groups} KB group(s)";
 }
