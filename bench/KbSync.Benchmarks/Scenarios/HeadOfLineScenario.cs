@@ -10,7 +10,7 @@ namespace KbSync.Benchmarks.Scenarios;
 
 /// <summary>
 /// Issue #15 item 5: head-of-line blocking. One hot KB and <see cref="QuietKbs"/> quiet KBs, all hashing
-/// to the same partition (so they share one FIFO queue), on local remotes, one worker. First the quiet KBs
+/// to the same partition (so they share one FIFO queue), on local remotes, one worker (fresh KBs and a fresh worker for each setting). First the quiet KBs
 /// alone: a quiet note every <see cref="QuietIntervalMs"/> ms, round robin, <see cref="QuietAloneNotes"/>
 /// in all. Then the hot KB's backlog (<see cref="BenchOptions.HolBacklog"/> notes published one after
 /// the other as fast as the broker confirms them) while the quiet KBs go on publishing at the same pace,
@@ -38,32 +38,36 @@ public sealed class HeadOfLineScenario : IScenario
         var options = context.Options;
         await using var sandbox = await BenchSandbox.CreateAsync(context.Settings, Name, context.RunFolder, options.Keep, cancellationToken);
         var partitions = new RabbitMqOptions().Partitions;
-        var hot = "hol-hot";
-        var partition = Partitioning.PartitionOf(hot, partitions);
-        var quiet = Enumerable.Range(0, int.MaxValue).Select(i => $"hol-quiet-{i}").Where(k => Partitioning.PartitionOf(k, partitions) == partition).Take(QuietKbs).ToList();
         await using var remotes = new RemoteHost(Path.Combine(sandbox.Folder, "remotes"), new RemoteCondition("local", null));
-        var kbs = new List<(string, string)>();
-        foreach (var (kb, i) in quiet.Prepend(hot).Select((k, i) => (k, i)))
-        {
-            kbs.Add((kb, (await remotes.CreateAsync(kb, KbFiles, seed: 500 + i, IndexLayout.Monthly, cancellationToken)).Url));
-        }
-
-        await sandbox.RegisterKbsAsync(kbs, cancellationToken);
         var client = await sandbox.StartClientAsync(cancellationToken);
         var text = new NoteText(seed: 15);
         var sequence = 0;
         BenchNote Note(string kb) => BenchNote.Make(kb, Interlocked.Increment(ref sequence), text, context.RunId);
-        var published = kbs.ToDictionary(k => k.Item1, _ => new List<Guid>());
+        var published = new Dictionary<string, List<Guid>>();
 
         var settings = options.HolLookaheads.Count == 0 ? [null] : options.HolLookaheads.Select(n => (int?)n).ToList();
         var results = new List<Result>();
+        var layouts = new List<string>();
         var csv = new StringBuilder("setting,phase,kb,sequence,operation_id,status,end_to_end_ms,queue_wait_ms\n");
         var loadBefore = MachineInfo.LoadAverage();
-        foreach (var lookahead in settings)
+        foreach (var (lookahead, s) in settings.Select((l, s) => (l, s + 1)))
         {
             var setting = lookahead is { } n ? $"PartitionLookahead={n}" : "worker defaults";
+            // fresh KBs for each setting, so that none runs against KBs the one before made bigger
+            var hot = $"hol-hot-{s}";
+            var partition = Partitioning.PartitionOf(hot, partitions);
+            var quiet = Enumerable.Range(0, int.MaxValue).Select(i => $"hol-quiet-{s}-{i}").Where(k => Partitioning.PartitionOf(k, partitions) == partition).Take(QuietKbs).ToList();
+            var kbs = new List<(string, string)>();
+            foreach (var (kb, i) in quiet.Prepend(hot).Select((k, i) => (k, i)))
+            {
+                kbs.Add((kb, (await remotes.CreateAsync(kb, KbFiles, seed: 500 + i, IndexLayout.Monthly, cancellationToken)).Url));
+                published[kb] = [];
+            }
+
+            await sandbox.RegisterKbsAsync(kbs, cancellationToken);
+            layouts.Add($"[{setting}] {hot} and {string.Join(", ", quiet)}: partition {partition} of {partitions}");
             var environment = lookahead is { } value ? new Dictionary<string, string> { ["KbWorker__PartitionLookahead"] = value.ToString(CultureInfo.InvariantCulture) } : null;
-            await using var worker = await sandbox.StartWorkerAsync($"hol-{results.Count / 2 + 1}", cancellationToken, environment);
+            await using var worker = await sandbox.StartWorkerAsync($"hol-{s}", cancellationToken, environment);
             Report.Progress($"{Name} [{setting}]: warm-up (one note per KB: the clones)");
             var warm = new List<Guid>();
             foreach (var (kb, _) in kbs)
@@ -134,7 +138,7 @@ public sealed class HeadOfLineScenario : IScenario
         }
 
         File.WriteAllText(context.ResultPath(Name, "notes.csv"), csv.ToString());
-        Print(context, partition, partitions, hot, quiet, results, checks, loadBefore);
+        Print(context, layouts, results, checks, loadBefore);
     }
 
     /// <summary>A quiet note every <see cref="QuietIntervalMs"/>, round robin over the quiet KBs, until <paramref name="stop"/> or <paramref name="count"/>.</summary>
@@ -164,15 +168,20 @@ public sealed class HeadOfLineScenario : IScenario
         return ids;
     }
 
-    private void Print(BenchContext context, int partition, int partitions, string hot, List<string> quiet, List<Result> results, List<(string Kb, RemoteCheck Check)> checks, string loadBefore)
+    private void Print(BenchContext context, List<string> layouts, List<Result> results, List<(string Kb, RemoteCheck Check)> checks, string loadBefore)
     {
         var options = context.Options;
         var report = context.Report;
         report.WriteLine($"== {Name} ==");
-        report.WriteLine($"One hot KB ({hot}) and {quiet.Count} quiet KBs ({string.Join(", ", quiet)}), all in partition {partition} of {partitions}, local remotes of");
+        report.WriteLine($"One hot KB and {QuietKbs} quiet KBs, all in one partition (fresh KBs and a fresh worker for each setting), local remotes of");
         report.WriteLine($"{KbFiles} files, one kbworker ({context.Settings.WorkerDll}). Quiet KBs: a note every {QuietIntervalMs} ms, round robin: {QuietAloneNotes} alone,");
         report.WriteLine($"then from the moment a tenth of the hot backlog ({options.HolBacklog} notes published one after the other) is published until it is");
         report.WriteLine("all done. End to end = finished - published, ms. Hot notes/s = hot notes / (last hot finished - first hot published).");
+        foreach (var layout in layouts)
+        {
+            report.WriteLine(layout);
+        }
+
         report.WriteLine();
         var table = new TextTable("worker setting", "phase", "quiet notes", "quiet p50", "quiet p95", "quiet max", "hot notes", "hot notes/s", "hot p50", "peak RSS MiB");
         var csv = new StringBuilder("setting,phase,quiet_notes,quiet_failed,quiet_p50_ms,quiet_p95_ms,quiet_max_ms,hot_notes,hot_failed,hot_notes_per_second,hot_p50_ms\n");

@@ -48,7 +48,7 @@ public sealed class HeadOfLineTests(RabbitMqService rabbit, PostgresService post
         using var holder = await LockHolder.HoldAsync(Path.Combine(dataPath, "locks", Hot + ".lock")); // the hot KB's first group waits here as long as the test says
         await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string>(SmallGroups) { ["KbWorker__DataPath"] = dataPath });
         await using var producer = await _sandbox.StartProducerAsync();
-        var published = await PublishAsync(producer.Client, [.. Enumerable.Repeat(Hot, 200), .. Interleaved(rounds: 5)]);
+        var published = await PublishAsync(producer.Client, [.. Enumerable.Repeat(Hot, 100), .. Interleaved(rounds: 5)]);
 
         var quiet = new List<OperationRecord>();
         foreach (var id in Quiet.SelectMany(kb => published[kb]))
