@@ -62,7 +62,7 @@ public sealed class KbWorkerOptions
     public int MaxFailedAttempts { get; set; } = 4;
 
     /// <summary>
-    /// How long a graceful stop (SIGTERM) lets running runs finish before it cancels them; their requests
+    /// How long a graceful stop (SIGTERM) lets running KB groups finish before it cancels them; their requests
     /// go back to the queue, in order, for the next owner. Keep it below the deployment's kill timeout.
     /// </summary>
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
