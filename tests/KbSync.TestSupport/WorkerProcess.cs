@@ -50,6 +50,9 @@ public sealed class WorkerProcess : IAsyncDisposable
     /// <summary>
     /// Starts <paramref name="workerDll"/> (default: <see cref="BuiltPrograms.Worker"/>) with
     /// <paramref name="environment"/> and waits until it logs "Bus started" (default 60 s).
+    /// <paramref name="launcher"/>, when given, is a command the worker is started through: its
+    /// program and arguments, followed by <c>dotnet</c> and the dll. It must end by exec-ing them
+    /// (a shell that moves itself into a cgroup, say), so the process id stays the worker's.
     /// </summary>
     public static async Task<WorkerProcess> StartAsync(
         string id,
@@ -57,9 +60,11 @@ public sealed class WorkerProcess : IAsyncDisposable
         string? workerDll = null,
         string? logPath = null,
         TimeSpan? startTimeout = null,
+        IReadOnlyList<string>? launcher = null,
         CancellationToken cancellationToken = default)
     {
-        var info = new ProcessStartInfo("dotnet", [BuiltPrograms.Existing(workerDll ?? BuiltPrograms.Worker)])
+        string[] command = [.. launcher ?? [], "dotnet", BuiltPrograms.Existing(workerDll ?? BuiltPrograms.Worker)];
+        var info = new ProcessStartInfo(command[0], command[1..])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -137,8 +137,11 @@ public sealed class BenchSandbox : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a worker process with its data under this sandbox's folder and waits for "Bus started".</summary>
-    public async Task<WorkerProcess> StartWorkerAsync(string workerId, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? extraEnvironment = null)
+    /// <summary>
+    /// Starts a worker process with its data under this sandbox's folder and waits for "Bus started";
+    /// through <paramref name="launcher"/> when given (see <see cref="WorkerProcess.StartAsync"/>).
+    /// </summary>
+    public async Task<WorkerProcess> StartWorkerAsync(string workerId, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? extraEnvironment = null, IReadOnlyList<string>? launcher = null)
     {
         var environment = Environment();
         foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string>())
@@ -148,13 +151,28 @@ public sealed class BenchSandbox : IAsyncDisposable
 
         environment["KbWorker__DataPath"] = Path.Combine(Folder, "workers", workerId);
         environment["DOTNET_CONTENTROOT"] = Path.GetDirectoryName(_settings.WorkerDll)!; // its appsettings.json: the log format
-        var worker = await WorkerProcess.StartAsync(workerId, environment, _settings.WorkerDll, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), TimeSpan.FromSeconds(90), cancellationToken);
+        var worker = await WorkerProcess.StartAsync(workerId, environment, _settings.WorkerDll, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), TimeSpan.FromSeconds(90), launcher, cancellationToken);
         lock (_workers)
         {
             _workers.Add(worker); // workers may be started concurrently
         }
 
         return worker;
+    }
+
+    /// <summary>Until the workers own every partition between them, each its share (their "Partitions: …; owns N" lines).</summary>
+    public static async Task WaitUntilPartitionsSharedAsync(IReadOnlyList<WorkerProcess> workers, int partitions, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (workers.Sum(w => w.OwnedPartitions.Count) != partitions || workers.Any(w => w.OwnedPartitions.Count < partitions / workers.Count))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The workers did not share the {partitions} partitions within 60 s: {string.Join(", ", workers.Select(w => $"{w.Id} owns {w.OwnedPartitions.Count}"))}.");
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
     }
 
     /// <summary>The .NET client library in this process (<c>builder.AddKbSyncClient()</c>), started once.</summary>
