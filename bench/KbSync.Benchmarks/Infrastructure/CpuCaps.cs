@@ -23,9 +23,18 @@ public sealed class CpuCaps : IDisposable
     /// <summary>The CFS period the quota is a share of (100 ms, the kernel's default).</summary>
     private const long PeriodMicroseconds = 100_000;
 
+    /// <summary>
+    /// The scheduler weight of each group, ten times the default (v1 <c>cpu.shares</c> 1024, v2 <c>cpu.weight</c> 100).
+    /// A cgroup competes with every other runnable task as one: at the default weight, a worker's group on a
+    /// machine with dozens of runnable tasks gets a small fraction of a CPU, far below its quota. A machine
+    /// of its own would give it all of its CPU, so the groups get more weight and the quota is what limits.
+    /// </summary>
+    private const int WeightFactor = 10;
+
     private readonly Kind _kind;
     private readonly List<string> _parents; // v1: the cpu and cpuacct parents (or one, where they are mounted together); v2: one
     private readonly List<CpuCap> _caps = [];
+    private CpuCap? _host;
 
     private CpuCaps(Kind kind, List<string> parents, double cpusPerWorker, string description)
     {
@@ -62,7 +71,7 @@ public sealed class CpuCaps : IDisposable
                     var parents = new[] { V1Cpu, acct }.Distinct().Select(root => Path.Combine(root, name)).ToList();
                     parents.ForEach(p => Directory.CreateDirectory(p));
                     return new CpuCaps(Kind.V1, parents, cpusPerWorker,
-                        $"cgroup v1: cpu.cfs_quota_us {quota} per cpu.cfs_period_us {PeriodMicroseconds} ({cpusPerWorker:0.###} CPU) per worker, CPU time from cpuacct.usage; {string.Join(", ", parents)}");
+                        $"cgroup v1: cpu.cfs_quota_us {quota} per cpu.cfs_period_us {PeriodMicroseconds} ({cpusPerWorker:0.###} CPU) per worker, cpu.shares {1024 * WeightFactor} per group, CPU time from cpuacct.usage; {string.Join(", ", parents)}");
                 }
                 catch (Exception error) when (error is IOException or UnauthorizedAccessException)
                 {
@@ -97,7 +106,7 @@ public sealed class CpuCaps : IDisposable
                 Directory.CreateDirectory(parent);
                 File.WriteAllText(Path.Combine(parent, "cgroup.subtree_control"), "+cpu"); // the workers' groups get cpu.max
                 return new CpuCaps(Kind.V2, [parent], cpusPerWorker,
-                    $"cgroup v2: cpu.max \"{quota} {PeriodMicroseconds}\" ({cpusPerWorker:0.###} CPU) per worker, CPU time from cpu.stat usage_usec; {parent}");
+                    $"cgroup v2: cpu.max \"{quota} {PeriodMicroseconds}\" ({cpusPerWorker:0.###} CPU) per worker, cpu.weight {100 * WeightFactor} per group, CPU time from cpu.stat usage_usec; {parent}");
             }
             catch (Exception error) when (error is IOException or UnauthorizedAccessException)
             {
@@ -140,12 +149,58 @@ public sealed class CpuCaps : IDisposable
         }
 
         _caps.Add(cap);
+        SetWeights();
         return cap;
+    }
+
+    /// <summary>
+    /// Moves this process (the publisher; its <c>git http-backend</c> children, the remotes, start in the
+    /// group too) into an uncapped group of the same weight as a worker's, standing for machines of their own
+    /// as well; its CPU time is then <see cref="CpuCap.CpuSeconds"/> of the group returned. Moved back when disposed.
+    /// </summary>
+    public CpuCap HostThisProcess()
+    {
+        var host = new CpuCap(this, "bench-host", [.. _parents.Select(p => Path.Combine(p, "bench-host"))]);
+        if (_kind == Kind.None)
+        {
+            return host;
+        }
+
+        foreach (var folder in host.Folders)
+        {
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(Path.Combine(folder, "cgroup.procs"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        }
+
+        _host = host;
+        _caps.Add(host);
+        SetWeights();
+        return host;
+    }
+
+    /// <summary>Each group <see cref="WeightFactor"/> times the default weight; the parent as much as all of them together.</summary>
+    private void SetWeights()
+    {
+        var (file, unit) = _kind == Kind.V1 ? ("cpu.shares", 1024) : ("cpu.weight", 100);
+        var each = unit * WeightFactor;
+        File.WriteAllText(Path.Combine(_parents[0], file), Math.Min(_kind == Kind.V1 ? 262_144 : 10_000, each * _caps.Count).ToString(CultureInfo.InvariantCulture));
+        foreach (var cap in _caps)
+        {
+            File.WriteAllText(Path.Combine(cap.Folders[0], file), Math.Min(_kind == Kind.V1 ? 262_144 : 10_000, each).ToString(CultureInfo.InvariantCulture));
+        }
     }
 
     /// <summary>Removes every worker's group and the parent; processes still in one are moved to the root group first.</summary>
     public void Dispose()
     {
+        if (_host is not null)
+        {
+            foreach (var folder in _host.Folders)
+            {
+                TryWrite(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(folder))!, "cgroup.procs"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+            }
+        }
+
         foreach (var cap in _caps)
         {
             cap.Remove();

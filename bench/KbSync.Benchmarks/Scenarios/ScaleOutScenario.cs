@@ -26,6 +26,7 @@ public sealed class ScaleOutScenario : IScenario
 
     private const int KbFiles = 100;
     private const int Publishers = 8;
+    private static readonly TimeSpan IdleWindow = TimeSpan.FromSeconds(5);
 
     public string Name => "scale-out";
 
@@ -94,6 +95,7 @@ public sealed class ScaleOutScenario : IScenario
 
         await sandbox.RegisterKbsAsync(kbs, cancellationToken);
         using var caps = CpuCaps.Create(options.CpuPerWorker);
+        var host = caps.HostThisProcess();
         var groups = Enumerable.Range(1, workerCount).Select(w => caps.Add($"w{w}")).ToList();
         var started = (await Task.WhenAll(groups.Select(g => sandbox.StartWorkerAsync(g.WorkerId, cancellationToken, launcher: g.Launcher)))).ToList();
         try
@@ -107,11 +109,17 @@ public sealed class ScaleOutScenario : IScenario
             await PublishAsync(client, warm, cancellationToken);
             await sandbox.WaitForAllFinalAsync([.. warm.Select(n => n.OperationId)], TimeSpan.FromMinutes(10), cancellationToken);
 
+            // what the workers spend doing nothing: timers, the runtime, the broker's heartbeats
+            var idleBefore = groups.Sum(g => g.CpuSeconds());
+            await Task.Delay(IdleWindow, cancellationToken);
+            var idlePercent = 100 * (groups.Sum(g => g.CpuSeconds()) - idleBefore) / workerCount / IdleWindow.TotalSeconds;
+
             var texts = kbIds.Select((_, k) => new NoteText(7000 + k)).ToList();
             var notes = Enumerable.Range(1, options.ScaleNotes).SelectMany(i => kbIds.Select((kb, k) => BenchNote.Make(kb, i, texts[k], context.RunId))).ToList();
             Report.Progress($"{Name} [{workerCount} worker(s), {caps.CpusPerWorker:0.##} CPU each]: publishing {notes.Count} notes");
             var cpuBefore = groups.Select(g => g.CpuSeconds()).ToList();
             var throttledBefore = groups.Select(g => g.ThrottledSeconds()).ToList();
+            var hostBefore = host.CpuSeconds();
             var meter = CpuMeter.Start(started.Select(w => w.ProcessId));
             var publishClock = System.Diagnostics.Stopwatch.StartNew();
             await PublishAsync(client, notes, cancellationToken);
@@ -121,6 +129,7 @@ public sealed class ScaleOutScenario : IScenario
             var machine = meter.Stop();
             var load = MachineInfo.LoadAverage();
             var cpu = groups.Select((g, i) => g.CpuSeconds() - cpuBefore[i]).ToList();
+            var hostCpu = host.CpuSeconds() - hostBefore;
             var throttled = groups.Select((g, i) => g.ThrottledSeconds() - throttledBefore[i]).ToList();
             var spread = await sandbox.WorkerSpreadAsync(ids, cancellationToken);
             var first = rows.Min(r => r.RequestedAt);
@@ -149,7 +158,7 @@ public sealed class ScaleOutScenario : IScenario
             var handOvers = started.Count(w => !w.OwnedPartitions.SequenceEqual(owned[w.Id]));
             var result = new Result(workerCount, caps.Capped ? caps.CpusPerWorker : double.NaN, notes.Count, rows.Count(r => !r.Succeeded), (last - first).TotalSeconds, publishSeconds,
                 [.. rows.Where(r => r.Succeeded).Select(r => r.EndToEndMs ?? double.NaN)], rows.Select(r => (r.KbId, r.StartedAt)).Distinct().Count(),
-                perWorker, handOvers, $"{ordered}/{kbIds.Count}", machine, load);
+                perWorker, handOvers, $"{ordered}/{kbIds.Count}", machine, load, idlePercent, hostCpu);
             Report.Progress($"{Name} [{workerCount} worker(s)]: {result.NotesPerSecond:N1} notes/s, {result.CpuPerNoteMs:N2} ms CPU/note, machine {machine.MachineBusyPercent:N0} % busy, load {load}; " +
                 string.Join(", ", perWorker.Select(w => $"{w.Id} {w.Partitions}p {w.Operations} ops")));
             return result;
@@ -186,12 +195,13 @@ public sealed class ScaleOutScenario : IScenario
         report.WriteLine($"{options.ScaleKbs} KBs ({KbFiles} files each; ids chosen so each of the {partitions} partitions holds {options.ScaleKbs / partitions}{(options.ScaleKbs % partitions > 0 ? "-" + (options.ScaleKbs / partitions + 1) : "")}) x {options.ScaleNotes} notes,");
         report.WriteLine($"all published at once by {Publishers} publishing tasks (each KB's notes by one, in order) after one uncounted warm-up note per KB.");
         report.WriteLine($"Remotes: {(condition.OverHttp ? "smart HTTP, git http-backend children of the benchmark process (outside the caps), no added latency" : "bare repositories by path: the worker writes the remote's objects itself, inside its cap")}.");
-        report.WriteLine("Outside the caps: the publisher and the remotes (this process), RabbitMQ, PostgreSQL, and every other process on the machine.");
+        report.WriteLine("Outside the caps: the publisher and the remotes (this process and its children, in an uncapped group of a worker's weight: 'bench ms/note'),");
+        report.WriteLine("RabbitMQ, PostgreSQL, and every other process on the machine. 'idle CPU/worker': a worker's CPU use over 5 s with nothing to do, after the warm-up.");
         report.WriteLine("notes/s = notes / (last finished - first published). CPU ms/note = the workers' cgroup CPU time / notes. throttled = seconds the quota held a worker back.");
         report.WriteLine("group = the notes of one KB committed and pushed together (history rows sharing started_at). partitions: owned when the publishing began -> at the end.");
         report.WriteLine();
-        var table = new TextTable("workers", "CPU cap each", "notes", "failed", "seconds", "publish s", "notes/s", "vs 1 worker", "CPU ms/note", "cap used", "throttled s", "notes/group", "e2e p50", "e2e p95", "order kept", "machine busy", "load after", "per worker: partitions, ops, KBs, CPU s");
-        var summary = new StringBuilder("workers,cpu_per_worker,notes,failed,seconds,publish_seconds,notes_per_second,ratio_to_one_worker,cpu_ms_per_note,cap_used_percent,throttled_seconds,notes_per_group,e2e_p50_ms,e2e_p95_ms,machine_busy_percent,load_after,per_worker\n");
+        var table = new TextTable("workers", "CPU cap each", "notes", "failed", "seconds", "publish s", "notes/s", "vs 1 worker", "CPU ms/note", "bench ms/note", "idle CPU/worker", "cap used", "throttled s", "notes/group", "e2e p50", "e2e p95", "order kept", "machine busy", "load after", "per worker: partitions, ops, KBs, CPU s");
+        var summary = new StringBuilder("workers,cpu_per_worker,notes,failed,seconds,publish_seconds,notes_per_second,ratio_to_one_worker,cpu_ms_per_note,bench_cpu_ms_per_note,idle_cpu_percent_per_worker,cap_used_percent,throttled_seconds,notes_per_group,e2e_p50_ms,e2e_p95_ms,machine_busy_percent,load_after,per_worker\n");
         var one = results.FirstOrDefault(r => r.Workers == 1);
         foreach (var r in results)
         {
@@ -199,10 +209,11 @@ public sealed class ScaleOutScenario : IScenario
             table.Row(r.Workers.ToString(CultureInfo.InvariantCulture), double.IsFinite(r.CpuCap) ? r.CpuCap.ToString("0.##", CultureInfo.InvariantCulture) : "uncapped",
                 r.Notes.ToString(CultureInfo.InvariantCulture), r.Failed.ToString(CultureInfo.InvariantCulture), r.Seconds.ToString("N1", CultureInfo.InvariantCulture), r.PublishSeconds.ToString("N1", CultureInfo.InvariantCulture),
                 Fmt.Rate(r.NotesPerSecond), one is null ? "-" : Fmt.Ratio(r.NotesPerSecond, one.NotesPerSecond), r.CpuPerNoteMs.ToString("N2", CultureInfo.InvariantCulture),
+                (r.HostCpuSeconds * 1000 / r.Notes).ToString("N2", CultureInfo.InvariantCulture), $"{r.IdlePercent:N1} %",
                 double.IsFinite(r.CapUsedPercent) ? $"{r.CapUsedPercent:N0} %" : "-", r.PerWorker.Sum(w => w.ThrottledSeconds).ToString("N1", CultureInfo.InvariantCulture),
                 ((double)r.Notes / r.Groups).ToString("N1", CultureInfo.InvariantCulture), Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), r.Order, $"{r.Machine.MachineBusyPercent:N0} %", r.LoadAfter, perWorker);
             summary.Append(CultureInfo.InvariantCulture,
-                $"{r.Workers},{r.CpuCap},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.PublishSeconds:0.###},{r.NotesPerSecond:0.###},{(one is null ? "" : (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture))},{r.CpuPerNoteMs:0.###},{r.CapUsedPercent:0.#},{r.PerWorker.Sum(w => w.ThrottledSeconds):0.##},{(double)r.Notes / r.Groups:0.##},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.Machine.MachineBusyPercent:0.#},\"{r.LoadAfter}\",\"{perWorker}\"\n");
+                $"{r.Workers},{r.CpuCap},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.PublishSeconds:0.###},{r.NotesPerSecond:0.###},{(one is null ? "" : (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture))},{r.CpuPerNoteMs:0.###},{r.HostCpuSeconds * 1000 / r.Notes:0.###},{r.IdlePercent:0.##},{r.CapUsedPercent:0.#},{r.PerWorker.Sum(w => w.ThrottledSeconds):0.##},{(double)r.Notes / r.Groups:0.##},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.Machine.MachineBusyPercent:0.#},\"{r.LoadAfter}\",\"{perWorker}\"\n");
             context.Chart.Add("scale-out: notes/s", $"{r.CpuCap:0.##} CPU/worker", $"{r.Workers} worker{(r.Workers > 1 ? "s" : "")}", r.NotesPerSecond);
         }
 
@@ -222,7 +233,7 @@ public sealed class ScaleOutScenario : IScenario
     private sealed record WorkerShare(string Id, int PartitionsAtStart, int Partitions, long Operations, long Kbs, double CpuSeconds, double ThrottledSeconds);
 
     private sealed record Result(int Workers, double CpuCap, int Notes, int Failed, double Seconds, double PublishSeconds, double[] EndToEnd, int Groups,
-        List<WorkerShare> PerWorker, int HandOvers, string Order, CpuUse Machine, string LoadAfter)
+        List<WorkerShare> PerWorker, int HandOvers, string Order, CpuUse Machine, string LoadAfter, double IdlePercent, double HostCpuSeconds)
     {
         public double NotesPerSecond => Notes / Seconds;
 
