@@ -18,6 +18,8 @@ public sealed class WorkerProcess : IAsyncDisposable
 
     private const int MaxLines = 20_000;
     private const int SigTerm = 15;
+    private const int SigCont = 18;
+    private const int SigStop = 19;
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
     private readonly StreamWriter? _log;
@@ -125,6 +127,23 @@ public sealed class WorkerProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>
+    /// SIGSTOP: the process stops where it is, holding its connections, locks and partitions, until
+    /// <see cref="Continue"/> (a benchmark fills the queues meanwhile, so publishing is not measured).
+    /// </summary>
+    public void Suspend() => Signal(SigStop);
+
+    /// <summary>SIGCONT: a <see cref="Suspend"/>ed worker goes on.</summary>
+    public void Continue() => Signal(SigCont);
+
+    private void Signal(int signal)
+    {
+        if (SendSignal(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"Signal {signal} to worker {Id} (pid {_process.Id}) failed: errno {Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
     /// <summary>SIGTERM, as a deploy or Ctrl+C would: the worker stops gracefully (SIGKILL after <see cref="StopTimeout"/>).</summary>
     /// <returns>How long the stop took: <see cref="StopTimeout"/> or more means the worker had to be killed.</returns>
     public async Task<TimeSpan> StopAsync()
@@ -132,6 +151,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         var stopping = Stopwatch.StartNew();
         if (!_process.HasExited)
         {
+            _ = SendSignal(_process.Id, SigCont); // a suspended worker would not act on SIGTERM
             _ = SendSignal(_process.Id, SigTerm);
             using var timeout = new CancellationTokenSource(StopTimeout);
             try

@@ -262,6 +262,35 @@ public sealed class BenchSandbox : IAsyncDisposable
         return spread;
     }
 
+    /// <summary>Connections to this sandbox's database now (pg_stat_activity), this process's own polling connection included.</summary>
+    public async Task<long> DatabaseConnectionsAsync(CancellationToken cancellationToken)
+    {
+        await using var command = _history!.CreateCommand("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()");
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>
+    /// The history table's rows and on-disk size (heap with its TOAST, and all its indexes), as the run left it
+    /// (dead row versions of the queued → running → finished updates included) and, with <paramref name="compact"/>,
+    /// after <c>VACUUM FULL</c> rewrote it with the live rows only.
+    /// </summary>
+    public async Task<HistorySize> HistorySizeAsync(bool compact, CancellationToken cancellationToken)
+    {
+        if (compact)
+        {
+            await using var vacuum = _history!.CreateCommand("VACUUM (FULL, ANALYZE) operations");
+            await vacuum.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var command = _history!.CreateCommand("""
+            SELECT (SELECT count(*) FROM operations), pg_table_size('operations'), pg_indexes_size('operations'),
+                   (SELECT count(*) FROM pg_indexes WHERE tablename = 'operations')
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new HistorySize(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), (int)reader.GetInt64(3));
+    }
+
     public async Task<OperationRow?> FindOperationAsync(Guid operationId, CancellationToken cancellationToken)
     {
         await using var command = _history!.CreateCommand("""
@@ -356,6 +385,12 @@ internal sealed class ContextFactory(string connectionString) : IDbContextFactor
         new DbContextOptionsBuilder<KbSyncDbContext>().UseNpgsql(connectionString).UseSnakeCaseNamingConvention().Options;
 
     public KbSyncDbContext CreateDbContext() => new(_options);
+}
+
+/// <summary>Rows of the history table and its bytes on disk: the table (with TOAST) and its <paramref name="Indexes"/> indexes.</summary>
+public sealed record HistorySize(long Rows, long TableBytes, long IndexBytes, int Indexes)
+{
+    public double BytesPerRow => Rows == 0 ? double.NaN : (double)(TableBytes + IndexBytes) / Rows;
 }
 
 /// <summary>One history row (table <c>operations</c>), as the worker left it.</summary>

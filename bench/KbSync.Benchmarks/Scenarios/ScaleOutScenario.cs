@@ -16,8 +16,10 @@ namespace KbSync.Benchmarks.Scenarios;
 /// caps. The KB ids are chosen so every partition holds the same number of KBs (what many thousands of
 /// hashed KBs come to), so the workers' shares of the work differ only by the partitions they own.
 /// Every count gets a fresh virtual host, database and set of remotes; its workers are started at once
-/// and own their shares before one uncounted warm-up note per KB (the clones); then all notes are
-/// published, each KB's in order, by several publishing tasks at once.
+/// and own their shares before one uncounted warm-up note per KB (the clones). Then the workers are
+/// stopped (SIGSTOP), all notes are published (each KB's in order, by several publishing tasks at once),
+/// and the workers continue (SIGCONT): the time runs from there to the last note finished, so neither
+/// the publisher's speed nor how it shares the machine with the workers is measured.
 /// </summary>
 public sealed class ScaleOutScenario : IScenario
 {
@@ -27,6 +29,7 @@ public sealed class ScaleOutScenario : IScenario
     private const int KbFiles = 100;
     private const int Publishers = 8;
     private static readonly TimeSpan IdleWindow = TimeSpan.FromSeconds(5);
+    private (HistorySize AsLeft, HistorySize Compacted)? _historySize;
 
     public string Name => "scale-out";
 
@@ -117,13 +120,33 @@ public sealed class ScaleOutScenario : IScenario
             var texts = kbIds.Select((_, k) => new NoteText(7000 + k)).ToList();
             var notes = Enumerable.Range(1, options.ScaleNotes).SelectMany(i => kbIds.Select((kb, k) => BenchNote.Make(kb, i, texts[k], context.RunId))).ToList();
             Report.Progress($"{Name} [{workerCount} worker(s), {caps.CpusPerWorker:0.##} CPU each]: publishing {notes.Count} notes");
+            // every note in the queues before any is taken: the workers are stopped (SIGSTOP) while it is published
+            foreach (var worker in started)
+            {
+                worker.Suspend();
+            }
+
+            var publishClock = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                await PublishAsync(client, notes, cancellationToken);
+            }
+            finally
+            {
+                foreach (var worker in started)
+                {
+                    worker.Continue();
+                }
+            }
+
+            var publishSeconds = publishClock.Elapsed.TotalSeconds;
+            var continued = DateTime.UtcNow;
             var cpuBefore = groups.Select(g => g.CpuSeconds()).ToList();
             var throttledBefore = groups.Select(g => g.ThrottledSeconds()).ToList();
             var hostBefore = host.CpuSeconds();
             var meter = CpuMeter.Start(started.Select(w => w.ProcessId));
-            var publishClock = System.Diagnostics.Stopwatch.StartNew();
-            await PublishAsync(client, notes, cancellationToken);
-            var publishSeconds = publishClock.Elapsed.TotalSeconds;
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken); // the queues are deep: a count now shows what the workers hold
+            var connections = await sandbox.DatabaseConnectionsAsync(cancellationToken);
             var ids = notes.Select(n => n.OperationId).ToList();
             var rows = await sandbox.WaitForAllFinalAsync(ids, TimeSpan.FromMinutes(20), cancellationToken);
             var machine = meter.Stop();
@@ -132,7 +155,7 @@ public sealed class ScaleOutScenario : IScenario
             var hostCpu = host.CpuSeconds() - hostBefore;
             var throttled = groups.Select((g, i) => g.ThrottledSeconds() - throttledBefore[i]).ToList();
             var spread = await sandbox.WorkerSpreadAsync(ids, cancellationToken);
-            var first = rows.Min(r => r.RequestedAt);
+            var first = continued;
             var last = rows.Max(r => r.FinishedAt ?? r.RequestedAt);
             var byId = rows.ToDictionary(r => r.Id);
             foreach (var note in notes)
@@ -158,7 +181,12 @@ public sealed class ScaleOutScenario : IScenario
             var handOvers = started.Count(w => !w.OwnedPartitions.SequenceEqual(owned[w.Id]));
             var result = new Result(workerCount, caps.Capped ? caps.CpusPerWorker : double.NaN, notes.Count, rows.Count(r => !r.Succeeded), (last - first).TotalSeconds, publishSeconds,
                 [.. rows.Where(r => r.Succeeded).Select(r => r.EndToEndMs ?? double.NaN)], rows.Select(r => (r.KbId, r.StartedAt)).Distinct().Count(),
-                perWorker, handOvers, $"{ordered}/{kbIds.Count}", machine, load, idlePercent, hostCpu);
+                perWorker, handOvers, $"{ordered}/{kbIds.Count}", machine, load, idlePercent, hostCpu, connections);
+            if (workerCount == options.ScaleWorkers[^1])
+            {
+                _historySize = (await sandbox.HistorySizeAsync(compact: false, cancellationToken), await sandbox.HistorySizeAsync(compact: true, cancellationToken));
+            }
+
             Report.Progress($"{Name} [{workerCount} worker(s)]: {result.NotesPerSecond:N1} notes/s, {result.CpuPerNoteMs:N2} ms CPU/note, machine {machine.MachineBusyPercent:N0} % busy, load {load}; " +
                 string.Join(", ", perWorker.Select(w => $"{w.Id} {w.Partitions}p {w.Operations} ops")));
             return result;
@@ -193,15 +221,17 @@ public sealed class ScaleOutScenario : IScenario
         report.WriteLine($"== {Name} ==");
         report.WriteLine($"CPU caps: {capsLine}.");
         report.WriteLine($"{options.ScaleKbs} KBs ({KbFiles} files each; ids chosen so each of the {partitions} partitions holds {options.ScaleKbs / partitions}{(options.ScaleKbs % partitions > 0 ? "-" + (options.ScaleKbs / partitions + 1) : "")}) x {options.ScaleNotes} notes,");
-        report.WriteLine($"all published at once by {Publishers} publishing tasks (each KB's notes by one, in order) after one uncounted warm-up note per KB.");
+        report.WriteLine($"published by {Publishers} publishing tasks (each KB's notes by one, in order) after one uncounted warm-up note per KB, while the workers were");
+        report.WriteLine("stopped (SIGSTOP); measured from the workers' SIGCONT to the last note finished ('publish s': how long publishing took, not measured).");
         report.WriteLine($"Remotes: {(condition.OverHttp ? "smart HTTP, git http-backend children of the benchmark process (outside the caps), no added latency" : "bare repositories by path: the worker writes the remote's objects itself, inside its cap")}.");
         report.WriteLine("Outside the caps: the publisher and the remotes (this process and its children, in an uncapped group of a worker's weight: 'bench ms/note'),");
         report.WriteLine("RabbitMQ, PostgreSQL, and every other process on the machine. 'idle CPU/worker': a worker's CPU use over 5 s with nothing to do, after the warm-up.");
-        report.WriteLine("notes/s = notes / (last finished - first published). CPU ms/note = the workers' cgroup CPU time / notes. throttled = seconds the quota held a worker back.");
+        report.WriteLine("notes/s = notes / (last finished - SIGCONT). CPU ms/note = the workers' cgroup CPU time / notes. throttled = seconds the quota held a worker back.");
+        report.WriteLine("PG conns = connections to the run's database 1 s after SIGCONT (the benchmark's own polling one included).");
         report.WriteLine("group = the notes of one KB committed and pushed together (history rows sharing started_at). partitions: owned when the publishing began -> at the end.");
         report.WriteLine();
-        var table = new TextTable("workers", "CPU cap each", "notes", "failed", "seconds", "publish s", "notes/s", "vs 1 worker", "CPU ms/note", "bench ms/note", "idle CPU/worker", "cap used", "throttled s", "notes/group", "e2e p50", "e2e p95", "order kept", "machine busy", "load after", "per worker: partitions, ops, KBs, CPU s");
-        var summary = new StringBuilder("workers,cpu_per_worker,notes,failed,seconds,publish_seconds,notes_per_second,ratio_to_one_worker,cpu_ms_per_note,bench_cpu_ms_per_note,idle_cpu_percent_per_worker,cap_used_percent,throttled_seconds,notes_per_group,e2e_p50_ms,e2e_p95_ms,machine_busy_percent,load_after,per_worker\n");
+        var table = new TextTable("workers", "CPU cap each", "notes", "failed", "seconds", "publish s", "notes/s", "vs 1 worker", "CPU ms/note", "bench ms/note", "idle CPU/worker", "cap used", "throttled s", "notes/group", "e2e p50", "e2e p95", "order kept", "machine busy", "load after", "PG conns", "per worker: partitions, ops, KBs, CPU s");
+        var summary = new StringBuilder("workers,cpu_per_worker,notes,failed,seconds,publish_seconds,notes_per_second,ratio_to_one_worker,cpu_ms_per_note,bench_cpu_ms_per_note,idle_cpu_percent_per_worker,cap_used_percent,throttled_seconds,notes_per_group,e2e_p50_ms,e2e_p95_ms,machine_busy_percent,load_after,pg_connections,per_worker\n");
         var one = results.FirstOrDefault(r => r.Workers == 1);
         foreach (var r in results)
         {
@@ -211,15 +241,21 @@ public sealed class ScaleOutScenario : IScenario
                 Fmt.Rate(r.NotesPerSecond), one is null ? "-" : Fmt.Ratio(r.NotesPerSecond, one.NotesPerSecond), r.CpuPerNoteMs.ToString("N2", CultureInfo.InvariantCulture),
                 (r.HostCpuSeconds * 1000 / r.Notes).ToString("N2", CultureInfo.InvariantCulture), $"{r.IdlePercent:N1} %",
                 double.IsFinite(r.CapUsedPercent) ? $"{r.CapUsedPercent:N0} %" : "-", r.PerWorker.Sum(w => w.ThrottledSeconds).ToString("N1", CultureInfo.InvariantCulture),
-                ((double)r.Notes / r.Groups).ToString("N1", CultureInfo.InvariantCulture), Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), r.Order, $"{r.Machine.MachineBusyPercent:N0} %", r.LoadAfter, perWorker);
+                ((double)r.Notes / r.Groups).ToString("N1", CultureInfo.InvariantCulture), Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), r.Order, $"{r.Machine.MachineBusyPercent:N0} %", r.LoadAfter, r.Connections.ToString(CultureInfo.InvariantCulture), perWorker);
             summary.Append(CultureInfo.InvariantCulture,
-                $"{r.Workers},{r.CpuCap},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.PublishSeconds:0.###},{r.NotesPerSecond:0.###},{(one is null ? "" : (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture))},{r.CpuPerNoteMs:0.###},{r.HostCpuSeconds * 1000 / r.Notes:0.###},{r.IdlePercent:0.##},{r.CapUsedPercent:0.#},{r.PerWorker.Sum(w => w.ThrottledSeconds):0.##},{(double)r.Notes / r.Groups:0.##},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.Machine.MachineBusyPercent:0.#},\"{r.LoadAfter}\",\"{perWorker}\"\n");
+                $"{r.Workers},{r.CpuCap},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.PublishSeconds:0.###},{r.NotesPerSecond:0.###},{(one is null ? "" : (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture))},{r.CpuPerNoteMs:0.###},{r.HostCpuSeconds * 1000 / r.Notes:0.###},{r.IdlePercent:0.##},{r.CapUsedPercent:0.#},{r.PerWorker.Sum(w => w.ThrottledSeconds):0.##},{(double)r.Notes / r.Groups:0.##},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.Machine.MachineBusyPercent:0.#},\"{r.LoadAfter}\",{r.Connections},\"{perWorker}\"\n");
             context.Chart.Add("scale-out: notes/s", $"{r.CpuCap:0.##} CPU/worker", $"{r.Workers} worker{(r.Workers > 1 ? "s" : "")}", r.NotesPerSecond);
         }
 
         report.Write(table.ToString());
         File.WriteAllText(context.ResultPath(Name, "summary.csv"), summary.ToString());
         report.WriteLine();
+        if (_historySize is var (left, compacted))
+        {
+            string Line(HistorySize h) => $"{h.Rows} rows, table {h.TableBytes / 1024.0:N0} KiB + {h.Indexes} indexes {h.IndexBytes / 1024.0:N0} KiB = {h.BytesPerRow:N0} bytes per row";
+            report.WriteLine($"History (operations table) after the {options.ScaleWorkers[^1]}-worker run: as left, {Line(left)}; after VACUUM FULL, {Line(compacted)}.");
+        }
+
         foreach (var (workers, target) in Targets)
         {
             if (one is not null && results.FirstOrDefault(r => r.Workers == workers) is { } r)
@@ -233,7 +269,7 @@ public sealed class ScaleOutScenario : IScenario
     private sealed record WorkerShare(string Id, int PartitionsAtStart, int Partitions, long Operations, long Kbs, double CpuSeconds, double ThrottledSeconds);
 
     private sealed record Result(int Workers, double CpuCap, int Notes, int Failed, double Seconds, double PublishSeconds, double[] EndToEnd, int Groups,
-        List<WorkerShare> PerWorker, int HandOvers, string Order, CpuUse Machine, string LoadAfter, double IdlePercent, double HostCpuSeconds)
+        List<WorkerShare> PerWorker, int HandOvers, string Order, CpuUse Machine, string LoadAfter, double IdlePercent, double HostCpuSeconds, long Connections)
     {
         public double NotesPerSecond => Notes / Seconds;
 
