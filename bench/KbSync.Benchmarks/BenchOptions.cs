@@ -45,6 +45,9 @@ public sealed class BenchOptions
     public int ScaleKbs { get; set; } = 64;
     public int ScaleNotes { get; set; } = 30;
 
+    /// <summary>Uncounted warm-up notes each scale-out worker runs (rounds of a note per KB, at least one).</summary>
+    public int ScaleWarmup { get; set; } = 200;
+
     /// <summary>How scale-out reaches its remotes: <c>http</c> (git http-backend in the benchmark process, outside the caps) or <c>local</c> (paths).</summary>
     public string ScaleRemote { get; set; } = "http";
 
@@ -87,6 +90,7 @@ public sealed class BenchOptions
           --scale-workers A,B,...  worker counts of scale-out (default 1,2,4,8)
           --cpu-per-worker X       CPUs each scale-out worker's cgroup may use (default 0.2)
           --scale-kbs N    KBs in scale-out (default 64); --scale-notes N notes per KB (default 30)
+          --scale-warmup N uncounted notes each scale-out worker runs first (default 200; rounds of a note per KB)
           --scale-remote http|local  scale-out's remotes: git http-backend outside the caps (default) or paths
           --memory-kbs N   KBs cloned by the worker in memory (default 100)
           --latency-ms N   delay added per HTTP request of the slow remote (default 100)
@@ -145,6 +149,7 @@ public sealed class BenchOptions
                     break;
                 case "--scale-kbs": options.ScaleKbs = PositiveInt(arg, Value()); break;
                 case "--scale-notes": options.ScaleNotes = PositiveInt(arg, Value()); break;
+                case "--scale-warmup": options.ScaleWarmup = NonNegativeInt(arg, Value()); break;
                 case "--scale-remote":
                     options.ScaleRemote = Value() is "http" or "local" ? args[i] : throw new ArgumentException($"{arg}: '{args[i]}' is neither http nor local.");
                     break;

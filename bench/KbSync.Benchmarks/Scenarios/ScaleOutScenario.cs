@@ -16,7 +16,8 @@ namespace KbSync.Benchmarks.Scenarios;
 /// caps. The KB ids are chosen so every partition holds the same number of KBs (what many thousands of
 /// hashed KBs come to), so the workers' shares of the work differ only by the partitions they own.
 /// Every count gets a fresh virtual host, database and set of remotes; its workers are started at once
-/// and own their shares before one uncounted warm-up note per KB (the clones). Then the workers are
+/// and own their shares before uncounted warm-up rounds of a note per KB (the clones, then until each
+/// worker has run <c>--scale-warmup</c> notes, so the JIT has compiled as much in each). Then the workers are
 /// stopped (SIGSTOP), all notes are published (each KB's in order, by several publishing tasks at once),
 /// and the workers continue (SIGCONT): the time runs from there to the last note finished, so neither
 /// the publisher's speed nor how it shares the machine with the workers is measured.
@@ -107,10 +108,15 @@ public sealed class ScaleOutScenario : IScenario
             var owned = started.ToDictionary(w => w.Id, w => w.OwnedPartitions);
             var client = await sandbox.StartClientAsync(cancellationToken);
 
-            // warm-up: one note per KB (each worker clones its KBs), not counted
-            var warm = kbIds.Select((kb, k) => BenchNote.Make(kb, 0, new NoteText(9000 + k), context.RunId)).ToList();
-            await PublishAsync(client, warm, cancellationToken);
-            await sandbox.WaitForAllFinalAsync([.. warm.Select(n => n.OperationId)], TimeSpan.FromMinutes(10), cancellationToken);
+            // warm-up, not counted: the clones, then as many rounds (a note per KB) as give every worker
+            // --scale-warmup notes, so each has run its code paths as often whatever the count (the JIT)
+            var rounds = Math.Max(1, (int)Math.Ceiling((double)options.ScaleWarmup * workerCount / kbIds.Count));
+            for (var round = 0; round < rounds; round++)
+            {
+                var warm = kbIds.Select((kb, k) => BenchNote.Make(kb, -rounds + round, new NoteText(9000 + k), context.RunId)).ToList();
+                await PublishAsync(client, warm, cancellationToken);
+                await sandbox.WaitForAllFinalAsync([.. warm.Select(n => n.OperationId)], TimeSpan.FromMinutes(10), cancellationToken);
+            }
 
             // what the workers spend doing nothing: timers, the runtime, the broker's heartbeats
             var idleBefore = groups.Sum(g => g.CpuSeconds());
@@ -221,7 +227,8 @@ public sealed class ScaleOutScenario : IScenario
         report.WriteLine($"== {Name} ==");
         report.WriteLine($"CPU caps: {capsLine}.");
         report.WriteLine($"{options.ScaleKbs} KBs ({KbFiles} files each; ids chosen so each of the {partitions} partitions holds {options.ScaleKbs / partitions}{(options.ScaleKbs % partitions > 0 ? "-" + (options.ScaleKbs / partitions + 1) : "")}) x {options.ScaleNotes} notes,");
-        report.WriteLine($"published by {Publishers} publishing tasks (each KB's notes by one, in order) after one uncounted warm-up note per KB, while the workers were");
+        report.WriteLine($"published by {Publishers} publishing tasks (each KB's notes by one, in order) after uncounted warm-up notes (a note per KB, then");
+        report.WriteLine($"rounds of one until each worker has had {options.ScaleWarmup}, one round at a time), while the workers were");
         report.WriteLine("stopped (SIGSTOP); measured from the workers' SIGCONT to the last note finished ('publish s': how long publishing took, not measured).");
         report.WriteLine($"Remotes: {(condition.OverHttp ? "smart HTTP, git http-backend children of the benchmark process (outside the caps), no added latency" : "bare repositories by path: the worker writes the remote's objects itself, inside its cap")}.");
         report.WriteLine("Outside the caps: the publisher and the remotes (this process and its children, in an uncapped group of a worker's weight: 'bench ms/note'),");
