@@ -113,7 +113,7 @@ public sealed class ScaleOutScenario : IScenario
             var rounds = Math.Max(1, (int)Math.Ceiling((double)options.ScaleWarmup * workerCount / kbIds.Count));
             for (var round = 0; round < rounds; round++)
             {
-                var warm = kbIds.Select((kb, k) => BenchNote.Make(kb, -rounds + round, new NoteText(9000 + k), context.RunId)).ToList();
+                var warm = kbIds.Select((kb, k) => BenchNote.Make(kb, round, new NoteText(9000 + k), context.RunId)).ToList();
                 await PublishAsync(client, warm, cancellationToken);
                 await sandbox.WaitForAllFinalAsync([.. warm.Select(n => n.OperationId)], TimeSpan.FromMinutes(10), cancellationToken);
             }
@@ -124,7 +124,7 @@ public sealed class ScaleOutScenario : IScenario
             var idlePercent = 100 * (groups.Sum(g => g.CpuSeconds()) - idleBefore) / workerCount / IdleWindow.TotalSeconds;
 
             var texts = kbIds.Select((_, k) => new NoteText(7000 + k)).ToList();
-            var notes = Enumerable.Range(1, options.ScaleNotes).SelectMany(i => kbIds.Select((kb, k) => BenchNote.Make(kb, i, texts[k], context.RunId))).ToList();
+            var notes = Enumerable.Range(1, options.ScaleNotes).SelectMany(i => kbIds.Select((kb, k) => BenchNote.Make(kb, rounds + i, texts[k], context.RunId))).ToList();
             Report.Progress($"{Name} [{workerCount} worker(s), {caps.CpusPerWorker:0.##} CPU each]: publishing {notes.Count} notes");
             // every note in the queues before any is taken: the workers are stopped (SIGSTOP) while it is published
             foreach (var worker in started)
