@@ -212,7 +212,8 @@ public sealed class BenchSandbox : IAsyncDisposable
     }
 
     /// <summary>Polls until every operation of <paramref name="operationIds"/> has a final row; returns the rows in the given order.</summary>
-    public async Task<List<OperationRow>> WaitForAllFinalAsync(IReadOnlyList<Guid> operationIds, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="allFinal">Called as soon as the last is seen final, before the rows are read (one query each): a scenario reads its counters there.</param>
+    public async Task<List<OperationRow>> WaitForAllFinalAsync(IReadOnlyList<Guid> operationIds, TimeSpan timeout, CancellationToken cancellationToken, Action? allFinal = null)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -236,6 +237,7 @@ public sealed class BenchSandbox : IAsyncDisposable
             await Task.Delay(100, cancellationToken);
         }
 
+        allFinal?.Invoke();
         var rows = new List<OperationRow>(operationIds.Count);
         foreach (var id in operationIds)
         {

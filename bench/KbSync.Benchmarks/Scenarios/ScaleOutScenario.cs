@@ -118,7 +118,8 @@ public sealed class ScaleOutScenario : IScenario
                 await sandbox.WaitForAllFinalAsync([.. warm.Select(n => n.OperationId)], TimeSpan.FromMinutes(10), cancellationToken);
             }
 
-            // what the workers spend doing nothing: timers, the runtime, the broker's heartbeats
+            // what the workers spend doing nothing (timers, the runtime, heartbeats), once what the warm-up left is done
+            await Task.Delay(IdleWindow, cancellationToken);
             var idleBefore = groups.Sum(g => g.CpuSeconds());
             await Task.Delay(IdleWindow, cancellationToken);
             var idlePercent = 100 * (groups.Sum(g => g.CpuSeconds()) - idleBefore) / workerCount / IdleWindow.TotalSeconds;
@@ -154,12 +155,19 @@ public sealed class ScaleOutScenario : IScenario
             await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken); // the queues are deep: a count now shows what the workers hold
             var connections = await sandbox.DatabaseConnectionsAsync(cancellationToken);
             var ids = notes.Select(n => n.OperationId).ToList();
-            var rows = await sandbox.WaitForAllFinalAsync(ids, TimeSpan.FromMinutes(20), cancellationToken);
-            var machine = meter.Stop();
-            var load = MachineInfo.LoadAverage();
-            var cpu = groups.Select((g, i) => g.CpuSeconds() - cpuBefore[i]).ToList();
-            var hostCpu = host.CpuSeconds() - hostBefore;
-            var throttled = groups.Select((g, i) => g.ThrottledSeconds() - throttledBefore[i]).ToList();
+            CpuUse? machine = null;
+            var load = "";
+            List<double> cpu = [], throttled = [];
+            var hostCpu = double.NaN;
+            var rows = await sandbox.WaitForAllFinalAsync(ids, TimeSpan.FromMinutes(20), cancellationToken, allFinal: () =>
+            {
+                // the counters when the last note is seen final, not after the rows are read
+                machine = meter.Stop();
+                load = MachineInfo.LoadAverage();
+                cpu = [.. groups.Select((g, i) => g.CpuSeconds() - cpuBefore[i])];
+                throttled = [.. groups.Select((g, i) => g.ThrottledSeconds() - throttledBefore[i])];
+                hostCpu = host.CpuSeconds() - hostBefore;
+            });
             var spread = await sandbox.WorkerSpreadAsync(ids, cancellationToken);
             var first = continued;
             var last = rows.Max(r => r.FinishedAt ?? r.RequestedAt);
@@ -187,13 +195,13 @@ public sealed class ScaleOutScenario : IScenario
             var handOvers = started.Count(w => !w.OwnedPartitions.SequenceEqual(owned[w.Id]));
             var result = new Result(workerCount, caps.Capped ? caps.CpusPerWorker : double.NaN, notes.Count, rows.Count(r => !r.Succeeded), (last - first).TotalSeconds, publishSeconds,
                 [.. rows.Where(r => r.Succeeded).Select(r => r.EndToEndMs ?? double.NaN)], rows.Select(r => (r.KbId, r.StartedAt)).Distinct().Count(),
-                perWorker, handOvers, $"{ordered}/{kbIds.Count}", machine, load, idlePercent, hostCpu, connections);
+                perWorker, handOvers, $"{ordered}/{kbIds.Count}", machine!, load, idlePercent, hostCpu, connections);
             if (workerCount == options.ScaleWorkers[^1])
             {
                 _historySize = (await sandbox.HistorySizeAsync(compact: false, cancellationToken), await sandbox.HistorySizeAsync(compact: true, cancellationToken));
             }
 
-            Report.Progress($"{Name} [{workerCount} worker(s)]: {result.NotesPerSecond:N1} notes/s, {result.CpuPerNoteMs:N2} ms CPU/note, machine {machine.MachineBusyPercent:N0} % busy, load {load}; " +
+            Report.Progress($"{Name} [{workerCount} worker(s)]: {result.NotesPerSecond:N1} notes/s, {result.CpuPerNoteMs:N2} ms CPU/note, machine {machine!.MachineBusyPercent:N0} % busy, load {load}; " +
                 string.Join(", ", perWorker.Select(w => $"{w.Id} {w.Partitions}p {w.Operations} ops")));
             return result;
         }
@@ -232,7 +240,7 @@ public sealed class ScaleOutScenario : IScenario
         report.WriteLine("stopped (SIGSTOP); measured from the workers' SIGCONT to the last note finished ('publish s': how long publishing took, not measured).");
         report.WriteLine($"Remotes: {(condition.OverHttp ? "smart HTTP, git http-backend children of the benchmark process (outside the caps), no added latency" : "bare repositories by path: the worker writes the remote's objects itself, inside its cap")}.");
         report.WriteLine("Outside the caps: the publisher and the remotes (this process and its children, in an uncapped group of a worker's weight: 'bench ms/note'),");
-        report.WriteLine("RabbitMQ, PostgreSQL, and every other process on the machine. 'idle CPU/worker': a worker's CPU use over 5 s with nothing to do, after the warm-up.");
+        report.WriteLine("RabbitMQ, PostgreSQL, and every other process on the machine. 'idle CPU/worker': a worker's CPU use over 5 s with nothing to do, from 5 s after the warm-up.");
         report.WriteLine("notes/s = notes / (last finished - SIGCONT). CPU ms/note = the workers' cgroup CPU time / notes. throttled = seconds the quota held a worker back.");
         report.WriteLine("PG conns = connections to the run's database 1 s after SIGCONT (the benchmark's own polling one included).");
         report.WriteLine("group = the notes of one KB committed and pushed together (history rows sharing started_at). partitions: owned when the publishing began -> at the end.");
