@@ -96,7 +96,7 @@ public sealed class BenchOptions
           --latency-ms N   delay added per HTTP request of the slow remote (default 100)
           --quick          small sizes to try it out (burst 100, baseline 50, many-kbs 8x10, baseline 5 per KB,
                            memory 20 KBs, kb-size 100,1000 with 10 notes, 2 analytics repetitions,
-                          scale-out 1,2 workers x 16 KBs x 10 notes)
+                          scale-out 1,2 workers x 16 KBs x 10 notes, 20 warm-up notes per worker)
           --results DIR    where results/<run>/ is created (default: results/ at the repository root)
           --keep           keep results/<run>/tmp (the seeded remotes and the worker's clones)
           --list           list the scenarios
@@ -188,6 +188,7 @@ public sealed class BenchOptions
             if (options.ScaleWorkers.Count == 0) options.ScaleWorkers.AddRange([1, 2]);
             if (!Given("--scale-kbs")) options.ScaleKbs = 16;
             if (!Given("--scale-notes")) options.ScaleNotes = 10;
+            if (!Given("--scale-warmup")) options.ScaleWarmup = 20;
         }
 
         if (options.Sizes.Count == 0)
