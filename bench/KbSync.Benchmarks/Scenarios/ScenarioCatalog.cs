@@ -13,6 +13,7 @@ public static class ScenarioCatalog
         new KbSizeScenario(slowRemote: true),
         new BurstScenario(),
         new ManyKbsScenario(),
+        new ScaleOutScenario(),
         new OverheadScenario(),
         new MemoryScenario(),
         new KbSizeStepsScenario(),
