@@ -54,7 +54,7 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         };
         await _amqp.PublishAsync("target", JsonSerializer.Serialize(request), partitions: 1);
 
-        var result = await _amqp.WaitForResultAsync(id, Prompt);
+        var result = await ResultAsync(id, Prompt);
         Assert.Equal(status, result.GetProperty("status").GetString());
         if (reason is not null)
         {
@@ -77,7 +77,7 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         };
         await _amqp.PublishAsync("target", JsonSerializer.Serialize(request), partitions: 1);
 
-        var result = await _amqp.WaitForResultAsync(id, Prompt);
+        var result = await ResultAsync(id, Prompt);
         Assert.Equal("succeeded", result.GetProperty("status").GetString());
         var row = await _sandbox.WaitForOperationAsync(id);
         Assert.StartsWith("list", row.Title);
@@ -113,7 +113,7 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         Assert.Equal(0, queue.Paused?.Partition);
         Assert.Contains("injected fault", queue.Paused!.Reason);
 
-        var result = await _amqp.WaitForResultAsync(id, TimeSpan.FromSeconds(60));
+        var result = await ResultAsync(id, TimeSpan.FromSeconds(60));
         Assert.Equal("failed", result.GetProperty("status").GetString());
         Assert.Equal(ReasonCodes.InternalError, result.GetProperty("reasonCode").GetString());
         Assert.Contains("failed 3 times in a row", result.GetProperty("message").GetString());
@@ -174,14 +174,27 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
               "agentTask": { "instruction": "test", "operations": {{operations}} } }
             """;
         await _amqp.PublishAsync("target", json, partitions: 1);
-        return await _amqp.WaitForResultAsync(id, Prompt);
+        return await ResultAsync(id, Prompt);
+    }
+
+    /// <summary>The request's result event; when none comes, the worker's output says why.</summary>
+    private async Task<JsonElement> ResultAsync(Guid id, TimeSpan timeout)
+    {
+        try
+        {
+            return await _amqp.WaitForResultAsync(id, timeout);
+        }
+        catch (TimeoutException error)
+        {
+            throw new TimeoutException($"{error.Message}\n{_sandbox.WorkerOutput()}", error);
+        }
     }
 
     private async Task ANoteToTheOtherKbLandsPromptlyAsync()
     {
         var id = Guid.NewGuid();
         await _amqp.PublishAsync("other", NoteJson(id, "bob", "the partition goes on " + id, kb: "other"), partitions: 1);
-        var result = await _amqp.WaitForResultAsync(id, Prompt);
+        var result = await ResultAsync(id, Prompt);
         Assert.Equal("succeeded", result.GetProperty("status").GetString());
         Assert.Contains(_other.Commits(), c => c.Trailers?.OperationId == id);
     }
