@@ -2,7 +2,6 @@ using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Messaging.Ordering;
 using MassTransit;
-using MassTransit.RabbitMqTransport;
 
 namespace KbSync.KbWorker.Messaging;
 
@@ -22,11 +21,10 @@ public sealed class KbRequestConsumer(PartitionSequencers sequencers) : IConsume
             throw new InvalidOperationException($"{nameof(KbRequestConsumer)} only serves partition queues on RabbitMQ, not {context.ReceiveContext.InputAddress}.");
         }
 
-        var channel = context.ReceiveContext.TryGetPayload<ChannelContext>(out var channelContext) ? channelContext.Channel : null;
         // RabbitMQ refuses a publish whose user_id is not the connection's user: this one is proven
         var brokerUser = context.ReceiveContext.TryGetPayload<RabbitMqBasicConsumeContext>(out var rabbit) && rabbit.Properties.IsUserIdPresent() ? rabbit.Properties.UserId : null;
         var request = context.Message with { BrokerUser = brokerUser };
-        var operation = await sequencers.For(partition).SubmitAsync(delivery, request, context.CancellationToken, channel);
+        var operation = await sequencers.For(partition).SubmitAsync(delivery, request, context.CancellationToken);
         if (operation.Poisoned)
         {
             throw new PoisonRequestException(operation.Id, operation.Outcome?.ErrorMessage ?? "");

@@ -4,6 +4,7 @@ using KbSync.KbWorker;
 using KbSync.KbWorker.Messaging.Ordering;
 using KbSync.KbWorker.Pipeline;
 using Microsoft.Extensions.Logging.Abstractions;
+using RabbitMQ.Client;
 
 namespace KbSync.UnitTests.Messaging;
 
@@ -48,7 +49,10 @@ public sealed class PartitionSequencerTests
     private static KbRequest Request(string name) =>
         new(Guid.NewGuid(), "team-notes", name, DateTimeOffset.UtcNow, new NoteContent(name));
 
-    private static DeliveryKey Tag(ulong tag, string consumer = "ctag-1") => new(consumer, tag);
+    private readonly IChannel _channel = FakeChannel.Create().Channel;
+
+    /// <summary>Delivery <paramref name="tag"/> of <paramref name="channel"/> (the test's one channel unless named).</summary>
+    private DeliveryKey Tag(ulong tag, IChannel? channel = null) => new(channel ?? _channel, tag);
 
     private string[] Ran() => _runs.SelectMany(r => r).ToArray();
 
@@ -125,16 +129,47 @@ public sealed class PartitionSequencerTests
     }
 
     [Fact]
-    public async Task A_new_consumer_tag_starts_over_and_gives_back_what_the_old_channel_left_waiting()
+    public async Task A_new_channel_starts_over_and_gives_back_what_the_old_channel_left_waiting()
     {
         var sequencer = Create();
-        var stranded = sequencer.SubmitAsync(Tag(5, "old"), Request("x"), default);
+        var stranded = sequencer.SubmitAsync(Tag(5), Request("x"), default);
 
-        var fresh = sequencer.SubmitAsync(Tag(1, "new"), Request("a"), default);
+        var fresh = sequencer.SubmitAsync(Tag(1, FakeChannel.Create().Channel), Request("a"), default);
 
         await fresh.WaitAsync(TimeSpan.FromSeconds(10));
         await Assert.ThrowsAsync<ReturnToQueueException>(() => stranded);
         Assert.Equal(["a"], Ran());
+    }
+
+    [Fact]
+    public async Task A_delivery_of_a_channel_left_behind_goes_back_and_does_not_take_the_partition_back()
+    {
+        var sequencer = Create();
+        await sequencer.SubmitAsync(Tag(1), Request("a"), default).WaitAsync(TimeSpan.FromSeconds(10));
+        var (next, _) = FakeChannel.Create();
+        await sequencer.SubmitAsync(Tag(1, next), Request("b"), default).WaitAsync(TimeSpan.FromSeconds(10));
+
+        var late = sequencer.SubmitAsync(Tag(2), Request("late, on the old channel"), default);
+        sequencer.Pass(Tag(3));
+        var after = sequencer.SubmitAsync(Tag(2, next), Request("c"), default);
+
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => late.WaitAsync(TimeSpan.FromSeconds(10)));
+        await after.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["a", "b", "c"], Ran());
+    }
+
+    [Fact]
+    public async Task A_channels_first_delivery_that_never_reaches_the_consumer_leaves_no_gap()
+    {
+        var sequencer = Create(gapTimeout: TimeSpan.FromMinutes(5));
+        await sequencer.SubmitAsync(Tag(1), Request("a"), default).WaitAsync(TimeSpan.FromSeconds(10));
+        var (next, _) = FakeChannel.Create();
+
+        sequencer.Pass(Tag(1, next)); // an unreadable body, the first thing the new channel brings
+        var second = sequencer.SubmitAsync(Tag(2, next), Request("b"), default);
+
+        await second.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["a", "b"], Ran());
     }
 
     [Fact]
@@ -185,18 +220,18 @@ public sealed class PartitionSequencerTests
     }
 
     [Fact]
-    public async Task After_its_channel_drops_the_partition_starts_over_on_the_next_channel_even_with_the_same_consumer_tag()
+    public async Task After_its_channel_drops_the_partition_starts_over_on_the_next_channel()
     {
         var sequencer = Create();
         var (first, firstChannel) = FakeChannel.Create();
-        await sequencer.SubmitAsync(Tag(1), Request("a"), default, first).WaitAsync(TimeSpan.FromSeconds(10));
-        var stranded = sequencer.SubmitAsync(Tag(3), Request("waits for 2"), default, first);
+        await sequencer.SubmitAsync(Tag(1, first), Request("a"), default).WaitAsync(TimeSpan.FromSeconds(10));
+        var stranded = sequencer.SubmitAsync(Tag(3, first), Request("waits for 2"), default);
 
         await firstChannel.ShutDownAsync();
         await Assert.ThrowsAsync<ReturnToQueueException>(() => stranded.WaitAsync(TimeSpan.FromSeconds(10)));
 
         var (second, _) = FakeChannel.Create();
-        await sequencer.SubmitAsync(Tag(1), Request("b"), default, second).WaitAsync(TimeSpan.FromSeconds(10));
+        await sequencer.SubmitAsync(Tag(1, second), Request("b"), default).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(["a", "b"], Ran());
     }
     [Fact]
@@ -206,11 +241,11 @@ public sealed class PartitionSequencerTests
         var hold = _holdFirstRun;
         var sequencer = Create();
         var (channel, fake) = FakeChannel.Create();
-        var first = sequencer.SubmitAsync(Tag(1), Request("a"), default, channel);
+        var first = sequencer.SubmitAsync(Tag(1, channel), Request("a"), default);
         await Task.Delay(50);
 
         var handOver = new ChannelHandOver(NullLogger.Instance).HandOverAsync(sequencer, CancellationToken.None);
-        var waiting = sequencer.SubmitAsync(Tag(2), Request("b"), default, channel);
+        var waiting = sequencer.SubmitAsync(Tag(2, channel), Request("b"), default);
 
         Assert.Equal(HandOverStage.HandingOver, sequencer.State.HandOver);
         Assert.False(waiting.IsCompleted); // queued, not given back: the broker would deliver it here again at once
@@ -230,11 +265,11 @@ public sealed class PartitionSequencerTests
     {
         var sequencer = Create();
         var (first, _) = FakeChannel.Create();
-        await sequencer.SubmitAsync(Tag(1), Request("a"), default, first).WaitAsync(TimeSpan.FromSeconds(10));
+        await sequencer.SubmitAsync(Tag(1, first), Request("a"), default).WaitAsync(TimeSpan.FromSeconds(10));
         await new ChannelHandOver(NullLogger.Instance).HandOverAsync(sequencer, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
 
         var (again, reopened) = FakeChannel.Create();
-        var late = sequencer.SubmitAsync(Tag(1), Request("b"), default, again);
+        var late = sequencer.SubmitAsync(Tag(1, again), Request("b"), default);
 
         await Assert.ThrowsAsync<ReturnToQueueException>(() => late.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.True(reopened.Closed);
@@ -253,7 +288,7 @@ public sealed class PartitionSequencerTests
 
         Assert.Equal(ChannelState.Halted, sequencer.State.Channel);
         await Assert.ThrowsAsync<ReturnToQueueException>(() => sequencer.SubmitAsync(Tag(2), Request("b"), default).WaitAsync(TimeSpan.FromSeconds(10)));
-        var next = await Assert.ThrowsAsync<ReturnToQueueException>(() => sequencer.SubmitAsync(Tag(1, "ctag-2"), Request("c"), default).WaitAsync(TimeSpan.FromSeconds(10)));
+        var next = await Assert.ThrowsAsync<ReturnToQueueException>(() => sequencer.SubmitAsync(Tag(1, FakeChannel.Create().Channel), Request("c"), default).WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.IsType<InvalidOperationException>(next.InnerException); // it ran (and failed again) rather than being given back
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using KbSync.Contracts;
 using KbSync.KbWorker.Pipeline;
 using RabbitMQ.Client;
@@ -43,8 +44,9 @@ public sealed class PartitionSequencer(
     private readonly object _gate = new();
     private readonly DeliveryOrder<Entry> _order = new();
     private readonly CancellationTokenSource _abort = new();
+    private readonly ConditionalWeakTable<IChannel, object> _retired = new();
     private SequencerState _state = SequencerState.Initial;
-    private Source _source = new(0, null, null);
+    private Source _source = new(0, null);
     private Timer? _gapTimer;
 
     public int Partition => partition;
@@ -61,16 +63,14 @@ public sealed class PartitionSequencer(
         }
     }
 
-    /// <summary>Queues a request at its place in the delivery order; completes with its outcome once recorded and published.</summary>
-    /// <param name="channel">The channel it came on, closed by <see cref="ChannelHandOver"/>.</param>
-    public Task<PendingOperation> SubmitAsync(DeliveryKey key, KbRequest request, CancellationToken cancellationToken, IChannel? channel = null)
+    /// <summary>Queues a request at its place in its channel's delivery order; completes with its outcome once recorded and published.</summary>
+    public Task<PendingOperation> SubmitAsync(DeliveryKey key, KbRequest request, CancellationToken cancellationToken)
     {
         var entry = new Entry(request, cancellationToken);
         var outOfOrder = false;
         lock (_gate)
         {
-            Follow(key.ConsumerTag, channel);
-            if (_state.GivesBack)
+            if (!Follow(key.Channel) || _state.GivesBack)
             {
                 entry.Cancel();
             }
@@ -123,7 +123,7 @@ public sealed class PartitionSequencer(
     {
         lock (_gate)
         {
-            if (key.ConsumerTag == _source.ConsumerTag && _order.Pass(key.DeliveryTag))
+            if (Follow(key.Channel) && _order.Pass(key.DeliveryTag))
             {
                 PumpLocked();
             }
@@ -215,40 +215,49 @@ public sealed class PartitionSequencer(
     }
 
     /// <summary>
-    /// Delivery tags start over on every channel, and MassTransit subscribes again with the same consumer
-    /// tag after a reconnect: a new consumer tag, or a new channel even with the same tag, starts over.
+    /// Delivery tags are numbered per channel: a delivery on a channel not seen before (a reconnect, or
+    /// this worker taking the partition again) starts the order over at 1. False for a channel already
+    /// left behind: what it still brings can no longer be acknowledged, and goes back to the queue.
     /// </summary>
-    private void Follow(string consumerTag, IChannel? channel)
+    private bool Follow(IChannel channel)
     {
-        if (consumerTag != _source.ConsumerTag || (channel is not null && _source.Channel is not null && channel != _source.Channel))
+        if (channel == _source.Channel)
         {
-            StartOver(consumerTag);
+            return true;
         }
 
-        if (channel is not null && channel != _source.Channel)
+        if (_retired.TryGetValue(channel, out _))
         {
-            _source = _source with { Channel = channel };
-            var generation = _source.Generation;
-            channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdown(generation, reason);
-            if (_state.ClosesNewChannels)
-            {
-                // Handed over, and MassTransit subscribed again before its endpoint stopped: whatever
-                // this channel brings goes back to the queue, in order, when it closes.
-                _ = ChannelHandOver.CloseAsync(channel, CancellationToken.None);
-            }
+            return false;
         }
+
+        if (_source.Channel is { } previous)
+        {
+            _retired.AddOrUpdate(previous, previous);
+        }
+
+        StartOver(channel);
+        var generation = _source.Generation;
+        channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdown(generation, reason);
+        if (_state.ClosesNewChannels)
+        {
+            // Handed over, and MassTransit subscribed again before its endpoint stopped: whatever
+            // this channel brings goes back to the queue, in order, when it closes.
+            _ = ChannelHandOver.CloseAsync(channel, CancellationToken.None);
+        }
+
+        return true;
     }
 
     /// <summary>
-    /// A new consumer tag or a new channel (a reconnect, or this worker taking over the partition)
-    /// starts the delivery tags at 1 again. Messages of the old channel can no longer be acknowledged; the broker
-    /// redelivers them on the new one, in order.
+    /// A new channel starts the delivery tags at 1 again. Messages of the old channel can no longer be
+    /// acknowledged; the broker redelivers them on the new one, in order.
     /// </summary>
-    private void StartOver(string consumerTag)
+    private void StartOver(IChannel channel)
     {
-        logger.LogDebug("Partition {Partition}: new consumer {ConsumerTag}; {Waiting} request(s) waiting from the old one go back to the queue", partition, consumerTag, _order.Waiting);
+        logger.LogDebug("Partition {Partition}: new channel {Channel}; {Waiting} request(s) waiting from the old one go back to the queue", partition, channel.ChannelNumber, _order.Waiting);
         GiveBack(_order.StartOver());
-        _source = new Source(_source.Generation + 1, consumerTag, _source.Channel);
+        _source = new Source(_source.Generation + 1, channel);
         Move(_state.StartOver());
     }
 
@@ -333,7 +342,7 @@ public sealed class PartitionSequencer(
     /// <summary>
     /// The channel is gone (handed over, or the connection dropped): the broker has put every
     /// unacknowledged message back in the queue, in order, so the requests waiting here can never be
-    /// acknowledged and must not run. They fail now rather than when the next consumer tag shows up:
+    /// acknowledged and must not run. They fail now rather than when the next channel shows up:
     /// RabbitMQ.Client (7.x) finishes a channel close, and the connection reads nothing more, only once
     /// every consumer call on that channel has returned, and ours wait here.
     /// </summary>
@@ -394,7 +403,7 @@ public sealed class PartitionSequencer(
     }
 
     /// <summary>The channel whose delivery tags are being ordered: each new one is a new generation.</summary>
-    private sealed record Source(int Generation, string? ConsumerTag, IChannel? Channel);
+    private sealed record Source(int Generation, IChannel? Channel);
 
     private sealed class Entry(KbRequest request, CancellationToken cancellationToken)
     {

@@ -1,6 +1,6 @@
 namespace KbSync.KbWorker.Messaging.Ordering;
 
-/// <summary>What becomes of the current channel's deliveries (a new channel or consumer tag starts at <see cref="Ordering"/> again).</summary>
+/// <summary>What becomes of the current channel's deliveries (a new channel starts at <see cref="Ordering"/> again).</summary>
 public enum ChannelState
 {
     /// <summary>They wait for their turn and run in delivery order.</summary>
@@ -40,7 +40,7 @@ public enum HandOverStage
 ///   no run ─────────────► Run ──┐     Serving ────────────────► HandingOver ────────────► HandedOver
 ///      ▲     EndRun(Run)        │        (both repeatable: a hand-over that failed half-way is tried again)
 ///      └────────────────────────┘
-///   Ordering ── Halt ──► Halted ── StartOver (new channel or consumer tag; drops the old channel's run) ──► Ordering
+///   Ordering ── Halt ──► Halted ── StartOver (a new channel; drops the old channel's run) ──► Ordering
 /// </code>
 /// </summary>
 public readonly record struct SequencerState(ChannelState Channel, HandOverStage HandOver, PartitionRun? Run)
@@ -66,7 +66,7 @@ public readonly record struct SequencerState(ChannelState Channel, HandOverStage
     public SequencerState Halt() => this with { Channel = ChannelState.Halted };
 
     /// <summary>
-    /// A new channel or consumer tag: delivery tags start at 1 again and its deliveries are ordered. The old
+    /// A new channel: delivery tags start at 1 again and its deliveries are ordered. The old
     /// channel's run, if one is still going, is no longer waited for: its messages can no longer be acknowledged.
     /// </summary>
     public SequencerState StartOver() => this with { Channel = ChannelState.Ordering, Run = null };
