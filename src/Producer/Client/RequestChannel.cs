@@ -32,6 +32,7 @@ public sealed class RequestChannel(IOptions<RabbitMqOptions> options) : IAsyncDi
     private readonly SemaphoreSlim _opening = new(1, 1);
     private IConnection? _connection;
     private IChannel? _channel;
+    private volatile bool _disposed;
 
     /// <summary>
     /// Publishes <paramref name="body"/> with <paramref name="routingKey"/> and waits for the broker's
@@ -44,6 +45,7 @@ public sealed class RequestChannel(IOptions<RabbitMqOptions> options) : IAsyncDi
     {
         while (true)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this); // its client is gone: waiting for a broker would never end
             IChannel? channel = null;
             try
             {
@@ -75,6 +77,7 @@ public sealed class RequestChannel(IOptions<RabbitMqOptions> options) : IAsyncDi
 
     public async ValueTask DisposeAsync()
     {
+        _disposed = true;
         await DiscardAsync(_channel, connectionToo: true);
         _opening.Dispose();
     }
