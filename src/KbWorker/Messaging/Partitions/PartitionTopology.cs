@@ -57,7 +57,7 @@ public sealed class PartitionTopology(IOptions<RabbitMqOptions> options, ILogger
         }
 
         await channel.CloseAsync(cancellationToken);
-        await QueueTapReader.DeclareAsync(connection, rabbit.Partitions, cancellationToken); // the tap too: copies are kept from the moment a worker has started
+        await QueueTapReader.DeclareAsync(connection, Enumerable.Range(0, rabbit.Partitions).Select(Topology.RoutingKey), cancellationToken); // the tap too: copies are kept from the moment a worker has started
         await connection.CloseAsync(cancellationToken);
     }
 }
