@@ -5,10 +5,12 @@ namespace KbSync.Contracts;
 /// <summary>
 /// How requests are spread over partition queues at one time: <see cref="Count"/> partitions (P), a
 /// KB in partition <c>fnv1a32(utf8(kbId)) % P</c>. Layouts are numbered by <see cref="Epoch"/>: the
-/// first one (<see cref="FirstEpoch"/>) keeps the names KbSync always had (queue <c>kb-partition-NN</c>,
-/// routing key <c>N</c>), so producers written for it keep working; every later layout has queues and
-/// keys of its own that name its count (<c>kb-partition-64-NN</c>, key <c>64.N</c>), so a request
-/// says by its queue which layout routed it, and two live layouts never share a queue.
+/// first one (<see cref="FirstEpoch"/>) keeps the queue names KbSync always had (<c>kb-partition-NN</c>), and
+/// a later one names its count in them (<c>kb-partition-64-NN</c>), so two live layouts never share a queue
+/// and a request says by its queue which layout routed it. Every layout's partition is bound with the key
+/// <c>P.N</c> (<see cref="RoutingKey"/>), which a producer computes from its partition count alone; the first
+/// layout's also with the plain <c>N</c> producers always used (<see cref="RoutingKeys"/>). Two live layouts
+/// never have the same count (<c>kbsync partitions change</c> refuses it), so no key routes to both.
 /// PostgreSQL keeps which layouts are live (<c>kbsync partitions</c>); README, <i>Changing the partition count</i>.
 /// </summary>
 public sealed record PartitionLayout(int Epoch, int Count)
@@ -30,9 +32,14 @@ public sealed record PartitionLayout(int Epoch, int Count)
         ? $"{Topology.PartitionQueuePrefix}{index:D2}"
         : $"{Topology.PartitionQueuePrefix}{Count.ToString(CultureInfo.InvariantCulture)}-{index:D2}";
 
-    public string RoutingKey(int index) => Original
-        ? index.ToString(CultureInfo.InvariantCulture)
-        : $"{Count.ToString(CultureInfo.InvariantCulture)}.{index.ToString(CultureInfo.InvariantCulture)}";
+    /// <summary>The key producers route with: <c>P.N</c> (<see cref="Topology.LayoutRoutingKey"/>).</summary>
+    public string RoutingKey(int index) => Topology.LayoutRoutingKey(Count, index);
+
+    /// <summary>Every key the partition is bound with: <see cref="RoutingKey"/>, and for the first layout the plain number too.</summary>
+    public IEnumerable<string> RoutingKeys(int index) => Original ? [RoutingKey(index), Topology.RoutingKey(index)] : [RoutingKey(index)];
+
+    /// <summary>Every key of every partition of the layout.</summary>
+    public IEnumerable<string> AllRoutingKeys => Enumerable.Range(0, Count).SelectMany(RoutingKeys);
 
     /// <summary>
     /// The number this layout's partition goes by inside a worker (sequencers, ownership locks, pauses,

@@ -36,7 +36,15 @@ public static class Topology
     /// <summary>Requests a partition queue holds before the broker refuses more: about an hour of one busy partition at 25 notes/s.</summary>
     public const int DefaultMaxQueueLength = 100_000;
 
+    /// <summary>The plain routing key of the first layout's partition (<see cref="PartitionLayout"/>): the number alone, as producers always used it.</summary>
     public static string RoutingKey(int partition) => partition.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The routing key of partition <paramref name="partition"/> when requests are spread over <paramref name="partitions"/>:
+    /// <c>P.N</c>, as <c>64.7</c>. Every live layout's partitions are bound with it, so a producer needs only its partition count.
+    /// </summary>
+    public static string LayoutRoutingKey(int partitions, int partition) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{partitions}.{partition}");
 
     public const string PartitionQueuePrefix = "kb-partition-";
 

@@ -10,7 +10,7 @@ namespace KbSync.Persistence.Partitions;
 /// routed with it is never returned), and <c>kbsync partitions retire</c>. The objects are the ones MassTransit
 /// declares for a partition endpoint, argument for argument (RabbitMQ refuses a second declaration that
 /// differs): <c>kbsync.requests</c> (direct) → exchange named like the queue (fanout, bound with the
-/// partition's routing key) → the quorum queue with <see cref="Topology.PartitionQueueArguments"/>; and the
+/// partition's routing keys, <see cref="PartitionLayout.RoutingKeys"/>) → the quorum queue with <see cref="Topology.PartitionQueueArguments"/>; and the
 /// queue tap's binding for each routing key (<see cref="QueueTapReader.DeclareAsync"/>).
 /// </summary>
 public static class LayoutTopology
@@ -26,11 +26,14 @@ public static class LayoutTopology
             await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
             await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false, arguments, cancellationToken: cancellationToken);
             await channel.QueueBindAsync(name, name, routingKey: "", cancellationToken: cancellationToken);
-            await channel.ExchangeBindAsync(name, Topology.RequestsExchange, layout.RoutingKey(index), cancellationToken: cancellationToken);
+            foreach (var routingKey in layout.RoutingKeys(index))
+            {
+                await channel.ExchangeBindAsync(name, Topology.RequestsExchange, routingKey, cancellationToken: cancellationToken);
+            }
         }
 
         await channel.CloseAsync(cancellationToken);
-        await QueueTapReader.DeclareAsync(connection, Enumerable.Range(0, layout.Count).Select(layout.RoutingKey), cancellationToken);
+        await QueueTapReader.DeclareAsync(connection, layout.AllRoutingKeys, cancellationToken);
     }
 
     /// <summary>How many requests wait in each of the layout's queues (ready ones: not those delivered to a consumer and not yet acknowledged).</summary>
@@ -47,31 +50,48 @@ public static class LayoutTopology
         return counts;
     }
 
+    /// <summary>Removes the routes to a layout being retired (the request exchange's bindings and the tap's): nothing more arrives in its queues.</summary>
+    public static async Task UnbindAsync(IConnection connection, PartitionLayout layout, CancellationToken cancellationToken)
+    {
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        for (var index = 0; index < layout.Count; index++)
+        {
+            foreach (var routingKey in layout.RoutingKeys(index))
+            {
+                await channel.ExchangeUnbindAsync(layout.Queue(index), Topology.RequestsExchange, routingKey, cancellationToken: cancellationToken);
+                await channel.QueueUnbindAsync(Topology.QueueTapQueue, Topology.RequestsExchange, routingKey, cancellationToken: cancellationToken);
+            }
+        }
+
+        await channel.CloseAsync(cancellationToken);
+    }
+
+    /// <summary>Each queue of the layout: requests waiting in it (ready), and consumers (a forwarder, while a worker still forwards it).</summary>
+    public static async Task<IReadOnlyList<(string Queue, uint Ready, uint Consumers)>> QueueStatesAsync(IConnection connection, PartitionLayout layout, CancellationToken cancellationToken)
+    {
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        var states = new List<(string, uint, uint)>(layout.Count);
+        for (var index = 0; index < layout.Count; index++)
+        {
+            var state = await channel.QueueDeclarePassiveAsync(layout.Queue(index), cancellationToken);
+            states.Add((layout.Queue(index), state.MessageCount, state.ConsumerCount));
+        }
+
+        await channel.CloseAsync(cancellationToken);
+        return states;
+    }
+
     /// <summary>
-    /// Removes a retired layout: first the routes to it (the request exchange's bindings and the tap's), so
-    /// nothing more arrives, then each queue only if it is empty, and the queue's exchange.
+    /// Deletes a retired layout's queues and their exchanges. Only once they are unbound, empty and without a
+    /// consumer: quorum queues cannot be deleted "if empty", so the caller checks (<see cref="QueueStatesAsync"/>).
     /// </summary>
-    /// <exception cref="InvalidOperationException">A queue still holds requests: it is kept, and so is the layout.</exception>
     public static async Task DeleteAsync(IConnection connection, PartitionLayout layout, CancellationToken cancellationToken)
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         for (var index = 0; index < layout.Count; index++)
         {
-            await channel.ExchangeUnbindAsync(layout.Queue(index), Topology.RequestsExchange, layout.RoutingKey(index), cancellationToken: cancellationToken);
-            await channel.QueueUnbindAsync(Topology.QueueTapQueue, Topology.RequestsExchange, layout.RoutingKey(index), cancellationToken: cancellationToken);
-        }
-
-        for (var index = 0; index < layout.Count; index++)
-        {
-            var name = layout.Queue(index);
-            var waiting = (await channel.QueueDeclarePassiveAsync(name, cancellationToken)).MessageCount;
-            if (waiting > 0)
-            {
-                throw new InvalidOperationException($"{name} still holds {waiting} request(s): its owner forwards them; run retire again once it is empty.");
-            }
-
-            await channel.QueueDeleteAsync(name, ifUnused: false, ifEmpty: true, cancellationToken: cancellationToken);
-            await channel.ExchangeDeleteAsync(name, ifUnused: false, cancellationToken: cancellationToken);
+            await channel.QueueDeleteAsync(layout.Queue(index), ifUnused: false, ifEmpty: false, cancellationToken: cancellationToken);
+            await channel.ExchangeDeleteAsync(layout.Queue(index), ifUnused: false, cancellationToken: cancellationToken);
         }
 
         await channel.CloseAsync(cancellationToken);

@@ -79,12 +79,20 @@ public sealed class PartitionLayouts(IDbContextFactory<KbSyncDbContext> contexts
         return rows == 1;
     }
 
-    /// <summary>Marks the older layout retired (its queues deleted by the caller before).</summary>
-    public async Task RetireAsync(PartitionLayout layout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Marks the older layout retired, or (<paramref name="retired"/> false) live again, and wakes the workers
+    /// (<c>NOTIFY</c> on their channel): they stop forwarding a retired layout's queues and let go of its partitions.
+    /// </summary>
+    public async Task SetRetiredAsync(PartitionLayout layout, bool retired, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        await db.PartitionLayouts.Where(l => l.Epoch == layout.Epoch).ExecuteUpdateAsync(l => l.SetProperty(r => r.RetiredAt, DateTimeOffset.UtcNow), cancellationToken);
+        DateTimeOffset? at = retired ? DateTimeOffset.UtcNow : null;
+        await db.PartitionLayouts.Where(l => l.Epoch == layout.Epoch).ExecuteUpdateAsync(l => l.SetProperty(r => r.RetiredAt, at), cancellationToken);
+        await db.Database.ExecuteSqlRawAsync($"NOTIFY {WorkersChannel}", cancellationToken);
     }
+
+    /// <summary>The channel the workers listen on for changes of ownership and layout.</summary>
+    public const string WorkersChannel = "kbsync_partitions";
 
     private static async Task<LayoutSet> ReadAsync(KbSyncDbContext db, CancellationToken cancellationToken)
     {

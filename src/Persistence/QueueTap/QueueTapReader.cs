@@ -51,7 +51,7 @@ public sealed class QueueTapReader(QueueArrivals arrivals, PartitionLayouts layo
         var rabbit = options.Value;
         await using var connection = await BrokerConnection.OpenAsync(rabbit, "kbsync-queue-tap", cancellationToken); // after a lost connection the loop above opens a new one
         var live = await layouts.ReadAsync(rabbit.Partitions, cancellationToken);
-        await DeclareAsync(connection, live.Live.SelectMany(l => Enumerable.Range(0, l.Count).Select(l.RoutingKey)), cancellationToken);
+        await DeclareAsync(connection, live.Live.SelectMany(l => l.AllRoutingKeys), cancellationToken);
         await DeleteLegacyTapAsync(connection, cancellationToken);
 
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);

@@ -14,6 +14,9 @@ namespace KbSync.Producer.Cli;
 /// </summary>
 internal static class PartitionCommands
 {
+    /// <summary>How long retire waits for the workers to stop forwarding the old queues (they look at every balance, 2 s, or when woken).</summary>
+    private static readonly TimeSpan ForwardersStopTimeout = TimeSpan.FromSeconds(30);
+
     public static Command Create()
     {
         var partitions = new Command("partitions", "Show or change how many partition queues requests are spread over.");
@@ -107,19 +110,27 @@ internal static class PartitionCommands
                 throw new ArgumentException($"{older} is not drained yet: partitions {string.Join(",", left)} still run their requests in place (is a worker running?). Try again later.");
             }
 
-            await using (var connection = await BrokerConnection.OpenAsync(rabbit, "kbsync-partitions", cancellationToken))
+            // no more routes to it, then the workers stop forwarding it; its queues go only once empty and unread
+            await using var connection = await BrokerConnection.OpenAsync(rabbit, "kbsync-partitions", cancellationToken);
+            await LayoutTopology.UnbindAsync(connection, older, cancellationToken);
+            await layouts.SetRetiredAsync(older, retired: true, cancellationToken);
+            var deadline = DateTime.UtcNow + ForwardersStopTimeout;
+            var states = await LayoutTopology.QueueStatesAsync(connection, older, cancellationToken);
+            while (states.Any(s => s.Consumers > 0) && DateTime.UtcNow < deadline)
             {
-                try
-                {
-                    await LayoutTopology.DeleteAsync(connection, older, cancellationToken);
-                }
-                catch (InvalidOperationException error)
-                {
-                    throw new ArgumentException(error.Message, error);
-                }
+                await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken);
+                states = await LayoutTopology.QueueStatesAsync(connection, older, cancellationToken);
             }
 
-            await layouts.RetireAsync(older, cancellationToken);
+            if (states.Where(s => s.Ready > 0 || s.Consumers > 0).ToList() is { Count: > 0 } busy)
+            {
+                await layouts.SetRetiredAsync(older, retired: false, cancellationToken); // the workers forward what is left
+                await Console.Error.WriteLineAsync($"error: not retired: {string.Join(", ", busy.Select(s => $"{s.Queue} ({s.Ready} waiting, {s.Consumers} consumer(s))"))}; " +
+                    "its routes are removed and the workers forward what is left: run 'kbsync partitions retire' again.");
+                return 1;
+            }
+
+            await LayoutTopology.DeleteAsync(connection, older, cancellationToken);
             Console.WriteLine($"Retired {older}: its queues are deleted; {set.Current} is the only live layout.");
             return 0;
         }, cancellationToken));

@@ -82,7 +82,7 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
             await endpoint.Send(request, context =>
             {
                 context.MessageId = messageId;
-                context.SetRoutingKey(Topology.RoutingKey(partition));
+                context.SetRoutingKey(Topology.LayoutRoutingKey(_partitions, partition));
                 context.Durable = true;
                 if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
                 {
@@ -95,14 +95,14 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
         {
             await NoticeRefusedAsync(endpoint, new RequestRefused(request.OperationId, messageId.ToString()));
             throw new KbSyncQueueFullException(
-                $"Queue full: the broker refused the request for KB '{request.KbId}': partition queue {Topology.PartitionQueue(partition)} is full " +
+                $"Queue full: the broker refused the request for KB '{request.KbId}': partition {partition} of {_partitions} (routing key {Topology.LayoutRoutingKey(_partitions, partition)}) is full " +
                 "(RabbitMq__MaxQueueLength requests wait already) or has no replica to take it. Nothing was queued; try again when the workers have caught up.", error);
         }
         catch (Exception error) when (error is not OperationCanceledException)
         {
             throw new KbSyncPublishException(
-                $"The request for KB '{request.KbId}' could not be handed to partition queue {Topology.PartitionQueue(partition)}: {error.Message}. " +
-                "Is a worker started (it declares the queues), and do producers and workers use the same RabbitMq__Partitions?", error);
+                $"The request for KB '{request.KbId}' could not be handed to partition {partition} of {_partitions} (routing key {Topology.LayoutRoutingKey(_partitions, partition)}): {error.Message}. " +
+                "Is a worker started (it declares the queues), and is RabbitMq__Partitions the count of a live partition layout ('kbsync partitions show')?", error);
         }
     }
 

@@ -8,10 +8,12 @@ public sealed class PartitionLayoutTests
     private static readonly PartitionLayout Sixty4 = new(2, 64);
 
     [Fact]
-    public void The_first_layout_keeps_the_names_and_keys_producers_always_had()
+    public void The_first_layout_keeps_the_names_and_keys_producers_always_had_and_takes_the_count_qualified_key_too()
     {
         Assert.Equal(Topology.PartitionQueue(7), First.Queue(7));
-        Assert.Equal(Topology.RoutingKey(7), First.RoutingKey(7));
+        Assert.Equal("16.7", First.RoutingKey(7));
+        Assert.Equal(["16.7", "7"], First.RoutingKeys(7));
+        Assert.Equal(32, First.AllRoutingKeys.Count());
         Assert.Equal(7, First.Key(7));
     }
 
@@ -20,6 +22,7 @@ public sealed class PartitionLayoutTests
     {
         Assert.Equal("kb-partition-64-07", Sixty4.Queue(7));
         Assert.Equal("64.7", Sixty4.RoutingKey(7));
+        Assert.Equal(["64.7"], Sixty4.RoutingKeys(7));
         Assert.Equal(640007, Sixty4.Key(7));
         foreach (var index in Enumerable.Range(0, 64))
         {

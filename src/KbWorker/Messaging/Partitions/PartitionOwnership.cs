@@ -41,6 +41,7 @@ public sealed class PartitionOwnership(
 {
     private static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan EmptyRecheck = TimeSpan.FromMilliseconds(100);
     private readonly ConcurrentDictionary<int, Owned> _owned = new(); // hand-overs run side by side
     private readonly HashSet<int> _declared = [];
     private volatile bool _stopping;
@@ -178,7 +179,7 @@ public sealed class PartitionOwnership(
                     }
 
                     break;
-                case PartitionRole.Process when layout != set.Current && await forwarding.ReadyCountAsync(layout.Queue(index), cancellationToken) == 0:
+                case PartitionRole.Process when layout != set.Current && await IsEmptyAsync(partition, layout.Queue(index), cancellationToken):
                     await DrainAsync(partition, owned, layout, index, set.Current, cancellationToken);
                     drained = true;
                     break;
@@ -198,10 +199,34 @@ public sealed class PartitionOwnership(
     }
 
     /// <summary>
-    /// An older layout's partition whose queue was found empty: its endpoint is handed over (the running run
-    /// finishes; whatever was delivered and not started goes back to the queue, in order), then the drain is
-    /// recorded and a forwarder passes on, in order, whatever is or comes into the queue. Every request of
-    /// the partition that ran in place has finished before the current layout's partitions for its KBs start.
+    /// Whether everything that reached the partition's queue so far has run: nothing waits in the queue and
+    /// nothing delivered here is running or waiting, twice, <see cref="EmptyRecheck"/> apart (a delivery on its
+    /// way from the broker to the sequencer is seen by the second look). Whatever arrives after this point is
+    /// forwarded, never run here, so it can only be from a producer still routing with the old count.
+    /// </summary>
+    private async Task<bool> IsEmptyAsync(int partition, string queue, CancellationToken cancellationToken)
+    {
+        for (var look = 0; look < 2; look++)
+        {
+            if (look > 0)
+            {
+                await Task.Delay(EmptyRecheck, cancellationToken);
+            }
+
+            if (sequencers.IsBusy(partition) || await forwarding.ReadyCountAsync(queue, cancellationToken) > 0 || sequencers.IsBusy(partition))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// An older layout's partition whose queue was found empty (<see cref="IsEmptyAsync"/>): its endpoint is
+    /// handed over (whatever was delivered since the look goes back to the queue, in order), then the drain is
+    /// recorded and a forwarder passes on, in order, whatever is or comes into the queue. Every request of the
+    /// partition that ran in place has finished before the current layout's partitions for its KBs start.
     /// </summary>
     private async Task DrainAsync(int partition, Owned owned, PartitionLayout layout, int index, PartitionLayout current, CancellationToken cancellationToken)
     {
