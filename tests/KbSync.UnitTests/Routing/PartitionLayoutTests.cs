@@ -84,4 +84,20 @@ public sealed class PartitionLayoutTests
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => PartitionLayout.CheckCount(count, "--to"));
         Assert.Contains("--to must be a whole number from 1 to 1024", error.Message);
     }
+
+    /// <summary>The test vectors of docs/wire-format.md, with 64 partitions.</summary>
+    [Theory]
+    [InlineData("team-notes", "16.0", "64.0")]
+    [InlineData("alpha", "16.11", "64.43")]
+    [InlineData("beta", "16.7", "64.7")]
+    [InlineData("gamma", "16.10", "64.10")]
+    [InlineData("delta", "16.1", "64.33")]
+    [InlineData("kb-0", "16.13", "64.13")]
+    [InlineData("kb-1", "16.10", "64.58")]
+    [InlineData("a", "16.12", "64.44")]
+    public void The_documented_routing_keys_are_the_layouts(string kbId, string key16, string key64)
+    {
+        Assert.Equal(key16, First.RoutingKey(First.PartitionOf(kbId)));
+        Assert.Equal(key64, Sixty4.RoutingKey(Sixty4.PartitionOf(kbId)));
+    }
 }
