@@ -72,12 +72,12 @@ public sealed record PartitionLayout(int Epoch, int Count)
     }
 
     /// <summary>Checks a count before it becomes a layout.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Below 1 or above <see cref="MaxCount"/>.</exception>
+    /// <exception cref="ArgumentException">Below 1 or above <see cref="MaxCount"/> (the message is one line, naming <paramref name="name"/>).</exception>
     public static int CheckCount(int count, string name)
     {
         if (count is < 1 or > MaxCount)
         {
-            throw new ArgumentOutOfRangeException(name, count, $"{name} must be a whole number from 1 to {MaxCount}, not {count}.");
+            throw new ArgumentException($"{name} must be a whole number from 1 to {MaxCount}, not {count}.");
         }
 
         return count;

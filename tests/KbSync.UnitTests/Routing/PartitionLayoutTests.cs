@@ -81,7 +81,7 @@ public sealed class PartitionLayoutTests
     [InlineData(1025)]
     public void Counts_out_of_range_are_refused(int count)
     {
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => PartitionLayout.CheckCount(count, "--to"));
+        var error = Assert.Throws<ArgumentException>(() => PartitionLayout.CheckCount(count, "--to"));
         Assert.Contains("--to must be a whole number from 1 to 1024", error.Message);
     }
 
