@@ -36,10 +36,10 @@ public sealed class PartitionLayoutChangeTests(RabbitMqService rabbit, PostgresS
         var stale = await _sandbox.StartProducerAsync(); // RabbitMq__Partitions=16 throughout: its requests are forwarded once the old partitions are drained
 
         // the stale producer streams; the moving one sends a burst with 16 partitions, and after the change goes on with 64
-        var streaming = PublishAsync(stale, StaleKbs, 96, TimeSpan.FromMilliseconds(40));
+        var streaming = PublishAsync(stale, StaleKbs, 64, TimeSpan.FromMilliseconds(40));
         await using (var before = await _sandbox.StartProducerAsync())
         {
-            await PublishAsync(before, MovedKbs, 48, TimeSpan.Zero);
+            await PublishAsync(before, MovedKbs, 40, TimeSpan.Zero);
         }
 
         var change = await CliRunner.RunAsync(_sandbox.Environment(), "partitions", "change", "--to", "64");
@@ -48,7 +48,7 @@ public sealed class PartitionLayoutChangeTests(RabbitMqService rabbit, PostgresS
         var environment = _sandbox.Environment();
         environment["RabbitMq__Partitions"] = "64";
         await using var moved = await ProducerHost.StartAsync(environment);
-        await PublishAsync(moved, MovedKbs, 48, TimeSpan.Zero);
+        await PublishAsync(moved, MovedKbs, 40, TimeSpan.Zero);
         await streaming;
         await AssertEveryNoteOnceInOrderAsync();
 
