@@ -74,6 +74,7 @@ public sealed class PartitionOwnership(
             await locks.AnnounceAsync(cancellationToken);
         }
 
+        var snapshot = await locks.ReadAsync(cancellationToken); // first: a database gone is found on the lock session, which says so and reconnects
         var set = await layouts.RefreshAsync(cancellationToken);
         foreach (var layout in set.Live.Where(l => !_declared.Contains(l.Epoch)))
         {
@@ -81,7 +82,6 @@ public sealed class PartitionOwnership(
             _declared.Add(layout.Epoch);
         }
 
-        var snapshot = await locks.ReadAsync(cancellationToken);
         foreach (var orphan in snapshot.Owners.Where(o => o.Value && !_owned.ContainsKey(o.Key)).Select(o => o.Key))
         {
             await locks.ReleaseAsync(orphan, cancellationToken); // handed over, but the release failed last time
