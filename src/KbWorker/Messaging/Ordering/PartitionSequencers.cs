@@ -14,7 +14,7 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 /// answer pauses the partition in order, and a run that keeps failing while the services answer ends
 /// with <c>internal_error</c> for the request to blame.
 /// </summary>
-public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IOptions<KbWorkerOptions> options, IOptions<RabbitMqOptions> rabbit, ILoggerFactory loggers) : IDisposable
+public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IOptions<KbWorkerOptions> options, Partitions.LiveLayouts layouts, ILoggerFactory loggers) : IDisposable
 {
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
     private readonly SemaphoreSlim _readOnlySlots = new(Math.Max(1, options.Value.MaxReadOnlyTasks));
@@ -86,11 +86,9 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
         }
 
         var operation = new PendingOperation(request, startedAt);
-        var partitions = rabbit.Value.Partitions;
-        if (KbIds.IsValid(request.KbId) && Partitioning.PartitionOf(request.KbId, partitions) is var expected && expected != partition)
+        if (KbIds.IsValid(request.KbId) && layouts.Misrouted(request.KbId, partition) is { } misrouted)
         {
-            operation.Reject(ReasonCodes.InvalidRequest,
-                $"KB '{request.KbId}' belongs to partition {expected} of {partitions}, but the request was routed to partition {partition}: producers and workers must agree on RabbitMq__Partitions and route with FNV-1a (docs/wire-format.md).");
+            operation.Reject(ReasonCodes.InvalidRequest, misrouted);
         }
 
         return operation;
