@@ -54,6 +54,12 @@ public sealed class BenchOptions
     /// <summary>KBs for the memory scenario (each cloned by one worker).</summary>
     public int MemoryKbs { get; set; } = 100;
 
+    /// <summary>The hot KB's backlog in head-of-line.</summary>
+    public int HolBacklog { get; set; } = 3000;
+
+    /// <summary><c>KbWorker__PartitionLookahead</c> values head-of-line runs with, each with a fresh worker; none: the worker's defaults, once.</summary>
+    public List<int> HolLookaheads { get; } = [];
+
     /// <summary>Added delay per HTTP request of the slow remote, in ms.</summary>
     public int LatencyMs { get; set; } = 100;
 
@@ -93,9 +99,12 @@ public sealed class BenchOptions
           --scale-warmup N uncounted notes each scale-out worker runs first (default 200; rounds of a note per KB)
           --scale-remote http|local  scale-out's remotes: git http-backend outside the caps (default) or paths
           --memory-kbs N   KBs cloned by the worker in memory (default 100)
+          --hol-backlog N  the hot KB's backlog in head-of-line (default 3000)
+          --hol-lookahead A,B,...  run head-of-line once per KbWorker__PartitionLookahead value, each with a fresh
+                           worker (default: once, with the worker's defaults)
           --latency-ms N   delay added per HTTP request of the slow remote (default 100)
           --quick          small sizes to try it out (burst 100, baseline 50, many-kbs 8x10, baseline 5 per KB,
-                           memory 20 KBs, kb-size 100,1000 with 10 notes, 2 analytics repetitions,
+                           memory 20 KBs, kb-size 100,1000 with 10 notes, 2 analytics repetitions, head-of-line backlog 500,
                            scale-out 1,2 workers x 16 KBs x 10 notes, 20 warm-up notes per worker)
           --results DIR    where results/<run>/ is created (default: results/ at the repository root)
           --keep           keep results/<run>/tmp (the seeded remotes and the worker's clones)
@@ -154,6 +163,10 @@ public sealed class BenchOptions
                     options.ScaleRemote = Value() is "http" or "local" ? args[i] : throw new ArgumentException($"{arg}: '{args[i]}' is neither http nor local.");
                     break;
                 case "--memory-kbs": options.MemoryKbs = PositiveInt(arg, Value()); break;
+                case "--hol-backlog": options.HolBacklog = PositiveInt(arg, Value()); break;
+                case "--hol-lookahead":
+                    options.HolLookaheads.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => PositiveInt(arg, v)));
+                    break;
                 case "--latency-ms": options.LatencyMs = NonNegativeInt(arg, Value()); break;
                 case "--quick": options.Quick = true; break;
                 case "--results": options.ResultsRoot = Value(); break;
@@ -184,6 +197,7 @@ public sealed class BenchOptions
             if (!Given("--memory-kbs")) options.MemoryKbs = 20;
             if (!Given("--baseline-burst")) options.BaselineBurstNotes = 50;
             if (!Given("--baseline-many-notes")) options.BaselineManyNotes = 5;
+            if (!Given("--hol-backlog")) options.HolBacklog = 500;
             if (options.Sizes.Count == 0) options.Sizes.AddRange([100, 1_000]);
             if (options.ScaleWorkers.Count == 0) options.ScaleWorkers.AddRange([1, 2]);
             if (!Given("--scale-kbs")) options.ScaleKbs = 16;

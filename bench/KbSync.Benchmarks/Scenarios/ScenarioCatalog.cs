@@ -18,6 +18,7 @@ public static class ScenarioCatalog
         new MemoryScenario(),
         new KbSizeStepsScenario(),
         new QueueBacklogScenario(),
+        new HeadOfLineScenario(),
     ];
 
     /// <summary>Other names a scenario answers to (<c>./dev bench analytics</c>, as OperationAnalytics.cs says).</summary>

@@ -85,11 +85,12 @@ public sealed class KbSyncClient(IBus bus, RequestChannel requests, IOptions<Rab
         }
 
         var partition = Partitioning.PartitionOf(request.KbId, _partitions);
+        var routingKey = Topology.LayoutRoutingKey(_partitions, partition);
         var messageId = NewId.NextGuid().ToString();
         using var activity = Tracing.StartActivity($"{Topology.RequestsExchange} send", ActivityKind.Producer);
         activity?.SetTag("messaging.system", "rabbitmq");
         activity?.SetTag("messaging.destination.name", Topology.RequestsExchange);
-        activity?.SetTag("messaging.rabbitmq.destination.routing_key", Topology.RoutingKey(partition));
+        activity?.SetTag("messaging.rabbitmq.destination.routing_key", routingKey);
         activity?.SetTag("messaging.message.id", messageId);
         activity?.SetTag("kbsync.operation.id", request.OperationId.ToString());
         var properties = new BasicProperties
@@ -103,22 +104,22 @@ public sealed class KbSyncClient(IBus bus, RequestChannel requests, IOptions<Rab
         };
         try
         {
-            await requests.PublishAsync(Topology.RoutingKey(partition), properties, JsonSerializer.SerializeToUtf8Bytes(request, Json), cancellationToken);
+            await requests.PublishAsync(routingKey, properties, JsonSerializer.SerializeToUtf8Bytes(request, Json), cancellationToken);
         }
         catch (PublishNackedException error)
         {
             activity?.SetStatus(ActivityStatusCode.Error, "refused");
             await NoticeRefusedAsync(new RequestRefused(request.OperationId, messageId));
             throw new KbSyncQueueFullException(
-                $"Queue full: the broker refused the request for KB '{request.KbId}': partition queue {Topology.PartitionQueue(partition)} is full " +
+                $"Queue full: the broker refused the request for KB '{request.KbId}': partition {partition} of {_partitions} (routing key {routingKey}) is full " +
                 "(RabbitMq__MaxQueueLength requests wait already) or has no replica to take it. Nothing was queued; try again when the workers have caught up.", error);
         }
         catch (Exception error) when (error is not OperationCanceledException)
         {
             activity?.SetStatus(ActivityStatusCode.Error, error.Message);
             throw new KbSyncPublishException(
-                $"The request for KB '{request.KbId}' could not be handed to partition queue {Topology.PartitionQueue(partition)}: {error.Message} " +
-                "Is a worker started (it declares the queues), and do producers and workers use the same RabbitMq__Partitions?", error);
+                $"The request for KB '{request.KbId}' could not be handed to partition {partition} of {_partitions} (routing key {routingKey}): {error.Message} " +
+                "Is a worker started (it declares the queues), and is RabbitMq__Partitions the count of a live partition layout ('kbsync partitions show')?", error);
         }
     }
 

@@ -183,7 +183,8 @@ public sealed class QueuePositionTests(RabbitMqService rabbit, PostgresService p
         var options = new RabbitMqOptions();
         new ConfigurationBuilder().AddInMemoryCollection(settings.ToDictionary(s => s.Key.Replace("__", ":"), s => (string?)s.Value)).Build()
             .GetSection(RabbitMqOptions.Section).Bind(options);
-        await new PartitionTopology(Options.Create(options), NullLogger<PartitionTopology>.Instance).StartAsync(CancellationToken.None);
+        var layouts = new LiveLayouts(new KbSync.Persistence.Partitions.PartitionLayouts(_sandbox.Database.Factory()), Options.Create(options));
+        await new PartitionTopology(layouts, Options.Create(options), NullLogger<PartitionTopology>.Instance).StartAsync(CancellationToken.None);
     }
 
     private static async Task<JsonElement> WaitForPositionAsync(ApiProcess api, Guid operationId)
