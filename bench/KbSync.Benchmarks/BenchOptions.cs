@@ -22,13 +22,13 @@ public sealed class BenchOptions
     /// <summary>Notes in the burst at one KB (KbSync and the baseline alike).</summary>
     public int BurstNotes { get; set; } = 500;
 
-    /// <summary>The baseline's burst: the first this many of the burst's notes (it is serial under its lock, so its notes/s is steady).</summary>
+    /// <summary>The baselines' burst (1 writer and <see cref="BaselineWriters"/>): the first this many of the burst's notes (serial under its lock, so its notes/s is steady).</summary>
     public int BaselineBurstNotes { get; set; } = 150;
 
     /// <summary>The baseline's notes per KB in many-kbs (the first this many of each KB's).</summary>
     public int BaselineManyNotes { get; set; } = 10;
 
-    /// <summary>Concurrent git-CLI writers in the baseline.</summary>
+    /// <summary>Concurrent git-CLI writers in the baseline (many-kbs; in burst, the contended baseline beside the single writer).</summary>
     public int BaselineWriters { get; set; } = 4;
 
     /// <summary>KBs and notes per KB for many-kbs.</summary>
@@ -89,7 +89,7 @@ public sealed class BenchOptions
           --sizes A,B,...  KB sizes in files for kb-size (default 100,1000,10000)
           --reps N         repetitions of each analytics-1m query after one warm-up (default 5)
           --burst N        notes in the burst at one KB (default 500)
-          --writers N      concurrent git-CLI writers of the baseline (default 4)
+          --writers N      concurrent git-CLI writers of the baseline (default 4; burst also runs 1 writer)
           --baseline-burst N       the baseline writes the first N of the burst's notes (default 150)
           --baseline-many-notes N  the baseline writes the first N notes of each KB in many-kbs (default 10)
           --many-kbs N     KBs in many-kbs (default 32); --many-notes N notes per KB (default 30)

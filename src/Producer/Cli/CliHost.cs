@@ -42,23 +42,8 @@ internal sealed class CliHost : IAsyncDisposable
         return host;
     }
 
-    /// <summary>How long <c>note</c> and <c>agent</c> wait for a broker node to take the request (the client itself waits as long as its caller lets it).</summary>
+    /// <summary>How long <c>note</c> and <c>agent</c> wait for a broker node to take the request (<see cref="PublishDeadline"/>).</summary>
     public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(30);
-
-    /// <summary>Publishes with <see cref="PublishTimeout"/>: a command's user hears that no broker answers instead of waiting for ever.</summary>
-    public static async Task PublishAsync(Func<CancellationToken, Task> publish, CancellationToken cancellationToken)
-    {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(PublishTimeout);
-        try
-        {
-            await publish(deadline.Token);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new TimeoutException($"RabbitMQ did not take the request within {PublishTimeout.TotalSeconds:0} s. Is it running (./dev services up) and are RabbitMq__Host/Port (or RabbitMq__Hosts__<n>) right?");
-        }
-    }
 
     public async Task<KbSyncClient> StartMessagingAsync(CancellationToken cancellationToken)
     {
