@@ -9,7 +9,8 @@ namespace KbSync.Benchmarks.Scenarios;
 /// <summary>
 /// Issue #6: a burst at one KB. <see cref="BenchOptions.BurstNotes"/> notes published as fast as
 /// possible (the .NET client, one after the other, each confirmed by the broker) to one KB of 100
-/// files, one worker with group commit on (<c>KbWorker__MaxBatchSize</c> default); the first
+/// files, one worker with group commit on (<c>KbWorker__MaxBatchSize</c> default, or once per value of
+/// <see cref="BenchOptions.BurstBatchSizes"/>, each with a fresh worker and KB); the first
 /// <see cref="BenchOptions.BaselineBurstNotes"/> of the same notes written by the baseline
 /// (<see cref="GitCliWriters"/>, all queued at once) twice, each time to its own remote seeded the
 /// same way: by one writer (the original as it ran; issue #15 item 7 judges the 20x target against
@@ -17,7 +18,9 @@ namespace KbSync.Benchmarks.Scenarios;
 /// than one, so a ratio against it flatters KbSync; kept as information). All on a local remote and
 /// over HTTP with added latency, side by side in one run.
 /// Throughput from the first publish to the last push; end-to-end latency per note; the remote's
-/// history checked: one commit per note (trailers) and publish order kept.
+/// history checked: one commit per note (trailers) and publish order kept. Where each KbSync group's
+/// time went (<see cref="GroupStages"/>), and with <see cref="BenchOptions.BurstPoisonNotes"/> what one
+/// bad note costs the others (<see cref="PoisonAsync"/>).
 /// </summary>
 public sealed class BurstScenario : IScenario
 {
