@@ -60,6 +60,12 @@ public sealed class BenchOptions
     /// <summary><c>KbWorker__PartitionLookahead</c> values head-of-line runs with, each with a fresh worker; none: the worker's defaults, once.</summary>
     public List<int> HolLookaheads { get; } = [];
 
+    /// <summary><c>KbWorker__MaxBatchSize</c> values burst runs KbSync with, each with a fresh worker and KB; none: the worker's default, once.</summary>
+    public List<int> BurstBatchSizes { get; } = [];
+
+    /// <summary>After each KbSync burst, this many more notes to the same KB, the middle one failing as a bug would (<c>KBSYNC_FAULT_FOR</c>); 0: none.</summary>
+    public int BurstPoisonNotes { get; set; }
+
     /// <summary>Added delay per HTTP request of the slow remote, in ms.</summary>
     public int LatencyMs { get; set; } = 100;
 
@@ -102,6 +108,10 @@ public sealed class BenchOptions
           --hol-backlog N  the hot KB's backlog in head-of-line (default 3000)
           --hol-lookahead A,B,...  run head-of-line once per KbWorker__PartitionLookahead value, each with a fresh
                            worker (default: once, with the worker's defaults)
+          --max-batch-size A,B,...  run burst's KbSync once per KbWorker__MaxBatchSize value, each with a fresh worker
+                           and KB, against the same baselines (default: once, with the worker's default)
+          --burst-poison N after each KbSync burst, N more notes to the same KB, the middle one failing as a bug would
+                           (the worker armed with KBSYNC_FAULT_FOR): what one bad note costs the others (default 0: none)
           --latency-ms N   delay added per HTTP request of the slow remote (default 100)
           --quick          small sizes to try it out (burst 100, baseline 50, many-kbs 8x10, baseline 5 per KB,
                            memory 20 KBs, kb-size 100,1000 with 10 notes, 2 analytics repetitions, head-of-line backlog 500,
@@ -167,6 +177,10 @@ public sealed class BenchOptions
                 case "--hol-lookahead":
                     options.HolLookaheads.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => PositiveInt(arg, v)));
                     break;
+                case "--max-batch-size":
+                    options.BurstBatchSizes.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => PositiveInt(arg, v)));
+                    break;
+                case "--burst-poison": options.BurstPoisonNotes = NonNegativeInt(arg, Value()); break;
                 case "--latency-ms": options.LatencyMs = NonNegativeInt(arg, Value()); break;
                 case "--quick": options.Quick = true; break;
                 case "--results": options.ResultsRoot = Value(); break;

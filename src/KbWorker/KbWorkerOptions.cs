@@ -73,8 +73,19 @@ public sealed class KbWorkerOptions
     /// </summary>
     public int MaxReadOnlyTasks { get; set; } = 4;
 
-    /// <summary>The most requests of one KB run together as one group (one lock, one fetch, one push): the largest group commit.</summary>
-    public int MaxBatchSize { get; set; } = 20;
+    /// <summary>
+    /// The most requests of one KB run together as one group (one lock, one fetch, one push): the largest group commit.
+    /// A group takes only what is waiting, so a quiet KB's groups stay small whatever this is; it matters
+    /// in a burst. 100, from measurement (docs/benchmarks.md, runs <c>20261206-114256</c> to <c>-115417</c>): a
+    /// group's push is its biggest fixed cost over a network (250 to 400 ms at +100 ms per request), so a
+    /// 500-note burst ran at 61 to 69 notes/s in groups of 20, 101 to 123 in groups of 50, 140 to 182 in
+    /// groups of 100, with the lowest end-to-end latency too; locally all three were bound by the producer.
+    /// What a larger group could cost, one bad request replayed one request at a time, the
+    /// <see cref="Failures.Backstop"/> avoids by halving the group (one bad note among 100 cost the
+    /// others 19 s at +100 ms, about what it cost in groups of 20). Each group is also one pack held in
+    /// memory: up to this many notes of at most <see cref="MaxNoteBytes"/>.
+    /// </summary>
+    public int MaxBatchSize { get; set; } = 100;
 
     /// <summary>
     /// How many of a partition queue's requests this worker holds at once (the consumer's prefetch and

@@ -19,11 +19,12 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
     private KbSyncSandbox _sandbox = null!;
     private RawAmqpClient _amqp = null!;
     private GitRemote _other = null!;
+    private GitRemote _target = null!;
 
     public async Task InitializeAsync()
     {
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres, partitions: 1);
-        await _sandbox.RegisterKbsWithRemotesAsync(["target"]);
+        _target = (await _sandbox.RegisterKbsWithRemotesAsync(["target"]))["target"];
         _other = _sandbox.CreateRemote("other");
         await _sandbox.RegisterKbAsync("other", _other.Path);
         await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string>
@@ -124,6 +125,31 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         Assert.Empty(await new PartitionPauses(_sandbox.Database.Factory()).ListAsync());
         Assert.Equal(1, await MessagesInAsync(Topology.PartitionQueue(0) + "_error"));
         Assert.DoesNotContain("malformed_message", _sandbox.WorkerOutput());
+    }
+
+    [Fact]
+    public async Task A_bad_note_among_good_ones_is_found_and_failed_alone_and_the_good_ones_land_once_in_publish_order()
+    {
+        // published back to back, so they share groups: the backstop halves a failing group to find the bad one
+        var ids = Enumerable.Range(0, 9).Select(_ => Guid.NewGuid()).ToList();
+        var bad = ids[5];
+        foreach (var id in ids)
+        {
+            await _amqp.PublishAsync("target", NoteJson(id, id == bad ? FaultyUser : "alice", "among others " + id), partitions: 1);
+        }
+
+        foreach (var id in ids)
+        {
+            var result = await ResultAsync(id, TimeSpan.FromSeconds(60));
+            Assert.Equal(id == bad ? "failed" : "succeeded", result.GetProperty("status").GetString());
+        }
+
+        Assert.Equal(ReasonCodes.InternalError, (await _sandbox.WaitForOperationAsync(bad)).ErrorCode);
+        var landed = _target.Commits().Select(c => c.Trailers?.OperationId).OfType<Guid>().Where(ids.Contains).ToList();
+        Assert.Equal([.. ids.Where(id => id != bad)], landed); // each once, in publish order
+        Assert.Equal(1, await MessagesInAsync(Topology.PartitionQueue(0) + "_error"));
+        Assert.Contains("splitting it in halves", _sandbox.WorkerOutput()); // it ran in a group of several
+        await ANoteToTheOtherKbLandsPromptlyAsync();
     }
 
     /// <summary>The management API publishes queue statistics every few seconds: waits for the first.</summary>
