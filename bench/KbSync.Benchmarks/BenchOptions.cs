@@ -66,7 +66,7 @@ public sealed class BenchOptions
     /// <summary>
     /// How the burst's producer publishes, once per value, each with a fresh worker and KB: at most this many
     /// publishes in flight (sent, their broker confirm not yet back) on the client's one channel. 1 is the
-    /// producer before issue #15 item 7's second look: each note's confirm awaited before the next is sent.
+    /// only producer before run 20261206-131103: each note's confirm awaited before the next is sent.
     /// </summary>
     public List<int> BurstInFlight { get; } = [];
 

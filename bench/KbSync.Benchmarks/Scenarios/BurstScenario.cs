@@ -158,7 +158,7 @@ public sealed class BurstScenario : IScenario
     /// Publishes <paramref name="notes"/> to <paramref name="kbId"/> through the client library with at most
     /// <paramref name="inFlight"/> of them sent and not yet confirmed by the broker; returns the time from the
     /// first publish to the last confirm. With 1 each note's confirm is awaited before the next is sent (the
-    /// producer of every burst run before issue #15 item 7's second look): one producer waiting for each confirm
+    /// only producer before run 20261206-131103): one producer waiting for each confirm
     /// in turn, so the publish rate, not the worker, bounded a local burst. With more, notes arrive as a real
     /// burst of many writers would.
     /// <para>
@@ -239,8 +239,8 @@ public sealed class BurstScenario : IScenario
         var batches = options.BurstBatchSizes.Count == 0 ? "KbWorker__MaxBatchSize at the worker's default" : $"once per KbWorker__MaxBatchSize of {string.Join(", ", options.BurstBatchSizes)}, each a fresh worker and KB";
         report.WriteLine($"== {Name} ==");
         report.WriteLine($"{options.BurstNotes} notes to one KB ({KbFiles} files at seed) published as fast as possible. KbSync: the .NET client publishes them in order on");
-        report.WriteLine($"its one channel, once per producer setting: '1 publish at a time' = each note's broker confirm awaited before the next is sent");
-        report.WriteLine($"(every run before issue #15 item 7's second look), 'N publishes in flight' = up to N sent and not yet confirmed (N = the burst:");
+        report.WriteLine("its one channel, once per producer setting: '1 publish at a time' = each note's broker confirm awaited before the next is sent");
+        report.WriteLine("(the only producer before run 20261206-131103), 'N publishes in flight' = up to N sent and not yet confirmed (N = the burst:");
         report.WriteLine($"all at once); one kbworker with group commit ({batches}), a fresh worker and KB per setting, after one warm-up note (its clone).");
         report.WriteLine("'publish s' = the producer's time from the first publish to the last confirm, inside 'seconds'.");
         report.WriteLine($"Baselines: the first {Math.Min(options.BaselineBurstNotes, options.BurstNotes)} of the same notes queued at once (it is serial under its lock, so its notes/s is");
