@@ -164,7 +164,8 @@ public sealed class BurstScenario : IScenario
     /// <para>
     /// The publish order stays defined, so the remote's order can still be checked against it: the calls are
     /// started one after the other from this one loop, and each call runs, before it returns, up to the client's
-    /// one channel (<c>RequestChannel</c>), whose publishes take that channel's publish lock first come, first
+    /// one channel (<c>RequestChannel</c>, open since the warm-up note; one reopened after a failure would not
+    /// keep this order, and the remote check would show it), whose publishes take that channel's publish lock first come, first
     /// served (RabbitMQ.Client's publisher-confirm semaphore; the client sets no rate limiter that could delay one
     /// call past a later one). The channel sends them in that order, and the broker queues one channel's messages
     /// in the order it sent them.
