@@ -63,6 +63,13 @@ public sealed class BenchOptions
     /// <summary><c>KbWorker__MaxBatchSize</c> values burst runs KbSync with, each with a fresh worker and KB; none: the worker's default, once.</summary>
     public List<int> BurstBatchSizes { get; } = [];
 
+    /// <summary>
+    /// How the burst's producer publishes, once per value, each with a fresh worker and KB: at most this many
+    /// publishes in flight (sent, their broker confirm not yet back) on the client's one channel. 1 is the
+    /// only producer before run 20261206-131103: each note's confirm awaited before the next is sent.
+    /// </summary>
+    public List<int> BurstInFlight { get; } = [];
+
     /// <summary>After each KbSync burst, this many more notes to the same KB, the middle one failing as a bug would (<c>KBSYNC_FAULT_FOR</c>); 0: none.</summary>
     public int BurstPoisonNotes { get; set; }
 
@@ -110,6 +117,9 @@ public sealed class BenchOptions
                            worker (default: once, with the worker's defaults)
           --max-batch-size A,B,...  run burst's KbSync once per KbWorker__MaxBatchSize value, each with a fresh worker
                            and KB, against the same baselines (default: once, with the worker's default)
+          --burst-in-flight A,B,...  run burst's KbSync once per value of publishes in flight at once on the client's
+                           one channel, each with a fresh worker and KB (default 1 and --burst: one confirmed at a time, as
+                           before, then the whole burst at once; a value above --burst means the whole burst)
           --burst-poison N after each KbSync burst, N more notes to the same KB, the middle one failing as a bug would
                            (the worker armed with KBSYNC_FAULT_FOR): what one bad note costs the others (default 0: none)
           --latency-ms N   delay added per HTTP request of the slow remote (default 100)
@@ -180,6 +190,9 @@ public sealed class BenchOptions
                 case "--max-batch-size":
                     options.BurstBatchSizes.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => PositiveInt(arg, v)));
                     break;
+                case "--burst-in-flight":
+                    options.BurstInFlight.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => PositiveInt(arg, v)));
+                    break;
                 case "--burst-poison": options.BurstPoisonNotes = NonNegativeInt(arg, Value()); break;
                 case "--latency-ms": options.LatencyMs = NonNegativeInt(arg, Value()); break;
                 case "--quick": options.Quick = true; break;
@@ -222,6 +235,11 @@ public sealed class BenchOptions
         if (options.Sizes.Count == 0)
         {
             options.Sizes.AddRange([100, 1_000, 10_000]);
+        }
+
+        if (options.BurstInFlight.Count == 0)
+        {
+            options.BurstInFlight.AddRange([1, options.BurstNotes]);
         }
 
         if (options.ScaleWorkers.Count == 0)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using KbSync.Benchmarks.Reporting;
 using KbSync.Persistence;
 using KbSync.Persistence.Identity;
 using KbSync.Persistence.KnowledgeBases;
@@ -321,8 +322,20 @@ public sealed class BenchSandbox : IAsyncDisposable
         return (string)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
+    /// <summary>
+    /// Stops the producer and the workers, deletes the virtual host, the database and (unless kept) the
+    /// folder, and says how long each took (one progress line), so a slow teardown shows where it went.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
+        var clock = Stopwatch.StartNew();
+        var steps = new List<string>();
+        void Step(string what)
+        {
+            steps.Add($"{what} {clock.Elapsed.TotalSeconds:N1} s");
+            clock.Restart();
+        }
+
         if (_producer is not null)
         {
             try
@@ -335,7 +348,9 @@ public sealed class BenchSandbox : IAsyncDisposable
             }
         }
 
+        Step("producer");
         await Task.WhenAll(_workers.Select(w => w.DisposeAsync().AsTask()));
+        Step("workers");
         if (_history is not null)
         {
             await _history.DisposeAsync();
@@ -344,6 +359,7 @@ public sealed class BenchSandbox : IAsyncDisposable
         if (_vhostCreated)
         {
             await Quietly(async () => (await _management.DeleteAsync($"vhosts/{Name}")).EnsureSuccessStatusCode(), $"delete virtual host {Name}");
+            Step("virtual host");
         }
 
         if (_databaseCreated)
@@ -355,6 +371,7 @@ public sealed class BenchSandbox : IAsyncDisposable
                 await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{DatabaseName}\" WITH (FORCE)", admin);
                 await drop.ExecuteNonQueryAsync();
             }, $"drop database {DatabaseName}");
+            Step("database");
         }
 
         _management.Dispose();
@@ -365,7 +382,10 @@ public sealed class BenchSandbox : IAsyncDisposable
                 Directory.Delete(Folder, recursive: true);
                 return Task.CompletedTask;
             }, $"delete {Folder}");
+            Step("files");
         }
+
+        Report.Progress($"{Name}: torn down ({string.Join(", ", steps)})");
     }
 
     private static async Task Quietly(Func<Task> action, string what)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using KbSync.Benchmarks.Infrastructure;
@@ -8,9 +9,10 @@ namespace KbSync.Benchmarks.Scenarios;
 
 /// <summary>
 /// Issue #6: a burst at one KB. <see cref="BenchOptions.BurstNotes"/> notes published as fast as
-/// possible (the .NET client, one after the other, each confirmed by the broker) to one KB of 100
-/// files, one worker with group commit on (<c>KbWorker__MaxBatchSize</c> default, or once per value of
-/// <see cref="BenchOptions.BurstBatchSizes"/>, each with a fresh worker and KB); the first
+/// possible (the .NET client, in order on its one channel, once per <see cref="BenchOptions.BurstInFlight"/>
+/// value: each confirm awaited in turn, or many publishes in flight, see <see cref="PublishAsync"/>) to one KB
+/// of 100 files, one worker with group commit on (<c>KbWorker__MaxBatchSize</c> default, or once per value of
+/// <see cref="BenchOptions.BurstBatchSizes"/>; a fresh worker and KB for every setting); the first
 /// <see cref="BenchOptions.BaselineBurstNotes"/> of the same notes written by the baseline
 /// (<see cref="GitCliWriters"/>, all queued at once) twice, each time to its own remote seeded the
 /// same way: by one writer (the original as it ran; issue #15 item 7 judges the 20x target against
@@ -55,10 +57,10 @@ public sealed class BurstScenario : IScenario
             await using var remotes = new RemoteHost(Path.Combine(sandbox.Folder, $"remotes-{c}"), condition);
             var text = new NoteText(seed: 31 * c);
             List<BenchNote>? firstNotes = null;
-            foreach (var (batch, s) in settings.Select((b, s) => (b, s + 1)))
+            foreach (var ((batch, inFlight), s) in settings.SelectMany(b => InFlights(options).Select(f => (b, f))).Select((x, s) => (x, s + 1)))
             {
                 // each setting: its own KB (seeded the same way) and a fresh worker, so none runs against a KB the one before made bigger
-                var kbId = batch is { } size ? $"burst-{c}-groups-{size}" : $"burst-{c}";
+                var kbId = $"burst-{c}{(batch is { } size ? $"-groups-{size}" : "")}-inflight-{inFlight}";
                 var (url, _) = await remotes.CreateAsync(kbId, KbFiles, seed: 100 + c, IndexLayout.Monthly, cancellationToken);
                 await sandbox.RegisterKbsAsync([(kbId, url)], cancellationToken);
                 var environment = new Dictionary<string, string> { ["KBSYNC_FAULT_FOR"] = options.BurstPoisonNotes > 0 ? PoisonRequester : "" };
@@ -75,31 +77,29 @@ public sealed class BurstScenario : IScenario
                 await sandbox.WaitForFinalAsync(warm.OperationId, TimeSpan.FromMinutes(3), TimeSpan.FromMilliseconds(20), cancellationToken);
                 var notes = Enumerable.Range(1, options.BurstNotes).Select(i => BenchNote.Make(kbId, i, text, context.RunId)).ToList();
                 firstNotes ??= notes;
-                Report.Progress($"{Name} [{condition.Name}]: KbSync{Groups(batch)}, publishing {notes.Count} notes");
-                foreach (var note in notes)
-                {
-                    await client.SubmitNoteAsync(kbId, "kbsync-bench", note.Content, note.OperationId, cancellationToken);
-                }
-
+                var system = $"KbSync, 1 worker{Groups(batch)}{Producer(inFlight)}";
+                Report.Progress($"{Name} [{condition.Name}]: {system}, publishing {notes.Count} notes");
+                var publishing = await PublishAsync(client, kbId, notes, inFlight, cancellationToken);
                 var rows = await sandbox.WaitForAllFinalAsync([.. notes.Select(n => n.OperationId)], TimeSpan.FromMinutes(20), cancellationToken);
                 var first = rows.Min(r => r.RequestedAt);
                 var last = rows.Max(r => r.FinishedAt ?? r.RequestedAt);
                 var kbsyncCheck = await RemoteCheck.OfAsync(remotes.PathOf(kbId), [.. notes.Select(n => n.OperationId)], cancellationToken);
-                var result = new Result(condition.Name, $"KbSync, 1 worker{Groups(batch)}", notes.Count, rows.Count(r => !r.Succeeded), (last - first).TotalSeconds,
-                    [.. rows.Where(r => r.Succeeded).Select(r => r.EndToEndMs ?? double.NaN)], kbsyncCheck, Stages: GroupStages.Of(rows), PeakMiB: worker.Memory()?.PeakMiB);
+                var result = new Result(condition.Name, system, notes.Count, rows.Count(r => !r.Succeeded), (last - first).TotalSeconds,
+                    [.. rows.Where(r => r.Succeeded).Select(r => r.EndToEndMs ?? double.NaN)], kbsyncCheck, Stages: GroupStages.Of(rows), PeakMiB: worker.Memory()?.PeakMiB,
+                    PublishSeconds: publishing.TotalSeconds);
                 results.Add(result);
                 foreach (var (note, row) in notes.Zip(rows))
                 {
                     double Ms(DateTime? t) => t is { } v ? (v - first).TotalMilliseconds : double.NaN;
                     csv.Append(CultureInfo.InvariantCulture,
-                        $"{condition.Name},kbsync{(batch is { } n ? $"-groups-{n}" : "")},{note.Sequence},{note.OperationId},{row.Status},bench,{Ms(row.RequestedAt):0.#},{Ms(row.StartedAt):0.#},{Ms(row.FinishedAt):0.#},{row.EndToEndMs:0.#},{row.QueueWaitMs:0.#},{row.LockWaitMs:0.#},{row.PullMs:0.#},{row.ProcessMs:0.#},{row.CommitMs:0.#},{row.PushMs:0.#},{row.ErrorCode}\n");
+                        $"{condition.Name},kbsync{(batch is { } n ? $"-groups-{n}" : "")}-inflight-{inFlight},{note.Sequence},{note.OperationId},{row.Status},bench,{Ms(row.RequestedAt):0.#},{Ms(row.StartedAt):0.#},{Ms(row.FinishedAt):0.#},{row.EndToEndMs:0.#},{row.QueueWaitMs:0.#},{row.LockWaitMs:0.#},{row.PullMs:0.#},{row.ProcessMs:0.#},{row.CommitMs:0.#},{row.PushMs:0.#},{row.ErrorCode}\n");
                 }
 
-                Report.Progress($"{Name} [{condition.Name}]: KbSync{Groups(batch)} {result.NotesPerSecond:N1} notes/s");
-                context.Chart.Add("burst at one KB: notes/s", condition.Name, $"KbSync{Groups(batch)}", result.NotesPerSecond);
+                Report.Progress($"{Name} [{condition.Name}]: {system}: {result.NotesPerSecond:N1} notes/s (published in {publishing.TotalSeconds:N2} s)");
+                context.Chart.Add("burst at one KB: notes/s", condition.Name, $"KbSync{Groups(batch)}{Producer(inFlight)}", result.NotesPerSecond);
                 if (options.BurstPoisonNotes > 0)
                 {
-                    poisons.Add(await PoisonAsync(sandbox, client, condition.Name, $"KbSync, 1 worker{Groups(batch)}", kbId, text, options, context.RunId, result.NotesPerSecond, csv, cancellationToken));
+                    poisons.Add(await PoisonAsync(sandbox, client, condition.Name, system, kbId, text, options, context.RunId, result.NotesPerSecond, inFlight, csv, cancellationToken));
                 }
             }
 
@@ -149,24 +149,71 @@ public sealed class BurstScenario : IScenario
 
     private static string Groups(int? batch) => batch is { } n ? $", groups of {n}" : ", group commit";
 
+    /// <summary>The producer settings of <see cref="BenchOptions.BurstInFlight"/>, in order, none above the burst (which is all of it).</summary>
+    private static IEnumerable<int> InFlights(BenchOptions options) => options.BurstInFlight.Select(n => Math.Min(n, options.BurstNotes)).Distinct();
+
+    private static string Producer(int inFlight) => inFlight == 1 ? ", 1 publish at a time" : $", {inFlight} publishes in flight";
+
+    /// <summary>
+    /// Publishes <paramref name="notes"/> to <paramref name="kbId"/> through the client library with at most
+    /// <paramref name="inFlight"/> of them sent and not yet confirmed by the broker; returns the time from the
+    /// first publish to the last confirm. With 1 each note's confirm is awaited before the next is sent (the
+    /// only producer before run 20261206-131103): one producer waiting for each confirm
+    /// in turn, so the publish rate, not the worker, bounded a local burst. With more, notes arrive as a real
+    /// burst of many writers would.
+    /// <para>
+    /// The publish order stays defined, so the remote's order can still be checked against it: the calls are
+    /// started one after the other from this one loop, and each call runs, before it returns, up to the client's
+    /// one channel (<c>RequestChannel</c>, open since the warm-up note; one reopened after a failure would not
+    /// keep this order, and the remote check would show it), whose publishes take that channel's publish lock first come, first
+    /// served (RabbitMQ.Client's publisher-confirm semaphore; the client sets no rate limiter that could delay one
+    /// call past a later one). The channel sends them in that order, and the broker queues one channel's messages
+    /// in the order it sent them.
+    /// </para>
+    /// </summary>
+    private static async Task<TimeSpan> PublishAsync(KbSyncClient client, string kbId, IReadOnlyList<BenchNote> notes, int inFlight, CancellationToken cancellationToken,
+        BenchNote? bad = null)
+    {
+        var clock = Stopwatch.StartNew();
+        using var window = new SemaphoreSlim(inFlight, inFlight);
+        var pending = new List<Task>(notes.Count);
+        foreach (var note in notes)
+        {
+            await window.WaitAsync(cancellationToken);
+            pending.Add(SubmitAsync(note));
+        }
+
+        await Task.WhenAll(pending);
+        return clock.Elapsed;
+
+        async Task SubmitAsync(BenchNote note)
+        {
+            try
+            {
+                await client.SubmitNoteAsync(kbId, note == bad ? PoisonRequester : "kbsync-bench", note.Content, note.OperationId, cancellationToken);
+            }
+            finally
+            {
+                window.Release();
+            }
+        }
+    }
+
     private static string Short(int count) => count == 1 ? "1 writer" : $"{count} writers";
 
     /// <summary>
     /// What one bad note costs the others: <see cref="BenchOptions.BurstPoisonNotes"/> more notes published
-    /// like the burst, the middle one requested by <see cref="PoisonRequester"/>, which the worker is armed
+    /// like the burst (as many in flight), the middle one requested by <see cref="PoisonRequester"/>, which the worker is armed
     /// to fail on as a bug would (<c>KBSYNC_FAULT_FOR</c>). The backstop retries its group
     /// (<c>KbWorker__MaxFailedAttempts</c>, pauses of 1, 2, 4 s), then splits it to find the bad note.
     /// </summary>
     private static async Task<Poison> PoisonAsync(BenchSandbox sandbox, KbSyncClient client, string condition, string system, string kbId, NoteText text, BenchOptions options, string runId,
-        double burstRate, StringBuilder csv, CancellationToken cancellationToken)
+        double burstRate, int inFlight, StringBuilder csv, CancellationToken cancellationToken)
     {
         var notes = Enumerable.Range(options.BurstNotes + 1, options.BurstPoisonNotes).Select(i => BenchNote.Make(kbId, i, text, runId)).ToList();
         var bad = notes[notes.Count / 2];
         Report.Progress($"burst [{condition}]: {system}, {notes.Count} notes with one bad (#{bad.Sequence})");
-        foreach (var note in notes)
-        {
-            await client.SubmitNoteAsync(kbId, note == bad ? PoisonRequester : "kbsync-bench", note.Content, note.OperationId, cancellationToken);
-        }
+        await PublishAsync(client, kbId, notes, Math.Min(inFlight, notes.Count), cancellationToken, bad);
 
         var rows = await sandbox.WaitForAllFinalAsync([.. notes.Select(n => n.OperationId)], TimeSpan.FromMinutes(20), cancellationToken);
         var first = rows.Min(r => r.RequestedAt);
@@ -192,8 +239,11 @@ public sealed class BurstScenario : IScenario
         var counts = WriterCounts(options).ToList();
         var batches = options.BurstBatchSizes.Count == 0 ? "KbWorker__MaxBatchSize at the worker's default" : $"once per KbWorker__MaxBatchSize of {string.Join(", ", options.BurstBatchSizes)}, each a fresh worker and KB";
         report.WriteLine($"== {Name} ==");
-        report.WriteLine($"{options.BurstNotes} notes to one KB ({KbFiles} files at seed) published as fast as possible. KbSync: the .NET client publishes them one");
-        report.WriteLine($"after the other, one kbworker with group commit ({batches}), after one warm-up note (its clone).");
+        report.WriteLine($"{options.BurstNotes} notes to one KB ({KbFiles} files at seed) published as fast as possible. KbSync: the .NET client publishes them in order on");
+        report.WriteLine("its one channel, once per producer setting: '1 publish at a time' = each note's broker confirm awaited before the next is sent");
+        report.WriteLine("(the only producer before run 20261206-131103), 'N publishes in flight' = up to N sent and not yet confirmed (N = the burst:");
+        report.WriteLine($"all at once); one kbworker with group commit ({batches}), a fresh worker and KB per setting, after one warm-up note (its clone).");
+        report.WriteLine("'publish s' = the producer's time from the first publish to the last confirm, inside 'seconds'.");
         report.WriteLine($"Baselines: the first {Math.Min(options.BaselineBurstNotes, options.BurstNotes)} of the same notes queued at once (it is serial under its lock, so its notes/s is");
         report.WriteLine("steady; its latencies are for that shorter burst, so they flatter it), each note one 'flock <kb>.lock sh -c");
         report.WriteLine("\"git pull; write note; append index.md; git add; git commit; git push\"' in the writer's own clone (clones made before),");
@@ -202,25 +252,25 @@ public sealed class BurstScenario : IScenario
         report.WriteLine($"Remotes: 'local' = bare repository by path; '+{options.LatencyMs} ms' = the same over smart HTTP (git http-backend) answering every");
         report.WriteLine($"HTTP request {options.LatencyMs} ms late. notes/s = notes / (last push - first publish); end to end = finished - published, ms.");
         report.WriteLine();
-        var table = new TextTable("remote", "system", "notes", "failed", "seconds", "notes/s", "e2e p50", "e2e p95", "e2e p99", "remote history");
-        var csv = new StringBuilder("condition,system,writers,notes,failed,seconds,notes_per_second,e2e_p50_ms,e2e_p95_ms,e2e_p99_ms,commits,distinct,order_kept,out_of_order,kbsync_ratio\n");
+        var table = new TextTable("remote", "system", "notes", "failed", "seconds", "publish s", "notes/s", "e2e p50", "e2e p95", "e2e p99", "remote history");
+        var csv = new StringBuilder("condition,system,writers,notes,failed,seconds,publish_seconds,notes_per_second,e2e_p50_ms,e2e_p95_ms,e2e_p99_ms,commits,distinct,order_kept,out_of_order,kbsync_ratio\n");
         foreach (var group in results.GroupBy(r => r.Condition))
         {
             var k = group.First(r => r.Writers == 0);
             foreach (var r in group)
             {
                 table.Row(r.Condition, r.System, r.Notes.ToString(CultureInfo.InvariantCulture), r.Failed.ToString(CultureInfo.InvariantCulture), r.Seconds.ToString("N1", CultureInfo.InvariantCulture),
-                    Fmt.Rate(r.NotesPerSecond), Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), Fmt.Ms(r.P(0.99)), r.Check.Verdict);
+                    r.PublishSeconds is { } p ? p.ToString("N2", CultureInfo.InvariantCulture) : "", Fmt.Rate(r.NotesPerSecond), Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), Fmt.Ms(r.P(0.99)), r.Check.Verdict);
                 var ratio = r.Writers == 0 ? "" : (k.NotesPerSecond / r.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture);
                 csv.Append(CultureInfo.InvariantCulture,
-                    $"{r.Condition},\"{r.System}\",{(r.Writers == 0 ? "" : r.Writers)},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.NotesPerSecond:0.###},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.P(0.99):0.#},{r.Check.CommitsFound},{r.Check.Distinct},{r.Check.OrderKept.ToString().ToLowerInvariant()},{r.Check.OutOfOrder},{ratio}\n");
+                    $"{r.Condition},\"{r.System}\",{(r.Writers == 0 ? "" : r.Writers)},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.PublishSeconds:0.###},{r.NotesPerSecond:0.###},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.P(0.99):0.#},{r.Check.CommitsFound},{r.Check.Distinct},{r.Check.OrderKept.ToString().ToLowerInvariant()},{r.Check.OutOfOrder},{ratio}\n");
             }
 
             foreach (var kbsync in group.Where(r => r.Writers == 0))
             {
                 foreach (var b in group.Where(r => r.Writers > 0))
                 {
-                    table.Row(group.Key, $"{kbsync.System.Replace("1 worker, ", "", StringComparison.Ordinal)} / {Short(b.Writers)}", "", "", "", Fmt.Ratio(kbsync.NotesPerSecond, b.NotesPerSecond),
+                    table.Row(group.Key, $"{kbsync.System.Replace("1 worker, ", "", StringComparison.Ordinal)} / {Short(b.Writers)}", "", "", "", "", Fmt.Ratio(kbsync.NotesPerSecond, b.NotesPerSecond),
                         Fmt.Ratio(kbsync.P(0.5), b.P(0.5)), Fmt.Ratio(kbsync.P(0.95), b.P(0.95)), Fmt.Ratio(kbsync.P(0.99), b.P(0.99)), b.Writers == 1 ? "the target's ratio" : "information");
                 }
             }
@@ -331,7 +381,9 @@ public sealed class BurstScenario : IScenario
     private sealed record Poison(string Condition, string System, int Notes, int BadAt, string BadOutcome, int GoodFailed, double Seconds, double AtBurstRate, double[] GoodEndToEnd, int Alone);
 
     /// <param name="Writers">0 for KbSync; the baseline's writer count otherwise.</param>
-    private sealed record Result(string Condition, string System, int Notes, int Failed, double Seconds, double[] EndToEnd, RemoteCheck Check, int Writers = 0, GroupStages? Stages = null, double? PeakMiB = null)
+    /// <param name="PublishSeconds">KbSync: from the first publish to the last confirm (the producer's part of <paramref name="Seconds"/>).</param>
+    private sealed record Result(string Condition, string System, int Notes, int Failed, double Seconds, double[] EndToEnd, RemoteCheck Check, int Writers = 0, GroupStages? Stages = null, double? PeakMiB = null,
+        double? PublishSeconds = null)
     {
         public double NotesPerSecond => (Notes - Failed) / Seconds;
 
