@@ -13,6 +13,8 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
     public DbSet<PrincipalRecord> Principals => Set<PrincipalRecord>();
     public DbSet<ApiTokenRecord> ApiTokens => Set<ApiTokenRecord>();
     public DbSet<KbGrantRecord> KbGrants => Set<KbGrantRecord>();
+    public DbSet<OperationRollupRecord> OperationRollups => Set<OperationRollupRecord>();
+    public DbSet<RequesterRollupRecord> RequesterRollups => Set<RequesterRollupRecord>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -50,6 +52,21 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             op.Property(o => o.Step).HasMaxLength(16);
             // what is waiting or running, per KB, in order: queue positions and live queue depth
             op.HasIndex(o => new { o.KbId, o.RequestedAt, o.Id }).HasDatabaseName("ix_operations_open_by_kb").HasFilter("status IN ('queued', 'running')");
+        });
+
+        // statistics' rollups: written by triggers on operations (AddRollups migration), read by Analytics/Rollups
+        modelBuilder.Entity<OperationRollupRecord>(rollup =>
+        {
+            rollup.ToTable("operation_rollups");
+            rollup.HasKey(r => new { r.KbId, r.GrainSeconds, r.BucketStart });
+            rollup.Property(r => r.KbId).HasMaxLength(KbIds.MaxLength);
+        });
+
+        modelBuilder.Entity<RequesterRollupRecord>(rollup =>
+        {
+            rollup.ToTable("requester_rollups");
+            rollup.HasKey(r => new { r.KbId, r.GrainSeconds, r.BucketStart });
+            rollup.Property(r => r.KbId).HasMaxLength(KbIds.MaxLength);
         });
 
         modelBuilder.Entity<PartitionPauseRecord>(pause =>

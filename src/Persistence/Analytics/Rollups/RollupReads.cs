@@ -1,0 +1,350 @@
+using KbSync.Contracts;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace KbSync.Persistence.Analytics.Rollups;
+
+/// <summary>A histogram as PostgreSQL keeps it: the count of bin <see cref="Lower"/> + i at [i].</summary>
+internal readonly record struct StoredHistogram(int Lower, int?[]? Counts)
+{
+    public void AddTo(LogHistogram histogram, int sign = 1) => histogram.Merge(Lower, Counts, sign);
+}
+
+/// <summary>One bucket of <c>operation_rollups</c> (summed over the KBs asked), as the statements below read it.</summary>
+internal sealed class RollupRow
+{
+    /// <summary>Which piece of the query it was read for (the bucket of the answer, in per-bucket reads).</summary>
+    public int Tag { get; init; }
+    public int Grain { get; init; }
+    public DateTimeOffset Start { get; init; }
+    public long Requested { get; init; }
+    public long Arrivals { get; init; }
+    public long Exits { get; init; }
+    public long FinishedSucceeded { get; init; }
+    public long FinishedDuplicate { get; init; }
+    public long FinishedFailed { get; init; }
+    public long FinishedTimedOut { get; init; }
+    public StoredHistogram QueueWait { get; init; }
+    public StoredHistogram LockWait { get; init; }
+
+    // hour and day rows, read by ReadCoarseAsync only
+    public long Succeeded { get; init; }
+    public long Duplicate { get; init; }
+    public long Failed { get; init; }
+    public long TimedOut { get; init; }
+    public long AgentTasks { get; init; }
+    public double ArrivalOffsetMs { get; init; }
+    public double ExitOffsetMs { get; init; }
+    public double QueueWaitSumMs { get; init; }
+    public double LockWaitSumMs { get; init; }
+    public double PullSumMs { get; init; }
+    public double ProcessSumMs { get; init; }
+    public double CommitSumMs { get; init; }
+    public double PushSumMs { get; init; }
+    public StoredHistogram Pull { get; init; }
+    public StoredHistogram Process { get; init; }
+    public StoredHistogram Commit { get; init; }
+    public StoredHistogram Push { get; init; }
+}
+
+/// <summary>One bucket of <c>requester_rollups</c>: per requester, operations and the count and sum of its waits.</summary>
+internal sealed record RequesterRow(string[] Requesters, int[] Operations, int[] QueueWaitCounts, double[] QueueWaitSumsMs, int[] LockWaitCounts, double[] LockWaitSumsMs);
+
+/// <summary>
+/// The statements the rollup statistics run, each reading a handful of rows per piece. A piece list
+/// is passed as parallel arrays (one parameter each, whatever their number) and each piece is looked
+/// up in the primary key by a LATERAL subquery, so the plan is an index range scan per piece and never
+/// a scan of every bucket of the KB.
+/// </summary>
+internal static class RollupReads
+{
+    private const string Final = "('succeeded', 'duplicate', 'failed', 'timed_out')";
+
+    private const string RawColumns =
+        "o.id, o.kb_id, o.kind, o.status, o.requested_by, o.requested_at, o.started_at, o.finished_at, " +
+        "o.queue_wait_ms, o.lock_wait_ms, o.pull_ms, o.process_ms, o.commit_ms, o.push_ms";
+
+    /// <summary>Every column of hour and day rows, for the figures over the whole range.</summary>
+    public static async Task<List<RollupRow>> ReadCoarseAsync(RollupSession session, IEnumerable<RollupPiece> pieces, CancellationToken cancellationToken)
+    {
+        var rows = new List<RollupRow>();
+        await using var command = session.Command("""
+            SELECT r.grain_seconds, r.bucket_start, r.requested, r.arrivals, r.exits,
+                   r.finished_succeeded, r.finished_duplicate, r.finished_failed, r.finished_timed_out,
+                   r.succeeded, r.duplicate, r.failed, r.timed_out, r.agent_tasks, r.arrival_offset_ms, r.exit_offset_ms,
+                   r.queue_wait_sum_ms, r.lock_wait_sum_ms, r.pull_sum_ms, r.process_sum_ms, r.commit_sum_ms, r.push_sum_ms,
+                   array_lower(r.queue_wait_bins, 1), r.queue_wait_bins, array_lower(r.lock_wait_bins, 1), r.lock_wait_bins,
+                   array_lower(r.pull_bins, 1), r.pull_bins, array_lower(r.process_bins, 1), r.process_bins,
+                   array_lower(r.commit_bins, 1), r.commit_bins, array_lower(r.push_bins, 1), r.push_bins
+            FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
+            CROSS JOIN LATERAL (
+                SELECT * FROM operation_rollups r
+                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
+            ) r
+            """);
+        AddPieces(command, pieces.Select(p => (0, p)));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new RollupRow
+            {
+                Grain = reader.GetInt32(0),
+                Start = reader.GetFieldValue<DateTimeOffset>(1),
+                Requested = reader.GetInt32(2),
+                Arrivals = reader.GetInt32(3),
+                Exits = reader.GetInt32(4),
+                FinishedSucceeded = reader.GetInt32(5),
+                FinishedDuplicate = reader.GetInt32(6),
+                FinishedFailed = reader.GetInt32(7),
+                FinishedTimedOut = reader.GetInt32(8),
+                Succeeded = Int(reader, 9),
+                Duplicate = Int(reader, 10),
+                Failed = Int(reader, 11),
+                TimedOut = Int(reader, 12),
+                AgentTasks = Int(reader, 13),
+                ArrivalOffsetMs = Double(reader, 14),
+                ExitOffsetMs = Double(reader, 15),
+                QueueWaitSumMs = Double(reader, 16),
+                LockWaitSumMs = Double(reader, 17),
+                PullSumMs = Double(reader, 18),
+                ProcessSumMs = Double(reader, 19),
+                CommitSumMs = Double(reader, 20),
+                PushSumMs = Double(reader, 21),
+                QueueWait = Histogram(reader, 22),
+                LockWait = Histogram(reader, 24),
+                Pull = Histogram(reader, 26),
+                Process = Histogram(reader, 28),
+                Commit = Histogram(reader, 30),
+                Push = Histogram(reader, 32),
+            });
+        }
+
+        return rows;
+    }
+
+    /// <summary>What the per-bucket figures need (throughput, queue and lock waits), for pieces tagged with their bucket.</summary>
+    public static async Task<List<RollupRow>> ReadPerBucketAsync(RollupSession session, IEnumerable<(int Tag, RollupPiece Piece)> pieces, CancellationToken cancellationToken)
+    {
+        var rows = new List<RollupRow>();
+        await using var command = session.Command("""
+            SELECT p.tag, r.finished_succeeded, r.finished_duplicate, r.finished_failed, r.finished_timed_out,
+                   array_lower(r.queue_wait_bins, 1), r.queue_wait_bins, array_lower(r.lock_wait_bins, 1), r.lock_wait_bins
+            FROM unnest(@tags, @grains, @froms, @tos) AS p(tag, grain_seconds, range_from, range_to)
+            CROSS JOIN LATERAL (
+                SELECT r.finished_succeeded, r.finished_duplicate, r.finished_failed, r.finished_timed_out, r.queue_wait_bins, r.lock_wait_bins
+                FROM operation_rollups r
+                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
+            ) r
+            """);
+        AddPieces(command, pieces);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new RollupRow
+            {
+                Tag = reader.GetInt32(0),
+                FinishedSucceeded = reader.GetInt32(1),
+                FinishedDuplicate = reader.GetInt32(2),
+                FinishedFailed = reader.GetInt32(3),
+                FinishedTimedOut = reader.GetInt32(4),
+                QueueWait = Histogram(reader, 5),
+                LockWait = Histogram(reader, 7),
+            });
+        }
+
+        return rows;
+    }
+
+    /// <summary>Queue arrivals and exits per bucket (summed over the KBs asked), for the queue-depth search.</summary>
+    public static async Task<List<RollupRow>> ReadQueueCountsAsync(RollupSession session, IEnumerable<RollupPiece> pieces, CancellationToken cancellationToken)
+    {
+        var rows = new List<RollupRow>();
+        await using var command = session.Command("""
+            SELECT r.grain_seconds, r.bucket_start, sum(r.arrivals)::bigint, sum(r.exits)::bigint
+            FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
+            CROSS JOIN LATERAL (
+                SELECT r.grain_seconds, r.bucket_start, r.arrivals, r.exits FROM operation_rollups r
+                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
+            ) r
+            GROUP BY r.grain_seconds, r.bucket_start
+            """);
+        AddPieces(command, pieces.Select(p => (0, p)));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new RollupRow
+            {
+                Grain = reader.GetInt32(0),
+                Start = reader.GetFieldValue<DateTimeOffset>(1),
+                Arrivals = reader.GetInt64(2),
+                Exits = reader.GetInt64(3),
+            });
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// Queue arrivals minus exits of the finished operations before <paramref name="before"/>, which
+    /// must be a whole minute: all days before its day, the hours of its day before its hour and the
+    /// minutes of its hour before it (a few hundred rows for a year of history).
+    /// </summary>
+    public static async Task<long> ReadQueueBalanceBeforeAsync(RollupSession session, DateTimeOffset before, CancellationToken cancellationToken)
+    {
+        await using var command = session.Command("""
+            SELECT coalesce(sum(r.arrivals - r.exits), 0)::bigint FROM operation_rollups r
+            WHERE r.kb_id = ANY(@kbs) AND (
+                   (r.grain_seconds = 86400 AND r.bucket_start < @day)
+                OR (r.grain_seconds = 3600 AND r.bucket_start >= @day AND r.bucket_start < @hour)
+                OR (r.grain_seconds = 60 AND r.bucket_start >= @hour AND r.bucket_start < @minute))
+            """);
+        command.Parameters.Add(Time("day", RollupGrains.Floor(before, RollupGrains.Day)));
+        command.Parameters.Add(Time("hour", RollupGrains.Floor(before, RollupGrains.Hour)));
+        command.Parameters.Add(Time("minute", before));
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>
+    /// The history rows (any status) requested, started or finished in any of <paramref name="ranges"/>:
+    /// the raw parts of a range, whose figures no whole bucket holds. Each row once.
+    /// </summary>
+    public static async Task<List<RawOperation>> ReadRawAsync(RollupSession session, IReadOnlyCollection<(DateTimeOffset From, DateTimeOffset To)> ranges, CancellationToken cancellationToken)
+    {
+        if (ranges.Count == 0)
+        {
+            return [];
+        }
+
+        await using var command = session.Command($"""
+            SELECT DISTINCT ON (o.id) o.* FROM unnest(@froms, @tos) AS p(range_from, range_to)
+            CROSS JOIN LATERAL (
+                SELECT {RawColumns} FROM operations o WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to
+                UNION ALL
+                SELECT {RawColumns} FROM operations o WHERE {session.KbFilter} AND o.finished_at >= p.range_from AND o.finished_at < p.range_to
+                UNION ALL
+                SELECT {RawColumns} FROM operations o WHERE {session.KbFilter} AND o.started_at >= p.range_from AND o.started_at < p.range_to
+            ) o
+            """);
+        command.Parameters.Add(Times("froms", ranges.Select(r => r.From)));
+        command.Parameters.Add(Times("tos", ranges.Select(r => r.To)));
+        return await ReadOperationsAsync(command, cancellationToken);
+    }
+
+    /// <summary>Operations queued or running now, requested before <paramref name="until"/>: rollups hold only finished ones.</summary>
+    public static async Task<List<RawOperation>> ReadOpenAsync(RollupSession session, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        await using var command = session.Command($"""
+            SELECT {RawColumns} FROM operations o
+            WHERE o.status IN ('queued', 'running') AND o.requested_at < @until AND {session.KbFilter}
+            """);
+        command.Parameters.Add(Time("until", until));
+        return await ReadOperationsAsync(command, cancellationToken);
+    }
+
+    public static async Task<List<RequesterRow>> ReadRequestersAsync(RollupSession session, IEnumerable<RollupPiece> pieces, CancellationToken cancellationToken)
+    {
+        var rows = new List<RequesterRow>();
+        await using var command = session.Command("""
+            SELECT r.requesters, r.operations, r.queue_wait_counts, r.queue_wait_sums_ms, r.lock_wait_counts, r.lock_wait_sums_ms
+            FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
+            CROSS JOIN LATERAL (
+                SELECT * FROM requester_rollups r
+                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
+            ) r
+            """);
+        AddPieces(command, pieces.Select(p => (0, p)));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new RequesterRow(
+                reader.GetFieldValue<string[]>(0), reader.GetFieldValue<int[]>(1), reader.GetFieldValue<int[]>(2),
+                reader.GetFieldValue<double[]>(3), reader.GetFieldValue<int[]>(4), reader.GetFieldValue<double[]>(5)));
+        }
+
+        return rows;
+    }
+
+    /// <summary>Per requester, the finished operations requested in <paramref name="ranges"/> and their waits' counts and sums: the raw parts of the requesters' figures.</summary>
+    public static async Task<RequesterRow> ReadRequestersRawAsync(RollupSession session, IReadOnlyCollection<(DateTimeOffset From, DateTimeOffset To)> ranges, CancellationToken cancellationToken)
+    {
+        var (names, operations, queueCounts, queueSums, lockCounts, lockSums) = (new List<string>(), new List<int>(), new List<int>(), new List<double>(), new List<int>(), new List<double>());
+        if (ranges.Count > 0)
+        {
+            await using var command = session.Command($"""
+                SELECT o.requested_by, count(*)::integer,
+                       (count(o.queue_wait_ms) FILTER (WHERE o.finished_at IS NOT NULL))::integer,
+                       coalesce(sum(o.queue_wait_ms) FILTER (WHERE o.finished_at IS NOT NULL), 0),
+                       (count(o.lock_wait_ms) FILTER (WHERE o.finished_at IS NOT NULL))::integer,
+                       coalesce(sum(o.lock_wait_ms) FILTER (WHERE o.finished_at IS NOT NULL), 0)
+                FROM unnest(@froms, @tos) AS p(range_from, range_to)
+                CROSS JOIN LATERAL (
+                    SELECT o.requested_by, o.finished_at, o.queue_wait_ms, o.lock_wait_ms FROM operations o
+                    WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final}
+                ) o
+                GROUP BY o.requested_by
+                """);
+            command.Parameters.Add(Times("froms", ranges.Select(r => r.From)));
+            command.Parameters.Add(Times("tos", ranges.Select(r => r.To)));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                names.Add(reader.GetString(0));
+                operations.Add(reader.GetInt32(1));
+                queueCounts.Add(reader.GetInt32(2));
+                queueSums.Add(reader.GetDouble(3));
+                lockCounts.Add(reader.GetInt32(4));
+                lockSums.Add(reader.GetDouble(5));
+            }
+        }
+
+        return new RequesterRow([.. names], [.. operations], [.. queueCounts], [.. queueSums], [.. lockCounts], [.. lockSums]);
+    }
+
+    private static async Task<List<RawOperation>> ReadOperationsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var rows = new List<RawOperation>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            if (!OperationEnumNames.TryParseStatus(reader.GetString(3), out var status))
+            {
+                continue;
+            }
+
+            rows.Add(new RawOperation(
+                reader.GetGuid(0), reader.GetString(1), reader.GetString(2) == "agent" ? OperationKind.Agent : OperationKind.Note, status, reader.GetString(4),
+                reader.GetFieldValue<DateTimeOffset>(5), NullableTime(reader, 6), NullableTime(reader, 7),
+                NullableDouble(reader, 8), NullableDouble(reader, 9), NullableDouble(reader, 10), NullableDouble(reader, 11), NullableDouble(reader, 12), NullableDouble(reader, 13)));
+        }
+
+        return rows;
+    }
+
+    private static void AddPieces(NpgsqlCommand command, IEnumerable<(int Tag, RollupPiece Piece)> pieces)
+    {
+        var list = pieces.Where(p => !p.Piece.IsRaw).ToList();
+        command.Parameters.Add(new NpgsqlParameter<int[]>("tags", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = list.Select(p => p.Tag).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter<int[]>("grains", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = list.Select(p => p.Piece.Grain).ToArray() });
+        command.Parameters.Add(Times("froms", list.Select(p => p.Piece.Start)));
+        command.Parameters.Add(Times("tos", list.Select(p => p.Piece.End)));
+    }
+
+    private static NpgsqlParameter<DateTime[]> Times(string name, IEnumerable<DateTimeOffset> times) =>
+        new(name, NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = times.Select(t => t.UtcDateTime).ToArray() };
+
+    private static NpgsqlParameter<DateTime> Time(string name, DateTimeOffset time) =>
+        new(name, NpgsqlDbType.TimestampTz) { TypedValue = time.UtcDateTime };
+
+    private static StoredHistogram Histogram(NpgsqlDataReader reader, int lowerOrdinal) =>
+        reader.IsDBNull(lowerOrdinal + 1) || reader.IsDBNull(lowerOrdinal)
+            ? default
+            : new StoredHistogram(reader.GetInt32(lowerOrdinal), reader.GetFieldValue<int?[]>(lowerOrdinal + 1));
+
+    private static long Int(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? 0 : reader.GetInt32(ordinal);
+
+    private static double Double(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? 0 : reader.GetDouble(ordinal);
+
+    private static double? NullableDouble(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetDouble(ordinal);
+
+    private static DateTimeOffset? NullableTime(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
+}

@@ -1,0 +1,84 @@
+using System.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace KbSync.Persistence.Analytics.Rollups;
+
+/// <summary>
+/// One read-only repeatable-read transaction over the rollups and the history, so every figure of
+/// an answer comes from one snapshot (the triggers update rollups in the writers' transactions:
+/// a snapshot sees rows and rollups agree). Knows which KBs the query is about: rollup rows are
+/// keyed by KB id, or by '' for every KB; history rows are filtered by KB unless it is every KB.
+/// </summary>
+internal sealed class RollupSession : IAsyncDisposable
+{
+    private readonly KbSyncDbContext _db;
+    private readonly IDbContextTransaction _transaction;
+    private readonly NpgsqlConnection _connection;
+
+    private RollupSession(KbSyncDbContext db, IDbContextTransaction transaction, AnalyticsWindow window)
+    {
+        _db = db;
+        _transaction = transaction;
+        _connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        Window = window;
+        AllKbs = window.KbId is null && window.KbSet is null;
+        RollupKbs = window.KbId is { } kb ? [kb] : window.KbSet ?? [""];
+    }
+
+    public AnalyticsWindow Window { get; }
+
+    /// <summary>Every KB: rollup rows with an empty KB id, and history rows unfiltered.</summary>
+    public bool AllKbs { get; }
+
+    /// <summary>The <c>kb_id</c>s of the rollup rows to add up.</summary>
+    public string[] RollupKbs { get; }
+
+    /// <summary>The KB condition on <c>operations o</c>: a constant of this assembly, never input.</summary>
+    public string KbFilter => AllKbs ? "TRUE" : "o.kb_id = ANY(@kbs)";
+
+    public static async Task<RollupSession> OpenAsync(IDbContextFactory<KbSyncDbContext> contexts, AnalyticsWindow window, CancellationToken cancellationToken)
+    {
+        var db = await contexts.CreateDbContextAsync(cancellationToken);
+        try
+        {
+            await db.Database.OpenConnectionAsync(cancellationToken);
+            var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+            var session = new RollupSession(db, transaction, window);
+            await using (var settings = session.Command(
+                $"SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL statement_timeout = {(long)OperationAnalytics.StatementTimeout.TotalMilliseconds}"))
+            {
+                await settings.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            return session;
+        }
+        catch
+        {
+            await db.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A statement with <c>@kbs</c> bound (<see cref="RollupKbs"/>); the client waits longer than the server's timeout.</summary>
+    public NpgsqlCommand Command(string sql)
+    {
+        var command = new NpgsqlCommand(sql, _connection, (NpgsqlTransaction)_transaction.GetDbTransaction())
+        {
+            CommandTimeout = (int)OperationAnalytics.StatementTimeout.TotalSeconds + 15,
+        };
+        command.Parameters.Add(new NpgsqlParameter<string[]>("kbs", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = RollupKbs });
+        return command;
+    }
+
+    public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _transaction.DisposeAsync();
+        await _db.Database.CloseConnectionAsync();
+        await _db.DisposeAsync();
+    }
+}
