@@ -15,6 +15,7 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
     public DbSet<KbGrantRecord> KbGrants => Set<KbGrantRecord>();
     public DbSet<OperationRollupRecord> OperationRollups => Set<OperationRollupRecord>();
     public DbSet<RequesterRollupRecord> RequesterRollups => Set<RequesterRollupRecord>();
+    public DbSet<RequesterWaitsRecord> RequesterWaits => Set<RequesterWaitsRecord>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -67,6 +68,13 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             rollup.ToTable("requester_rollups");
             rollup.HasKey(r => new { r.KbId, r.GrainSeconds, r.BucketStart });
             rollup.Property(r => r.KbId).HasMaxLength(KbIds.MaxLength);
+        });
+
+        modelBuilder.Entity<RequesterWaitsRecord>(waits =>
+        {
+            waits.ToTable("requester_waits");
+            waits.HasKey(w => new { w.KbId, w.GrainSeconds, w.RequestedBy, w.BucketStart });
+            waits.Property(w => w.KbId).HasMaxLength(KbIds.MaxLength);
         });
 
         modelBuilder.Entity<PartitionPauseRecord>(pause =>

@@ -6,6 +6,7 @@
 
 using System.Data;
 using KbSync.Contracts;
+using KbSync.Persistence.Analytics.Rollups;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
@@ -48,30 +49,30 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
 
     /// <summary>Operations requested in the range, by their current status.</summary>
     public Task<StatusCounts> GetStatusCountsAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadStatusCountsAsync, cancellationToken);
+        RunAsync(query, ReadStatusCountsAsync, async (rollups, ct) => (await rollups.ReadRangeAsync(ct)).Statuses, cancellationToken);
 
     /// <summary>Queue wait and lock wait (p50, p95, p99, max) of the finished operations requested in the range.</summary>
     public Task<WaitStats> GetWaitsAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadWaitsAsync, cancellationToken);
+        RunAsync(query, ReadWaitsAsync, async (rollups, ct) => (await rollups.ReadRangeAsync(ct)).Waits, cancellationToken);
 
     /// <summary>Pull, process, commit and push durations (p50, p95) of the finished operations requested in the range that ran each step.</summary>
     public Task<StepStats> GetStepDurationsAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadStepsAsync, cancellationToken);
+        RunAsync(query, ReadStepsAsync, async (rollups, ct) => (await rollups.ReadRangeAsync(ct)).Steps, cancellationToken);
 
     /// <summary>Operations finished in each bucket of the range, by outcome; empty buckets included.</summary>
     public Task<IReadOnlyList<ThroughputBucket>> GetThroughputAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadThroughputAsync, cancellationToken);
+        RunAsync(query, ReadThroughputAsync, async (rollups, ct) => (await rollups.ReadPerBucketAsync(ct)).Throughput, cancellationToken);
 
     /// <summary>
     /// Queue wait and lock wait (p50, p95) of the finished operations requested in each bucket of
     /// the range: the waits over time. Empty buckets included, with <c>null</c> percentiles.
     /// </summary>
     public Task<IReadOnlyList<WaitBucket>> GetWaitsOverTimeAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadWaitsOverTimeAsync, cancellationToken);
+        RunAsync(query, ReadWaitsOverTimeAsync, async (rollups, ct) => (await rollups.ReadPerBucketAsync(ct)).Waits, cancellationToken);
 
     /// <summary>Peak and time-weighted mean queue depth over the range; see <see cref="QueueContention"/> for the definition.</summary>
     public Task<QueueContention> GetQueueContentionAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadQueueAsync, cancellationToken);
+        RunAsync(query, ReadQueueAsync, (rollups, ct) => rollups.ReadQueueAsync(ct), cancellationToken);
 
     /// <summary>
     /// The <paramref name="top"/> requesters (1 to <see cref="MaxTopRequesters"/>) with the most
@@ -80,7 +81,7 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
     public Task<IReadOnlyList<RequesterWaits>> GetRequesterWaitsAsync(AnalyticsQuery query, int top = DefaultTopRequesters, CancellationToken cancellationToken = default)
     {
         ValidateTop(top);
-        return RunAsync(query, (session, ct) => ReadRequestersAsync(session, top, ct), cancellationToken);
+        return RunAsync(query, (session, ct) => ReadRequestersAsync(session, top, ct), (rollups, ct) => rollups.ReadRequestersAsync(top, ct), cancellationToken);
     }
 
     /// <summary>
@@ -91,18 +92,30 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
     public Task<KbStats> GetAllAsync(AnalyticsQuery query, int topRequesters = DefaultTopRequesters, CancellationToken cancellationToken = default)
     {
         ValidateTop(topRequesters);
-        return RunAsync(query, async (session, ct) => new KbStats(
-            session.Window.KbId,
-            session.Window.Since,
-            session.Window.Until,
-            session.Window.Bucket,
-            await ReadStatusCountsAsync(session, ct),
-            await ReadWaitsAsync(session, ct),
-            await ReadStepsAsync(session, ct),
-            await ReadThroughputAsync(session, ct),
-            await ReadQueueAsync(session, ct),
-            await ReadRequestersAsync(session, topRequesters, ct),
-            await ReadWaitsOverTimeAsync(session, ct)), cancellationToken);
+        return RunAsync(
+            query,
+            async (session, ct) => new KbStats(
+                session.Window.KbId,
+                session.Window.Since,
+                session.Window.Until,
+                session.Window.Bucket,
+                await ReadStatusCountsAsync(session, ct),
+                await ReadWaitsAsync(session, ct),
+                await ReadStepsAsync(session, ct),
+                await ReadThroughputAsync(session, ct),
+                await ReadQueueAsync(session, ct),
+                await ReadRequestersAsync(session, topRequesters, ct),
+                await ReadWaitsOverTimeAsync(session, ct)),
+            async (rollups, ct) =>
+            {
+                var window = rollups.Window;
+                var (statuses, waits, steps) = await rollups.ReadRangeAsync(ct);
+                var (throughput, waitsOverTime) = await rollups.ReadPerBucketAsync(ct);
+                var queue = await rollups.ReadQueueAsync(ct);
+                var requesters = await rollups.ReadRequestersAsync(topRequesters, ct);
+                return new KbStats(window.KbId, window.Since, window.Until, window.Bucket, statuses, waits, steps, throughput, queue, requesters, waitsOverTime);
+            },
+            cancellationToken);
     }
 
     private static async Task<StatusCounts> ReadStatusCountsAsync(Session session, CancellationToken cancellationToken)
@@ -268,12 +281,22 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
         }
     }
 
-    private async Task<T> RunAsync<T>(AnalyticsQuery query, Func<Session, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    /// <summary>Runs <paramref name="exact"/> over the raw rows when the query asks for exact answers, otherwise <paramref name="fromRollups"/>.</summary>
+    private async Task<T> RunAsync<T>(
+        AnalyticsQuery query, Func<Session, CancellationToken, Task<T>> exact, Func<RollupStatistics, CancellationToken, Task<T>> fromRollups, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
         var window = query.Validate();
+        if (!window.Exact)
+        {
+            await using var rollups = await RollupSession.OpenAsync(contexts, window, cancellationToken);
+            var answer = await fromRollups(new RollupStatistics(rollups), cancellationToken);
+            await rollups.CommitAsync(cancellationToken);
+            return answer;
+        }
+
         await using var opened = await OpenAsync(window, snapshot: null, cancellationToken);
-        var result = await read(opened.Session, cancellationToken);
+        var result = await exact(opened.Session, cancellationToken);
         await opened.Transaction.CommitAsync(cancellationToken);
         return result;
     }

@@ -10,7 +10,7 @@ namespace KbSync.Persistence.Entities;
 /// <remarks>
 /// Each figure is keyed by its own time: what was requested in the bucket by <c>requested_at</c>,
 /// throughput by <c>finished_at</c>, queue exits by the time the operation left the queue. Minute rows
-/// keep only what per-bucket figures and the queue-depth search read; the columns marked "hour and
+/// keep only what per-bucket figures and the queue-depth search read (throughput, waits, queue arrivals and exits); the columns marked "hour and
 /// day" are null in them, which costs one bit each (a minute row of one KB is about 150 bytes).
 /// Histograms are <c>int[]</c> whose subscripts are <see cref="Analytics.Rollups.LogHistogram"/> bins.
 /// </remarks>
@@ -34,6 +34,12 @@ public sealed class OperationRollupRecord
     public int FinishedFailed { get; set; }
     public int FinishedTimedOut { get; set; }
 
+    /// <summary>Σ (requested_at − bucket start) over <see cref="Arrivals"/>, ms: with it the mean queue depth needs no raw rows.</summary>
+    public double ArrivalOffsetMs { get; set; }
+
+    /// <summary>Σ (left the queue − bucket start) over <see cref="Exits"/>, ms.</summary>
+    public double ExitOffsetMs { get; set; }
+
     public int?[]? QueueWaitBins { get; set; }
     public int?[]? LockWaitBins { get; set; }
 
@@ -45,11 +51,6 @@ public sealed class OperationRollupRecord
     public int? TimedOut { get; set; }
     public int? AgentTasks { get; set; }
 
-    /// <summary>Σ (requested_at − bucket start) over <see cref="Arrivals"/>, ms: with it the mean queue depth needs no raw rows.</summary>
-    public double? ArrivalOffsetMs { get; set; }
-
-    /// <summary>Σ (left the queue − bucket start) over <see cref="Exits"/>, ms.</summary>
-    public double? ExitOffsetMs { get; set; }
 
     public double? QueueWaitSumMs { get; set; }
     public double? LockWaitSumMs { get; set; }
@@ -64,10 +65,10 @@ public sealed class OperationRollupRecord
 }
 
 /// <summary>
-/// The requesters of one bucket (hours and days of every KB; days of each KB), as parallel arrays
-/// in one row: per requester the finished operations it requested there, and the count and sum of their
-/// queue and lock waits. One row per bucket rather than per requester: a day of every KB holds
-/// about 2,000 requesters, read as one row instead of 2,000.
+/// The requesters of one bucket (hours and days of every KB; days of each KB), as parallel arrays in
+/// one row: per requester the finished operations it requested there. One row per bucket rather than
+/// per requester: a day of every KB holds about 2,000 requesters, read as one row instead of 2,000 to
+/// find the most active ones.
 /// </summary>
 public sealed class RequesterRollupRecord
 {
@@ -76,8 +77,24 @@ public sealed class RequesterRollupRecord
     public DateTimeOffset BucketStart { get; set; }
     public string[] Requesters { get; set; } = [];
     public int[] Operations { get; set; } = [];
-    public int[] QueueWaitCounts { get; set; } = [];
-    public double[] QueueWaitSumsMs { get; set; } = [];
-    public int[] LockWaitCounts { get; set; } = [];
-    public double[] LockWaitSumsMs { get; set; } = [];
+}
+
+/// <summary>
+/// One requester's waits in one bucket (the grains of <see cref="RequesterRollupRecord"/>): the
+/// histograms of the queue and lock waits of its finished operations requested there. Keyed by
+/// requester before bucket, so the waits of the few most active requesters are read by an index
+/// range per requester, never the whole bucket.
+/// </summary>
+public sealed class RequesterWaitsRecord
+{
+    public string KbId { get; set; } = "";
+    public int GrainSeconds { get; set; }
+    public string RequestedBy { get; set; } = "";
+    public DateTimeOffset BucketStart { get; set; }
+
+    /// <summary>How many finished operations the histograms hold (the row is deleted at 0).</summary>
+    public int Finished { get; set; }
+
+    public int?[]? QueueWaitBins { get; set; }
+    public int?[]? LockWaitBins { get; set; }
 }

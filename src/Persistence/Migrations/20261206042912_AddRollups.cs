@@ -32,8 +32,8 @@ namespace KbSync.Persistence.Migrations
                     failed = table.Column<int>(type: "integer", nullable: true),
                     timed_out = table.Column<int>(type: "integer", nullable: true),
                     agent_tasks = table.Column<int>(type: "integer", nullable: true),
-                    arrival_offset_ms = table.Column<double>(type: "double precision", nullable: true),
-                    exit_offset_ms = table.Column<double>(type: "double precision", nullable: true),
+                    arrival_offset_ms = table.Column<double>(type: "double precision", nullable: false),
+                    exit_offset_ms = table.Column<double>(type: "double precision", nullable: false),
                     queue_wait_sum_ms = table.Column<double>(type: "double precision", nullable: true),
                     lock_wait_sum_ms = table.Column<double>(type: "double precision", nullable: true),
                     pull_sum_ms = table.Column<double>(type: "double precision", nullable: true),
@@ -58,15 +58,28 @@ namespace KbSync.Persistence.Migrations
                     grain_seconds = table.Column<int>(type: "integer", nullable: false),
                     bucket_start = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
                     requesters = table.Column<string[]>(type: "text[]", nullable: false),
-                    operations = table.Column<int[]>(type: "integer[]", nullable: false),
-                    queue_wait_counts = table.Column<int[]>(type: "integer[]", nullable: false),
-                    queue_wait_sums_ms = table.Column<double[]>(type: "double precision[]", nullable: false),
-                    lock_wait_counts = table.Column<int[]>(type: "integer[]", nullable: false),
-                    lock_wait_sums_ms = table.Column<double[]>(type: "double precision[]", nullable: false)
+                    operations = table.Column<int[]>(type: "integer[]", nullable: false)
                 },
                 constraints: table =>
                 {
                     table.PrimaryKey("pk_requester_rollups", x => new { x.kb_id, x.grain_seconds, x.bucket_start });
+                });
+
+            migrationBuilder.CreateTable(
+                name: "requester_waits",
+                columns: table => new
+                {
+                    kb_id = table.Column<string>(type: "character varying(40)", maxLength: 40, nullable: false),
+                    grain_seconds = table.Column<int>(type: "integer", nullable: false),
+                    requested_by = table.Column<string>(type: "text", nullable: false),
+                    bucket_start = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    finished = table.Column<int>(type: "integer", nullable: false),
+                    queue_wait_bins = table.Column<int?[]>(type: "integer[]", nullable: true),
+                    lock_wait_bins = table.Column<int?[]>(type: "integer[]", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_requester_waits", x => new { x.kb_id, x.grain_seconds, x.requested_by, x.bucket_start });
                 });
 
             migrationBuilder.Sql(HistogramFunctions);
@@ -89,7 +102,7 @@ namespace KbSync.Persistence.Migrations
                 DROP FUNCTION kbsync_rollups_on_truncate();
                 DROP FUNCTION kbsync_rollups_apply(kbsync_rollup_operation[], kbsync_rollup_operation[]);
                 DROP TYPE kbsync_rollup_operation;
-                DROP FUNCTION kbsync_requesters_add(text[], integer[], integer[], double precision[], integer[], double precision[], text[], integer[], integer[], double precision[], integer[], double precision[]);
+                DROP FUNCTION kbsync_requesters_add(text[], integer[], text[], integer[]);
                 DROP FUNCTION kbsync_hist_of(integer[], integer[]);
                 DROP FUNCTION kbsync_hist_of_many(integer[], integer[]);
                 DROP FUNCTION kbsync_hist_add(integer[], integer[]);
@@ -101,6 +114,9 @@ namespace KbSync.Persistence.Migrations
 
             migrationBuilder.DropTable(
                 name: "requester_rollups");
+
+            migrationBuilder.DropTable(
+                name: "requester_waits");
         }
             /// <summary>
         /// The histogram helpers. <c>kbsync_hist_bin</c> is <c>LogHistogram.BinOf</c> (Analytics/Rollups): bin 0 up to
@@ -159,12 +175,10 @@ namespace KbSync.Persistence.Migrations
                             ELSE kbsync_hist_of_many(bins, counts) END
             $$;
 
-            -- adds requesters' figures (the second six arrays) into a bucket's (the first six), by name; drops those left at 0
+            -- adds requesters' counts (the second pair) into a bucket's (the first pair), by name; drops those left at 0
             CREATE FUNCTION kbsync_requesters_add(
-                requesters text[], operations integer[], queue_wait_counts integer[], queue_wait_sums_ms double precision[], lock_wait_counts integer[], lock_wait_sums_ms double precision[],
-                more_requesters text[], more_operations integer[], more_queue_wait_counts integer[], more_queue_wait_sums_ms double precision[], more_lock_wait_counts integer[], more_lock_wait_sums_ms double precision[],
-                OUT requesters_out text[], OUT operations_out integer[], OUT queue_wait_counts_out integer[], OUT queue_wait_sums_ms_out double precision[],
-                OUT lock_wait_counts_out integer[], OUT lock_wait_sums_ms_out double precision[])
+                requesters text[], operations integer[], more_requesters text[], more_operations integer[],
+                OUT requesters_out text[], OUT operations_out integer[])
             LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
             DECLARE
                 i integer;
@@ -176,35 +190,22 @@ namespace KbSync.Persistence.Migrations
                     IF at IS NULL THEN
                         requesters := requesters || more_requesters[i];
                         operations := operations || more_operations[i];
-                        queue_wait_counts := queue_wait_counts || more_queue_wait_counts[i];
-                        queue_wait_sums_ms := queue_wait_sums_ms || more_queue_wait_sums_ms[i];
-                        lock_wait_counts := lock_wait_counts || more_lock_wait_counts[i];
-                        lock_wait_sums_ms := lock_wait_sums_ms || more_lock_wait_sums_ms[i];
                         at := cardinality(requesters);
                     ELSE
                         operations[at] := operations[at] + more_operations[i];
-                        queue_wait_counts[at] := queue_wait_counts[at] + more_queue_wait_counts[i];
-                        queue_wait_sums_ms[at] := queue_wait_sums_ms[at] + more_queue_wait_sums_ms[i];
-                        lock_wait_counts[at] := lock_wait_counts[at] + more_lock_wait_counts[i];
-                        lock_wait_sums_ms[at] := lock_wait_sums_ms[at] + more_lock_wait_sums_ms[i];
                     END IF;
                     emptied := emptied OR operations[at] = 0;
                 END LOOP;
 
                 IF emptied THEN
-                    SELECT coalesce(array_agg(r ORDER BY k), '{}'), coalesce(array_agg(o ORDER BY k), '{}'), coalesce(array_agg(qc ORDER BY k), '{}'),
-                           coalesce(array_agg(qs ORDER BY k), '{}'), coalesce(array_agg(lc ORDER BY k), '{}'), coalesce(array_agg(ls ORDER BY k), '{}')
-                    INTO requesters, operations, queue_wait_counts, queue_wait_sums_ms, lock_wait_counts, lock_wait_sums_ms
-                    FROM unnest(requesters, operations, queue_wait_counts, queue_wait_sums_ms, lock_wait_counts, lock_wait_sums_ms) WITH ORDINALITY AS e(r, o, qc, qs, lc, ls, k)
+                    SELECT coalesce(array_agg(r ORDER BY k), '{}'), coalesce(array_agg(o ORDER BY k), '{}')
+                    INTO requesters, operations
+                    FROM unnest(requesters, operations) WITH ORDINALITY AS e(r, o, k)
                     WHERE o <> 0;
                 END IF;
 
                 requesters_out := requesters;
                 operations_out := operations;
-                queue_wait_counts_out := queue_wait_counts;
-                queue_wait_sums_ms_out := queue_wait_sums_ms;
-                lock_wait_counts_out := lock_wait_counts;
-                lock_wait_sums_ms_out := lock_wait_sums_ms;
             END
             $$;
 
@@ -233,6 +234,10 @@ namespace KbSync.Persistence.Migrations
                 emptied_kbs text[];
                 emptied_grains integer[];
                 emptied_starts timestamp with time zone[];
+                emptied_wait_kbs text[];
+                emptied_wait_grains integer[];
+                emptied_wait_names text[];
+                emptied_wait_starts timestamp with time zone[];
             BEGIN
                 WITH changed AS (
                     SELECT -1 AS sign, r.* FROM unnest(removed) r WHERE r.status IN ('succeeded', 'duplicate', 'failed', 'timed_out')
@@ -274,8 +279,8 @@ namespace KbSync.Persistence.Migrations
                         CASE WHEN grain_seconds >= 3600 THEN coalesce(sum(sign) FILTER (WHERE event = 'requested' AND status = 'failed'), 0) END AS failed,
                         CASE WHEN grain_seconds >= 3600 THEN coalesce(sum(sign) FILTER (WHERE event = 'requested' AND status = 'timed_out'), 0) END AS timed_out,
                         CASE WHEN grain_seconds >= 3600 THEN coalesce(sum(sign) FILTER (WHERE event = 'requested' AND kind = 'agent'), 0) END AS agent_tasks,
-                        CASE WHEN grain_seconds >= 3600 THEN coalesce(sum(sign * offset_ms) FILTER (WHERE event = 'requested' AND queued), 0) END AS arrival_offset_ms,
-                        CASE WHEN grain_seconds >= 3600 THEN coalesce(sum(sign * offset_ms) FILTER (WHERE event = 'left'), 0) END AS exit_offset_ms,
+                        coalesce(sum(sign * offset_ms) FILTER (WHERE event = 'requested' AND queued), 0) AS arrival_offset_ms,
+                        coalesce(sum(sign * offset_ms) FILTER (WHERE event = 'left'), 0) AS exit_offset_ms,
                         CASE WHEN grain_seconds >= 3600 THEN coalesce(sum(sign * queue_wait_ms) FILTER (WHERE event = 'requested' AND finished), 0) END AS queue_wait_sum_ms,
                         CASE WHEN grain_seconds >= 3600 THEN coalesce(sum(sign * lock_wait_ms) FILTER (WHERE event = 'requested' AND finished), 0) END AS lock_wait_sum_ms,
                         CASE WHEN grain_seconds >= 3600 THEN coalesce(sum(sign * pull_ms) FILTER (WHERE event = 'requested' AND finished AND pull_ms > 0), 0) END AS pull_sum_ms,
@@ -360,10 +365,11 @@ namespace KbSync.Persistence.Migrations
                 per_requester AS (
                     SELECT g.kb_id, g.grain_seconds, date_bin(g.step, c.requested_at, timestamptz 'epoch') AS bucket_start, c.requested_by,
                            sum(c.sign)::integer AS operations,
-                           coalesce(sum(c.sign) FILTER (WHERE c.finished_at IS NOT NULL AND c.queue_wait_ms IS NOT NULL), 0)::integer AS queue_wait_count,
-                           coalesce(sum(c.sign * c.queue_wait_ms) FILTER (WHERE c.finished_at IS NOT NULL), 0) AS queue_wait_sum_ms,
-                           coalesce(sum(c.sign) FILTER (WHERE c.finished_at IS NOT NULL AND c.lock_wait_ms IS NOT NULL), 0)::integer AS lock_wait_count,
-                           coalesce(sum(c.sign * c.lock_wait_ms) FILTER (WHERE c.finished_at IS NOT NULL), 0) AS lock_wait_sum_ms
+                           coalesce(sum(c.sign) FILTER (WHERE c.finished_at IS NOT NULL), 0)::integer AS finished,
+                           kbsync_hist_of(array_agg(kbsync_hist_bin(c.queue_wait_ms)) FILTER (WHERE c.finished_at IS NOT NULL AND c.queue_wait_ms IS NOT NULL),
+                                          array_agg(c.sign) FILTER (WHERE c.finished_at IS NOT NULL AND c.queue_wait_ms IS NOT NULL)) AS queue_wait_bins,
+                           kbsync_hist_of(array_agg(kbsync_hist_bin(c.lock_wait_ms)) FILTER (WHERE c.finished_at IS NOT NULL AND c.lock_wait_ms IS NOT NULL),
+                                          array_agg(c.sign) FILTER (WHERE c.finished_at IS NOT NULL AND c.lock_wait_ms IS NOT NULL)) AS lock_wait_bins
                     FROM changed c
                     CROSS JOIN LATERAL (VALUES
                         ('', 3600, interval '3600 seconds', false),
@@ -373,32 +379,50 @@ namespace KbSync.Persistence.Migrations
                     WHERE NOT (g.per_kb AND c.kb_id = '')
                     GROUP BY 1, 2, 3, 4
                 ),
-                upserted AS (
-                    INSERT INTO requester_rollups AS r (kb_id, grain_seconds, bucket_start, requesters, operations, queue_wait_counts, queue_wait_sums_ms, lock_wait_counts, lock_wait_sums_ms)
-                    SELECT kb_id, grain_seconds, bucket_start,
-                           array_agg(requested_by ORDER BY requested_by), array_agg(operations ORDER BY requested_by),
-                           array_agg(queue_wait_count ORDER BY requested_by), array_agg(queue_wait_sum_ms ORDER BY requested_by),
-                           array_agg(lock_wait_count ORDER BY requested_by), array_agg(lock_wait_sum_ms ORDER BY requested_by)
+                counted AS (
+                    INSERT INTO requester_rollups AS r (kb_id, grain_seconds, bucket_start, requesters, operations)
+                    SELECT kb_id, grain_seconds, bucket_start, array_agg(requested_by ORDER BY requested_by), array_agg(operations ORDER BY requested_by)
                     FROM per_requester
+                    WHERE operations <> 0
                     GROUP BY kb_id, grain_seconds, bucket_start
                     ORDER BY kb_id, grain_seconds, bucket_start
                     ON CONFLICT (kb_id, grain_seconds, bucket_start) DO UPDATE SET
-                        (requesters, operations, queue_wait_counts, queue_wait_sums_ms, lock_wait_counts, lock_wait_sums_ms) = (
-                            SELECT m.requesters_out, m.operations_out, m.queue_wait_counts_out, m.queue_wait_sums_ms_out, m.lock_wait_counts_out, m.lock_wait_sums_ms_out
-                            FROM kbsync_requesters_add(
-                                r.requesters, r.operations, r.queue_wait_counts, r.queue_wait_sums_ms, r.lock_wait_counts, r.lock_wait_sums_ms,
-                                excluded.requesters, excluded.operations, excluded.queue_wait_counts, excluded.queue_wait_sums_ms,
-                                excluded.lock_wait_counts, excluded.lock_wait_sums_ms) m)
+                        (requesters, operations) = (
+                            SELECT m.requesters_out, m.operations_out
+                            FROM kbsync_requesters_add(r.requesters, r.operations, excluded.requesters, excluded.operations) m)
                     RETURNING r.kb_id, r.grain_seconds, r.bucket_start, cardinality(r.requesters) = 0 AS empty
+                ),
+                waited AS (
+                    INSERT INTO requester_waits AS w (kb_id, grain_seconds, requested_by, bucket_start, finished, queue_wait_bins, lock_wait_bins)
+                    SELECT kb_id, grain_seconds, requested_by, bucket_start, finished, queue_wait_bins, lock_wait_bins
+                    FROM per_requester
+                    WHERE finished <> 0 OR queue_wait_bins IS NOT NULL OR lock_wait_bins IS NOT NULL
+                    ORDER BY kb_id, grain_seconds, requested_by, bucket_start
+                    ON CONFLICT (kb_id, grain_seconds, requested_by, bucket_start) DO UPDATE SET
+                        finished = w.finished + excluded.finished,
+                        queue_wait_bins = kbsync_hist_add(w.queue_wait_bins, excluded.queue_wait_bins),
+                        lock_wait_bins = kbsync_hist_add(w.lock_wait_bins, excluded.lock_wait_bins)
+                    RETURNING w.kb_id, w.grain_seconds, w.requested_by, w.bucket_start, w.finished = 0 AS empty
                 )
-                SELECT array_agg(kb_id) FILTER (WHERE empty), array_agg(grain_seconds) FILTER (WHERE empty), array_agg(bucket_start) FILTER (WHERE empty)
-                INTO emptied_kbs, emptied_grains, emptied_starts
-                FROM upserted;
+                SELECT (SELECT array_agg(kb_id) FILTER (WHERE empty) FROM counted),
+                       (SELECT array_agg(grain_seconds) FILTER (WHERE empty) FROM counted),
+                       (SELECT array_agg(bucket_start) FILTER (WHERE empty) FROM counted),
+                       (SELECT array_agg(kb_id) FILTER (WHERE empty) FROM waited),
+                       (SELECT array_agg(grain_seconds) FILTER (WHERE empty) FROM waited),
+                       (SELECT array_agg(requested_by) FILTER (WHERE empty) FROM waited),
+                       (SELECT array_agg(bucket_start) FILTER (WHERE empty) FROM waited)
+                INTO emptied_kbs, emptied_grains, emptied_starts, emptied_wait_kbs, emptied_wait_grains, emptied_wait_names, emptied_wait_starts;
 
                 IF emptied_kbs IS NOT NULL THEN
                     DELETE FROM requester_rollups r
                     USING unnest(emptied_kbs, emptied_grains, emptied_starts) AS e(kb_id, grain_seconds, bucket_start)
                     WHERE r.kb_id = e.kb_id AND r.grain_seconds = e.grain_seconds AND r.bucket_start = e.bucket_start;
+                END IF;
+
+                IF emptied_wait_kbs IS NOT NULL THEN
+                    DELETE FROM requester_waits w
+                    USING unnest(emptied_wait_kbs, emptied_wait_grains, emptied_wait_names, emptied_wait_starts) AS e(kb_id, grain_seconds, requested_by, bucket_start)
+                    WHERE w.kb_id = e.kb_id AND w.grain_seconds = e.grain_seconds AND w.requested_by = e.requested_by AND w.bucket_start = e.bucket_start;
                 END IF;
             END
             $$;
@@ -431,6 +455,7 @@ namespace KbSync.Persistence.Migrations
 
             ANALYZE operation_rollups;
             ANALYZE requester_rollups;
+            ANALYZE requester_waits;
             """;
 
         /// <summary>
@@ -500,7 +525,7 @@ namespace KbSync.Persistence.Migrations
             CREATE FUNCTION kbsync_rollups_on_truncate() RETURNS trigger
             LANGUAGE plpgsql AS $$
             BEGIN
-                TRUNCATE operation_rollups, requester_rollups;
+                TRUNCATE operation_rollups, requester_rollups, requester_waits;
                 RETURN NULL;
             END
             $$;

@@ -310,7 +310,7 @@ namespace KbSync.Persistence.Migrations
                         .HasColumnType("integer")
                         .HasColumnName("agent_tasks");
 
-                    b.Property<double?>("ArrivalOffsetMs")
+                    b.Property<double>("ArrivalOffsetMs")
                         .HasColumnType("double precision")
                         .HasColumnName("arrival_offset_ms");
 
@@ -330,7 +330,7 @@ namespace KbSync.Persistence.Migrations
                         .HasColumnType("integer")
                         .HasColumnName("duplicate");
 
-                    b.Property<double?>("ExitOffsetMs")
+                    b.Property<double>("ExitOffsetMs")
                         .HasColumnType("double precision")
                         .HasColumnName("exit_offset_ms");
 
@@ -529,30 +529,10 @@ namespace KbSync.Persistence.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("bucket_start");
 
-                    b.PrimitiveCollection<int[]>("LockWaitCounts")
-                        .IsRequired()
-                        .HasColumnType("integer[]")
-                        .HasColumnName("lock_wait_counts");
-
-                    b.PrimitiveCollection<double[]>("LockWaitSumsMs")
-                        .IsRequired()
-                        .HasColumnType("double precision[]")
-                        .HasColumnName("lock_wait_sums_ms");
-
                     b.PrimitiveCollection<int[]>("Operations")
                         .IsRequired()
                         .HasColumnType("integer[]")
                         .HasColumnName("operations");
-
-                    b.PrimitiveCollection<int[]>("QueueWaitCounts")
-                        .IsRequired()
-                        .HasColumnType("integer[]")
-                        .HasColumnName("queue_wait_counts");
-
-                    b.PrimitiveCollection<double[]>("QueueWaitSumsMs")
-                        .IsRequired()
-                        .HasColumnType("double precision[]")
-                        .HasColumnName("queue_wait_sums_ms");
 
                     b.PrimitiveCollection<string[]>("Requesters")
                         .IsRequired()
@@ -563,6 +543,43 @@ namespace KbSync.Persistence.Migrations
                         .HasName("pk_requester_rollups");
 
                     b.ToTable("requester_rollups", (string)null);
+                });
+
+            modelBuilder.Entity("KbSync.Persistence.Entities.RequesterWaitsRecord", b =>
+                {
+                    b.Property<string>("KbId")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)")
+                        .HasColumnName("kb_id");
+
+                    b.Property<int>("GrainSeconds")
+                        .HasColumnType("integer")
+                        .HasColumnName("grain_seconds");
+
+                    b.Property<string>("RequestedBy")
+                        .HasColumnType("text")
+                        .HasColumnName("requested_by");
+
+                    b.Property<DateTimeOffset>("BucketStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("bucket_start");
+
+                    b.Property<int>("Finished")
+                        .HasColumnType("integer")
+                        .HasColumnName("finished");
+
+                    b.PrimitiveCollection<int?[]>("LockWaitBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("lock_wait_bins");
+
+                    b.PrimitiveCollection<int?[]>("QueueWaitBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("queue_wait_bins");
+
+                    b.HasKey("KbId", "GrainSeconds", "RequestedBy", "BucketStart")
+                        .HasName("pk_requester_waits");
+
+                    b.ToTable("requester_waits", (string)null);
                 });
 
             modelBuilder.Entity("KbSync.Persistence.Entities.ApiTokenRecord", b =>

@@ -47,8 +47,6 @@ internal sealed class RollupRow
     public StoredHistogram Push { get; init; }
 }
 
-/// <summary>One bucket of <c>requester_rollups</c>: per requester, operations and the count and sum of its waits.</summary>
-internal sealed record RequesterRow(string[] Requesters, int[] Operations, int[] QueueWaitCounts, double[] QueueWaitSumsMs, int[] LockWaitCounts, double[] LockWaitSumsMs);
 
 /// <summary>
 /// The statements the rollup statistics run, each reading a handful of rows per piece. A piece list
@@ -160,10 +158,10 @@ internal static class RollupReads
     {
         var rows = new List<RollupRow>();
         await using var command = session.Command("""
-            SELECT r.grain_seconds, r.bucket_start, sum(r.arrivals)::bigint, sum(r.exits)::bigint
+            SELECT r.grain_seconds, r.bucket_start, sum(r.arrivals)::bigint, sum(r.exits)::bigint, sum(r.arrival_offset_ms), sum(r.exit_offset_ms)
             FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
             CROSS JOIN LATERAL (
-                SELECT r.grain_seconds, r.bucket_start, r.arrivals, r.exits FROM operation_rollups r
+                SELECT r.grain_seconds, r.bucket_start, r.arrivals, r.exits, r.arrival_offset_ms, r.exit_offset_ms FROM operation_rollups r
                 WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
             ) r
             GROUP BY r.grain_seconds, r.bucket_start
@@ -178,6 +176,8 @@ internal static class RollupReads
                 Start = reader.GetFieldValue<DateTimeOffset>(1),
                 Arrivals = reader.GetInt64(2),
                 Exits = reader.GetInt64(3),
+                ArrivalOffsetMs = reader.GetDouble(4),
+                ExitOffsetMs = reader.GetDouble(5),
             });
         }
 
@@ -241,14 +241,15 @@ internal static class RollupReads
         return await ReadOperationsAsync(command, cancellationToken);
     }
 
-    public static async Task<List<RequesterRow>> ReadRequestersAsync(RollupSession session, IEnumerable<RollupPiece> pieces, CancellationToken cancellationToken)
+    /// <summary>Finished operations per requester in the pieces' buckets of <c>requester_rollups</c> (one row per bucket and KB).</summary>
+    public static async Task<Dictionary<string, long>> ReadRequesterCountsAsync(RollupSession session, IEnumerable<RollupPiece> pieces, CancellationToken cancellationToken)
     {
-        var rows = new List<RequesterRow>();
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         await using var command = session.Command("""
-            SELECT r.requesters, r.operations, r.queue_wait_counts, r.queue_wait_sums_ms, r.lock_wait_counts, r.lock_wait_sums_ms
+            SELECT r.requesters, r.operations
             FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
             CROSS JOIN LATERAL (
-                SELECT * FROM requester_rollups r
+                SELECT r.requesters, r.operations FROM requester_rollups r
                 WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
             ) r
             """);
@@ -256,48 +257,100 @@ internal static class RollupReads
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            rows.Add(new RequesterRow(
-                reader.GetFieldValue<string[]>(0), reader.GetFieldValue<int[]>(1), reader.GetFieldValue<int[]>(2),
-                reader.GetFieldValue<double[]>(3), reader.GetFieldValue<int[]>(4), reader.GetFieldValue<double[]>(5)));
+            var (names, operations) = (reader.GetFieldValue<string[]>(0), reader.GetFieldValue<int[]>(1));
+            for (var i = 0; i < names.Length; i++)
+            {
+                counts[names[i]] = counts.GetValueOrDefault(names[i]) + operations[i];
+            }
+        }
+
+        return counts;
+    }
+
+    /// <summary>The queue and lock wait histograms of <paramref name="requesters"/> in the pieces' buckets of <c>requester_waits</c>.</summary>
+    public static async Task<List<(string RequestedBy, StoredHistogram QueueWait, StoredHistogram LockWait)>> ReadRequesterWaitsAsync(
+        RollupSession session, IEnumerable<RollupPiece> pieces, IReadOnlyCollection<string> requesters, CancellationToken cancellationToken)
+    {
+        var rows = new List<(string, StoredHistogram, StoredHistogram)>();
+        await using var command = session.Command("""
+            SELECT w.requested_by, array_lower(w.queue_wait_bins, 1), w.queue_wait_bins, array_lower(w.lock_wait_bins, 1), w.lock_wait_bins
+            FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
+            CROSS JOIN unnest(@names) AS n(requested_by)
+            CROSS JOIN LATERAL (
+                SELECT w.requested_by, w.queue_wait_bins, w.lock_wait_bins FROM requester_waits w
+                WHERE w.kb_id = ANY(@kbs) AND w.grain_seconds = p.grain_seconds AND w.requested_by = n.requested_by
+                  AND w.bucket_start >= p.range_from AND w.bucket_start < p.range_to
+            ) w
+            """);
+        AddPieces(command, pieces.Select(p => (0, p)));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("names", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. requesters] });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add((reader.GetString(0), Histogram(reader, 1), Histogram(reader, 3)));
         }
 
         return rows;
     }
 
-    /// <summary>Per requester, the finished operations requested in <paramref name="ranges"/> and their waits' counts and sums: the raw parts of the requesters' figures.</summary>
-    public static async Task<RequesterRow> ReadRequestersRawAsync(RollupSession session, IReadOnlyCollection<(DateTimeOffset From, DateTimeOffset To)> ranges, CancellationToken cancellationToken)
+    /// <summary>Per requester, the finished operations (final status) requested in <paramref name="ranges"/>: the raw parts of the requesters' counts.</summary>
+    public static async Task<Dictionary<string, long>> ReadRequesterCountsRawAsync(RollupSession session, IReadOnlyCollection<(DateTimeOffset From, DateTimeOffset To)> ranges, CancellationToken cancellationToken)
     {
-        var (names, operations, queueCounts, queueSums, lockCounts, lockSums) = (new List<string>(), new List<int>(), new List<int>(), new List<double>(), new List<int>(), new List<double>());
-        if (ranges.Count > 0)
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (ranges.Count == 0)
         {
-            await using var command = session.Command($"""
-                SELECT o.requested_by, count(*)::integer,
-                       (count(o.queue_wait_ms) FILTER (WHERE o.finished_at IS NOT NULL))::integer,
-                       coalesce(sum(o.queue_wait_ms) FILTER (WHERE o.finished_at IS NOT NULL), 0),
-                       (count(o.lock_wait_ms) FILTER (WHERE o.finished_at IS NOT NULL))::integer,
-                       coalesce(sum(o.lock_wait_ms) FILTER (WHERE o.finished_at IS NOT NULL), 0)
-                FROM unnest(@froms, @tos) AS p(range_from, range_to)
-                CROSS JOIN LATERAL (
-                    SELECT o.requested_by, o.finished_at, o.queue_wait_ms, o.lock_wait_ms FROM operations o
-                    WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final}
-                ) o
-                GROUP BY o.requested_by
-                """);
-            command.Parameters.Add(Times("froms", ranges.Select(r => r.From)));
-            command.Parameters.Add(Times("tos", ranges.Select(r => r.To)));
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                names.Add(reader.GetString(0));
-                operations.Add(reader.GetInt32(1));
-                queueCounts.Add(reader.GetInt32(2));
-                queueSums.Add(reader.GetDouble(3));
-                lockCounts.Add(reader.GetInt32(4));
-                lockSums.Add(reader.GetDouble(5));
-            }
+            return counts;
         }
 
-        return new RequesterRow([.. names], [.. operations], [.. queueCounts], [.. queueSums], [.. lockCounts], [.. lockSums]);
+        await using var command = session.Command($"""
+            SELECT o.requested_by, count(*)
+            FROM unnest(@froms, @tos) AS p(range_from, range_to)
+            CROSS JOIN LATERAL (
+                SELECT o.requested_by FROM operations o
+                WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final}
+            ) o
+            GROUP BY o.requested_by
+            """);
+        command.Parameters.Add(Times("froms", ranges.Select(r => r.From)));
+        command.Parameters.Add(Times("tos", ranges.Select(r => r.To)));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            counts[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        return counts;
+    }
+
+    /// <summary>The queue and lock waits of <paramref name="requesters"/>' finished operations (final status) requested in <paramref name="ranges"/>.</summary>
+    public static async Task<List<(string RequestedBy, double? QueueWaitMs, double? LockWaitMs)>> ReadRequesterWaitsRawAsync(
+        RollupSession session, IReadOnlyCollection<(DateTimeOffset From, DateTimeOffset To)> ranges, IReadOnlyCollection<string> requesters, CancellationToken cancellationToken)
+    {
+        var rows = new List<(string, double?, double?)>();
+        if (ranges.Count == 0 || requesters.Count == 0)
+        {
+            return rows;
+        }
+
+        await using var command = session.Command($"""
+            SELECT o.requested_by, o.queue_wait_ms, o.lock_wait_ms
+            FROM unnest(@froms, @tos) AS p(range_from, range_to)
+            CROSS JOIN LATERAL (
+                SELECT o.requested_by, o.queue_wait_ms, o.lock_wait_ms FROM operations o
+                WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final}
+                  AND o.finished_at IS NOT NULL AND o.requested_by = ANY(@names)
+            ) o
+            """);
+        command.Parameters.Add(Times("froms", ranges.Select(r => r.From)));
+        command.Parameters.Add(Times("tos", ranges.Select(r => r.To)));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("names", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. requesters] });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add((reader.GetString(0), NullableDouble(reader, 1), NullableDouble(reader, 2)));
+        }
+
+        return rows;
     }
 
     private static async Task<List<RawOperation>> ReadOperationsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
