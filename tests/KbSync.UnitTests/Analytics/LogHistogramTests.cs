@@ -26,7 +26,7 @@ public sealed class LogHistogramTests
     [InlineData(2, 1)]
     [InlineData(101, 2)]
     [InlineData(5000, 3)]
-    [InlineData(100_000, 4)]
+    [InlineData(30_000, 4)]
     public void Percentiles_are_within_the_relative_error_of_percentile_cont(int count, int seed)
     {
         var random = new Random(seed);

@@ -230,6 +230,26 @@ internal static class RollupReads
         return await ReadOperationsAsync(command, cancellationToken);
     }
 
+    /// <summary>The finished operations (final status) requested in <paramref name="ranges"/>: the raw parts of the figures over the whole range.</summary>
+    public static async Task<List<RawOperation>> ReadRequestedAsync(RollupSession session, IReadOnlyCollection<(DateTimeOffset From, DateTimeOffset To)> ranges, CancellationToken cancellationToken)
+    {
+        if (ranges.Count == 0)
+        {
+            return [];
+        }
+
+        await using var command = session.Command($"""
+            SELECT o.* FROM unnest(@froms, @tos) AS p(range_from, range_to)
+            CROSS JOIN LATERAL (
+                SELECT {RawColumns} FROM operations o
+                WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final}
+            ) o
+            """);
+        command.Parameters.Add(Times("froms", ranges.Select(r => r.From)));
+        command.Parameters.Add(Times("tos", ranges.Select(r => r.To)));
+        return await ReadOperationsAsync(command, cancellationToken);
+    }
+
     /// <summary>Operations queued or running now, requested before <paramref name="until"/>: rollups hold only finished ones.</summary>
     public static async Task<List<RawOperation>> ReadOpenAsync(RollupSession session, DateTimeOffset until, CancellationToken cancellationToken)
     {

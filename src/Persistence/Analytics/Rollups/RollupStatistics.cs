@@ -37,8 +37,7 @@ internal sealed class RollupStatistics(RollupSession session)
         var pieces = RollupCover.Of(Window.Since, Window.Until, Coarse);
         var rows = await RollupReads.ReadCoarseAsync(session, pieces.Where(p => !p.IsRaw), cancellationToken);
         var rawRanges = RawRanges(pieces);
-        var raw = (await RollupReads.ReadRawAsync(session, rawRanges, cancellationToken))
-            .Where(o => o.IsFinal && rawRanges.Any(r => o.RequestedAt >= r.From && o.RequestedAt < r.To));
+        var raw = await RollupReads.ReadRequestedAsync(session, rawRanges, cancellationToken);
 
         long succeeded = 0, duplicate = 0, failed = 0, timedOut = 0;
         var (queue, locks, pull, process, commit, push) = (new Distribution(), new Distribution(), new Distribution(), new Distribution(), new Distribution(), new Distribution());

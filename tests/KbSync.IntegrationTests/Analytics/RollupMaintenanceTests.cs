@@ -1,0 +1,285 @@
+using KbSync.Contracts;
+using KbSync.IntegrationTests.Fixtures;
+using KbSync.Persistence.Analytics.Rollups;
+using KbSync.Persistence.Entities;
+using KbSync.Persistence.History;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace KbSync.IntegrationTests.Analytics;
+
+/// <summary>
+/// The rollups follow the history whoever writes it: operations recorded and finished as the workers
+/// do (batched statements, from several connections at once), a finished one changed, rows deleted,
+/// retention pruning, and the migration's backfill. After each, the rollups are checked against the
+/// raw rows counted here in C#, and against a backfill from scratch of the same rows.
+/// </summary>
+[Collection(ServicesCollection.Name)]
+public sealed class RollupMaintenanceTests(PostgresService postgres) : IAsyncLifetime
+{
+    private static readonly DateTimeOffset T0 = new(2030, 3, 1, 0, 0, 0, TimeSpan.Zero);
+    private static readonly string[] Final = ["succeeded", "duplicate", "failed", "timed_out"];
+
+    private TestDatabase _database = null!;
+
+    public async Task InitializeAsync() => _database = await postgres.CreateDatabaseAsync();
+
+    public async Task DisposeAsync() => await _database.DisposeAsync();
+
+    [Fact]
+    public async Task Rollups_match_the_raw_rows_after_finishes_changes_deletes_prunes_and_a_backfill()
+    {
+        var random = new Random(16);
+        var rows = new List<OperationRecord>();
+        for (var i = 0; i < 400; i++)
+        {
+            var requested = T0.AddSeconds(random.Next(0, 3 * 86400)).AddMilliseconds(random.Next(1000));
+            var kb = $"kb-{random.Next(3)}";
+            var who = $"user-{random.Next(6)}";
+            rows.Add(random.Next(4) == 0
+                ? HistoryRows.Open(kb, who, random.Next(2) == 0 ? OperationStatus.Queued : OperationStatus.Running, requested)
+                : HistoryRows.Finished(kb, who, (OperationStatus)Enum.Parse(typeof(OperationStatus), Final[random.Next(4)].Replace("_", ""), ignoreCase: true),
+                    requested, queueWaitMs: Math.Exp(random.NextDouble() * 12), lockWaitMs: random.Next(3) == 0 ? 0 : Math.Exp(random.NextDouble() * 8)));
+        }
+
+        await HistoryRows.SaveAsync(_database, rows);
+        await AssertRollupsMatchAsync("after the inserts");
+
+        // the workers: every open operation finished, in batches of up to 20 per statement, from four connections at once
+        var open = rows.Where(r => r.Status is OperationStatus.Queued or OperationStatus.Running).Select(r => r.Id).ToList();
+        await Task.WhenAll(open.Chunk((open.Count + 3) / 4).Select(async share =>
+        {
+            await using var connection = new NpgsqlConnection(_database.ConnectionString);
+            await connection.OpenAsync();
+            foreach (var batch in share.Chunk(20))
+            {
+                await ExecuteAsync(connection, """
+                    UPDATE operations SET status = 'running', started_at = coalesce(started_at, requested_at + interval '2 seconds'),
+                        queue_wait_ms = coalesce(queue_wait_ms, 2000)
+                    WHERE id = ANY(@ids)
+                    """, batch);
+                await ExecuteAsync(connection, """
+                    UPDATE operations SET status = CASE WHEN random() < 0.8 THEN 'succeeded' ELSE 'failed' END,
+                        finished_at = started_at + interval '700 milliseconds', lock_wait_ms = 3.5, pull_ms = 120, process_ms = 2, commit_ms = 9, push_ms = 300
+                    WHERE id = ANY(@ids)
+                    """, batch);
+            }
+        }));
+        await AssertRollupsMatchAsync("after the finishes");
+
+        // a finished operation changed, one deleted, an unrelated column rewritten everywhere
+        await using (var connection = new NpgsqlConnection(_database.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await ExecuteAsync(connection, "UPDATE operations SET status = 'timed_out', lock_wait_ms = lock_wait_ms * 10 WHERE id = ANY(@ids)", rows.Take(5).Select(r => r.Id).ToArray());
+            await ExecuteAsync(connection, "DELETE FROM operations WHERE id = ANY(@ids)", rows.Skip(5).Take(3).Select(r => r.Id).ToArray());
+            await ExecuteAsync(connection, "UPDATE operations SET title = 'renamed' WHERE id <> ALL(@ids)", []);
+        }
+
+        await AssertRollupsMatchAsync("after changes and deletes");
+
+        var cutoff = T0.AddDays(1).AddHours(7).AddMinutes(13);
+        var pruned = await new HistoryRetention(_database.Factory(), Options.Create(new HistoryOptions())).PruneAsync(cutoff);
+        Assert.True(pruned > 50, $"pruned {pruned}");
+        await AssertRollupsMatchAsync("after pruning");
+        Assert.Equal(0L, await ScalarAsync<long>(
+            "SELECT count(*) FROM operation_rollups WHERE bucket_start + grain_seconds * interval '1 second' <= @cutoff", cutoff));
+        Assert.Equal(0L, await ScalarAsync<long>(
+            "SELECT count(*) FROM requester_waits WHERE bucket_start + grain_seconds * interval '1 second' <= @cutoff", cutoff));
+
+        await using (var connection = new NpgsqlConnection(_database.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await ExecuteAsync(connection, "TRUNCATE operations", []);
+        }
+
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT (SELECT count(*) FROM operation_rollups) + (SELECT count(*) FROM requester_rollups) + (SELECT count(*) FROM requester_waits)", null));
+    }
+
+    /// <summary>
+    /// Hour rollups (per KB and over every KB) against the raw rows counted here, day requester rollups
+    /// likewise; then every rollup row against a backfill from scratch (<c>kbsync_rollups_backfill</c>).
+    /// </summary>
+    private async Task AssertRollupsMatchAsync(string when)
+    {
+        var operations = await ReadOperationsAsync();
+        var finals = operations.Where(o => Final.Contains(o.Status)).ToList();
+
+        var expected = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var scope in new[] { "" }.Concat(finals.Select(o => o.Kb).Distinct()))
+        {
+            var mine = finals.Where(o => scope == "" || o.Kb == scope).ToList();
+            var hours = mine.Select(o => Hour(o.Requested)).Concat(mine.Where(o => o.Finished is not null).Select(o => Hour(o.Finished!.Value))).Distinct();
+            foreach (var hour in hours)
+            {
+                var requested = mine.Where(o => Hour(o.Requested) == hour).ToList();
+                var finished = mine.Where(o => o.Finished is { } f && Hour(f) == hour).ToList();
+                expected[$"{scope}|{hour:O}"] = string.Join(' ',
+                    requested.Count, Final.Select(s => finished.Count(o => o.Status == s)).Aggregate("", (a, n) => a + n + ","),
+                    Bins(requested.Where(o => o.Finished is not null).Select(o => o.QueueWait)));
+            }
+        }
+
+        var actual = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        await using (var connection = new NpgsqlConnection(_database.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("""
+                SELECT kb_id, bucket_start, requested, finished_succeeded, finished_duplicate, finished_failed, finished_timed_out,
+                       array_lower(queue_wait_bins, 1), queue_wait_bins
+                FROM operation_rollups WHERE grain_seconds = 3600
+                """, connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                var bins = reader.IsDBNull(8) ? [] : reader.GetFieldValue<int?[]>(8)
+                    .Select((count, i) => (Bin: reader.GetInt32(7) + i, Count: count)).Where(b => b.Count is not null and not 0).Select(b => $"{b.Bin}:{b.Count}");
+                actual[$"{reader.GetString(0)}|{reader.GetFieldValue<DateTimeOffset>(1):O}"] = string.Join(' ',
+                    reader.GetInt32(2), $"{reader.GetInt32(3)},{reader.GetInt32(4)},{reader.GetInt32(5)},{reader.GetInt32(6)},", string.Join(';', bins));
+            }
+        }
+
+        Assert.True(expected.Count > 10, when);
+        Assert.Equal(expected, actual);
+
+        var requesters = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var group in finals.GroupBy(o => (o.Kb, Day: RollupGrains.Floor(o.Requested, RollupGrains.Day), o.By)))
+        {
+            requesters[$"{group.Key.Kb}|{group.Key.Day:O}|{group.Key.By}"] = group.Count();
+        }
+
+        var stored = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        await using (var connection = new NpgsqlConnection(_database.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(
+                "SELECT kb_id, bucket_start, n, c FROM requester_rollups, unnest(requesters, operations) AS r(n, c) WHERE grain_seconds = 86400 AND kb_id <> ''", connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                stored[$"{reader.GetString(0)}|{reader.GetFieldValue<DateTimeOffset>(1):O}|{reader.GetString(2)}"] = reader.GetInt32(3);
+            }
+        }
+
+        Assert.Equal(requesters, stored);
+
+        // every row of every rollup table, kept incrementally, against a backfill of the same rows from nothing
+        var incremental = await SnapshotAsync();
+        await using (var connection = new NpgsqlConnection(_database.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var transaction = await connection.BeginTransactionAsync();
+            await ExecuteAsync(connection, "TRUNCATE operation_rollups, requester_rollups, requester_waits; SELECT kbsync_rollups_backfill()", [], transaction);
+            await transaction.CommitAsync();
+        }
+
+        var backfilled = await SnapshotAsync();
+        Assert.Equal(backfilled.Count, incremental.Count);
+        foreach (var (key, values) in backfilled)
+        {
+            Assert.True(incremental.TryGetValue(key, out var kept), $"{when}: the backfill has {key}, the triggers did not keep it");
+            for (var i = 0; i < values.Length; i++)
+            {
+                if (values[i] is double d)
+                {
+                    Assert.Equal(d, (double)kept[i]!, Math.Max(1e-6, Math.Abs(d) * 1e-9));
+                }
+                else
+                {
+                    Assert.Equal(values[i], kept[i]);
+                }
+            }
+        }
+    }
+
+    /// <summary>Every rollup row by key, arrays as PostgreSQL prints them (with their bounds).</summary>
+    private async Task<Dictionary<string, object?[]>> SnapshotAsync()
+    {
+        var rows = new Dictionary<string, object?[]>();
+        await using var connection = new NpgsqlConnection(_database.ConnectionString);
+        await connection.OpenAsync();
+        foreach (var (table, key) in new[]
+                 {
+                     ("operation_rollups", "kb_id, grain_seconds, bucket_start"),
+                     ("requester_rollups", "kb_id, grain_seconds, bucket_start"),
+                     ("requester_waits", "kb_id, grain_seconds, requested_by, bucket_start"),
+                 })
+        {
+            // arrays as text keep their lower bound (a histogram's first bin), which Npgsql's arrays drop
+            var columns = new List<string>();
+            await using (var list = new NpgsqlCommand(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = @table AND table_schema = current_schema() ORDER BY ordinal_position", connection))
+            {
+                list.Parameters.AddWithValue("table", table);
+                await using var columnReader = await list.ExecuteReaderAsync();
+                while (await columnReader.ReadAsync())
+                {
+                    columns.Add(columnReader.GetString(1) == "ARRAY" ? $"{columnReader.GetString(0)}::text" : columnReader.GetString(0));
+                }
+            }
+
+            if (table == "requester_rollups")
+            {
+                // a requester's place in the arrays is the order it first came in: compare names and counts
+                columns = ["(SELECT string_agg(n || '=' || c, ',' ORDER BY n) FROM unnest(requesters, operations) AS u(n, c))"];
+            }
+
+            await using var command = new NpgsqlCommand($"SELECT {key}, {string.Join(", ", columns)} FROM {table} t", connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            var keyCount = key.Split(',').Length;
+            while (await reader.ReadAsync())
+            {
+                var values = new object?[reader.FieldCount - keyCount];
+                for (var i = keyCount; i < reader.FieldCount; i++)
+                {
+                    values[i - keyCount] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                }
+
+                rows[table + "|" + string.Join('|', Enumerable.Range(0, keyCount).Select(i => Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture)))] = values;
+            }
+        }
+
+        return rows;
+    }
+
+    private static DateTimeOffset Hour(DateTimeOffset at) => RollupGrains.Floor(at, RollupGrains.Hour);
+
+    private static string Bins(IEnumerable<double?> values) => string.Join(';', values.OfType<double>()
+        .GroupBy(LogHistogram.BinOf).OrderBy(g => g.Key).Select(g => $"{g.Key}:{g.Count()}"));
+
+    private async Task<List<(string Kb, string By, string Status, DateTimeOffset Requested, DateTimeOffset? Finished, double? QueueWait)>> ReadOperationsAsync()
+    {
+        var rows = new List<(string, string, string, DateTimeOffset, DateTimeOffset?, double?)>();
+        await using var connection = new NpgsqlConnection(_database.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT kb_id, requested_by, status, requested_at, finished_at, queue_wait_ms FROM operations", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetFieldValue<DateTimeOffset>(3),
+                reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4), reader.IsDBNull(5) ? null : reader.GetDouble(5)));
+        }
+
+        return rows;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, Guid[] ids, NpgsqlTransaction? transaction = null)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.AddWithValue("ids", ids);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<T> ScalarAsync<T>(string sql, DateTimeOffset? cutoff)
+    {
+        await using var connection = new NpgsqlConnection(_database.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        if (cutoff is { } at)
+        {
+            command.Parameters.AddWithValue("cutoff", at.UtcDateTime);
+        }
+
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+}
