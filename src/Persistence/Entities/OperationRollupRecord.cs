@@ -40,6 +40,14 @@ public sealed class OperationRollupRecord
     /// <summary>Σ (left the queue − bucket start) over <see cref="Exits"/>, ms.</summary>
     public double ExitOffsetMs { get; set; }
 
+    /// <summary>
+    /// Hours and days: the most the queue can have grown inside the bucket over its depth at the start, as its
+    /// minutes bound it (max over the minutes of the arrivals minus exits before the minute plus the minute's
+    /// arrivals; a day: over its hours, with their bounds). Lets the peak search skip hours and days that cannot
+    /// hold the peak. Null in minute rows (their bound is their arrivals).
+    /// </summary>
+    public int? PeakBound { get; set; }
+
     public int?[]? QueueWaitBins { get; set; }
     public int?[]? LockWaitBins { get; set; }
 

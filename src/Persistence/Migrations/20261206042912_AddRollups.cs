@@ -34,6 +34,7 @@ namespace KbSync.Persistence.Migrations
                     agent_tasks = table.Column<int>(type: "integer", nullable: true),
                     arrival_offset_ms = table.Column<double>(type: "double precision", nullable: false),
                     exit_offset_ms = table.Column<double>(type: "double precision", nullable: false),
+                    peak_bound = table.Column<int>(type: "integer", nullable: true),
                     queue_wait_sum_ms = table.Column<double>(type: "double precision", nullable: true),
                     lock_wait_sum_ms = table.Column<double>(type: "double precision", nullable: true),
                     pull_sum_ms = table.Column<double>(type: "double precision", nullable: true),
@@ -248,6 +249,9 @@ namespace KbSync.Persistence.Migrations
             LANGUAGE plpgsql AS $$
             DECLARE
                 emptied_kbs text[];
+                coarse_kbs text[];
+                coarse_grains integer[];
+                coarse_starts timestamp with time zone[];
                 emptied_grains integer[];
                 emptied_starts timestamp with time zone[];
                 emptied_wait_kbs text[];
@@ -363,14 +367,43 @@ namespace KbSync.Persistence.Migrations
                         r.requested = 0 AND r.exits = 0 AND r.finished_succeeded = 0 AND r.finished_duplicate = 0
                             AND r.finished_failed = 0 AND r.finished_timed_out = 0 AS empty
                 )
-                SELECT array_agg(kb_id) FILTER (WHERE empty), array_agg(grain_seconds) FILTER (WHERE empty), array_agg(bucket_start) FILTER (WHERE empty)
-                INTO emptied_kbs, emptied_grains, emptied_starts
+                SELECT array_agg(kb_id) FILTER (WHERE empty), array_agg(grain_seconds) FILTER (WHERE empty), array_agg(bucket_start) FILTER (WHERE empty),
+                       array_agg(kb_id) FILTER (WHERE grain_seconds > 60 AND NOT empty), array_agg(grain_seconds) FILTER (WHERE grain_seconds > 60 AND NOT empty),
+                       array_agg(bucket_start) FILTER (WHERE grain_seconds > 60 AND NOT empty)
+                INTO emptied_kbs, emptied_grains, emptied_starts, coarse_kbs, coarse_grains, coarse_starts
                 FROM upserted;
 
                 IF emptied_kbs IS NOT NULL THEN
                     DELETE FROM operation_rollups r
                     USING unnest(emptied_kbs, emptied_grains, emptied_starts) AS e(kb_id, grain_seconds, bucket_start)
                     WHERE r.kb_id = e.kb_id AND r.grain_seconds = e.grain_seconds AND r.bucket_start = e.bucket_start;
+                END IF;
+
+                -- the queue-depth bound of the hours changed, from their minutes, then of the days, from their hours: rows
+                -- this transaction locked in the upsert above, so concurrent writers of one hour take turns here too
+                -- (kbsync_rollups_backfill computes them all at once at its end instead)
+                IF coarse_kbs IS NOT NULL AND coalesce(current_setting('kbsync.backfilling', true), '') <> 'on' THEN
+                    UPDATE operation_rollups h SET peak_bound = (
+                        SELECT greatest(0, coalesce(max(c.before + c.rise), 0)) FROM (
+                            SELECT CASE WHEN h.grain_seconds = 3600 THEN m.arrivals ELSE m.peak_bound END AS rise,
+                                   sum(m.arrivals - m.exits) OVER (ORDER BY m.bucket_start) - (m.arrivals - m.exits) AS before
+                            FROM operation_rollups m
+                            WHERE m.kb_id = h.kb_id AND m.grain_seconds = CASE WHEN h.grain_seconds = 3600 THEN 60 ELSE 3600 END
+                              AND m.bucket_start >= h.bucket_start AND m.bucket_start < h.bucket_start + h.grain_seconds * interval '1 second'
+                        ) c)
+                    FROM unnest(coarse_kbs, coarse_grains, coarse_starts) AS a(kb_id, grain_seconds, bucket_start)
+                    WHERE a.grain_seconds = 3600 AND h.kb_id = a.kb_id AND h.grain_seconds = 3600 AND h.bucket_start = a.bucket_start;
+
+                    UPDATE operation_rollups h SET peak_bound = (
+                        SELECT greatest(0, coalesce(max(c.before + c.rise), 0)) FROM (
+                            SELECT m.peak_bound AS rise,
+                                   sum(m.arrivals - m.exits) OVER (ORDER BY m.bucket_start) - (m.arrivals - m.exits) AS before
+                            FROM operation_rollups m
+                            WHERE m.kb_id = h.kb_id AND m.grain_seconds = 3600
+                              AND m.bucket_start >= h.bucket_start AND m.bucket_start < h.bucket_start + interval '1 day'
+                        ) c)
+                    FROM unnest(coarse_kbs, coarse_grains, coarse_starts) AS a(kb_id, grain_seconds, bucket_start)
+                    WHERE a.grain_seconds = 86400 AND h.kb_id = a.kb_id AND h.grain_seconds = 86400 AND h.bucket_start = a.bucket_start;
                 END IF;
 
                 WITH changed AS (
@@ -465,6 +498,7 @@ namespace KbSync.Persistence.Migrations
             BEGIN
                 SELECT date_bin(interval '86400 seconds', min(requested_at), timestamptz 'epoch'), max(requested_at) INTO chunk_start, last_requested
                 FROM operations WHERE status IN ('succeeded', 'duplicate', 'failed', 'timed_out');
+                PERFORM set_config('kbsync.backfilling', 'on', true);
                 WHILE chunk_start <= last_requested LOOP
                     chunk := ARRAY(
                         SELECT (o.kb_id, o.kind, o.status, o.requested_by, o.requested_at, o.started_at, o.finished_at,
@@ -478,6 +512,34 @@ namespace KbSync.Persistence.Migrations
                     END IF;
                     chunk_start := chunk_start + interval '86400 seconds';
                 END LOOP;
+                PERFORM set_config('kbsync.backfilling', 'off', true);
+
+                -- the queue-depth bounds, as kbsync_rollups_apply keeps them: hours from their minutes, then days from their hours
+                UPDATE operation_rollups h SET peak_bound = s.bound
+                FROM (
+                    SELECT kb_id, date_bin(interval '3600 seconds', bucket_start, timestamptz 'epoch') AS hour, greatest(0, max(before + arrivals)) AS bound
+                    FROM (
+                        SELECT kb_id, bucket_start, arrivals,
+                               sum(arrivals - exits) OVER (PARTITION BY kb_id, date_bin(interval '3600 seconds', bucket_start, timestamptz 'epoch') ORDER BY bucket_start)
+                                   - (arrivals - exits) AS before
+                        FROM operation_rollups WHERE grain_seconds = 60
+                    ) m
+                    GROUP BY 1, 2
+                ) s
+                WHERE h.kb_id = s.kb_id AND h.grain_seconds = 3600 AND h.bucket_start = s.hour;
+
+                UPDATE operation_rollups d SET peak_bound = s.bound
+                FROM (
+                    SELECT kb_id, date_bin(interval '86400 seconds', bucket_start, timestamptz 'epoch') AS day, greatest(0, max(before + peak_bound)) AS bound
+                    FROM (
+                        SELECT kb_id, bucket_start, peak_bound,
+                               sum(arrivals - exits) OVER (PARTITION BY kb_id, date_bin(interval '86400 seconds', bucket_start, timestamptz 'epoch') ORDER BY bucket_start)
+                                   - (arrivals - exits) AS before
+                        FROM operation_rollups WHERE grain_seconds = 3600
+                    ) h
+                    GROUP BY 1, 2
+                ) s
+                WHERE d.kb_id = s.kb_id AND d.grain_seconds = 86400 AND d.bucket_start = s.day;
                 RETURN total;
             END
             $$;

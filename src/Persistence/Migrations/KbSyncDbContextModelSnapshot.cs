@@ -366,6 +366,10 @@ namespace KbSync.Persistence.Migrations
                         .HasColumnType("double precision")
                         .HasColumnName("lock_wait_sum_ms");
 
+                    b.Property<int?>("PeakBound")
+                        .HasColumnType("integer")
+                        .HasColumnName("peak_bound");
+
                     b.PrimitiveCollection<int?[]>("ProcessBins")
                         .HasColumnType("integer[]")
                         .HasColumnName("process_bins");

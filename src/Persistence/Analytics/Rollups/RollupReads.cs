@@ -27,6 +27,9 @@ internal sealed class RollupRow
     public StoredHistogram QueueWait { get; init; }
     public StoredHistogram LockWait { get; init; }
 
+    /// <summary>Hours and days, summed over the KBs asked: how far the queue can rise inside the bucket (a sum of the KBs' bounds bounds their sum).</summary>
+    public long PeakBound { get; init; }
+
     // hour and day rows, read by ReadCoarseAsync only
     public long Succeeded { get; init; }
     public long Duplicate { get; init; }
@@ -153,15 +156,16 @@ internal static class RollupReads
         return rows;
     }
 
-    /// <summary>Queue arrivals and exits per bucket (summed over the KBs asked), for the queue-depth search.</summary>
+    /// <summary>Queue arrivals, exits, their offsets and the peak bound per bucket (summed over the KBs asked), for the queue-depth search.</summary>
     public static async Task<List<RollupRow>> ReadQueueCountsAsync(RollupSession session, IEnumerable<RollupPiece> pieces, CancellationToken cancellationToken)
     {
         var rows = new List<RollupRow>();
         await using var command = session.Command("""
-            SELECT r.grain_seconds, r.bucket_start, sum(r.arrivals)::bigint, sum(r.exits)::bigint, sum(r.arrival_offset_ms), sum(r.exit_offset_ms)
+            SELECT r.grain_seconds, r.bucket_start, sum(r.arrivals)::bigint, sum(r.exits)::bigint, sum(r.arrival_offset_ms), sum(r.exit_offset_ms),
+                   coalesce(sum(r.peak_bound), 0)::bigint
             FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
             CROSS JOIN LATERAL (
-                SELECT r.grain_seconds, r.bucket_start, r.arrivals, r.exits, r.arrival_offset_ms, r.exit_offset_ms FROM operation_rollups r
+                SELECT r.grain_seconds, r.bucket_start, r.arrivals, r.exits, r.arrival_offset_ms, r.exit_offset_ms, r.peak_bound FROM operation_rollups r
                 WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
             ) r
             GROUP BY r.grain_seconds, r.bucket_start
@@ -178,6 +182,7 @@ internal static class RollupReads
                 Exits = reader.GetInt64(3),
                 ArrivalOffsetMs = reader.GetDouble(4),
                 ExitOffsetMs = reader.GetDouble(5),
+                PeakBound = reader.GetInt64(6),
             });
         }
 

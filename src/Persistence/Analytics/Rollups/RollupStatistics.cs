@@ -197,8 +197,9 @@ internal sealed class RollupStatistics(RollupSession session)
     /// <summary>
     /// Peak and mean queue depth (<see cref="QueueContention"/>), exactly. The depth just before the
     /// range starts comes from the rollups' arrivals minus exits before it; the range is cut into
-    /// buckets whose arrivals and exits bound the depth inside each (it never exceeds the depth before
-    /// the bucket plus its arrivals, and is exactly the depth at its end for its last part). Buckets
+    /// buckets whose counts bound the depth inside each (it never exceeds the depth before a minute plus
+    /// the minute's arrivals, which hours and days keep as <c>peak_bound</c>, and it is exactly the depth
+    /// at the bucket's end for its last part). Buckets
     /// that may hold the peak (bound above the best depth known to occur, or equal to it and no later
     /// than where it first occurs) are cut into finer ones, down to the raw events of a minute, until
     /// none is left: usually a handful of minutes, the bursts. The mean needs no search: the integral
@@ -308,6 +309,7 @@ internal sealed class RollupStatistics(RollupSession session)
             if (rows.TryGetValue((segment.Grain, segment.Start), out var row))
             {
                 segment.AddCounts(row.Arrivals, row.Exits, row.ArrivalOffsetMs, row.ExitOffsetMs);
+                segment.AddRise(segment.Grain == RollupGrains.Minute ? row.Arrivals : row.PeakBound);
             }
 
             foreach (var open in openEvents.Where(e => e.At >= segment.Start && e.At < segment.End))
@@ -316,6 +318,7 @@ internal sealed class RollupStatistics(RollupSession session)
                 if (open.Delta > 0)
                 {
                     segment.AddCounts(1, 0, offset, 0);
+                    segment.AddRise(1);
                 }
                 else
                 {
@@ -399,6 +402,7 @@ internal sealed class QueueSegment(int grain, DateTimeOffset start, DateTimeOffs
     private long _exits;
     private double _arrivalOffsetMs;
     private double _exitOffsetMs;
+    private long _rise;
 
     public int Grain { get; } = grain;
     public DateTimeOffset Start { get; } = start;
@@ -408,7 +412,7 @@ internal sealed class QueueSegment(int grain, DateTimeOffset start, DateTimeOffs
     /// <summary>Depth just after the segment's last instant (just before <see cref="End"/>).</summary>
     public long After { get; private set; }
 
-    /// <summary>Most the depth can be inside: before + arrivals (exact segments: the peak itself).</summary>
+    /// <summary>Most the depth can be inside: before + the rise bound (exact segments: the peak itself).</summary>
     public long Upper { get; private set; }
 
     /// <summary>A depth that certainly occurs inside: the depth at its end (exact segments: the peak).</summary>
@@ -422,6 +426,9 @@ internal sealed class QueueSegment(int grain, DateTimeOffset start, DateTimeOffs
 
     public static QueueSegment Exact(DateTimeOffset start, DateTimeOffset end, IEnumerable<QueueEvent> events) =>
         new(0, start, end) { _events = events.Where(e => e.At >= start && e.At < end).OrderBy(e => e.At).ToList() };
+
+    /// <summary>How far the depth can rise inside the bucket over its depth at the start: its arrivals (minutes), the stored bound (hours, days), plus arrivals of open operations.</summary>
+    public void AddRise(long rise) => _rise += rise;
 
     public void AddCounts(long arrivals, long exits, double arrivalOffsetMs, double exitOffsetMs)
     {
@@ -438,7 +445,7 @@ internal sealed class QueueSegment(int grain, DateTimeOffset start, DateTimeOffs
         if (_events is null)
         {
             After = before + _arrivals - _exits;
-            Upper = before + _arrivals;
+            Upper = before + _rise;
             Reached = After;
             IntegralMs = before * lengthMs + (_arrivals * lengthMs - _arrivalOffsetMs) - (_exits * lengthMs - _exitOffsetMs);
             return;
