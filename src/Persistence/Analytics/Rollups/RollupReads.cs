@@ -55,7 +55,9 @@ internal sealed class RollupRow
 /// The statements the rollup statistics run, each reading a handful of rows per piece. A piece list
 /// is passed as parallel arrays (one parameter each, whatever their number) and each piece is looked
 /// up in the primary key by a LATERAL subquery, so the plan is an index range scan per piece and never
-/// a scan of every bucket of the KB.
+/// a scan of every bucket of the KB. Each subquery ends in <c>OFFSET 0</c>: without it PostgreSQL
+/// flattens it into a join, cannot estimate the array of pieces, and hashes a scan of the whole table
+/// (measured: 18 s instead of 7 ms for 2,000 minutes over 470,000 rollup rows).
 /// </summary>
 internal static class RollupReads
 {
@@ -80,7 +82,7 @@ internal static class RollupReads
             FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
             CROSS JOIN LATERAL (
                 SELECT * FROM operation_rollups r
-                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
+                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to OFFSET 0
             ) r
             """);
         AddPieces(command, pieces.Select(p => (0, p)));
@@ -134,7 +136,7 @@ internal static class RollupReads
             CROSS JOIN LATERAL (
                 SELECT r.finished_succeeded, r.finished_duplicate, r.finished_failed, r.finished_timed_out, r.queue_wait_bins, r.lock_wait_bins
                 FROM operation_rollups r
-                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
+                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to OFFSET 0
             ) r
             """);
         AddPieces(command, pieces);
@@ -166,7 +168,7 @@ internal static class RollupReads
             FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
             CROSS JOIN LATERAL (
                 SELECT r.grain_seconds, r.bucket_start, r.arrivals, r.exits, r.arrival_offset_ms, r.exit_offset_ms, r.peak_bound FROM operation_rollups r
-                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
+                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to OFFSET 0
             ) r
             GROUP BY r.grain_seconds, r.bucket_start
             """);
@@ -227,7 +229,7 @@ internal static class RollupReads
                 UNION ALL
                 SELECT {RawColumns} FROM operations o WHERE {session.KbFilter} AND o.finished_at >= p.range_from AND o.finished_at < p.range_to
                 UNION ALL
-                SELECT {RawColumns} FROM operations o WHERE {session.KbFilter} AND o.started_at >= p.range_from AND o.started_at < p.range_to
+                SELECT {RawColumns} FROM operations o WHERE {session.KbFilter} AND o.started_at >= p.range_from AND o.started_at < p.range_to OFFSET 0
             ) o
             """);
         command.Parameters.Add(Times("froms", ranges.Select(r => r.From)));
@@ -247,7 +249,7 @@ internal static class RollupReads
             SELECT o.* FROM unnest(@froms, @tos) AS p(range_from, range_to)
             CROSS JOIN LATERAL (
                 SELECT {RawColumns} FROM operations o
-                WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final}
+                WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final} OFFSET 0
             ) o
             """);
         command.Parameters.Add(Times("froms", ranges.Select(r => r.From)));
@@ -275,7 +277,7 @@ internal static class RollupReads
             FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
             CROSS JOIN LATERAL (
                 SELECT r.requesters, r.operations FROM requester_rollups r
-                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to
+                WHERE r.kb_id = ANY(@kbs) AND r.grain_seconds = p.grain_seconds AND r.bucket_start >= p.range_from AND r.bucket_start < p.range_to OFFSET 0
             ) r
             """);
         AddPieces(command, pieces.Select(p => (0, p)));
@@ -304,7 +306,7 @@ internal static class RollupReads
             CROSS JOIN LATERAL (
                 SELECT w.requested_by, w.queue_wait_bins, w.lock_wait_bins FROM requester_waits w
                 WHERE w.kb_id = ANY(@kbs) AND w.grain_seconds = p.grain_seconds AND w.requested_by = n.requested_by
-                  AND w.bucket_start >= p.range_from AND w.bucket_start < p.range_to
+                  AND w.bucket_start >= p.range_from AND w.bucket_start < p.range_to OFFSET 0
             ) w
             """);
         AddPieces(command, pieces.Select(p => (0, p)));
@@ -332,7 +334,7 @@ internal static class RollupReads
             FROM unnest(@froms, @tos) AS p(range_from, range_to)
             CROSS JOIN LATERAL (
                 SELECT o.requested_by FROM operations o
-                WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final}
+                WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final} OFFSET 0
             ) o
             GROUP BY o.requested_by
             """);
@@ -363,7 +365,7 @@ internal static class RollupReads
             CROSS JOIN LATERAL (
                 SELECT o.requested_by, o.queue_wait_ms, o.lock_wait_ms FROM operations o
                 WHERE {session.KbFilter} AND o.requested_at >= p.range_from AND o.requested_at < p.range_to AND o.status IN {Final}
-                  AND o.finished_at IS NOT NULL AND o.requested_by = ANY(@names)
+                  AND o.finished_at IS NOT NULL AND o.requested_by = ANY(@names) OFFSET 0
             ) o
             """);
         command.Parameters.Add(Times("froms", ranges.Select(r => r.From)));
