@@ -166,25 +166,12 @@ public sealed class AnalyticsScenario : IScenario
     /// <summary>The SQL file, statement by statement on one connection (its temp table; VACUUM cannot run in a batch).</summary>
     private static async Task SeedAsync(string connectionString, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(AppContext.BaseDirectory, "Scenarios", "Analytics", "operations-1m.sql");
-        var lines = (await File.ReadAllLinesAsync(path, cancellationToken)).Where(l => !l.TrimStart().StartsWith("--", StringComparison.Ordinal));
-        var statements = string.Join('\n', lines).Split(";\n", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => s.TrimEnd(';')).Where(s => s.Length > 0).ToList();
+        var statements = await OperationsSeed.StatementsAsync("operations-1m.sql", new Dictionary<string, string>(), cancellationToken);
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
 
-        // The migrations' secondary indexes are dropped while the million rows go in and created again
-        // (same definitions) before CLUSTER, which rebuilds them anyway: the same database, minutes sooner.
-        var indexes = new List<(string Name, string Definition)>();
-        await using (var list = new NpgsqlCommand(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'operations' AND indexname NOT IN (SELECT conname FROM pg_constraint)", connection))
-        await using (var reader = await list.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                indexes.Add((reader.GetString(0), reader.GetString(1)));
-            }
-        }
+        // the secondary indexes are created again before CLUSTER, which rebuilds them anyway
+        var indexes = await OperationsSeed.SecondaryIndexesAsync(connection, cancellationToken);
 
         async Task Execute(string sql)
         {

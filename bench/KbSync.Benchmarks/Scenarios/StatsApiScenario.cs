@@ -186,22 +186,14 @@ public sealed class StatsApiScenario : IScenario
     /// <summary>The SQL file with its row count and end time filled in, with the rollup triggers and the secondary indexes off while rows go in.</summary>
     private static async Task GenerateAsync(string connectionString, int rows, DateTimeOffset end, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(AppContext.BaseDirectory, "Scenarios", "Analytics", "operations-90d.sql");
-        var text = string.Join('\n', (await File.ReadAllLinesAsync(path, cancellationToken)).Where(l => !l.TrimStart().StartsWith("--", StringComparison.Ordinal)))
-            .Replace(":rows", rows.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
-            .Replace(":end", $"timestamptz '{end.UtcDateTime:yyyy-MM-dd HH:mm:ss.ffffff}+00'", StringComparison.Ordinal);
+        var statements = await OperationsSeed.StatementsAsync("operations-90d.sql", new Dictionary<string, string>
+        {
+            ["rows"] = rows.ToString(CultureInfo.InvariantCulture),
+            ["end"] = $"timestamptz '{end.UtcDateTime:yyyy-MM-dd HH:mm:ss.ffffff}+00'",
+        }, cancellationToken);
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
-        var indexes = new List<(string Name, string Definition)>();
-        await using (var list = new NpgsqlCommand(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'operations' AND indexname NOT IN (SELECT conname FROM pg_constraint)", connection))
-        await using (var reader = await list.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                indexes.Add((reader.GetString(0), reader.GetString(1)));
-            }
-        }
+        var indexes = await OperationsSeed.SecondaryIndexesAsync(connection, cancellationToken);
 
         async Task Execute(string sql)
         {
@@ -215,7 +207,7 @@ public sealed class StatsApiScenario : IScenario
             await Execute($"DROP INDEX \"{name}\"");
         }
 
-        foreach (var statement in text.Split(";\n", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => s.TrimEnd(';')).Where(s => s.Length > 0))
+        foreach (var statement in statements)
         {
             await Execute(statement);
         }
