@@ -1,8 +1,9 @@
-// Indexed by the AnalyticsIndexes migration (see KbSyncDbContext). Measured on 1,000,000 rows over
-// 30 days (50 KBs, ~200 requesters; `./dev bench analytics-1m`, numbers in docs/benchmarks.md) on
-// 2 cores: every statement over one KB (any range) or over a day of all KBs takes 4-300 ms; over all
-// 1,000,000 rows at once 0.16-0.97 s, the step durations slowest: exact percentiles sort every value
-// in the range, CPU-bound, which an index does not help (hence the sorts split over two connections).
+// Exact queries (AnalyticsQuery.Exact) are indexed by the AnalyticsIndexes migration (see KbSyncDbContext).
+// Measured before the rollups on 1,000,000 rows over 30 days (50 KBs, ~200 requesters; `./dev bench
+// analytics-1m`, numbers in docs/benchmarks.md) on 2 cores: every statement over one KB (any range) or over
+// a day of all KBs takes 4-300 ms; over all 1,000,000 rows at once 0.16-0.97 s, the step durations slowest:
+// exact percentiles sort every value in the range, CPU-bound, which an index does not help (hence the sorts
+// split over two connections). The default answers come from the rollups (`./dev bench stats-api`).
 
 using System.Data;
 using KbSync.Contracts;
@@ -15,9 +16,12 @@ using NpgsqlTypes;
 namespace KbSync.Persistence.Analytics;
 
 /// <summary>
-/// Statistics over the operation history, for one KB, a set of KBs or all of them, computed inside PostgreSQL:
-/// every method runs one aggregate statement and reads back a handful of rows, never the history
-/// itself. Each method validates its <see cref="AnalyticsQuery"/> first (<see cref="ArgumentException"/>).
+/// Statistics over the operation history, for one KB, a set of KBs or all of them. By default from the
+/// rollups (<see cref="RollupStatistics"/>: whole buckets of rollups plus the raw rows at the range's
+/// ends; percentiles and maxima within <see cref="LogHistogram.RelativeError"/>, everything else
+/// exact); with <see cref="AnalyticsQuery.Exact"/> computed inside PostgreSQL over the raw rows, each
+/// method one aggregate statement reading back a handful of rows. Each method validates its
+/// <see cref="AnalyticsQuery"/> first (<see cref="ArgumentException"/>).
 /// </summary>
 /// <remarks>
 /// <para>Which operations each figure covers, for the range [Since, Until):</para>
@@ -28,8 +32,9 @@ namespace KbSync.Persistence.Analytics;
 /// <item>throughput: operations <b>finished</b> in each bucket;</item>
 /// <item>queue depth: the queue as it was at every instant of the range (<see cref="QueueContention"/>).</item>
 /// </list>
-/// <para>Percentiles are PostgreSQL's <c>percentile_cont</c>: with n sorted values v[0..n-1], p is at
-/// rank r = p(n-1), interpolated linearly between v[floor r] and v[ceil r].</para>
+/// <para>Percentiles are PostgreSQL's <c>percentile_cont</c> (exact queries; from the rollups within
+/// <see cref="LogHistogram.RelativeError"/> of it): with n sorted values v[0..n-1], p is at rank
+/// r = p(n-1), interpolated linearly between v[floor r] and v[ceil r].</para>
 /// <para>Statements run in a read-only transaction with JIT compilation off (compiling costs more
 /// than these queries take), <c>work_mem</c> of <see cref="SortMemory"/> (a percentile over a
 /// million values then sorts in memory rather than on disk: 15-20 % faster) and a statement timeout
