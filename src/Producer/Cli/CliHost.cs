@@ -17,7 +17,12 @@ internal sealed class CliHost : IAsyncDisposable
 
     public IServiceProvider Services => _host.Services;
 
-    public static async Task<CliHost> CreateAsync(CancellationToken cancellationToken)
+    /// <param name="migrate">
+    /// Apply pending migrations first (every command but <c>kbsync stats</c>, which only reads: a migration
+    /// may rework the whole history, as AddRollups does, which a read should not start; and checking costs
+    /// about a second of EF Core's start-up on every call).
+    /// </param>
+    public static async Task<CliHost> CreateAsync(CancellationToken cancellationToken, bool migrate = true)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = false, Args = [] });
         builder.Logging.ClearProviders();
@@ -27,7 +32,11 @@ internal sealed class CliHost : IAsyncDisposable
         builder.AddKbSyncPersistence();
         builder.AddKbSyncClient();
         var host = new CliHost(builder.Build());
-        await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+        if (migrate)
+        {
+            await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+        }
+
         return host;
     }
 

@@ -23,7 +23,7 @@ internal static class KbSyncCli
     };
 
     /// <summary>Runs a command body with its services; turns errors into a one-line message and an exit code.</summary>
-    public static async Task<int> RunAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken, bool migrate = true)
     {
         if (Console.IsOutputRedirected)
         {
@@ -32,7 +32,7 @@ internal static class KbSyncCli
 
         try
         {
-            await using var host = await CliHost.CreateAsync(cancellationToken);
+            await using var host = await CliHost.CreateAsync(cancellationToken, migrate);
             return await body(host);
         }
         catch (ArgumentException error)
