@@ -17,12 +17,7 @@ internal sealed class CliHost : IAsyncDisposable
 
     public IServiceProvider Services => _host.Services;
 
-    /// <param name="migrate">
-    /// Apply pending migrations first (every command but <c>kbsync stats</c>, which only reads: a migration
-    /// may rework the whole history, as AddRollups does, which a read should not start; and checking costs
-    /// about a second of EF Core's start-up on every call).
-    /// </param>
-    public static async Task<CliHost> CreateAsync(CancellationToken cancellationToken, bool migrate = true)
+    public static async Task<CliHost> CreateAsync(CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = false, Args = [] });
         builder.Logging.ClearProviders();
@@ -32,11 +27,7 @@ internal sealed class CliHost : IAsyncDisposable
         builder.AddKbSyncPersistence();
         builder.AddKbSyncClient();
         var host = new CliHost(builder.Build());
-        if (migrate)
-        {
-            await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
-        }
-
+        await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
         return host;
     }
 

@@ -23,7 +23,7 @@ internal static class KbSyncCli
     };
 
     /// <summary>Runs a command body with its services; turns errors into a one-line message and an exit code.</summary>
-    public static async Task<int> RunAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken, bool migrate = true)
+    public static async Task<int> RunAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken)
     {
         if (Console.IsOutputRedirected)
         {
@@ -32,7 +32,7 @@ internal static class KbSyncCli
 
         try
         {
-            await using var host = await CliHost.CreateAsync(cancellationToken, migrate);
+            await using var host = await CliHost.CreateAsync(cancellationToken);
             return await body(host);
         }
         catch (ArgumentException error)

@@ -32,7 +32,7 @@ internal static class StatsCommand
             var stats = await host.Services.GetRequiredService<OperationAnalytics>().GetAllAsync(query with { Exact = parse.GetValue(exact) }, cancellationToken: cancellationToken);
             Output.PrintStats(stats, parse.GetValue(json));
             return 0;
-        }, cancellationToken, migrate: false));
+        }, cancellationToken));
         return command;
     }
 }
