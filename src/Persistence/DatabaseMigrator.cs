@@ -35,7 +35,7 @@ public sealed class DatabaseMigrator(IDbContextFactory<KbSyncDbContext> contexts
         if (pending.Count > 0)
         {
             // a migration may rework every row (AddRollups builds the statistics' rollups of the whole history:
-            // minutes on 10,000,000 operations, docs/benchmarks.md), far past Npgsql's default 30 s
+            // 103 s for 1,000,000 operations, 1,486 s for 10,000,000 in docs/benchmarks.md), far past Npgsql's default 30 s
             db.Database.SetCommandTimeout(MigrationTimeout);
             await db.Database.MigrateAsync(cancellationToken);
         }
