@@ -7,10 +7,7 @@ using KbSync.KbWorker.Operations;
 using KbSync.Persistence;
 using KbSync.Persistence.KnowledgeBases;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace KbSync.KbWorker;
@@ -23,9 +20,12 @@ public static class KbWorkerExtensions
         builder.Services.AddOptions<KbWorkerOptions>().BindConfiguration(KbWorkerOptions.Section);
         builder.Services.AddSingleton<KbLocks>();
         builder.Services.AddSingleton<KbClones>();
+        builder.Services.AddSingleton<IKbClones>(services => services.GetRequiredService<KbClones>());
         builder.Services.AddSingleton<NoteWriter>();
         builder.Services.AddSingleton<AgentTaskRunner>();
         builder.Services.AddSingleton<OperationRecorder>();
+        builder.Services.AddSingleton<PushReplay>();
+        builder.Services.AddSingleton<KbGroupRunner>();
         builder.Services.AddSingleton<KbOperationRunner>();
         builder.Services.AddSingleton<Identity.RequestAuthorization>();
         builder.Services.AddSingleton<IServiceProbe, ServiceProbe>();

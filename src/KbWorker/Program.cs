@@ -2,6 +2,7 @@ using KbSync.KbWorker;
 using KbSync.KbWorker.Messaging;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence;
+using KbSync.Persistence.QueueTap;
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
@@ -13,6 +14,7 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 builder.AddKbSyncPersistence();
 builder.AddKbWorker();
 builder.AddKbMessaging();
+builder.AddQueueTap();
 builder.AddKbWorkerTelemetry();
 
 try

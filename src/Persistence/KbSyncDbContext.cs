@@ -19,13 +19,14 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
+        modelBuilder.HasSequence<long>(QueueArrivals.Sequence);
         modelBuilder.Entity<OperationRecord>(op =>
         {
             op.ToTable("operations");
             op.HasKey(o => o.Id);
             op.Property(o => o.KbId).HasMaxLength(KbIds.MaxLength);
-            op.Property(o => o.Kind).HasConversion(k => k.ToWireName(), s => ParseKind(s)).HasMaxLength(16);
-            op.Property(o => o.Status).HasConversion(s => s.ToWireName(), s => ParseStatus(s)).HasMaxLength(16);
+            op.Property(o => o.Kind).HasConversion(k => k.ToWireName(), s => ParseKind(s)).HasMaxLength(OperationColumns.Kind);
+            op.Property(o => o.Status).HasConversion(s => s.ToWireName(), s => ParseStatus(s)).HasMaxLength(OperationColumns.Status);
             op.Property(o => o.RequestedBy).HasMaxLength(OperationColumns.RequestedBy);
             op.Property(o => o.Principal).HasMaxLength(Identity.IdentityStore.MaxNameLength);
             op.Property(o => o.Title).HasMaxLength(OperationColumns.Title);
@@ -50,9 +51,12 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             op.HasIndex(o => o.StartedAt).IncludeProperties(o => new { o.RequestedAt });
             op.HasIndex(o => new { o.KbId, o.FinishedAt }).IncludeProperties(o => new { o.Status });
             op.HasIndex(o => o.FinishedAt).IncludeProperties(o => new { o.Status });
-            op.Property(o => o.Step).HasMaxLength(16);
+            op.Property(o => o.Step).HasMaxLength(OperationColumns.Step);
             // what is waiting or running, per KB, in order: queue positions and live queue depth
             op.HasIndex(o => new { o.KbId, o.RequestedAt, o.Id }).HasDatabaseName("ix_operations_open_by_kb").HasFilter("status IN ('queued', 'running')");
+            // queue positions: the open operations of a partition's KBs ahead in the broker's order
+            op.HasIndex(o => new { o.KbId, o.QueueSeq }).HasDatabaseName("ix_operations_open_by_seq").HasFilter("status IN ('queued', 'running')");
+            op.Property(o => o.QueuedMessageId).HasMaxLength(OperationColumns.MessageId);
         });
 
         // statistics' rollups: written by triggers on operations (AddRollups migration), read by Analytics/Rollups

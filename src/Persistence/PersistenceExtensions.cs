@@ -16,7 +16,7 @@ public static class PersistenceExtensions
 
     /// <summary>
     /// Registers the history database (connection string <c>ConnectionStrings:KbSync</c>), the KB
-    /// registry and the history queries.
+    /// registry, the history queries and writes.
     /// </summary>
     public static IHostApplicationBuilder AddKbSyncPersistence(this IHostApplicationBuilder builder)
     {
@@ -26,6 +26,8 @@ public static class PersistenceExtensions
         builder.Services.AddSingleton<KbRegistry>();
         AddRemoteRules(builder);
         builder.Services.AddSingleton<OperationHistory>();
+        builder.Services.AddSingleton<QueueArrivals>();
+        builder.Services.AddSingleton<OperationWrites>();
         builder.Services.AddSingleton<OperationAnalytics>();
         builder.Services.AddSingleton<PartitionPauses>();
         builder.Services.AddSingleton<Identity.IdentityStore>();

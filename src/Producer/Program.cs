@@ -1,3 +1,3 @@
 using KbSync.Producer.Cli;
 
-return await KbSyncCli.CreateRoot().Parse(args).InvokeAsync();
+return await KbSyncCli.InvokeAsync(args);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
 using KbSync.Persistence;
+using KbSync.Persistence.Identity;
 using KbSync.Persistence.KnowledgeBases;
 using KbSync.Producer.Client;
 using Microsoft.EntityFrameworkCore;
@@ -81,6 +82,7 @@ public sealed class BenchSandbox : IAsyncDisposable
 
             sandbox._databaseCreated = true;
             sandbox._history = NpgsqlDataSource.Create(sandbox.ConnectionString);
+            await sandbox.AddPublisherAsync(cancellationToken);
             return sandbox;
         }
         catch
@@ -100,6 +102,16 @@ public sealed class BenchSandbox : IAsyncDisposable
         ["RabbitMq__Password"] = _settings.RabbitPassword,
         ["ConnectionStrings__KbSync"] = ConnectionString,
     };
+
+    /// <summary>The principal the benchmark publishes as: its broker user, an admin and a relay (the workers refuse requests from a broker user that is no principal).</summary>
+    public const string Publisher = "bench-publisher";
+
+    private async Task AddPublisherAsync(CancellationToken cancellationToken)
+    {
+        var contexts = new ContextFactory(ConnectionString);
+        await new DatabaseMigrator(contexts).MigrateAsync(cancellationToken);
+        await new IdentityStore(contexts).AddPrincipalAsync(Publisher, "bench@bench.kbsync.invalid", Roles.Admin, brokerUser: _settings.RabbitUser, relay: true, cancellationToken: cancellationToken);
+    }
 
     /// <summary><c>kbsync kb add &lt;id&gt; --remote &lt;remote&gt;</c>, the CLI a user would run (it also migrates the database).</summary>
     public async Task RegisterKbAsync(string kbId, string remote, CancellationToken cancellationToken)
@@ -135,7 +147,8 @@ public sealed class BenchSandbox : IAsyncDisposable
         }
 
         environment["KbWorker__DataPath"] = Path.Combine(Folder, "workers", workerId);
-        var worker = await WorkerProcess.StartAsync(workerId, _settings.WorkerDll, environment, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), cancellationToken);
+        environment["DOTNET_CONTENTROOT"] = Path.GetDirectoryName(_settings.WorkerDll)!; // its appsettings.json: the log format
+        var worker = await WorkerProcess.StartAsync(workerId, environment, _settings.WorkerDll, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), TimeSpan.FromSeconds(90), cancellationToken);
         lock (_workers)
         {
             _workers.Add(worker); // workers may be started concurrently

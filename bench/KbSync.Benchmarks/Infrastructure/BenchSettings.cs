@@ -17,8 +17,8 @@ public sealed class BenchSettings
     /// <summary>An account that may <c>CREATE DATABASE</c>; each scenario gets its own database next to this one.</summary>
     public string AdminConnectionString { get; init; } = Env("ConnectionStrings__KbSync") ?? PersistenceExtensions.DevelopmentConnectionString;
 
-    public string WorkerDll { get; init; } = Env("KBSYNC_BENCH_WORKER_DLL") ?? Sibling("KbSync.KbWorker", "kbworker.dll");
-    public string CliDll { get; init; } = Env("KBSYNC_BENCH_CLI_DLL") ?? Sibling("KbSync.Producer", "kbsync.dll");
+    public string WorkerDll { get; init; } = Env("KBSYNC_BENCH_WORKER_DLL") ?? BuiltPrograms.Worker;
+    public string CliDll { get; init; } = Env("KBSYNC_BENCH_CLI_DLL") ?? BuiltPrograms.Cli;
 
     /// <summary>The build configuration of this program (and so of the product binaries next to it).</summary>
     public string Configuration { get; } = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Name;
@@ -49,11 +49,4 @@ public sealed class BenchSettings
     }
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
-
-    /// <summary>artifacts/bin/&lt;project&gt;/&lt;configuration&gt;/&lt;dll&gt;, next to artifacts/bin/KbSync.Benchmarks/&lt;configuration&gt;/.</summary>
-    private static string Sibling(string project, string dll)
-    {
-        var own = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        return Path.Combine(own.Parent!.Parent!.FullName, project, own.Name, dll);
-    }
 }

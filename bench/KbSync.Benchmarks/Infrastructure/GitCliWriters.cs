@@ -113,8 +113,8 @@ public sealed class GitCliWriters
         var messageFile = Path.Combine(_folder, "notes", note.OperationId.ToString("N") + ".msg");
         await File.WriteAllTextAsync(noteFile,
             $"---\ntitle: \"{note.Title}\"\ncategory: {note.Category}\ntags: [\"bench\"]\ncreated_at: {now:yyyy-MM-ddTHH:mm:ssZ}\nauthor: \"kbsync-bench\"\noperation_id: {note.OperationId:D}\n---\n\n{note.Text}\n",
-            ProcessRunner.Utf8, cancellationToken);
-        await File.WriteAllTextAsync(messageFile, $"Add note: {note.Title}\n\nKbSync-Operation: {note.OperationId:D}\n", ProcessRunner.Utf8, cancellationToken);
+            cancellationToken); // UTF-8 without a byte order mark, as git and the worker write
+        await File.WriteAllTextAsync(messageFile, $"Add note: {note.Title}\n\nKbSync-Operation: {note.OperationId:D}\n", cancellationToken);
         var environment = new Dictionary<string, string>
         {
             ["CLONE"] = ClonePath(writer, note.KbId),

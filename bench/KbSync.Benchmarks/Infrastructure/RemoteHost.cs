@@ -1,4 +1,3 @@
-using KbSync.IntegrationTests.Fixtures;
 namespace KbSync.Benchmarks.Infrastructure;
 
 /// <summary>

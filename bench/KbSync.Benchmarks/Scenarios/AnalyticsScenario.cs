@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text;
 using KbSync.Benchmarks.Infrastructure;
 using KbSync.Benchmarks.Reporting;
-using KbSync.Persistence;
 using KbSync.Persistence.Analytics;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;

@@ -154,10 +154,6 @@ public sealed class BurstScenario : IScenario
     {
         public double NotesPerSecond => (Notes - Failed) / Seconds;
 
-        public double P(double q)
-        {
-            var sorted = EndToEnd.Where(double.IsFinite).Order().ToArray();
-            return sorted.Length == 0 ? double.NaN : Summary.Quantile(sorted, q);
-        }
+        public double P(double q) => Percentile.Of(EndToEnd, q);
     }
 }

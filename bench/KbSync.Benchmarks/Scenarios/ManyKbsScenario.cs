@@ -134,11 +134,11 @@ public sealed class ManyKbsScenario : IScenario
     private static async Task WaitUntilPartitionsSharedAsync(List<WorkerProcess> workers, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (workers.Sum(w => w.OwnedPartitions) != Partitions || workers.Any(w => w.OwnedPartitions < Partitions / workers.Count))
+        while (workers.Sum(w => w.OwnedPartitions.Count) != Partitions || workers.Any(w => w.OwnedPartitions.Count < Partitions / workers.Count))
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"The workers did not share the {Partitions} partitions within 60 s: {string.Join(", ", workers.Select(w => $"{w.Id} owns {w.OwnedPartitions}"))}.");
+                throw new TimeoutException($"The workers did not share the {Partitions} partitions within 60 s: {string.Join(", ", workers.Select(w => $"{w.Id} owns {w.OwnedPartitions.Count}"))}.");
             }
 
             await Task.Delay(100, cancellationToken);
@@ -261,10 +261,6 @@ public sealed class ManyKbsScenario : IScenario
     {
         public double NotesPerSecond => (Notes - Failed) / Seconds;
 
-        public double P(double q)
-        {
-            var sorted = EndToEnd.Where(double.IsFinite).Order().ToArray();
-            return sorted.Length == 0 ? double.NaN : Summary.Quantile(sorted, q);
-        }
+        public double P(double q) => Percentile.Of(EndToEnd, q);
     }
 }

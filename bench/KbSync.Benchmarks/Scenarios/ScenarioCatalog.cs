@@ -17,6 +17,7 @@ public static class ScenarioCatalog
         new OverheadScenario(),
         new MemoryScenario(),
         new KbSizeStepsScenario(),
+        new QueueBacklogScenario(),
     ];
 
     /// <summary>Other names a scenario answers to (<c>./dev bench analytics</c>, as OperationAnalytics.cs says).</summary>

@@ -11,8 +11,25 @@ public static class Topology
     public const string CompletedExchange = "kbsync.operation-completed";
     public const string FailedExchange = "kbsync.operation-failed";
 
-    /// <summary>Gets a copy of every request (bound with every partition's key), so requests are recorded as queued whoever published them.</summary>
-    public const string QueuedTapQueue = "kbsync-queued-tap";
+    /// <summary>
+    /// The queue tap: gets a copy of every request (bound to <see cref="RequestsExchange"/> with every
+    /// partition's key) and every <see cref="RefusedRoutingKey"/> notice, so requests are recorded as
+    /// queued, in the broker's order, whoever published them. A quorum queue with single active
+    /// consumer: one process at a time reads it, in order (any worker or API process).
+    /// </summary>
+    public const string QueueTapQueue = "kbsync-queue-tap";
+
+    /// <summary>
+    /// The tap of earlier versions (no single active consumer, no order). Nothing binds it any more; the
+    /// queue tap deletes it when no one reads it, or it would keep a copy of every request forever.
+    /// </summary>
+    public const string LegacyQueuedTapQueue = "kbsync-queued-tap";
+
+    /// <summary>
+    /// The routing key, on <see cref="RequestsExchange"/>, of a <see cref="RequestRefused"/> notice: only
+    /// the queue tap is bound with it, never a partition queue.
+    /// </summary>
+    public const string RefusedRoutingKey = "refused";
 
     public const int DefaultPartitionCount = 16;
 
@@ -34,7 +51,7 @@ public static class Topology
     /// </summary>
     public static IReadOnlyDictionary<string, object> PartitionQueueArguments(int maxLength)
     {
-        var arguments = new Dictionary<string, object> { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true };
+        var arguments = OrderedQueueArguments();
         if (maxLength > 0)
         {
             arguments["x-max-length"] = maxLength;
@@ -43,6 +60,12 @@ public static class Topology
 
         return arguments;
     }
+
+    /// <summary>The arguments of the <see cref="QueueTapQueue"/>: a quorum queue with single active consumer, with no length limit.</summary>
+    public static IReadOnlyDictionary<string, object> QueueTapArguments() => OrderedQueueArguments();
+
+    /// <summary>A queue read in order by one consumer at a time: a quorum queue (FIFO that survives a broker restart) with single active consumer.</summary>
+    private static Dictionary<string, object> OrderedQueueArguments() => new() { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true };
 
     /// <summary>The partition a queue name (or an address ending in it) stands for.</summary>
     public static bool TryParsePartitionQueue(string queueOrAddress, out int partition)

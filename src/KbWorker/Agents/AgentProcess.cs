@@ -16,7 +16,7 @@ namespace KbSync.KbWorker.Agents;
 /// PID namespace is gone when it exits); unconfined, something it started may hold them open, and after
 /// <see cref="OutputGrace"/> the task fails rather than wait for it.</item>
 /// </list>
-/// Only a cancellation of <paramref name="cancellationToken"/> (the task's deadline, a shutdown) escapes, as
+/// Only a cancellation of the run's token (the task's deadline, a shutdown) escapes, as
 /// <see cref="OperationCanceledException"/>, after the process was killed.
 /// </summary>
 public static class AgentProcess

@@ -3,9 +3,9 @@ using KbSync.Contracts;
 using KbSync.KbWorker.Agents.Protection;
 using KbSync.KbWorker.Agents.Sandbox;
 using KbSync.KbWorker.Git;
+using KbSync.KbWorker.Identity;
 using KbSync.KbWorker.Notes;
-using KbSync.KbWorker.Operations;
-using Microsoft.Extensions.Logging;
+using KbSync.KbWorker.Pipeline;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Agents;
@@ -37,7 +37,7 @@ public sealed class AgentTaskRunner
     }
 
     /// <param name="protectedPaths">The KB's protected paths (<see cref="ProtectedPaths.Of"/> its list); the request may change them only with <see cref="PendingOperation.MayManage"/>.</param>
-    public async Task<OperationOutcome> ApplyAsync(IKbClone clone, PendingOperation operation, ProtectedPaths protectedPaths, CancellationToken cancellationToken)
+    public async Task<Applied> ApplyAsync(IKbClone clone, PendingOperation operation, ProtectedPaths protectedPaths, CancellationToken cancellationToken)
     {
         var step = Stopwatch.StartNew();
         var request = operation.Request;
@@ -45,7 +45,7 @@ public sealed class AgentTaskRunner
         var (result, changes) = task.AgentName == AgentTaskContent.FilesAgent
             ? RunFiles(clone, task, cancellationToken)
             : await RunExternalAsync(clone, request, cancellationToken);
-        operation.Timings.ProcessMs += step.Elapsed.TotalMilliseconds;
+        var processMs = step.Elapsed.TotalMilliseconds;
         var title = Title(task.Instruction);
 
         if (task.ReadOnly && changes.Count > 0)
@@ -55,15 +55,15 @@ public sealed class AgentTaskRunner
 
         if (changes.Count == 0)
         {
-            return new OperationOutcome(OperationStatus.Succeeded, null, null, title, null, null) { Agent = result };
+            return new Applied(new OperationOutcome(OperationStatus.Succeeded, null, null, title, null, null) { Agent = result }, processMs, 0);
         }
 
         ProtectedChanges.Check(changes, protectedPaths.WithIndexWhereNotesWriteIt(p => clone.Entry(p)?.Kind), operation.MayManage, request.KbId);
         step.Restart();
-        var message = CommitTrailers.Message($"Agent {task.AgentName}: {title}", request.OperationId, contentHash: null, notePath: null, operation.Principal?.Name);
-        var sha = clone.Commit(changes, NoteWriter.AuthorOf(request.RequestedBy, request.RequestedAt, _options.AuthorEmailDomain), message, NoteWriter.CommitterOf(operation));
-        operation.Timings.CommitMs += step.Elapsed.TotalMilliseconds;
-        return OperationOutcome.Succeeded(sha, null, title) with { Agent = result };
+        var authorship = CommitAuthorship.Of(operation, _options.AuthorEmailDomain);
+        var message = CommitTrailers.Message($"Agent {task.AgentName}: {title}", request.OperationId, contentHash: null, notePath: null, authorship.Principal);
+        var sha = clone.Commit(changes, authorship.Author, message, authorship.Committer);
+        return new Applied(OperationOutcome.Succeeded(sha, null, title) with { Agent = result }, processMs, step.Elapsed.TotalMilliseconds);
     }
 
     /// <param name="cancellationToken">The task's deadline (<c>KbWorker__AgentTimeout</c>): the files agent stops there, and the task is recorded as <c>timed_out</c>.</param>

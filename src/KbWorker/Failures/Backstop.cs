@@ -1,8 +1,7 @@
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence.Partitions;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Failures;

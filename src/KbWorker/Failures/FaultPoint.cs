@@ -4,7 +4,7 @@ namespace KbSync.KbWorker.Failures;
 /// A fault the tests inject into a real worker to prove the <see cref="Backstop"/>: when the
 /// environment variable <c>KBSYNC_FAULT_FOR</c> names a requester, applying any of that requester's
 /// requests throws an exception no handler knows, as a bug in KbSync would. Unset, as in
-/// production, it does nothing (like <see cref="Operations.CrashPoint"/>).
+/// production, it does nothing (like <see cref="CrashPoint"/>).
 /// </summary>
 public static class FaultPoint
 {

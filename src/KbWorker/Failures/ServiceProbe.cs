@@ -1,7 +1,6 @@
 using KbSync.Persistence;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace KbSync.KbWorker.Failures;
 

@@ -1,5 +1,4 @@
 using KbSync.Contracts;
-using KbSync.Persistence.Entities;
 using KbSync.Persistence.KnowledgeBases;
 
 namespace KbSync.KbWorker.Git;
@@ -13,7 +12,7 @@ namespace KbSync.KbWorker.Git;
 /// </summary>
 public static class BranchName
 {
-    public static void Check(KnowledgeBaseRecord kb)
+    public static void Check(KbRemote kb)
     {
         if (BranchNames.Problem(kb.Branch) is { } problem)
         {

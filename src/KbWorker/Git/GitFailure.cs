@@ -1,12 +1,11 @@
 using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
-using KbSync.Persistence.Entities;
 using LibGit2Sharp;
 
 namespace KbSync.KbWorker.Git;
 
 /// <summary>
-/// A git failure as a domain error: a stable <see cref="ReasonCode"/> (one of <see cref="ReasonCodes"/>)
+/// A git failure as a domain error: a stable reason code (one of <see cref="ReasonCodes"/>)
 /// and a message a user can act on. Messages name the KB and the remote as registered (which never
 /// holds a credential), never a token.
 /// </summary>
@@ -36,7 +35,7 @@ public sealed class GitFailure(string reasonCode, string message, Exception? inn
     /// key is <see cref="ReasonCodes.RemoteNotAllowed"/> (the worker would not talk to that server), a
     /// refused key <see cref="ReasonCodes.AuthFailed"/>, the rest as for any network failure.
     /// </summary>
-    public static GitFailure FromSsh(string said, KnowledgeBaseRecord kb, string knownHostsFile, string action, Exception error)
+    public static GitFailure FromSsh(string said, KbRemote kb, string knownHostsFile, string action, Exception error)
     {
         var lower = said.ToLowerInvariant();
         if (lower.Contains("host key verification failed") || lower.Contains("host key is known") || lower.Contains("remote host identification has changed"))

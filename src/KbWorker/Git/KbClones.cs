@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using KbSync.Contracts;
-using KbSync.Persistence.Entities;
 using KbSync.Persistence.KnowledgeBases;
 using LibGit2Sharp;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Git;
@@ -15,7 +13,7 @@ namespace KbSync.KbWorker.Git;
 /// <see cref="Discard">discarded</see> and made again from the remote. Opening also keeps the number
 /// of packs in the clone bounded (<see cref="ClonePacks.Merge"/>).
 /// </summary>
-public sealed class KbClones
+public sealed class KbClones : IKbClones
 {
     private readonly string _root;
     private readonly KbWorkerOptions _options;
@@ -41,7 +39,7 @@ public sealed class KbClones
     /// <param name="reader">The KB's reader clone: read-only tasks fetch into it without touching the writers' clone.</param>
     public string PathOf(string kbId, bool reader = false) => Path.Combine(_root, kbId + (reader ? ".read.git" : ".git"));
 
-    public IKbClone Open(KnowledgeBaseRecord kb, bool reader = false)
+    public IKbClone Open(KbRemote kb, bool reader = false)
     {
         RemoteGate.Check(_rules, kb); // before anything touches the remote: merging a local remote's packs writes into it
         var path = PathOf(kb.Id, reader);
@@ -82,7 +80,7 @@ public sealed class KbClones
     /// they are merged here, under the KB's lock. A merge that fails only delays the next one: the remote
     /// stays complete either way (<see cref="ClonePacks.Merge"/>), so the operation goes on.
     /// </summary>
-    private void MergeRemotePacks(KnowledgeBaseRecord kb)
+    private void MergeRemotePacks(KbRemote kb)
     {
         if (kb.RemoteUrl is not { } url || !RemoteUrls.IsLocal(url) || LocalRemotePush.GitDirectory(url) is not { } remote)
         {
@@ -152,7 +150,7 @@ public sealed class KbClones
     }
 
     /// <summary>Keeps <c>origin</c> equal to the registered remote (the URL never holds a credential).</summary>
-    private static void ConfigureOrigin(Repository repository, KnowledgeBaseRecord kb)
+    private static void ConfigureOrigin(Repository repository, KbRemote kb)
     {
         var origin = repository.Network.Remotes["origin"];
         if (kb.RemoteUrl is null)

@@ -1,10 +1,7 @@
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
-using KbSync.Persistence.Entities;
+using KbSync.KbWorker.Failures;
 using KbSync.Persistence.KnowledgeBases;
 using LibGit2Sharp;
-using LibGit2Sharp.Handlers;
-using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Git;
 
@@ -22,7 +19,7 @@ internal sealed class LibGit2KbClone : IKbClone
     private const string RemoteName = "origin";
 
     private readonly Repository _repository;
-    private readonly KnowledgeBaseRecord _kb;
+    private readonly KbRemote _kb;
     private readonly TrailerIndex _index;
     private readonly Signature _committer;
     private readonly string _localRef;
@@ -39,7 +36,7 @@ internal sealed class LibGit2KbClone : IKbClone
 
     /// <param name="self">This worker process, recorded as the owner of the ref locks it takes in a local remote.</param>
     /// <param name="rules">The remote rules, checked again before every fetch and push; they also say who may be given the token.</param>
-    public LibGit2KbClone(Repository repository, KnowledgeBaseRecord kb, TrailerIndex index, RefLockOwner self, RemoteRules rules, TimeSpan networkTimeout, ILogger logger)
+    public LibGit2KbClone(Repository repository, KbRemote kb, TrailerIndex index, RefLockOwner self, RemoteRules rules, TimeSpan networkTimeout, ILogger logger)
     {
         _networkTimeout = networkTimeout;
         _self = self;
@@ -118,8 +115,12 @@ internal sealed class LibGit2KbClone : IKbClone
         return bytes.ToArray();
     });
 
-    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message, CommitAuthor? committer = null) =>
-        Local("commit", () => CommitCore(changes, author, message, committer));
+    public string Commit(IReadOnlyList<TreeChange> changes, CommitAuthor author, string message, CommitAuthor? committer = null)
+    {
+        using var span = Telemetry.WorkerTracing.Source.StartActivity("kbsync.commit"); // inside the operation's process span
+        span?.SetTag("kbsync.commit.files", changes.Count);
+        return Local("commit", () => CommitCore(changes, author, message, committer));
+    }
 
     /// <summary>
     /// Checks the changes against the tip (<see cref="CommitPaths"/>: a path conflict fails the request,

@@ -1,8 +1,6 @@
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
-using KbSync.Persistence.Entities;
+using KbSync.KbWorker.Failures;
 using LibGit2Sharp;
-using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Git;
 
@@ -31,7 +29,7 @@ internal static class LocalRemotePush
 
     /// <param name="self">This worker process, recorded as the lock's owner.</param>
     /// <param name="lockedBy">For <see cref="PushOutcome.Locked"/>: the lock file and who holds it, for the failure message should every replay end there.</param>
-    public static PushOutcome Push(KnowledgeBaseRecord kb, string pack, string? expectedHead, string newHead, RefLockOwner self, ILogger logger, out string? lockedBy)
+    public static PushOutcome Push(KbRemote kb, string pack, string? expectedHead, string newHead, RefLockOwner self, ILogger logger, out string? lockedBy)
     {
         lockedBy = null;
         BranchName.Check(kb); // the branch becomes a path in the remote: checked here too, where it matters most
@@ -61,7 +59,7 @@ internal static class LocalRemotePush
     /// branch still points at <paramref name="expectedHead"/>, then renames the lock (which holds the
     /// new head) over the ref.
     /// </summary>
-    private static PushOutcome Move(Repository remote, KnowledgeBaseRecord kb, string? expectedHead, string newHead, RefLockOwner self, ILogger logger, out string? lockedBy)
+    private static PushOutcome Move(Repository remote, KbRemote kb, string? expectedHead, string newHead, RefLockOwner self, ILogger logger, out string? lockedBy)
     {
         lockedBy = null;
         using var refLock = RemoteRefLock.TryTake(remote.Info.Path, kb.Branch, newHead, self, kb.Id, logger, out var busy);

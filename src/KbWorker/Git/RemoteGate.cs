@@ -1,5 +1,4 @@
 using KbSync.Contracts;
-using KbSync.Persistence.Entities;
 using KbSync.Persistence.KnowledgeBases;
 
 namespace KbSync.KbWorker.Git;
@@ -13,12 +12,17 @@ namespace KbSync.KbWorker.Git;
 /// </summary>
 internal static class RemoteGate
 {
-    public static void Check(RemoteRules rules, KnowledgeBaseRecord kb)
+    public static void Check(RemoteRules rules, KbRemote kb)
     {
         BranchName.Check(kb);
         try
         {
-            rules.Check(kb);
+            // what RemoteRules.Check makes of a registered KB, on the git core's record of it (the branch is checked above)
+            rules.CheckTokenEnv(kb.TokenEnv);
+            if (kb.RemoteUrl is { } remote)
+            {
+                rules.Check(RemoteUrls.Parse(remote));
+            }
         }
         catch (RemoteNotAllowedException refused)
         {

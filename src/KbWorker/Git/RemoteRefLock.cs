@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Git;
 
@@ -258,7 +257,7 @@ internal sealed class RemoteRefLock : IDisposable
     }
 
     [DllImport("libc", EntryPoint = "link", SetLastError = true)]
-    private static extern int Link(string existing, string created);
+    private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existing, [MarshalAs(UnmanagedType.LPUTF8Str)] string created);
 
     /// <summary>
     /// The files of one branch's lock. The record's name is the branch with <c>%</c> and <c>/</c> escaped,

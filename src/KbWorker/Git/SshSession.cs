@@ -1,5 +1,4 @@
 using KbSync.Contracts;
-using KbSync.Persistence.Entities;
 using KbSync.Persistence.KnowledgeBases;
 
 namespace KbSync.KbWorker.Git;
@@ -14,7 +13,7 @@ namespace KbSync.KbWorker.Git;
 internal sealed class SshSession : IDisposable
 {
     [ThreadStatic]
-    private static SshSession? t_current;
+    private static SshSession? _current;
 
     private readonly SshKeyFile _key;
     private readonly CancellationTokenSource _deadline;
@@ -31,7 +30,7 @@ internal sealed class SshSession : IDisposable
     }
 
     /// <summary>The session of the libgit2 call running on this thread, if it is an SSH one.</summary>
-    public static SshSession? Current => t_current;
+    public static SshSession? Current => _current;
 
     /// <summary>The remote as registered: libgit2 must ask for exactly this one.</summary>
     public string RemoteUrl { get; }
@@ -54,7 +53,7 @@ internal sealed class SshSession : IDisposable
     /// Starts the session for the KB's SSH remote on this thread. Fails with <see cref="ReasonCodes.AuthFailed"/>
     /// when the KB's key variable is missing or holds no key, before any connection is made.
     /// </summary>
-    public static SshSession Begin(KnowledgeBaseRecord kb, RemoteAddress address, RemoteRules rules, TimeSpan connectTimeout, TimeSpan limit, CancellationToken cancellationToken)
+    public static SshSession Begin(KbRemote kb, RemoteAddress address, RemoteRules rules, TimeSpan connectTimeout, TimeSpan limit, CancellationToken cancellationToken)
     {
         var value = kb.TokenEnv is null ? null : Environment.GetEnvironmentVariable(kb.TokenEnv);
         if (string.IsNullOrWhiteSpace(value))
@@ -79,15 +78,15 @@ internal sealed class SshSession : IDisposable
         }
 
         var session = new SshSession(kb.RemoteUrl!, address, key, knownHosts, connectTimeout, limit, cancellationToken);
-        t_current = session;
+        _current = session;
         return session;
     }
 
     public void Dispose()
     {
-        if (ReferenceEquals(t_current, this))
+        if (ReferenceEquals(_current, this))
         {
-            t_current = null;
+            _current = null;
         }
 
         _key.Dispose();

@@ -1,5 +1,5 @@
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using KbSync.Persistence.Identity;
 
 namespace KbSync.KbWorker.Identity;
@@ -71,7 +71,12 @@ public sealed class RequestAuthorization(IdentityStore identities)
 
         if (!publisher.Relay)
         {
-            return (null, $"{publisher.Name} asked to act for '{onBehalfOf}', but only a trusted relay may act for another principal.");
+            return (null, $"{publisher.Name} asked to act for another principal, but only a trusted relay may.");
+        }
+
+        if (!IdentityStore.IsName(onBehalfOf))
+        {
+            return (null, $"The relay {publisher.Name} acts for a principal whose name cannot be one (onBehalfOf: letters, digits, '-', '_', '.').");
         }
 
         return await identities.FindAsync(onBehalfOf, cancellationToken) is { } principal

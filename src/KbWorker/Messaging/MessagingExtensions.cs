@@ -1,11 +1,10 @@
 using KbSync.Contracts;
 using KbSync.KbWorker.Messaging.Ordering;
 using KbSync.KbWorker.Messaging.Partitions;
+using KbSync.KbWorker.Operations;
+using KbSync.Producer.Client;
 using MassTransit;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using RabbitMQ.Client;
 
 namespace KbSync.KbWorker.Messaging;
 
@@ -15,11 +14,13 @@ public static class MessagingExtensions
     /// MassTransit on RabbitMQ. Every worker declares every partition queue (a quorum queue bound to
     /// <see cref="Topology.RequestsExchange"/> by the partition number), but subscribes only to the
     /// partitions it owns (<see cref="PartitionOwnership"/>): the live workers share them, and take
-    /// over those of a worker that stops or dies. The queued tap is an ordinary competing consumer.
+    /// over those of a worker that stops or dies. The queue tap is read by <c>AddQueueTap</c> (Persistence/QueueTap).
     /// </summary>
     public static IHostApplicationBuilder AddKbMessaging(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
+        // the bus at its first publish: the receive observer below is made while the bus is built, and reaches the publisher
+        builder.Services.AddSingleton<IResultPublisher>(services => new BusResultPublisher(new Lazy<IBus>(services.GetRequiredService<IBus>)));
         builder.Services.AddSingleton<PartitionSequencers>();
         builder.Services.AddSingleton<UnreadableMessageRecorder>();
         builder.Services.AddReceiveObserver<DeliveryObserver>();
@@ -27,38 +28,9 @@ public static class MessagingExtensions
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddConsumer<KbRequestConsumer, KbRequestConsumerDefinition>();
-            bus.AddConsumer<QueuedTapConsumer, QueuedTapConsumerDefinition>();
             bus.UsingRabbitMq((context, cfg) =>
             {
-                var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
-                cfg.Host(rabbit.Host, (ushort)rabbit.Port, rabbit.VirtualHost, h =>
-                {
-                    h.Username(rabbit.Username);
-                    h.Password(rabbit.Password);
-                });
-                cfg.Message<OperationCompleted>(m => m.SetEntityName(Topology.CompletedExchange));
-                cfg.Message<OperationFailed>(m => m.SetEntityName(Topology.FailedExchange));
-
-                cfg.ReceiveEndpoint(Topology.QueuedTapQueue, tap =>
-                {
-                    tap.ConfigureConsumeTopology = false;
-                    tap.SetQuorumQueue();
-                    tap.PublishFaults = false;
-                    for (var partition = 0; partition < rabbit.Partitions; partition++)
-                    {
-                        var routingKey = Topology.RoutingKey(partition);
-                        tap.Bind(Topology.RequestsExchange, exchange =>
-                        {
-                            exchange.ExchangeType = ExchangeType.Direct;
-                            exchange.RoutingKey = routingKey;
-                        });
-                    }
-
-                    tap.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);
-                    tap.DiscardFaultedMessages(); // a copy: the partition consumer records unreadable messages
-                    tap.DiscardSkippedMessages();
-                    tap.ConfigureConsumer<QueuedTapConsumer>(context);
-                });
+                cfg.UseKbSyncBroker(context.GetRequiredService<IOptions<RabbitMqOptions>>().Value);
             });
         });
         builder.Services.Configure<MassTransitHostOptions>(host => host.WaitUntilStarted = true); // partition endpoints are connected to a started bus

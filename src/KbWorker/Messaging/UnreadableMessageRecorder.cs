@@ -2,13 +2,9 @@ using System.Text.Json;
 using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Messaging.Ordering;
-using KbSync.Persistence;
-using KbSync.Persistence.Entities;
+using KbSync.KbWorker.Operations;
 using KbSync.Persistence.History;
 using MassTransit;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace KbSync.KbWorker.Messaging;
 
@@ -20,7 +16,7 @@ namespace KbSync.KbWorker.Messaging;
 /// skipped queue as usual: nothing lands there unrecorded. A <see cref="ReturnToQueueException"/>
 /// is passed through to the transport, which returns the message to its queue.
 /// </summary>
-public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext> contexts, IServiceProvider services, ILogger<UnreadableMessageRecorder> logger)
+public sealed class UnreadableMessageRecorder(OperationWrites writes, IResultPublisher results, ILogger<UnreadableMessageRecorder> logger)
     : IFilter<ExceptionReceiveContext>, IFilter<ReceiveContext>
 {
     public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
@@ -76,30 +72,13 @@ public sealed class UnreadableMessageRecorder(IDbContextFactory<KbSyncDbContext>
         var now = DateTimeOffset.UtcNow;
         logger.LogWarning("Unreadable message on {InputAddress} recorded as failed operation {OperationId}: {Reason}", context.InputAddress, id, reason);
 
-        await using var db = await contexts.CreateDbContextAsync();
-        var row = await db.Operations.FindAsync(id);
-        if (row is null)
-        {
-            row = new OperationRecord { Id = id, RequestedAt = now, Kind = OperationKind.Note };
-            db.Operations.Add(row);
-        }
-        else if (row.Status.IsFinal() && row.Status != OperationStatus.Failed)
+        if (!await writes.RecordUnreadableAsync(id, kbId, requestedBy, ReasonCodes.MalformedMessage, reason, now, CancellationToken.None))
         {
             return; // an earlier, readable delivery of the same operation already succeeded
         }
 
-        row.KbId = kbId ?? row.KbId;
-        row.RequestedBy = requestedBy ?? row.RequestedBy;
-        row.Status = OperationStatus.Failed;
-        row.StartedAt ??= now;
-        row.FinishedAt = now;
-        row.ErrorCode = ReasonCodes.MalformedMessage;
-        row.ErrorMessage = reason;
-        row.Attempts++;
-        await db.SaveChangesAsync();
-        // The bus is resolved here, not in the constructor: the bus's own configuration creates this filter.
-        await services.GetRequiredService<IBus>().Publish(new OperationFailed(id, kbId, OperationKind.Note, OperationStatus.Failed, ReasonCodes.MalformedMessage, reason, now,
-            operationId is null ? sentOperationId : null));
+        await results.PublishAsync(new OperationFailed(id, kbId, OperationKind.Note, OperationStatus.Failed, ReasonCodes.MalformedMessage, reason, now,
+            operationId is null ? sentOperationId : null), CancellationToken.None);
     }
 
     /// <summary>

@@ -30,7 +30,6 @@ public static partial class NoteLayout
     public const string IndexPath = "index.md";
     public const string IndexHeading = "# Index";
     public const string IndexFolder = "index";
-    public const int MaxSlugLength = 50;
     public const int MaxTitleLength = 200;
     public const int MaxTags = 20;
     public const int MaxTagLength = 50;
@@ -60,36 +59,6 @@ public static partial class NoteLayout
         return title[..cut].TrimEnd() + "…";
     }
 
-    /// <summary>Lowercase ASCII letters and digits joined by '-', accents folded, at most 50 characters; "untitled" when nothing is left.</summary>
-    public static string Slugify(string? text)
-    {
-        var slug = new StringBuilder();
-        foreach (var c in (text ?? "").Normalize(NormalizationForm.FormD))
-        {
-            if (CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.NonSpacingMark)
-            {
-                continue;
-            }
-
-            if (char.IsAsciiLetterOrDigit(c))
-            {
-                slug.Append(char.ToLowerInvariant(c));
-            }
-            else if (slug.Length > 0 && slug[^1] != '-')
-            {
-                slug.Append('-');
-            }
-        }
-
-        var result = slug.ToString().Trim('-');
-        if (result.Length > MaxSlugLength)
-        {
-            result = result[..MaxSlugLength].TrimEnd('-');
-        }
-
-        return result.Length == 0 ? "untitled" : result;
-    }
-
     /// <summary>
     /// The category folder: "inbox" when none is given, else one or two slugged segments
     /// ("Tech/DotNet" becomes "tech/dotnet"). Throws <see cref="ArgumentException"/> otherwise.
@@ -102,7 +71,7 @@ public static partial class NoteLayout
         }
 
         var segments = category.Trim().Trim('/').Split('/');
-        if (segments.Length > 2 || segments.Any(s => Slugify(s) == "untitled" && !s.Trim().Equals("untitled", StringComparison.OrdinalIgnoreCase)))
+        if (segments.Length > 2 || segments.Any(s => SafeText.Slugify(s) == "untitled" && !s.Trim().Equals("untitled", StringComparison.OrdinalIgnoreCase)))
         {
             throw new ArgumentException($"'{category}' is not a valid category: use one or two names of letters and digits, like 'ideas' or 'tech/dotnet'.");
         }
@@ -114,7 +83,7 @@ public static partial class NoteLayout
             throw new ArgumentException($"'{category}' is not a valid category: '{refused.Trim()}' is not a name a KB folder may have.");
         }
 
-        return string.Join('/', segments.Select(Slugify));
+        return string.Join('/', segments.Select(SafeText.Slugify));
     }
 
     private static bool IsRefusedName(string segment)
@@ -265,29 +234,6 @@ public static partial class NoteLayout
     private static string NormalizeText(string text) => text.ReplaceLineEndings("\n").Trim();
 
     /// <summary>
-    /// The text with each lone surrogate (half of a UTF-16 pair) replaced by U+FFFD: it has no UTF-8
-    /// form, so LibGit2Sharp refuses it (an exception, not a git error) and YAML cannot hold it.
-    /// </summary>
-    public static string WithoutLoneSurrogates(string text)
-    {
-        char[]? chars = null;
-        for (var i = 0; i < text.Length; i++)
-        {
-            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                i++;
-            }
-            else if (char.IsSurrogate(text[i]))
-            {
-                chars ??= text.ToCharArray();
-                chars[i] = '\uFFFD';
-            }
-        }
-
-        return chars is null ? text : new string(chars);
-    }
-
-    /// <summary>
     /// A YAML double-quoted scalar for any text: <c>"</c> and <c>\</c> escaped, and every character YAML
     /// may not hold as it is (control characters, <c>\0</c>, U+FEFF, U+FFFE, U+FFFF, and U+2028/U+2029, which
     /// YAML 1.1 reads as line breaks) as an escape, so the front matter stays one line per key whatever a
@@ -296,7 +242,7 @@ public static partial class NoteLayout
     private static string Yaml(string value)
     {
         var quoted = new StringBuilder("\"");
-        foreach (var c in WithoutLoneSurrogates(value))
+        foreach (var c in SafeText.WithoutLoneSurrogates(value))
         {
             switch (c)
             {

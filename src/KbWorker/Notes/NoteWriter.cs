@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using KbSync.KbWorker.Git;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Identity;
 using KbSync.KbWorker.Paths;
+using KbSync.KbWorker.Pipeline;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Notes;
@@ -18,7 +19,8 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
 {
     private readonly string _emailDomain = options.Value.AuthorEmailDomain;
 
-    public OperationOutcome Apply(IKbClone clone, PendingOperation operation)
+    /// <summary>The note on the clone's tip; returns its outcome and the time spent processing and committing it, which the runner charges to the request.</summary>
+    public Applied Apply(IKbClone clone, PendingOperation operation)
     {
         var step = Stopwatch.StartNew();
         var request = operation.Request;
@@ -27,12 +29,11 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
         var contentHash = NoteLayout.ContentHash(note.Text);
         if (clone.ContainsContent(contentHash))
         {
-            operation.Timings.ProcessMs += step.Elapsed.TotalMilliseconds;
-            return OperationOutcome.Duplicate(title);
+            return new Applied(OperationOutcome.Duplicate(title), step.Elapsed.TotalMilliseconds, 0);
         }
 
         var category = NoteLayout.CategoryOf(note.Category);
-        var slug = NoteLayout.Slugify(title);
+        var slug = SafeText.Slugify(title);
         var folder = FolderIn(clone, NoteLayout.CategoryFolder(category));
         var path = $"{folder}/{NoteLayout.FileNameOf(request.RequestedAt, slug)}";
         for (var attempt = 2; clone.FileExists(path); attempt++)
@@ -46,22 +47,14 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
             TreeChange.Put(path, NoteLayout.Render(note, title, category, NoteLayout.TagsOf(note.Tags), request.RequestedAt, request.RequestedBy, request.OperationId)),
         };
         files.AddRange(IndexChanges(clone, title, path, request.RequestedAt, category));
-        operation.Timings.ProcessMs += step.Elapsed.TotalMilliseconds;
+        var processMs = step.Elapsed.TotalMilliseconds;
 
         step.Restart();
-        var message = CommitTrailers.Message($"Add note: {title}", request.OperationId, contentHash, path, operation.Principal?.Name);
-        var sha = clone.Commit(files, AuthorOf(request.RequestedBy, request.RequestedAt, _emailDomain), message, CommitterOf(operation));
-        operation.Timings.CommitMs += step.Elapsed.TotalMilliseconds;
-        return OperationOutcome.Succeeded(sha, path, title);
+        var authorship = CommitAuthorship.Of(operation, _emailDomain);
+        var message = CommitTrailers.Message($"Add note: {title}", request.OperationId, contentHash, path, authorship.Principal);
+        var sha = clone.Commit(files, authorship.Author, message, authorship.Committer);
+        return new Applied(OperationOutcome.Succeeded(sha, path, title), processMs, step.Elapsed.TotalMilliseconds);
     }
-
-    /// <summary>
-    /// The commit's committer: the authenticated principal the request was made as (its author is
-    /// whoever the request says asked, which a bot may relay for its own users, unverified); null before
-    /// a principal is known (the worker then commits as itself).
-    /// </summary>
-    public static CommitAuthor? CommitterOf(PendingOperation operation) =>
-        operation.Principal is { } principal ? new CommitAuthor(principal.Name, principal.Email, DateTimeOffset.UtcNow) : null;
 
     /// <summary>
     /// The note's line appended to its month's index file; when that file is new, also its link in
@@ -116,15 +109,4 @@ public sealed class NoteWriter(IOptions<KbWorkerOptions> options)
 
     private static PathConflict NoPlace(string path, string what) =>
         new(path, path, $"The note has no place: {what}, and so are its next {NoteLayout.MaxSiblings - 1} sibling names (-2 to -{NoteLayout.MaxSiblings}). Nothing was committed.");
-
-    /// <summary>
-    /// The requester as commit author, a valid git signature whatever they are called: their name and
-    /// e-mail if they gave <c>Name &lt;e-mail&gt;</c> or an e-mail, else <c>&lt;slug&gt;@&lt;domain&gt;</c>
-    /// (see <see cref="RequesterSignature"/>).
-    /// </summary>
-    public static CommitAuthor AuthorOf(string requestedBy, DateTimeOffset when, string emailDomain)
-    {
-        var (name, email) = RequesterSignature.Of(requestedBy, emailDomain);
-        return new CommitAuthor(name, email, when);
-    }
 }

@@ -1,20 +1,17 @@
 using System.Threading.Channels;
-using KbSync.Contracts;
-using KbSync.Persistence;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using KbSync.KbWorker.Pipeline;
+using KbSync.Persistence.History;
 
 namespace KbSync.KbWorker.Operations;
 
 /// <summary>
 /// Shows where a running group is (<see cref="Persistence.Entities.OperationSteps"/>) for
 /// <c>kbsync status</c>, <c>--wait</c> and the dashboard, off the operation's critical path: the
-/// runner hands the step over and goes on; one background loop writes the steps in order. A step
-/// is only written to an operation still running, so one written late never overwrites an outcome.
-/// A step lost (database down, worker stopping) costs only that display.
+/// runner hands the step over and goes on; one background loop writes the steps in order
+/// (<see cref="OperationWrites.StepAsync"/>: only to an operation still running, so a step written late
+/// never overwrites an outcome). A step lost (database down, worker stopping) costs only that display.
 /// </summary>
-public sealed class StepReporter(IDbContextFactory<KbSyncDbContext> contexts, ILogger<StepReporter> logger) : BackgroundService
+public sealed class StepReporter(OperationWrites writes, ILogger<StepReporter> logger) : BackgroundService
 {
     private readonly Channel<(List<Guid> Ids, string Step)> _steps =
         Channel.CreateUnbounded<(List<Guid>, string)>(new UnboundedChannelOptions { SingleReader = true });
@@ -28,9 +25,7 @@ public sealed class StepReporter(IDbContextFactory<KbSyncDbContext> contexts, IL
         {
             try
             {
-                await using var db = await contexts.CreateDbContextAsync(stoppingToken);
-                await db.Operations.Where(o => ids.Contains(o.Id) && o.Status == OperationStatus.Running)
-                    .ExecuteUpdateAsync(set => set.SetProperty(o => o.Step, step), stoppingToken);
+                await writes.StepAsync(ids, step, stoppingToken);
             }
             catch (Exception error) when (error is not OperationCanceledException)
             {

@@ -1,12 +1,14 @@
 using System.Diagnostics.Metrics;
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 
 namespace KbSync.KbWorker.Telemetry;
 
 /// <summary>
 /// The worker's OpenTelemetry instruments (meter <c>KbSync.Worker</c>): how long operations take and
-/// wait, by KB and kind, and why they fail. Recorded once per finished operation.
+/// wait, by KB and kind, and why they fail (recorded once per finished operation); every push and
+/// every replay it causes; the partitions this worker owns and those paused. The README's
+/// "Metrics and traces" section lists them all with what an operator may alert on.
 /// </summary>
 public sealed class WorkerMetrics : IDisposable
 {
@@ -18,9 +20,11 @@ public sealed class WorkerMetrics : IDisposable
     private readonly Histogram<double> _lockWait;
     private readonly Counter<long> _failures;
     private readonly Counter<long> _pauses;
+    private readonly Counter<long> _pushes;
+    private readonly Counter<long> _replays;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _paused = new();
 
-    public WorkerMetrics(IMeterFactory meters)
+    public WorkerMetrics(IMeterFactory meters, OwnedPartitions? owned = null)
     {
         _meter = meters.Create(MeterName);
         _duration = _meter.CreateHistogram<double>("kbsync.operation.duration", "ms", "From a worker taking an operation to its outcome being recorded");
@@ -29,6 +33,13 @@ public sealed class WorkerMetrics : IDisposable
         _failures = _meter.CreateCounter<long>("kbsync.operation.failures", "{operation}", "Operations that failed or timed out, by reason");
         _pauses = _meter.CreateCounter<long>("kbsync.partition.pauses", "{pause}", "Times a partition paused to retry a run, by reason: PostgreSQL, RabbitMQ (not answering) or internal_error");
         _meter.CreateObservableGauge("kbsync.partition.paused", () => (long)_paused.Count, "{partition}", "Partitions of this worker paused right now, retrying a run");
+        _pushes = _meter.CreateCounter<long>("kbsync.push.attempts", "{push}", "Pushes of a group's commits, by KB and outcome: pushed, non_fast_forward (someone wrote first), locked (another writer held the branch), no_remote");
+        _replays = _meter.CreateCounter<long>("kbsync.push.replays", "{replay}", "Groups replayed on the remote's new head after a refused push, by KB and reason (non_fast_forward, locked)");
+        if (owned is not null)
+        {
+            _meter.CreateObservableGauge("kbsync.partitions.owned", () => new Measurement<int>(owned.Count, new KeyValuePair<string, object?>("worker", owned.WorkerId)),
+                "{partition}", "Partition queues this worker consumes right now");
+        }
     }
 
     public void Record(PendingOperation operation, DateTimeOffset finishedAt)
@@ -46,6 +57,18 @@ public sealed class WorkerMetrics : IDisposable
         if (outcome.ErrorCode is { } reason)
         {
             _failures.Add(1, kb, kind, new("reason", reason));
+        }
+    }
+
+    /// <summary>One push of a group; <paramref name="replaying"/>: refused, and the group is replayed on the new head.</summary>
+    /// <param name="outcome">The push's outcome as metrics name it (<c>PushNames.Of</c> in <c>Git/</c>).</param>
+    public void Pushed(string kbId, string outcome, bool replaying)
+    {
+        var kb = new KeyValuePair<string, object?>("kb", kbId);
+        _pushes.Add(1, kb, new("outcome", outcome));
+        if (replaying)
+        {
+            _replays.Add(1, kb, new("reason", outcome));
         }
     }
 

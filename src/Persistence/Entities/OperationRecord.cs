@@ -1,9 +1,10 @@
+using System.Text.Json.Serialization;
 using KbSync.Contracts;
 
 namespace KbSync.Persistence.Entities;
 
 /// <summary>
-/// One KB operation, from the moment a worker (or later the queue tap) sees it to its end.
+/// One KB operation, from the moment the queue tap (or a worker, if quicker) sees it to its end.
 /// The primary key is the producer's operation id, so a redelivered request finds its row.
 /// Durations are milliseconds.
 /// </summary>
@@ -22,6 +23,18 @@ public sealed class OperationRecord
     public string? Step { get; set; }
 
     public DateTimeOffset RequestedAt { get; set; }
+
+    /// <summary>
+    /// Its place in the broker's order: the queue tap numbers requests as they reach their partition
+    /// queue (<c>operation_queue_seq</c>), so a queue position counts the requests really ahead, whatever
+    /// the producers' clocks say. Null until the tap has seen it (a worker was quicker), and for rows older than the tap.
+    /// </summary>
+    [JsonIgnore]
+    public long? QueueSeq { get; set; }
+
+    /// <summary>The broker message id of the publish the tap saw, so that only its publisher can say the broker refused it; never shown.</summary>
+    [JsonIgnore]
+    public string? QueuedMessageId { get; set; }
     public DateTimeOffset? StartedAt { get; set; }
     public DateTimeOffset? FinishedAt { get; set; }
 

@@ -120,10 +120,19 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
     }
 
     /// <summary>
-    /// An open operation's place in its KB's queue: 1 is the one being worked on (or next), 2 waits
-    /// behind it, and so on. Null once the operation is final.
+    /// An open operation's place in its partition queue: 1 + the open (queued or running) operations
+    /// ahead of it there, in the broker's order (<see cref="OperationRecord.QueueSeq"/>), of every
+    /// registered KB that shares the partition (of <paramref name="partitions"/>), its own included: the
+    /// partition's consumer takes them all before it. Running ones count (1 is being worked on, or
+    /// next). Null once the operation is final. Two index range counts per KB of the partition, however
+    /// long the queue: no broker call, no scan of the queue.
+    /// <para>
+    /// An operation the tap has not numbered (a worker took it first, or it was queued before the tap
+    /// numbered requests) is placed among the unnumbered ones by request time; unnumbered open
+    /// operations are counted as ahead of every numbered one.
+    /// </para>
     /// </summary>
-    public async Task<int?> QueuePositionAsync(OperationRecord operation, CancellationToken cancellationToken = default)
+    public async Task<int?> QueuePositionAsync(OperationRecord operation, int partitions, CancellationToken cancellationToken = default)
     {
         if (operation.Status.IsFinal())
         {
@@ -131,16 +140,50 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
         }
 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        return await db.Operations.CountAsync(o =>
-            o.KbId == operation.KbId && (o.Status == OperationStatus.Queued || o.Status == OperationStatus.Running) &&
-            (o.RequestedAt < operation.RequestedAt || (o.RequestedAt == operation.RequestedAt && o.Id.CompareTo(operation.Id) <= 0)), cancellationToken);
+        var kbs = await PartitionKbsAsync(db, operation.KbId, partitions, cancellationToken);
+        var open = db.Operations.Where(o => kbs.Contains(o.KbId) && (o.Status == OperationStatus.Queued || o.Status == OperationStatus.Running));
+        var unnumbered = open.Where(o => o.QueueSeq == null);
+        if (operation.QueueSeq is not { } seq)
+        {
+            return await unnumbered.CountAsync(o => o.RequestedAt < operation.RequestedAt || (o.RequestedAt == operation.RequestedAt && o.Id.CompareTo(operation.Id) <= 0), cancellationToken);
+        }
+
+        return await open.CountAsync(o => o.QueueSeq < seq, cancellationToken) + await unnumbered.CountAsync(cancellationToken) + 1;
     }
 
-    /// <summary>How many operations of a KB requested before <paramref name="before"/> are queued or running.</summary>
-    public async Task<int> OpenCountAsync(string kbId, DateTimeOffset before, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The queue position of an operation just published: once the tap has numbered it (then every
+    /// request ahead of it is recorded too, since the tap reads in the broker's order), its
+    /// <see cref="QueuePositionAsync"/>. Null if it is final already, or the tap has not numbered it
+    /// within <paramref name="timeout"/> (no tap reader runs, or it is catching up).
+    /// </summary>
+    public async Task<int?> PositionOnceQueuedAsync(Guid operationId, int partitions, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        return await db.Operations.CountAsync(o => o.KbId == kbId && (o.Status == OperationStatus.Queued || o.Status == OperationStatus.Running) && o.RequestedAt < before, cancellationToken);
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (true)
+        {
+            if (await GetAsync(operationId, cancellationToken) is { } operation && (operation.QueueSeq is not null || operation.Status.IsFinal()))
+            {
+                return await QueuePositionAsync(operation, partitions, cancellationToken);
+            }
+
+            if (DateTimeOffset.UtcNow >= deadline)
+            {
+                return null;
+            }
+
+            await Task.Delay(ArrivalPollInterval, cancellationToken);
+        }
+    }
+
+    private static readonly TimeSpan ArrivalPollInterval = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>The registered KBs that hash to <paramref name="kbId"/>'s partition, and that KB itself.</summary>
+    private static async Task<string[]> PartitionKbsAsync(KbSyncDbContext db, string kbId, int partitions, CancellationToken cancellationToken)
+    {
+        var partition = Partitioning.PartitionOf(kbId, partitions);
+        var registered = await db.KnowledgeBases.AsNoTracking().Select(kb => kb.Id).ToListAsync(cancellationToken);
+        return [.. registered.Where(id => id != kbId && Partitioning.PartitionOf(id, partitions) == partition).Prepend(kbId)];
     }
 
     /// <summary>

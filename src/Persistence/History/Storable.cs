@@ -160,4 +160,16 @@ public static class OperationColumns
     public const int ErrorCode = 64;
     public const int ErrorMessage = 8000;
     public const int WorkerId = 100;
+
+    /// <summary><c>kind</c>, <c>status</c> and <c>step</c> hold wire names (<c>timed_out</c>, <c>process</c>…), all short.</summary>
+    public const int Kind = 16;
+
+    /// <inheritdoc cref="Kind"/>
+    public const int Status = 16;
+
+    /// <inheritdoc cref="Kind"/>
+    public const int Step = 16;
+
+    /// <summary>An AMQP <c>message_id</c> (a short string); longer ones are not kept, so they cannot be retracted.</summary>
+    public const int MessageId = 100;
 }

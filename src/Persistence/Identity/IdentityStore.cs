@@ -53,6 +53,7 @@ public sealed class IdentityStore(IDbContextFactory<KbSyncDbContext> contexts)
     public async Task DisableAsync(string name, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        ValidateName(name); // a name no principal can have is bad input, not "not found"
         var row = await db.Principals.SingleOrDefaultAsync(p => p.Name == name, cancellationToken) ?? throw new KeyNotFoundException($"No principal '{name}'.");
         row.DisabledAt ??= DateTimeOffset.UtcNow;
         await db.SaveChangesAsync(cancellationToken);
@@ -145,6 +146,7 @@ public sealed class IdentityStore(IDbContextFactory<KbSyncDbContext> contexts)
     public async Task RevokeGrantAsync(string kbId, string name, string right, CancellationToken cancellationToken = default)
     {
         ValidateGrant(kbId, right);
+        ValidateName(name);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var principal = await db.Principals.SingleOrDefaultAsync(p => p.Name == name, cancellationToken) ?? throw new KeyNotFoundException($"No principal '{name}'.");
         await db.KbGrants.Where(g => g.KbId == kbId && g.PrincipalId == principal.Id && g.Right == right).ExecuteDeleteAsync(cancellationToken);
@@ -222,14 +224,22 @@ public sealed class IdentityStore(IDbContextFactory<KbSyncDbContext> contexts)
         return (admin, token);
     }
 
-    private static async Task<PrincipalRecord> ActiveAsync(KbSyncDbContext db, string name, CancellationToken cancellationToken) =>
-        await db.Principals.SingleOrDefaultAsync(p => p.Name == name, cancellationToken) is { DisabledAt: null } row
+    /// <summary>The active principal of that name; a name no principal can have is an <see cref="ArgumentException"/> (bad input), not "not found".</summary>
+    private static async Task<PrincipalRecord> ActiveAsync(KbSyncDbContext db, string name, CancellationToken cancellationToken)
+    {
+        ValidateName(name);
+        return await db.Principals.SingleOrDefaultAsync(p => p.Name == name, cancellationToken) is { DisabledAt: null } row
             ? row
             : throw new KeyNotFoundException($"No active principal '{name}'.");
+    }
+
+    /// <summary>Whether a string can be a principal's name at all (letters, digits, '-', '_', '.'; checked before any lookup).</summary>
+    public static bool IsName(string? name) =>
+        !string.IsNullOrEmpty(name) && name.Length <= MaxNameLength && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') && char.IsAsciiLetterOrDigit(name[0]);
 
     private static void ValidateName(string name)
     {
-        if (string.IsNullOrEmpty(name) || name.Length > MaxNameLength || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || !char.IsAsciiLetterOrDigit(name[0]))
+        if (!IsName(name))
         {
             throw new ArgumentException($"'{name}' is not a principal name: 1 to {MaxNameLength} letters, digits, '-', '_' or '.', starting with a letter or digit.");
         }

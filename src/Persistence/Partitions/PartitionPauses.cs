@@ -18,6 +18,7 @@ public sealed class PartitionPauses(IDbContextFactory<KbSyncDbContext> contexts)
         var now = DateTimeOffset.UtcNow;
         reason = Storable.Text(reason, MaxReasonLength);
         workerId = Storable.Text(workerId, OperationColumns.WorkerId);
+        kbId = Storable.Text(kbId, Contracts.KbIds.MaxLength); // a group's KB id may be whatever a request said
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         await db.Database.ExecuteSqlAsync(
             $"""

@@ -1,10 +1,13 @@
 using System.CommandLine;
 using KbSync.Contracts;
 using KbSync.Persistence;
+using KbSync.Persistence.QueueTap;
 using KbSync.Producer.Api.Dashboard;
 using KbSync.Producer.Api.Security;
 using KbSync.Producer.Client;
+using KbSync.Producer.Telemetry;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace KbSync.Producer.Api;
 
@@ -41,6 +44,9 @@ internal static class ApiCommand
             builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = RequestLimits.MaxRequestBytes); // past it: 413
             builder.AddKbSyncPersistence();
             builder.AddKbSyncClient();
+            builder.AddProducerTracing(serviceName: "kbsync-api");
+            builder.AddQueueTap(); // positions and /queues hold with no worker running
+            builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddSource("Microsoft.AspNetCore")); // when traced: the request's span, the publish's parent
             builder.AddKbSyncApiSecurity();
             builder.Services.AddSingleton<RelayPublisher>();
             builder.Services.AddOpenApi();
@@ -49,7 +55,13 @@ internal static class ApiCommand
                 .AddMeter(ApiMetrics.MeterName)
                 .AddMeter(MassTransit.Monitoring.InstrumentationOptions.MeterName)
                 .AddPrometheusExporter());
-            builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = SignInPage.ExplainAntiforgery);
+            builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
+            {
+                SignInPage.ExplainAntiforgery(context);
+                BindingProblems.ExplainUnsupportedMediaType(context);
+            });
+            builder.Services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true); // binding failures reach BindingProblems
+            builder.Services.AddExceptionHandler<BindingProblems>();
 
             var app = builder.Build();
             foreach (var exposed in metrics.NotLoopback())
@@ -65,6 +77,7 @@ internal static class ApiCommand
             app.UseAuthentication();
             app.UseAuthorization();
             app.UseAntiforgery();
+            app.UseKbRouteCheck();
             app.MapOpenApi();
             app.MapKbSyncApi();
             app.MapDashboard();

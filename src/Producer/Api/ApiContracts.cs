@@ -7,10 +7,13 @@ namespace KbSync.Producer.Api;
 /// <summary>Body of <c>POST /kbs/{kb}/notes</c>.</summary>
 public sealed record SubmitNoteBody(string? RequestedBy, string? Text, string? Title = null, string? Category = null, IReadOnlyList<string>? Tags = null, Guid? OperationId = null);
 
-/// <summary>Answer to an accepted request: where to follow it, and how many of the KB's requests are ahead of it (1: it is next).</summary>
-public sealed record AcceptedOperation(Guid OperationId, string KbId, string StatusUrl, int QueuePosition);
+/// <summary>
+/// Answer to an accepted request: where to follow it, and its place in its partition queue (1: it is
+/// next; see <see cref="OperationHistory.QueuePositionAsync"/>); null when the queue tap had not recorded it within 2 s.
+/// </summary>
+public sealed record AcceptedOperation(Guid OperationId, string KbId, string StatusUrl, int? QueuePosition);
 
-/// <summary>An operation as <c>GET /operations/{id}</c> shows it: the history row, and its place in the KB's queue while open.</summary>
+/// <summary>An operation as <c>GET /operations/{id}</c> shows it: the history row, and its place in its partition queue while open.</summary>
 public sealed record OperationView(OperationRecord Operation, int? QueuePosition, PauseView? Paused = null);
 
 /// <summary>Body of <c>POST /kbs</c>.</summary>

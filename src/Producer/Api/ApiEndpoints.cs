@@ -26,7 +26,7 @@ public static class ApiEndpoints
             .RequireAuthorization(KbPolicies.Write).Accepts().Refusals();
         app.MapPost("/kbs/{kb}/agent-tasks", SubmitAgentTaskAsync).WithName("SubmitAgentTask").WithSummary("Publish an agent task; 202 with its operation id. Needs 'agent' on the KB.")
             .RequireAuthorization(KbPolicies.Agent).Accepts().Refusals();
-        app.MapGet("/operations/{id:guid}", GetOperationAsync).WithName("GetOperation")
+        app.MapGet("/operations/{id}", GetOperationAsync).WithName("GetOperation")
             .WithSummary("An operation of a KB the caller may read (404 for any other, so other KBs' ids do not leak).")
             .Produces<OperationView>().Authenticated().ProducesProblem(StatusCodes.Status404NotFound);
         app.MapGet("/operations", ListOperationsAsync).WithName("ListOperations")
@@ -69,21 +69,25 @@ public static class ApiEndpoints
         endpoint.Produces<AcceptedOperation>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-    private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, HttpResponse response, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, history, response, () => publisher.SubmitNoteAsync(
+    private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, IOptions<RabbitMqOptions> rabbit, HttpResponse response, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, history, rabbit.Value.Partitions, response, () => publisher.SubmitNoteAsync(
             user.ToPrincipal().Name, kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken), cancellationToken);
 
-    private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, HttpResponse response, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, history, response, () => publisher.SubmitAgentTaskAsync(
+    private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, IOptions<RabbitMqOptions> rabbit, HttpResponse response, CancellationToken cancellationToken) =>
+        AcceptAsync(kb, history, rabbit.Value.Partitions, response, () => publisher.SubmitAgentTaskAsync(
             user.ToPrincipal().Name, kb, body.RequestedBy ?? "", new AgentTaskContent(body.Instruction ?? "", body.Agent, body.Operations, body.ReadOnly), body.OperationId, cancellationToken), cancellationToken);
 
-    private static async Task<IResult> AcceptAsync(string kb, OperationHistory history, HttpResponse response, Func<Task<Guid>> submit, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes, then answers with the request's queue position once the queue tap has recorded it
+    /// (waiting at most <see cref="PositionWait"/>: the tap reads in the broker's order, so by then every
+    /// request ahead of it is recorded and counted).
+    /// </summary>
+    private static async Task<IResult> AcceptAsync(string kb, OperationHistory history, int partitions, HttpResponse response, Func<Task<Guid>> submit, CancellationToken cancellationToken)
     {
         try
         {
-            var submittedAt = DateTimeOffset.UtcNow;
             var operationId = await submit();
-            var position = await history.OpenCountAsync(kb, submittedAt, cancellationToken) + 1;
+            var position = await history.PositionOnceQueuedAsync(operationId, partitions, PositionWait, cancellationToken);
             return Results.Accepted($"/operations/{operationId}", new AcceptedOperation(operationId, kb, $"/operations/{operationId}", position));
         }
         catch (RequestTooLargeException error)
@@ -92,7 +96,7 @@ public static class ApiEndpoints
         }
         catch (ArgumentException error)
         {
-            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
+            return InvalidRequest(error);
         }
         catch (KbSyncQueueFullException error)
         {
@@ -104,6 +108,9 @@ public static class ApiEndpoints
             return Results.Problem(error.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "The request could not be queued");
         }
     }
+
+    /// <summary>How long <c>POST</c> waits for the queue tap to record its request before answering without a position.</summary>
+    private static readonly TimeSpan PositionWait = TimeSpan.FromSeconds(2);
 
     /// <summary>What a <c>503 Queue full</c> suggests: long enough for the workers to take a few thousand requests.</summary>
     private const int QueueFullRetryAfterSeconds = 30;
@@ -117,46 +124,27 @@ public static class ApiEndpoints
     {
         if (await history.GetAsync(id, cancellationToken) is not { } operation || !(await AuthorizeAsync(authorization, user, operation.KbId, KbPolicies.Read)).Succeeded)
         {
-            return Results.Problem($"No operation {id} in the history of a KB {user.Identity?.Name} may read: it is not published, no worker has taken it yet, or it is another KB's.",
+            return Results.Problem($"No operation {id} in the history of a KB {user.Identity?.Name} may read: it is not published, the queue tap has not recorded it yet, or it is another KB's.",
                 statusCode: StatusCodes.Status404NotFound);
         }
 
         var pause = operation.Status.IsFinal() ? null : await history.PauseOfAsync(operation.KbId, rabbit.Value.Partitions, cancellationToken);
         var pauseView = pause is null ? null : PauseView.For(pause, (await AuthorizeAsync(authorization, user, pause.KbId, KbPolicies.Read)).Succeeded);
-        return Results.Ok(new OperationView(operation, await history.QueuePositionAsync(operation, cancellationToken), pauseView));
+        return Results.Ok(new OperationView(operation, await history.QueuePositionAsync(operation, rabbit.Value.Partitions, cancellationToken), pauseView));
     }
 
     private static async Task<IResult> ListOperationsAsync(
-        string? kb, string? user, string? status, string? kind, DateTimeOffset? since, DateTimeOffset? until, int? limit, string? cursor,
+        string? kb, string? user, string? status, string? kind, string? since, string? until, int? limit, string? cursor,
         ClaimsPrincipal caller, CallerKbs callerKbs, IAuthorizationService authorization, OperationHistory history, CancellationToken cancellationToken)
     {
-        OperationKind? wantedKind = kind switch
+        HistoryQuery query;
+        try
         {
-            null => null,
-            "note" => OperationKind.Note,
-            "agent" => OperationKind.Agent,
-            _ => (OperationKind?)(-1),
-        };
-        if (wantedKind == (OperationKind)(-1))
-        {
-            return Results.Problem($"'{kind}' is not a kind: use note or agent.", statusCode: StatusCodes.Status400BadRequest);
+            query = HistoryFilter(kb, user, status, kind, since, until, limit, cursor, DateTimeOffset.UtcNow);
         }
-
-        OperationStatus? wanted = null;
-        if (status is not null)
+        catch (ArgumentException error)
         {
-            if (!OperationEnumNames.TryParseStatus(status, out var parsed))
-            {
-                return Results.Problem($"'{status}' is not a status: use queued, running, succeeded, duplicate, failed or timed_out.", statusCode: StatusCodes.Status400BadRequest);
-            }
-
-            wanted = parsed;
-        }
-
-        var take = limit ?? HistoryQuery.DefaultLimit;
-        if (take is < 1 or > HistoryQuery.MaxLimit)
-        {
-            return Results.Problem($"limit must be between 1 and {HistoryQuery.MaxLimit}.", statusCode: StatusCodes.Status400BadRequest);
+            return InvalidRequest(error);
         }
 
         // one KB asked: the caller must read it (403, whether or not the KB exists); none: the KBs it may read
@@ -167,14 +155,40 @@ public static class ApiEndpoints
 
         try
         {
-            var query = new HistoryQuery(kb, user, wanted, take, wantedKind, since, until, cursor) { KbSet = kb is null ? callerKbs.Readable : null };
-            return Results.Ok(await history.PageAsync(query, cancellationToken));
+            return Results.Ok(await history.PageAsync(query with { KbSet = kb is null ? callerKbs.Readable : null }, cancellationToken));
         }
         catch (ArgumentException error)
         {
-            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest);
+            return InvalidRequest(error);
         }
     }
+
+    /// <summary>The query string of <c>GET /operations</c>; throws <see cref="ArgumentException"/> naming the parameter that is wrong.</summary>
+    private static HistoryQuery HistoryFilter(
+        string? kb, string? user, string? status, string? kind, string? since, string? until, int? limit, string? cursor, DateTimeOffset now)
+    {
+        OperationKind? wantedKind = kind switch
+        {
+            null => null,
+            "note" => OperationKind.Note,
+            "agent" => OperationKind.Agent,
+            _ => throw new ArgumentException($"kind '{kind}' is not a kind: use note or agent."),
+        };
+        OperationStatus? wanted = status is null ? null
+            : OperationEnumNames.TryParseStatus(status, out var parsed) ? parsed
+            : throw new ArgumentException($"status '{status}' is not a status: use queued, running, succeeded, duplicate, failed or timed_out.");
+        var take = limit ?? HistoryQuery.DefaultLimit;
+        if (take is < 1 or > HistoryQuery.MaxLimit)
+        {
+            throw new ArgumentException($"limit must be between 1 and {HistoryQuery.MaxLimit}.");
+        }
+
+        return new HistoryQuery(ApiArguments.Kb(kb), ApiArguments.Requester(user), wanted, take, wantedKind,
+            ApiArguments.Time(since, nameof(since), now), ApiArguments.Time(until, nameof(until), now), cursor);
+    }
+
+    private static IResult InvalidRequest(ArgumentException error) =>
+        Results.Problem(ApiArguments.ReasonOf(error), statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
 
     private static async Task<IResult> ListKbsAsync(CallerKbs caller, KbRegistry registry, CancellationToken cancellationToken) =>
         Results.Ok((await registry.ListAsync(cancellationToken)).Where(kb => caller.MayRead(kb.Id)).Select(kb => KbView.For(kb, caller)).ToList());
@@ -213,7 +227,7 @@ public static class ApiEndpoints
         catch (ArgumentException error)
         {
             query = null!;
-            return Results.Problem(error.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid statistics query");
+            return Results.Problem(ApiArguments.ReasonOf(error), statusCode: StatusCodes.Status400BadRequest, title: "Invalid statistics query");
         }
     }
 

@@ -25,7 +25,8 @@ public static partial class StatsRequest
         return query;
     }
 
-    private static DateTimeOffset ParseTime(string value, string name, DateTimeOffset now)
+    /// <summary>An ISO 8601 time, or an age (<c>90m</c>, <c>24h</c>, <c>7d</c>) meaning that long before <paramref name="now"/>; <paramref name="name"/> names it in the error.</summary>
+    public static DateTimeOffset ParseTime(string value, string name, DateTimeOffset now)
     {
         if (ShortDuration().IsMatch(value))
         {

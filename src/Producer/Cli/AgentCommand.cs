@@ -20,8 +20,9 @@ internal static class AgentCommand
         var id = new Option<Guid?>("--id") { Description = "Operation id to use (default: a new one)." };
         var wait = new Option<bool>("--wait") { Description = "Wait for the result and show it." };
         var timeout = new Option<int>("--timeout") { Description = "Seconds --wait waits.", DefaultValueFactory = _ => 900 };
+        CliErrors.RequirePositive(timeout);
         var command = new Command("agent", "Run an agent task on a KB.") { kb, instruction, user, agent, ops, readOnly, id, wait, timeout };
-        command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
+        command.SetAction((parse, cancellationToken) => KbSyncCli.PublishAsync(async host =>
         {
             var kbId = KbIds.Validate(parse.GetValue(kb));
             var text = parse.GetValue(instruction)!;
@@ -32,6 +33,7 @@ internal static class AgentCommand
 
             var task = new AgentTaskContent(text, parse.GetValue(agent), await ReadOperationsAsync(parse.GetValue(ops), cancellationToken), parse.GetValue(readOnly));
             var operationId = parse.GetValue(id) ?? Guid.NewGuid();
+            Api.ApiArguments.Requester(parse.GetValue(user), "--user"); // before the broker is reached
             var client = await host.StartMessagingAsync(cancellationToken);
             if (!parse.GetValue(wait))
             {

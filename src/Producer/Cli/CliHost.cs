@@ -1,12 +1,16 @@
 using KbSync.Persistence;
 using KbSync.Producer.Client;
+using KbSync.Producer.Telemetry;
 
 namespace KbSync.Producer.Cli;
 
 /// <summary>
-/// The services one CLI command needs: the history database always, the broker only when the
-/// command starts it (<see cref="StartMessagingAsync"/>). Configuration comes from environment
-/// variables (<c>RabbitMq__Host</c>, <c>ConnectionStrings__KbSync</c>...) like the worker's.
+/// The services one CLI command needs: the history database when the command reads or changes it
+/// (migrated before the command runs), the broker only when the command starts it
+/// (<see cref="StartMessagingAsync"/>). A command that only publishes is created without
+/// <c>migrate</c> and never opens the database: a producer's machine needs neither PostgreSQL nor its
+/// credentials. Configuration comes from environment variables (<c>RabbitMq__Host</c>,
+/// <c>ConnectionStrings__KbSync</c>...) like the worker's.
 /// </summary>
 internal sealed class CliHost : IAsyncDisposable
 {
@@ -17,17 +21,24 @@ internal sealed class CliHost : IAsyncDisposable
 
     public IServiceProvider Services => _host.Services;
 
-    public static async Task<CliHost> CreateAsync(CancellationToken cancellationToken)
+    /// <param name="migrate">The command uses the database: its schema is brought up to date first, since any such command may be the first run against a new database.</param>
+    public static async Task<CliHost> CreateAsync(bool migrate, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = false, Args = [] });
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Critical); // failures reach the user as one error line
-        builder.AddKbSyncPersistence();
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning); // "Application started" is no news to a command's user
+        builder.AddKbSyncPersistence(); // registers, opens nothing: only a command's own queries do
         builder.AddKbSyncClient();
+        builder.AddProducerTracing(serviceName: "kbsync");
         var host = new CliHost(builder.Build());
-        await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+        if (migrate)
+        {
+            await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+        }
+
         return host;
     }
 

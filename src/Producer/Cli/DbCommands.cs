@@ -19,6 +19,11 @@ internal static class DbCommands
         var migrate = new Command("migrate", "Apply the database migrations (workers also do this when they start).") { admin, email };
         migrate.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
         {
+            if (parse.GetValue(email) is not null && parse.GetValue(admin) is null)
+            {
+                throw new ArgumentException("--email is the new administrator's e-mail: give --admin NAME with it.");
+            }
+
             var applied = await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
             var status = parse.GetValue(admin) is null ? Console.Out : Console.Error; // with --admin, standard output is the token alone
             status.WriteLine(applied.Count == 0 ? "The database is up to date." : $"Applied: {string.Join(", ", applied)}");

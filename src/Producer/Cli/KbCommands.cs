@@ -1,4 +1,5 @@
 using System.CommandLine;
+using KbSync.Contracts;
 using KbSync.Persistence.KnowledgeBases;
 using Spectre.Console;
 
@@ -67,7 +68,7 @@ internal static class KbCommands
         command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
         {
             var registry = host.Services.GetRequiredService<KbRegistry>();
-            var kbId = parse.GetValue(id)!;
+            var kbId = KbIds.Validate(parse.GetValue(id));
             var (adds, removes, fromDefaults) = (parse.GetValue(add) ?? [], parse.GetValue(remove) ?? [], parse.GetValue(reset));
             var record = adds.Length == 0 && removes.Length == 0 && !fromDefaults
                 ? await registry.FindAsync(kbId, cancellationToken) ?? throw new KeyNotFoundException($"No KB '{kbId}' is registered.")

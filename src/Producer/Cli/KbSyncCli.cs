@@ -22,8 +22,32 @@ internal static class KbSyncCli
         Api.ApiCommand.Create(),
     };
 
-    /// <summary>Runs a command body with its services; turns errors into a one-line message and an exit code.</summary>
-    public static async Task<int> RunAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken)
+    /// <summary>
+    /// Parses and runs a command line. A parse error (an unknown option, a missing or malformed value)
+    /// is bad input like any other: one line on standard error and exit code 2, not System.CommandLine's
+    /// default of the error, the whole help and exit code 1.
+    /// </summary>
+    public static async Task<int> InvokeAsync(string[] args)
+    {
+        var parse = CreateRoot().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            await Console.Error.WriteLineAsync(CliErrors.Describe(parse));
+            return CliErrors.BadInput;
+        }
+
+        return await parse.InvokeAsync();
+    }
+
+    /// <summary>Runs a command that reads or changes the database (migrated first), with its services; turns errors into a one-line message and an exit code.</summary>
+    public static Task<int> RunAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken) =>
+        RunAsync(body, migrate: true, cancellationToken);
+
+    /// <summary>Runs a command that only publishes to the broker (<c>note</c>, <c>agent</c>): the database is neither migrated nor opened for it.</summary>
+    public static Task<int> PublishAsync(Func<CliHost, Task<int>> body, CancellationToken cancellationToken) =>
+        RunAsync(body, migrate: false, cancellationToken);
+
+    private static async Task<int> RunAsync(Func<CliHost, Task<int>> body, bool migrate, CancellationToken cancellationToken)
     {
         if (Console.IsOutputRedirected)
         {
@@ -32,13 +56,13 @@ internal static class KbSyncCli
 
         try
         {
-            await using var host = await CliHost.CreateAsync(cancellationToken);
+            await using var host = await CliHost.CreateAsync(migrate, cancellationToken);
             return await body(host);
         }
         catch (ArgumentException error)
         {
-            await Console.Error.WriteLineAsync($"error: {error.Message}");
-            return 2;
+            await Console.Error.WriteLineAsync($"error: {Api.ApiArguments.ReasonOf(error)}");
+            return CliErrors.BadInput;
         }
         catch (Exception error) when (error is KbSyncPublishException or TimeoutException)
         {
@@ -57,7 +81,7 @@ internal static class KbSyncCli
         }
         catch (MassTransit.RabbitMqConnectionException error)
         {
-            await Console.Error.WriteLineAsync($"error: RabbitMQ did not answer ({error.Message}). Is it running (./dev services up) and are RabbitMq__Host/Port right?");
+            await Console.Error.WriteLineAsync($"error: RabbitMQ did not answer ({error.Message}). Is it running (./dev services up) and are RabbitMq__Host/Port (or RabbitMq__Hosts__<n>) right?");
             return 1;
         }
     }

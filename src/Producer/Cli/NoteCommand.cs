@@ -17,8 +17,9 @@ internal static class NoteCommand
         var id = new Option<Guid?>("--id") { Description = "Operation id to use (default: a new one). Re-using one never makes a second commit." };
         var wait = new Option<bool>("--wait") { Description = "Wait for the result and show it." };
         var timeout = new Option<int>("--timeout") { Description = "Seconds --wait waits.", DefaultValueFactory = _ => 600 };
+        CliErrors.RequirePositive(timeout);
         var command = new Command("note", "Add a note to a KB.") { kb, text, user, title, category, tags, id, wait, timeout };
-        command.SetAction((parse, cancellationToken) => KbSyncCli.RunAsync(async host =>
+        command.SetAction((parse, cancellationToken) => KbSyncCli.PublishAsync(async host =>
         {
             var body = parse.GetValue(text)!;
             if (body == "-")
@@ -30,6 +31,7 @@ internal static class NoteCommand
                 parse.GetValue(tags)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
             var kbId = KbIds.Validate(parse.GetValue(kb));
             var operationId = parse.GetValue(id) ?? Guid.NewGuid();
+            Api.ApiArguments.Requester(parse.GetValue(user), "--user"); // before the broker is reached
             var client = await host.StartMessagingAsync(cancellationToken);
             if (!parse.GetValue(wait))
             {

@@ -1,12 +1,17 @@
 using KbSync.Contracts;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.Producer.Client;
 
 public static class ClientExtensions
 {
-    /// <summary>MassTransit on RabbitMQ (section <c>RabbitMq</c>) and <see cref="KbSyncClient"/>.</summary>
+    /// <summary>
+    /// MassTransit on RabbitMQ (section <c>RabbitMq</c>) and <see cref="KbSyncClient"/>. Traces are the
+    /// program's to configure: MassTransit's send spans come from the ActivitySource <c>MassTransit</c>.
+    /// </summary>
     public static IHostApplicationBuilder AddKbSyncClient(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
@@ -16,15 +21,7 @@ public static class ClientExtensions
         builder.Services.AddMassTransit(bus => bus.UsingRabbitMq((context, cfg) =>
         {
             cfg.ConnectSendObserver(context.GetRequiredService<RefusedPublishes>());
-            var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
-            cfg.Host(rabbit.Host, (ushort)rabbit.Port, rabbit.VirtualHost, h =>
-            {
-                h.Username(rabbit.Username);
-                h.Password(rabbit.Password);
-                h.PublisherConfirmation = true;
-            });
-            cfg.Message<OperationCompleted>(m => m.SetEntityName(Topology.CompletedExchange));
-            cfg.Message<OperationFailed>(m => m.SetEntityName(Topology.FailedExchange));
+            cfg.UseKbSyncBroker(context.GetRequiredService<IOptions<RabbitMqOptions>>().Value, host => host.PublisherConfirmation = true);
         }));
         return builder;
     }

@@ -19,6 +19,7 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
     /// <see cref="KbSyncPublishException"/> when no partition queue takes the message.
     /// </summary>
     /// <param name="onBehalfOf">For a trusted relay (the HTTP API): the principal it publishes for; the workers refuse it from anyone else.</param>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1068", Justification = "Published API: onBehalfOf came after the token, and callers pass the token by position")]
     public async Task<Guid> SubmitNoteAsync(string kbId, string requestedBy, NoteContent note, Guid? operationId = null, CancellationToken cancellationToken = default, string? onBehalfOf = null)
     {
         KbIds.Validate(kbId);
@@ -42,6 +43,7 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
     /// external agent) and returns its operation id once the broker has it.
     /// </summary>
     /// <param name="onBehalfOf">For a trusted relay (the HTTP API): the principal it publishes for; the workers refuse it from anyone else.</param>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1068", Justification = "Published API: onBehalfOf came after the token, and callers pass the token by position")]
     public async Task<Guid> SubmitAgentTaskAsync(string kbId, string requestedBy, AgentTaskContent task, Guid? operationId = null, CancellationToken cancellationToken = default, string? onBehalfOf = null)
     {
         KbIds.Validate(kbId);
@@ -74,10 +76,12 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
         var partition = Partitioning.PartitionOf(request.KbId, _partitions);
         var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.RequestsExchange}?type=direct"));
         using var refusal = refusals.Start(request.OperationId, cancellationToken);
+        var messageId = NewId.NextGuid();
         try
         {
             await endpoint.Send(request, context =>
             {
+                context.MessageId = messageId;
                 context.SetRoutingKey(Topology.RoutingKey(partition));
                 context.Durable = true;
                 if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
@@ -89,6 +93,7 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
         }
         catch (Exception error) when (refusal.Refused(cancellationToken) || RefusedPublishes.IsNack(error))
         {
+            await NoticeRefusedAsync(endpoint, new RequestRefused(request.OperationId, messageId.ToString()));
             throw new KbSyncQueueFullException(
                 $"Queue full: the broker refused the request for KB '{request.KbId}': partition queue {Topology.PartitionQueue(partition)} is full " +
                 "(RabbitMq__MaxQueueLength requests wait already) or has no replica to take it. Nothing was queued; try again when the workers have caught up.", error);
@@ -100,6 +105,30 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
                 "Is a worker started (it declares the queues), and do producers and workers use the same RabbitMq__Partitions?", error);
         }
     }
+
+    /// <summary>
+    /// Tells the queue tap that the broker refused the publish: it had a copy of it, and would otherwise
+    /// show a request as queued that never will run. Best effort, within <see cref="NoticeTimeout"/>: if the
+    /// notice is lost too, the row stays queued until the id is published again or pruned.
+    /// </summary>
+    private static async Task NoticeRefusedAsync(ISendEndpoint endpoint, RequestRefused notice)
+    {
+        using var timeout = new CancellationTokenSource(NoticeTimeout);
+        try
+        {
+            await endpoint.Send(notice, context =>
+            {
+                context.SetRoutingKey(Topology.RefusedRoutingKey);
+                context.Durable = true;
+            }, timeout.Token);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            // the refusal itself is what the caller must hear about; the notice only tidies history
+        }
+    }
+
+    private static readonly TimeSpan NoticeTimeout = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>The request is larger than <see cref="RequestLimits"/> allow; nothing was published.</summary>

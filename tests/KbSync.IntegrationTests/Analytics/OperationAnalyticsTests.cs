@@ -1,6 +1,5 @@
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
-using KbSync.Persistence;
 using KbSync.Persistence.Analytics;
 using KbSync.Persistence.Analytics.Rollups;
 using KbSync.Persistence.Entities;

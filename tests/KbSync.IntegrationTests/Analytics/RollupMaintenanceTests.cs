@@ -38,7 +38,7 @@ public sealed class RollupMaintenanceTests(PostgresService postgres) : IAsyncLif
             var who = $"user-{random.Next(6)}";
             rows.Add(random.Next(4) == 0
                 ? HistoryRows.Open(kb, who, random.Next(2) == 0 ? OperationStatus.Queued : OperationStatus.Running, requested)
-                : HistoryRows.Finished(kb, who, (OperationStatus)Enum.Parse(typeof(OperationStatus), Final[random.Next(4)].Replace("_", ""), ignoreCase: true),
+                : HistoryRows.Finished(kb, who, Enum.Parse<OperationStatus>(Final[random.Next(4)].Replace("_", ""), ignoreCase: true),
                     requested, queueWaitMs: Math.Exp(random.NextDouble() * 12), lockWaitMs: random.Next(3) == 0 ? 0 : Math.Exp(random.NextDouble() * 8)));
         }
 

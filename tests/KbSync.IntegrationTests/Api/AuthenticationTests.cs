@@ -24,18 +24,10 @@ public sealed partial class AuthenticationTests(RabbitMqService rabbit, Postgres
     {
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
         await _sandbox.RegisterKbAsync(Kb, remote: null);
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
+        _api = await _sandbox.StartApiAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_api is not null)
-        {
-            await _api.DisposeAsync();
-        }
-
-        await _sandbox.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
     [Fact]
     public async Task A_revoked_token_or_a_disabled_principals_token_is_refused_at_once_as_an_invalid_token()
@@ -107,7 +99,7 @@ public sealed partial class AuthenticationTests(RabbitMqService rabbit, Postgres
     }
 
     [Fact]
-    public async Task Signing_in_with_an_unknown_token_is_refused_and_a_return_address_on_another_site_becomes_the_dashboard()
+    public async Task Signing_in_with_an_unknown_token_is_refused_and_a_return_address_on_another_site_is_a_400_problem_that_signs_nobody_in()
     {
         var token = await TestPrincipals.CreateAsync(_sandbox, "reader-a", (Kb, KbRights.Read));
         using var browser = Browser();
@@ -118,12 +110,21 @@ public sealed partial class AuthenticationTests(RabbitMqService rabbit, Postgres
         Assert.False(wrong.Headers.TryGetValues("Set-Cookie", out var cookies) && cookies.Any(c => c.StartsWith("kbsync.session=", StringComparison.Ordinal)));
         Assert.Equal(HttpStatusCode.Unauthorized, (await browser.GetAsync("/me")).StatusCode);
 
-        foreach (var (asked, landing) in new[] { ("//evil.example/x", "/dashboard"), ("https://evil.example/", "/dashboard"), ("/\\evil.example", "/dashboard"), ("/queues?x=1", "/queues?x=1") })
+        foreach (var foreign in new[] { "//evil.example/x", "https://evil.example/", "/\\evil.example" })
         {
-            var signedIn = await SignInAsync(browser, token, asked);
-            Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
-            Assert.Equal(landing, signedIn.Headers.Location!.OriginalString);
+            var refused = await SignInAsync(browser, token, foreign);
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.StartsWith($"returnUrl '{foreign}' is not a path of this site", await DetailAsync(refused));
+            Assert.False(refused.Headers.TryGetValues("Set-Cookie", out var set) && set.Any(c => c.StartsWith("kbsync.session=", StringComparison.Ordinal)));
+            var linked = await browser.GetAsync($"/signin?returnUrl={Uri.EscapeDataString(foreign)}");
+            Assert.Equal(HttpStatusCode.BadRequest, linked.StatusCode);
+            Assert.Contains("returnUrl", await DetailAsync(linked));
         }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.GetAsync("/me")).StatusCode);
+        var signedIn = await SignInAsync(browser, token, "/queues?x=1");
+        Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
+        Assert.Equal("/queues?x=1", signedIn.Headers.Location!.OriginalString);
     }
 
     /// <summary>A client that keeps cookies and does not follow redirects, as a test can read them.</summary>

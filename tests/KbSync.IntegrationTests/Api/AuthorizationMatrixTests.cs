@@ -44,18 +44,10 @@ public sealed class AuthorizationMatrixTests(RabbitMqService rabbit, PostgresSer
         var ofB = HistoryRows.Finished(KbB, "bob", OperationStatus.Succeeded, DateTimeOffset.UtcNow.AddMinutes(-5));
         await HistoryRows.SaveAsync(_sandbox.Database, [ofA, ofB]);
         (_operationOfA, _operationOfB) = (ofA.Id, ofB.Id);
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
+        _api = await _sandbox.StartApiAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_api is not null)
-        {
-            await _api.DisposeAsync();
-        }
-
-        await _sandbox.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
     /// <summary>A request and what each caller (in <see cref="Callers"/>' order) must get; every one about KB A.</summary>
     private sealed record Call(string Path, Func<HttpContent>? Body, params int[] Expected);

@@ -30,18 +30,10 @@ public sealed class KbRegistrationTests(RabbitMqService rabbit, PostgresService 
         _remoteB = _sandbox.CreateRemote(KbB).Path;
         await _sandbox.RegisterKbAsync(KbA, _remoteA);
         await _sandbox.RegisterKbAsync(KbB, _remoteB);
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
+        _api = await _sandbox.StartApiAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_api is not null)
-        {
-            await _api.DisposeAsync();
-        }
-
-        await _sandbox.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
     [Fact]
     public async Task An_admin_registers_a_new_kb_but_an_existing_one_without_replace_is_409_and_unchanged()

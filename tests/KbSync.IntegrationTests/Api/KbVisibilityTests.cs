@@ -57,18 +57,10 @@ public sealed class KbVisibilityTests(RabbitMqService rabbit, PostgresService po
             await db.SaveChangesAsync();
         }
 
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
+        _api = await _sandbox.StartApiAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_api is not null)
-        {
-            await _api.DisposeAsync();
-        }
-
-        await _sandbox.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
     [Fact]
     public async Task A_reader_of_kb_a_sees_nothing_of_kb_b_in_kbs_queues_operations_or_statistics()

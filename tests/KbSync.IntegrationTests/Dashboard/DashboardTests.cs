@@ -6,7 +6,6 @@ using KbSync.IntegrationTests.Api;
 using KbSync.IntegrationTests.Fixtures;
 using KbSync.Persistence.Entities;
 using KbSync.Persistence.Identity;
-using KbSync.Producer.Client;
 using Microsoft.EntityFrameworkCore;
 using PuppeteerSharp;
 using Xunit.Abstractions;
@@ -17,9 +16,10 @@ namespace KbSync.IntegrationTests.Dashboard;
 /// The dashboard in a real headless Chromium (Debian's <c>/usr/bin/chromium</c>, driven by
 /// PuppeteerSharp, which never downloads a browser here) against a real <c>kbsync api</c>, a real
 /// worker and a test database: seeded history for one KB, and real requests stuck behind a held
-/// lock in another so the live queue shows them. The browser signs in through the sign-in form, as
-/// the admin or as a reader of one KB. Saves screenshots to artifacts/test-results/dashboard.png and
-/// dashboard-reader.png.
+/// lock in another so the live queue shows them, with a pause of that KB's partition written
+/// straight into <c>partition_pauses</c>. The browser signs in through the sign-in form, as the admin
+/// or as a reader of one KB. Saves screenshots to artifacts/test-results/dashboard.png,
+/// dashboard-busy-kb.png and dashboard-reader.png.
 /// </summary>
 [Collection(ServicesCollection.Name)]
 public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postgres, ITestOutputHelper output) : IAsyncLifetime
@@ -28,6 +28,11 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
     private static readonly string ChromiumPath = Environment.GetEnvironmentVariable("KBSYNC_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
     private const string Hostile = "<img src=x onerror=\"window.__xss = 1\">";
     private const int Groups = 6;
+    private const int SpikeAt = 7, SpikeMs = 18_000;
+
+    /// <summary>The browser's zone: not UTC, so a time written in local time would show (+05:30, no daylight saving).</summary>
+    private const string BrowserZone = "Asia/Kolkata";
+    private const string PauseReason = "PostgreSQL is not answering (dashboard test): retrying every 5 s";
 
     private KbSyncSandbox _sandbox = null!;
     private ApiProcess _api = null!;
@@ -45,7 +50,7 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         await _sandbox.RegisterKbAsync("busy-kb", _sandbox.CreateRemote("busy-kb").Path);
         await SeedHistoryAsync();
         _readerToken = await TestPrincipals.CreateAsync(_sandbox, "dash-reader", ("dash-kb", KbRights.Read));
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
+        _api = await _sandbox.StartApiAsync();
 
         // busy-kb's lock is held by another process: its first request runs (waiting for the lock), the next two stay queued
         _lock = await LockHolder.HoldAsync(Path.Combine(dataPath, "locks", "busy-kb.lock"));
@@ -61,16 +66,20 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         {
             await WaitForStatusAsync(id, OperationStatus.Queued);
         }
+
+        // busy-kb's partition paused, as a worker's backstop records it while a service is down
+        await using var db = _sandbox.Database.CreateContext();
+        db.PartitionPauses.Add(new PartitionPauseRecord
+        {
+            Partition = Partitioning.PartitionOf("busy-kb", _sandbox.Partitions), KbId = "busy-kb", WorkerId = "w1",
+            Since = DateTimeOffset.UtcNow.AddMinutes(-3), UpdatedAt = DateTimeOffset.UtcNow, Reason = PauseReason, Attempts = 4,
+        });
+        await db.SaveChangesAsync();
     }
 
     public async Task DisposeAsync()
     {
         _lock?.Dispose();
-        if (_api is not null)
-        {
-            await _api.DisposeAsync();
-        }
-
         await _sandbox.DisposeAsync();
     }
 
@@ -106,16 +115,53 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         Assert.Contains(rows, row => row[2] == Hostile);
         Assert.Equal(2, rows.Count(row => row[1] == "busy-kb" && row[3] == "queued"));
 
-        // the live queue: busy-kb's count as GET /queues has it
+        // the live queue of all KBs: busy-kb's count as GET /queues has it, and why its partition waits
         var queues = await _api.Http.GetFromJsonAsync<JsonElement>("/queues");
         var busy = queues.EnumerateArray().Single(q => q.GetProperty("kbId").GetString() == "busy-kb");
         Assert.Equal((2, 1), (busy.GetProperty("queued").GetInt32(), busy.GetProperty("running").GetInt32()));
         Assert.Equal("2", await page.EvaluateExpressionAsync<string>("document.querySelector('#queues tr[data-kb=\"busy-kb\"] td[data-field=\"queued\"]').textContent"));
         Assert.Equal("1", await page.EvaluateExpressionAsync<string>("document.querySelector('#queues tr[data-kb=\"busy-kb\"] td[data-field=\"running\"]').textContent"));
+        Assert.Equal("(all your KBs)", await page.EvaluateExpressionAsync<string>("document.getElementById('queues-scope').textContent"));
+        var paused = await page.EvaluateExpressionAsync<string>("document.querySelector('#queues tr.paused[data-kb=\"busy-kb\"] td[data-field=\"paused\"]').textContent");
+        Assert.Contains(PauseReason, paused);
+        Assert.Contains("attempt 4", paused);
+        Assert.Matches(@"^since \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", paused);
+
+        // every time on the page in one zone and one format (UTC, though the browser's zone is +05:30), the "updated" line too; no 12-hour clock
+        Assert.Equal("+05:30", await page.EvaluateExpressionAsync<string>("new Date(0).toString().includes('GMT+0530') ? '+05:30' : new Date(0).toString()"));
+        var updated = await page.EvaluateExpressionAsync<string>("document.getElementById('status-line').textContent");
+        Assert.Matches(@"^updated \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$", updated);
+        Assert.InRange(DateTimeOffset.Parse(updated["updated ".Length..^1] + "+00:00", CultureInfo.InvariantCulture), DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddSeconds(5));
+        Assert.All(await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#operations td[data-field=\"time\"], #queues td[data-field=\"oldest\"]')].map(td => td.textContent)"),
+            time => Assert.Matches(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$", time));
+        Assert.DoesNotMatch(@"\d (AM|PM)\b", await page.EvaluateExpressionAsync<string>("document.body.innerText"));
+
+        // each summary figure says what it counts: "still queued or running" of those requested, beside the peak of those waiting at one instant
+        var labels = await page.EvaluateFunctionAsync<Dictionary<string, string>>("""
+            () => Object.fromEntries([...document.querySelectorAll('#summary .stat')].map(card =>
+              [card.querySelector('.value').id, card.querySelector('.label').textContent + ' | ' + card.querySelector('.hint').textContent]))
+            """);
+        Assert.Equal(10, labels.Count);
+        Assert.Equal("still queued or running | of those requested in the range, right now", labels["stat-open"]);
+        Assert.StartsWith("duplicate | of those requested in the range", labels["stat-duplicate"]);
+        Assert.StartsWith("peak queue depth | most operations waiting for a worker at one instant", labels["stat-peak-queue"]);
+        Assert.StartsWith("requested | operations requested in the range", labels["stat-operations"]);
+
+        // one KB chosen: the live queue shows that KB only (busy-kb, paused); then dash-kb, which has nothing queued
+        await page.SelectAsync("#kb-select", "busy-kb");
+        await page.WaitForFunctionAsync("() => document.body.dataset.kb === 'busy-kb'");
+        Assert.Equal(["busy-kb"], await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#queues tr[data-kb]')].map(row => row.dataset.kb)"));
+        Assert.Equal("(busy-kb)", await page.EvaluateExpressionAsync<string>("document.getElementById('queues-scope').textContent"));
+        Assert.Contains(PauseReason, await page.EvaluateExpressionAsync<string>("document.querySelector('#queues tr.paused td[data-field=\"paused\"]').textContent"));
+        Assert.Equal(["No finished operation was requested in this range.", "No operation finished in this range."],
+            await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('svg.chart text.empty')].map(t => t.textContent)"));
+        await SaveScreenshotAsync(page, "dashboard-busy-kb.png");
 
         // one KB: its summary and charts equal GET /kbs/{kb}/stats over the same range
         await page.SelectAsync("#kb-select", "dash-kb");
         await page.WaitForFunctionAsync("() => document.body.dataset.kb === 'dash-kb' && document.body.dataset.range === '24h'");
+        Assert.Equal(0, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#queues tr[data-kb]').length"));
+        Assert.Contains("Nothing of dash-kb", await page.EvaluateExpressionAsync<string>("document.querySelector('#queues tbody').textContent"));
         var shown = await ReadChartsAsync(page);
         var stats = await StatsAsync("dash-kb", shown);
         Assert.Equal(48, stats.GetProperty("waitsOverTime").GetArrayLength());
@@ -123,7 +169,57 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         Assert.Equal(Value(stats, "waits", "lockWait", "p95Ms"), shown.Stat("stat-lock-p95"), 1e-9);
         Assert.Equal(Value(stats, "waits", "queueWait", "p50Ms"), shown.Stat("stat-queue-p50"), 1e-9);
         Assert.Equal(_seeded.Count, shown.Stat("stat-operations"), 1e-9);
+        Assert.Equal(shown.Stat("stat-operations"), shown.Stat("stat-succeeded") + shown.Stat("stat-duplicate") + shown.Stat("stat-failed") + shown.Stat("stat-open"), 1e-9);
+        Assert.Equal(0, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('svg.chart text.empty').length"));
         AssertChartsMatch(stats, shown, minimumPoints: Groups - 1);
+
+        // the waits on a logarithmic axis (decades from 1 ms to 100 s): beside the 18 s spike, which sits near the top,
+        // every wait of 50 ms or more is at least a fifth of the plot above its bottom (on a linear axis to 20 s, 100 ms
+        // would be half a percent of it)
+        Assert.Equal("log", await page.EvaluateExpressionAsync<string>("document.getElementById('chart-waits').dataset.scale"));
+        Assert.Equal(["1 ms", "10 ms", "100 ms", "1 s", "10 s", "100 s"],
+            await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#chart-waits text.y-tick')].map(t => t.textContent)"));
+        var heights = await page.EvaluateFunctionAsync<Dictionary<string, double[][]>>("""
+            () => {
+              const lines = [...document.querySelectorAll('#chart-waits g.axes line')].map(l => Number(l.getAttribute('y1')));
+              const bottom = Math.max(...lines), plot = bottom - Math.min(...lines);
+              return Object.fromEntries([...document.querySelectorAll('#chart-waits g[data-series]')].map(g => [g.dataset.series,
+                [...g.querySelectorAll('circle')].map(c => [Number(c.dataset.value), (bottom - Number(c.getAttribute('cy'))) / plot])]));
+            }
+            """);
+        Assert.Contains(heights["lock-p95"], point => point[0] > 10_000 && point[1] > 0.75);
+        Assert.All(heights.Values.SelectMany(points => points).Where(point => point[0] >= 50), point => Assert.True(point[1] >= 0.2, $"a wait of {point[0]} ms drawn at {point[1]:P0} of the plot"));
+        var ticks = await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#chart-waits text.x-tick')].map(t => t.dataset.time + ' ' + t.textContent)");
+        Assert.InRange(ticks.Length, 7, 9);
+        Assert.All(ticks, tick => Assert.Matches(@"^\d{4}-(\d\d-\d\d)T(?:(\d\d):00:00\.000Z \2:00|00:00:00\.000Z \1)$", tick)); // the date at midnight
+        Assert.All(ticks, tick => Assert.Equal(0, int.Parse(tick[11..13], CultureInfo.InvariantCulture) % 3));
+        Assert.Equal(["succeeded", "duplicate", "failed", "timed out"], await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#legend-throughput span')].map(s => s.textContent)"));
+        Assert.InRange(await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#chart-throughput text.x-tick').length"), 7, 9);
+        Assert.All(await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#chart-throughput text.y-tick')].map(t => t.textContent)"),
+            label => Assert.Matches("^[0-9]+$", label));
+
+        // stacked: in each bucket the outcomes' bars sit on one another, in the legend's order, from the zero line up
+        var stacks = await page.EvaluateFunctionAsync<string[]>("""
+            () => {
+              const zero = Math.max(...[...document.querySelectorAll('#chart-throughput g.axes line')].map(l => Number(l.getAttribute('y1'))));
+              const columns = new Map();
+              for (const group of document.querySelectorAll('#chart-throughput g[data-series]'))
+                for (const bar of group.querySelectorAll('rect')) {
+                  const x = bar.getAttribute('x');
+                  if (!columns.has(x)) columns.set(x, []);
+                  columns.get(x).push([group.dataset.series, Number(bar.getAttribute('y')), Number(bar.getAttribute('height'))]);
+                }
+              return [...columns.values()].map(bars => {
+                let base = zero;
+                for (const [, y, height] of bars) { if (Math.abs(y + height - base) > 0.01) return 'gap under ' + bars.map(b => b[0]).join('+'); base = y; }
+                return bars.map(b => b[0]).join('+');
+              });
+            }
+            """);
+        Assert.Equal(Groups, stacks.Length);
+        Assert.All(stacks, stack => Assert.Matches("^(succeeded)?(\\+?duplicate)?(\\+?failed)?(\\+?timed-out)?$", stack));
+        Assert.Contains("succeeded+duplicate", stacks);
+        Assert.Contains("succeeded+failed", stacks);
 
         await SaveScreenshotAsync(page, "dashboard.png");
 
@@ -135,6 +231,9 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
         Assert.Equal(TimeSpan.FromHours(1), lastHour.Until - lastHour.Since);
         Assert.Equal(60, hourStats.GetProperty("waitsOverTime").GetArrayLength());
         AssertChartsMatch(hourStats, lastHour, minimumPoints: 1);
+        var hourTicks = await page.EvaluateExpressionAsync<string[]>("[...document.querySelectorAll('#chart-waits text.x-tick')].map(t => t.dataset.time + ' ' + t.textContent)");
+        Assert.InRange(hourTicks.Length, 5, 7); // every 10 minutes
+        Assert.All(hourTicks, tick => Assert.Matches(@"^\d{4}-(\d\d-\d\d)T(?:(\d\d:\d0):00\.000Z \2|00:00:00\.000Z \1)$", tick));
 
         // nothing user-provided became markup, and the page had no errors (a CSP violation would be one)
         Assert.Equal(0, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('main img, main script').length"));
@@ -219,6 +318,7 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
             }
         };
         await page.SetViewportAsync(new ViewPortOptions { Width = 1400, Height = 1000 });
+        await page.EmulateTimezoneAsync(BrowserZone);
         return problems;
     }
 
@@ -251,8 +351,12 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
             Assert.Equal(1, shown.Paths[series]);
         }
 
-        var finished = stats.GetProperty("throughput").EnumerateArray().Select(b => (double)b.GetProperty("finished").GetInt64()).Where(f => f > 0).ToList();
-        Assert.Equal(finished, shown.Points["throughput"]);
+        // throughput: one stacked series per outcome, each bar the bucket's count of that outcome
+        foreach (var (series, field) in new[] { ("succeeded", "succeeded"), ("duplicate", "duplicate"), ("failed", "failed"), ("timed-out", "timedOut") })
+        {
+            var counts = stats.GetProperty("throughput").EnumerateArray().Select(b => (double)b.GetProperty(field).GetInt64()).Where(f => f > 0).ToList();
+            Assert.Equal(counts, shown.Points[series]);
+        }
     }
 
     private static double Value(JsonElement element, params string[] path) =>
@@ -307,8 +411,9 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
 
     /// <summary>
     /// Six groups of three operations of dash-kb, one group every 30 minutes over the last 3 hours
-    /// (so the charts draw lines through neighbouring buckets): known waits, several statuses, and
-    /// a requester and an error message that are markup.
+    /// (so the charts draw lines through neighbouring buckets): known waits (0.1 to 3 s, and one lock
+    /// wait of 18 s, a spike that would flatten a linear axis), several statuses, and a requester and
+    /// an error message that are markup.
     /// </summary>
     private async Task SeedHistoryAsync()
     {
@@ -327,7 +432,7 @@ public sealed class DashboardTests(RabbitMqService rabbit, PostgresService postg
                 };
                 _seeded.Add(HistoryRows.Finished("dash-kb", requester, status,
                     now.AddMinutes(-20 - 30 * group - j).AddMilliseconds(-k),
-                    queueWaitMs: 100 + k * 397 % 3000, lockWaitMs: k % 3 == 0 ? 0 : 50 + k * 131 % 2000, error));
+                    queueWaitMs: 100 + k * 397 % 3000, lockWaitMs: k == SpikeAt ? SpikeMs : k % 3 == 0 ? 0 : 50 + k * 131 % 2000, error));
             }
         }
 

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using System.Text;
 
 namespace KbSync.IntegrationTests.Fixtures;
 
@@ -8,28 +8,13 @@ public static class CliRunner
     public static Task<CliResult> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args) =>
         RunWithInputAsync(environment, standardInput: "", args);
 
+    /// <summary>Runs the CLI with <paramref name="standardInput"/> on its standard input (UTF-8); it is killed after 2 minutes.</summary>
     public static async Task<CliResult> RunWithInputAsync(IReadOnlyDictionary<string, string> environment, string standardInput, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet", [CliAssembly(), .. args])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var (name, value) in environment)
-        {
-            info.Environment[name] = value;
-        }
-
-        using var process = Process.Start(info)!;
-        await process.StandardInput.WriteAsync(standardInput);
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await process.WaitForExitAsync(timeout.Token);
-        return new CliResult(process.ExitCode, await stdout, await stderr);
+        var cli = await ProcessRunner.RunAsync("dotnet", [CliAssembly(), .. args], environment,
+            writeInput: input => input.WriteAsync(Encoding.UTF8.GetBytes(standardInput)).AsTask(), cancellationToken: timeout.Token);
+        return new CliResult(cli.ExitCode, cli.Output, cli.Error);
     }
 
     /// <summary>
@@ -41,34 +26,7 @@ public static class CliRunner
     public static async Task<ApiProcess> StartApiAsync(IReadOnlyDictionary<string, string> environment, string? bearerToken = null)
     {
         bearerToken ??= await CreateTokenAsync(environment, KbSyncSandbox.TestPrincipal);
-        var url = $"http://127.0.0.1:{FreePort()}";
-        var metricsUrl = $"http://127.0.0.1:{FreePort()}";
-        var info = new ProcessStartInfo("dotnet", [CliAssembly(), "api", "--urls", url, "--metrics-urls", metricsUrl]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var (name, value) in environment)
-        {
-            info.Environment[name] = value;
-        }
-
-        var api = new ApiProcess(Process.Start(info)!, new Uri(url), new Uri(metricsUrl), bearerToken);
-        for (var waited = 0; ; waited += 200)
-        {
-            try
-            {
-                if ((await api.Http.GetAsync("/health")).IsSuccessStatusCode)
-                {
-                    return api;
-                }
-            }
-            catch (HttpRequestException) when (waited < 60_000)
-            {
-                if (api.HasExited)
-                {
-                    throw new InvalidOperationException($"kbsync api exited before it answered /health:\n{api.Output}");
-                }
-            }
-
-            await Task.Delay(200);
-        }
+        return await ApiProcess.StartAsync(environment, bearerToken, CliAssembly());
     }
 
     /// <summary>A new API token of <paramref name="principal"/>, from <c>kbsync token create</c> (it prints the token alone on stdout).</summary>
@@ -78,103 +36,10 @@ public static class CliRunner
         return created.ExitCode == 0 ? created.Output.Trim() : throw new InvalidOperationException($"kbsync token create {principal} failed: {created}");
     }
 
-    public static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
-    private static string CliAssembly()
-    {
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var path = Path.Combine(testOutput.Parent!.Parent!.FullName, "KbSync.Producer", testOutput.Name, "kbsync.dll");
-        return File.Exists(path) ? path : throw new FileNotFoundException($"The CLI is not built at {path}: build the solution first.");
-    }
+    private static string CliAssembly() => BuiltPrograms.Existing(BuiltPrograms.Cli);
 }
 
 public sealed record CliResult(int ExitCode, string Output, string Error)
 {
     public override string ToString() => $"exit {ExitCode}\n--- stdout ---\n{Output}\n--- stderr ---\n{Error}";
-}
-
-/// <summary>A running <c>kbsync api</c>: <see cref="Http"/> sends its bearer token; <see cref="Client"/> makes clients for other principals.</summary>
-public sealed class ApiProcess : IAsyncDisposable
-{
-    private readonly Process _process;
-
-    private readonly System.Text.StringBuilder _output = new();
-
-    public ApiProcess(Process process, Uri baseAddress, Uri metricsUrl, string bearerToken)
-    {
-        _process = process;
-        // read what it writes, so that a full pipe never stalls it; kept for failure messages
-        process.OutputDataReceived += (_, line) => Append(line.Data);
-        process.ErrorDataReceived += (_, line) => Append(line.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        BaseAddress = baseAddress;
-        MetricsUrl = metricsUrl;
-        Http = Client(bearerToken);
-    }
-
-    public Uri BaseAddress { get; }
-
-    /// <summary>The metrics listener (<c>--metrics-urls</c>): <c>/metrics</c> without a token.</summary>
-    public Uri MetricsUrl { get; }
-
-    public HttpClient Http { get; }
-
-    public bool HasExited => _process.HasExited;
-
-    /// <summary>What the API wrote so far (stdout and stderr; the last 200,000 characters).</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
-
-    /// <summary>A client of this API sending <paramref name="bearerToken"/> (none: anonymous); the caller disposes it.</summary>
-    public HttpClient Client(string? bearerToken, bool followRedirects = true)
-    {
-        var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = followRedirects, UseCookies = false }) { BaseAddress = BaseAddress };
-        if (bearerToken is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearerToken);
-        }
-
-        return client;
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.AppendLine(line);
-            if (_output.Length > 200_000)
-            {
-                _output.Remove(0, _output.Length - 200_000);
-            }
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Http.Dispose();
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync();
-        _process.Dispose();
-    }
 }

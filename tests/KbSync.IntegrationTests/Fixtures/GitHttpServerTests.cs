@@ -342,10 +342,28 @@ public sealed class GitHttpServerTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     private static void Push(Repository repository, PushOptions? options = null) =>
-        repository.Network.Push(repository.Network.Remotes["origin"], "refs/heads/main:refs/heads/main", options ?? new PushOptions());
+        AgainIfInterrupted(() => repository.Network.Push(repository.Network.Remotes["origin"], "refs/heads/main:refs/heads/main", options ?? new PushOptions()));
 
     private static void Fetch(Repository repository, FetchOptions? options = null) =>
-        Commands.Fetch(repository, "origin", ["+refs/heads/main:refs/remotes/origin/main"], options ?? new FetchOptions(), logMessage: null);
+        AgainIfInterrupted(() => Commands.Fetch(repository, "origin", ["+refs/heads/main:refs/remotes/origin/main"], options ?? new FetchOptions(), logMessage: null));
+
+    /// <summary>
+    /// The server's git http-backend children run in this test process, and each one's exit (SIGCHLD) can
+    /// interrupt libgit2's wait on another client's socket ("Interrupted system call": libgit2 polls with
+    /// the socket timeouts set and does not retry EINTR). That is the test's own doing, not the server's,
+    /// so the call is made again once.
+    /// </summary>
+    private static void AgainIfInterrupted(Action gitCall)
+    {
+        try
+        {
+            gitCall();
+        }
+        catch (LibGit2SharpException error) when (error.Message.Contains("Interrupted system call", StringComparison.Ordinal))
+        {
+            gitCall();
+        }
+    }
 
     private static string Describe(Exception? error) => error is null ? "(nothing)" : $"{error.GetType().Name}: \"{error.Message}\"";
 

@@ -60,20 +60,13 @@ public static class HistoryRows
     }
 
     /// <summary>
-    /// PostgreSQL's percentile_cont, the reference the analytics are checked against: rank p(n-1) in
-    /// the sorted values, linear interpolation between its neighbours; null without values.
+    /// PostgreSQL's percentile_cont over a history column, the reference the analytics are checked
+    /// against (<see cref="Percentile"/>): rows without a value are left out; null when none has one.
     /// </summary>
     public static double? PercentileCont(IEnumerable<double?> values, double p)
     {
         var sorted = values.OfType<double>().Order().ToArray();
-        if (sorted.Length == 0)
-        {
-            return null;
-        }
-
-        var rank = p * (sorted.Length - 1);
-        var (lower, upper) = ((int)Math.Floor(rank), (int)Math.Ceiling(rank));
-        return sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - lower);
+        return sorted.Length == 0 ? null : Percentile.OfSorted(sorted, p);
     }
 
     public static async Task SaveAsync(TestDatabase database, IEnumerable<OperationRecord> rows)

@@ -14,6 +14,7 @@ public sealed class KbSyncSandbox : IAsyncDisposable
 {
     private readonly List<WorkerProcess> _workers = [];
     private readonly List<ProducerHost> _producers = [];
+    private readonly List<ApiProcess> _apis = [];
 
     private KbSyncSandbox(RabbitVirtualHost virtualHost, TestDatabase database, int partitions)
     {
@@ -109,6 +110,14 @@ public sealed class KbSyncSandbox : IAsyncDisposable
 
             await Task.Delay(100);
         }
+    }
+
+    /// <summary>Starts <c>kbsync api</c> with this sandbox's environment, its client signed in as <see cref="TestPrincipal"/>; stopped with the sandbox.</summary>
+    public async Task<ApiProcess> StartApiAsync()
+    {
+        var api = await CliRunner.StartApiAsync(Environment(), AdminToken);
+        _apis.Add(api);
+        return api;
     }
 
     public async Task<ProducerHost> StartProducerAsync()
@@ -216,6 +225,11 @@ public sealed class KbSyncSandbox : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var api in _apis)
+        {
+            await api.DisposeAsync();
+        }
+
         foreach (var producer in _producers)
         {
             await producer.DisposeAsync();

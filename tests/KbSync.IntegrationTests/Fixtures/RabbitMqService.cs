@@ -9,17 +9,24 @@ namespace KbSync.IntegrationTests.Fixtures;
 /// The real RabbitMQ the tests use: a Testcontainers broker where a Docker engine answers, otherwise
 /// the one <c>./dev services up</c> started (overridable with <c>RabbitMq__Host</c>, <c>RabbitMq__Port</c>,
 /// <c>KBSYNC_TEST_RABBITMQ_MANAGEMENT_PORT</c>). Each test gets its own virtual host, so tests and their
-/// workers never see each other's queues.
+/// workers never see each other's queues. <see cref="ForNodes"/> gives the same for brokers a test runs
+/// itself (<see cref="BrokerNodes"/>): a cluster's nodes share their virtual hosts, and the management
+/// API is asked on the next node when one does not answer (it was killed).
 /// </summary>
 public sealed class RabbitMqService : IAsyncLifetime
 {
     private RabbitMqContainer? _container;
     private HttpClient _management = null!;
+    private List<Uri> _managementNodes = [];
+    private int _answering;
 
     public string Host { get; private set; } = Environment.GetEnvironmentVariable("RabbitMq__Host") ?? "localhost";
     public int Port { get; private set; } = int.Parse(Environment.GetEnvironmentVariable("RabbitMq__Port") ?? "5672");
     public string Username { get; } = Environment.GetEnvironmentVariable("RabbitMq__Username") ?? "guest";
     public string Password { get; } = Environment.GetEnvironmentVariable("RabbitMq__Password") ?? "guest";
+
+    /// <summary>Every node's AMQP endpoint (<c>host:port</c>): one, unless this is a cluster.</summary>
+    public IReadOnlyList<string> Nodes { get; private set; } = [];
 
     public async Task InitializeAsync()
     {
@@ -33,33 +40,82 @@ public sealed class RabbitMqService : IAsyncLifetime
             managementPort = _container.GetMappedPublicPort(15672);
         }
 
-        _management = new HttpClient { BaseAddress = new Uri($"http://{Host}:{managementPort}/api/"), Timeout = TimeSpan.FromSeconds(30) };
+        await ConnectManagementAsync([(Host, Port, managementPort)]);
+    }
+
+    /// <summary>The brokers at these loopback ports (the first is <see cref="Host"/>:<see cref="Port"/>), already running.</summary>
+    public static async Task<RabbitMqService> ForNodes(IReadOnlyList<(int AmqpPort, int ManagementPort)> nodes)
+    {
+        var service = new RabbitMqService { Host = "127.0.0.1", Port = nodes[0].AmqpPort };
+        await service.ConnectManagementAsync(nodes.Select(n => ("127.0.0.1", n.AmqpPort, n.ManagementPort)).ToList());
+        return service;
+    }
+
+    private async Task ConnectManagementAsync(IReadOnlyList<(string Host, int AmqpPort, int ManagementPort)> nodes)
+    {
+        Nodes = nodes.Select(n => $"{n.Host}:{n.AmqpPort}").ToList();
+        _managementNodes = nodes.Select(n => new Uri($"http://{n.Host}:{n.ManagementPort}/api/")).ToList();
+        _management = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         _management.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Username}:{Password}")));
-        using var overview = await _management.GetAsync("overview");
+        using var overview = await ManagementAsync(HttpMethod.Get, "overview");
         overview.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>
+    /// A management API request to the node that answered last, or else to the next one that answers:
+    /// any node of a cluster answers for all of it.
+    /// </summary>
+    internal async Task<HttpResponseMessage> ManagementAsync(HttpMethod method, string path, string? json = null, string? reason = null)
+    {
+        for (var tried = 1; ; tried++)
+        {
+            var node = _answering;
+            using var request = new HttpRequestMessage(method, new Uri(_managementNodes[node], path));
+            request.Content = json is null ? null : new StringContent(json, Encoding.UTF8, "application/json");
+            if (reason is not null)
+            {
+                request.Headers.Add("X-Reason", reason);
+            }
+
+            try
+            {
+                return await _management.SendAsync(request);
+            }
+            catch (HttpRequestException) when (tried < _managementNodes.Count)
+            {
+                Interlocked.CompareExchange(ref _answering, (node + 1) % _managementNodes.Count, node);
+            }
+        }
     }
 
     /// <summary>A fresh virtual host the guest user may use; deleted when disposed.</summary>
     public async Task<RabbitVirtualHost> CreateVirtualHostAsync()
     {
         var name = "kbsync-test-" + Guid.NewGuid().ToString("N")[..12];
-        (await _management.PutAsync($"vhosts/{name}", null)).EnsureSuccessStatusCode();
-        var permissions = new StringContent("""{"configure":".*","write":".*","read":".*"}""", Encoding.UTF8, "application/json");
-        (await _management.PutAsync($"permissions/{name}/{Username}", permissions)).EnsureSuccessStatusCode();
+        (await ManagementAsync(HttpMethod.Put, $"vhosts/{name}")).EnsureSuccessStatusCode();
+        (await ManagementAsync(HttpMethod.Put, $"permissions/{name}/{Username}", """{"configure":".*","write":".*","read":".*"}""")).EnsureSuccessStatusCode();
         return new RabbitVirtualHost(this, name);
     }
 
     /// <summary>Messages waiting in a queue (ready plus unacknowledged), from the management API.</summary>
     public async Task<string> GetQueueJsonAsync(string virtualHost, string queue)
     {
-        using var response = await _management.GetAsync($"queues/{Uri.EscapeDataString(virtualHost)}/{Uri.EscapeDataString(queue)}");
+        using var response = await ManagementAsync(HttpMethod.Get, $"queues/{Uri.EscapeDataString(virtualHost)}/{Uri.EscapeDataString(queue)}");
         return response.IsSuccessStatusCode ? await response.Content.ReadAsStringAsync() : "";
+    }
+
+    /// <summary>Every queue of a virtual host, as the management API describes it (a JSON array).</summary>
+    public async Task<string> GetQueuesJsonAsync(string virtualHost)
+    {
+        using var response = await ManagementAsync(HttpMethod.Get, $"queues/{Uri.EscapeDataString(virtualHost)}");
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadAsStringAsync();
     }
 
     /// <summary>The names of the client connections to a virtual host (the management API lists them a few seconds late).</summary>
     public async Task<IReadOnlyList<string>> ConnectionsAsync(string virtualHost)
     {
-        using var response = await _management.GetAsync($"vhosts/{Uri.EscapeDataString(virtualHost)}/connections");
+        using var response = await ManagementAsync(HttpMethod.Get, $"vhosts/{Uri.EscapeDataString(virtualHost)}/connections");
         response.EnsureSuccessStatusCode();
         using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return json.RootElement.EnumerateArray().Select(c => c.GetProperty("name").GetString()!).ToList();
@@ -68,24 +124,20 @@ public sealed class RabbitMqService : IAsyncLifetime
     /// <summary>Closes a client connection from the broker's side, as a broker restart or a network cut would.</summary>
     public async Task CloseConnectionAsync(string name)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Delete, $"connections/{Uri.EscapeDataString(name)}");
-        request.Headers.Add("X-Reason", "KbSync test: connection dropped");
-        using var response = await _management.SendAsync(request);
+        using var response = await ManagementAsync(HttpMethod.Delete, $"connections/{Uri.EscapeDataString(name)}", reason: "KbSync test: connection dropped");
         response.EnsureSuccessStatusCode();
     }
 
-    internal Task DeleteVirtualHostAsync(string name) => _management.DeleteAsync($"vhosts/{name}");
+    internal Task DeleteVirtualHostAsync(string name) => ManagementAsync(HttpMethod.Delete, $"vhosts/{name}");
 
     /// <summary>A broker user (no tags) with full permissions on one virtual host, as a producer's own account would be.</summary>
     internal async Task CreateUserAsync(string virtualHost, string name, string password)
     {
-        var user = new StringContent(System.Text.Json.JsonSerializer.Serialize(new { password, tags = "" }), Encoding.UTF8, "application/json");
-        (await _management.PutAsync($"users/{Uri.EscapeDataString(name)}", user)).EnsureSuccessStatusCode();
-        var permissions = new StringContent("""{"configure":".*","write":".*","read":".*"}""", Encoding.UTF8, "application/json");
-        (await _management.PutAsync($"permissions/{Uri.EscapeDataString(virtualHost)}/{Uri.EscapeDataString(name)}", permissions)).EnsureSuccessStatusCode();
+        (await ManagementAsync(HttpMethod.Put, $"users/{Uri.EscapeDataString(name)}", System.Text.Json.JsonSerializer.Serialize(new { password, tags = "" }))).EnsureSuccessStatusCode();
+        (await ManagementAsync(HttpMethod.Put, $"permissions/{Uri.EscapeDataString(virtualHost)}/{Uri.EscapeDataString(name)}", """{"configure":".*","write":".*","read":".*"}""")).EnsureSuccessStatusCode();
     }
 
-    internal Task DeleteUserAsync(string name) => _management.DeleteAsync($"users/{Uri.EscapeDataString(name)}");
+    internal Task DeleteUserAsync(string name) => ManagementAsync(HttpMethod.Delete, $"users/{Uri.EscapeDataString(name)}");
 
     public async Task DisposeAsync()
     {
@@ -102,16 +154,28 @@ public sealed class RabbitVirtualHost(RabbitMqService service, string name) : IA
     public string Name { get; } = name;
     public RabbitMqService Service { get; } = service;
 
-    /// <summary>The settings a worker or producer needs, as environment variables.</summary>
-    public IReadOnlyDictionary<string, string> Environment(int partitions = Topology.DefaultPartitionCount) => new Dictionary<string, string>
+    /// <summary>The settings a worker or producer needs, as environment variables (a cluster's nodes as <c>RabbitMq__Hosts__n</c>).</summary>
+    public IReadOnlyDictionary<string, string> Environment(int partitions = Topology.DefaultPartitionCount)
     {
-        ["RabbitMq__Host"] = Service.Host,
-        ["RabbitMq__Port"] = Service.Port.ToString(),
-        ["RabbitMq__VirtualHost"] = Name,
-        ["RabbitMq__Username"] = Service.Username,
-        ["RabbitMq__Password"] = Service.Password,
-        ["RabbitMq__Partitions"] = partitions.ToString(),
-    };
+        var environment = new Dictionary<string, string>
+        {
+            ["RabbitMq__Host"] = Service.Host,
+            ["RabbitMq__Port"] = Service.Port.ToString(),
+            ["RabbitMq__VirtualHost"] = Name,
+            ["RabbitMq__Username"] = Service.Username,
+            ["RabbitMq__Password"] = Service.Password,
+            ["RabbitMq__Partitions"] = partitions.ToString(),
+        };
+        if (Service.Nodes.Count > 1)
+        {
+            foreach (var (node, index) in Service.Nodes.Select((node, index) => (node, index)))
+            {
+                environment[$"RabbitMq__Hosts__{index}"] = node;
+            }
+        }
+
+        return environment;
+    }
 
     private readonly List<string> _users = [];
 

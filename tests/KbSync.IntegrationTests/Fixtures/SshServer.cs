@@ -78,7 +78,7 @@ public sealed class SshServer : IAsyncDisposable
         File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         File.WriteAllText(Path.Combine(folder, "authorized_keys"), $"restrict,command=\"{script}\" {File.ReadAllText(Path.Combine(folder, "deploy_key.pub")).Trim()}\n");
 
-        var port = CliRunner.FreePort();
+        var port = FreePorts.Loopback();
         var config = Path.Combine(folder, "sshd_config");
         File.WriteAllText(config, $"""
             Port {port}

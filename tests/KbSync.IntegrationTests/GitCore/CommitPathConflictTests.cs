@@ -2,7 +2,6 @@ using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Git;
-using KbSync.Persistence.Entities;
 using KbSync.Persistence.KnowledgeBases;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -19,14 +18,15 @@ public sealed class CommitPathConflictTests : IDisposable
     private static readonly CommitAuthor Author = new("Test", "test@example.com", DateTimeOffset.UnixEpoch);
     private readonly TempFolder _folder = new();
     private readonly GitRemote _remote;
-    private readonly KnowledgeBaseRecord _kb;
+    private readonly KbRemote _kb;
     private readonly KbClones _clones;
 
     public CommitPathConflictTests()
     {
         _remote = new GitRemote(_folder.Combine("paths-kb.git"));
         var rules = new RemoteRules(new RemoteOptions { LocalRoot = _folder.Path });
-        _kb = new KbRegistration("paths-kb", _remote.Path).ToRecord(DateTimeOffset.UtcNow, rules);
+        var record = new KbRegistration("paths-kb", _remote.Path).ToRecord(DateTimeOffset.UtcNow, rules);
+        _kb = new KbRemote(record.Id, record.RemoteUrl, record.Branch, record.TokenEnv);
         _clones = new KbClones(Options.Create(new KbWorkerOptions { WorkerId = "t", DataPath = _folder.Combine("data") }), rules, NullLogger<KbClones>.Instance);
     }
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Failures;
 using Xunit.Abstractions;
 
 namespace KbSync.IntegrationTests.GitCore;

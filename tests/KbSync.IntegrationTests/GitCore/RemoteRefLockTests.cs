@@ -2,7 +2,6 @@ using System.Diagnostics;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 using KbSync.KbWorker.Git;
-using KbSync.Persistence.Entities;
 using Microsoft.Extensions.Logging;
 
 namespace KbSync.IntegrationTests.GitCore;
@@ -191,7 +190,7 @@ public sealed class RemoteRefLockTests : IAsyncLifetime
     [InlineData("")]
     public async Task A_branch_name_git_would_refuse_fails_the_push_as_an_invalid_request_before_touching_a_file(string branch)
     {
-        var kb = new KnowledgeBaseRecord { Id = "kb", RemoteUrl = _remote, Branch = branch };
+        var kb = new KbRemote("kb", _remote, branch, TokenEnv: null);
         var before = Directory.EnumerateFileSystemEntries(_folder.Path, "*", SearchOption.AllDirectories).ToList();
 
         var failure = Assert.Throws<GitFailure>(() => LocalRemotePush.Push(kb, "/no/such.pack", _first, _second, _self, _logs, out _));

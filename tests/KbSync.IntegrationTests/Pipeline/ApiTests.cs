@@ -18,14 +18,10 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
     {
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres);
         await _sandbox.StartWorkerAsync("w1");
-        _api = await CliRunner.StartApiAsync(_sandbox.Environment(), _sandbox.AdminToken);
+        _api = await _sandbox.StartApiAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        await _api.DisposeAsync();
-        await _sandbox.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _sandbox.DisposeAsync();
 
     [Fact]
     public async Task A_kb_registered_and_a_note_posted_over_http_is_committed_and_readable_by_its_status_url()

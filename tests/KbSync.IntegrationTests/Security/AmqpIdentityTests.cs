@@ -105,6 +105,23 @@ public sealed class AmqpIdentityTests(RabbitMqService rabbit, PostgresService po
         Assert.Equal("alice", commit.Trailers!.Principal);
     }
 
+    [Theory]
+    [InlineData("ali\0ce")]
+    [InlineData("nobody-of-that-name")]
+    [InlineData("../../admin")]
+    public async Task A_relay_acting_for_someone_who_is_no_principal_fails_unauthorized_and_the_partition_goes_on(string onBehalfOf)
+    {
+        await using var relay = await RawAmqpClient.ConnectAsync(_sandbox.VirtualHost); // the tests' own user: a relay
+        var id = Guid.NewGuid();
+
+        await relay.PublishAsync("kb-a", Note(id, "kb-a", "web user", "for whom?", onBehalfOf), partitions: 1);
+
+        var failed = await relay.WaitForResultAsync(id, Prompt);
+        Assert.Equal(ReasonCodes.Unauthorized, failed.GetProperty("reasonCode").GetString());
+        Assert.Empty(_remotes["kb-a"].Commits());
+        await AliceWritesToKbAAsync();
+    }
+
     [Fact]
     public async Task A_commit_names_its_principal_as_committer_and_in_a_trailer_whatever_requestedBy_says()
     {

@@ -6,19 +6,27 @@ namespace KbSync.UnitTests.Agents;
 
 /// <summary>
 /// A test double of <see cref="IKbClone"/>: the tip's tree as a dictionary of path -> (kind, bytes).
-/// Folders are implied by the paths of the entries under them, as in git. Only what the
-/// <c>files</c> agent and <see cref="KbSync.KbWorker.Agents.KbWorkspace"/> use is implemented, plus a
-/// minimal <see cref="Commit"/> so a test can play the caller (commit only on success). Its commit
-/// goes through <see cref="CommitPaths"/> as the real clone's does, with the clone as the tip's tree
-/// (<see cref="ITipTree"/>), counting how often that tree is read.
+/// Folders are implied by the paths of the entries under them, as in git. What the <c>files</c> agent
+/// and <see cref="KbSync.KbWorker.Agents.KbWorkspace"/> use, and a <see cref="Commit"/> that goes
+/// through <see cref="CommitPaths"/> as the real clone's does, with the clone as the tip's tree
+/// (<see cref="ITipTree"/>), counting how often that tree is read. Each commit's message is kept, so
+/// <see cref="FindOperation"/> and <see cref="ContainsContent"/> read its trailers as the real clone does.
+/// With an <see cref="InMemoryRemote"/> it also syncs and pushes, as a compare-and-swap on the remote's
+/// head: what the operation pipeline's unit tests drive.
 /// </summary>
-public sealed class InMemoryKbClone : IKbClone, ITipTree
+public sealed class InMemoryKbClone(InMemoryRemote? remote = null) : IKbClone, ITipTree
 {
+    private const string FirstTip = "0000000000000000000000000000000000000001";
+
     private readonly Dictionary<string, (KbEntryKind Kind, byte[] Content)> _entries = new(StringComparer.Ordinal);
+    private readonly List<(string Sha, string Message)> _history = [];
+    private InMemoryRemote.State? _seen;
 
-    public string? Tip { get; private set; } = "0000000000000000000000000000000000000001";
+    public string? Tip { get; private set; } = FirstTip;
 
-    public bool HasRemote => false;
+    public bool HasRemote => remote is not null;
+
+    public string? LockedBy { get; private set; }
 
     /// <summary>How many commits were made.</summary>
     public int Commits { get; private set; }
@@ -118,7 +126,8 @@ public sealed class InMemoryKbClone : IKbClone, ITipTree
         }
 
         Commits++;
-        Tip = Sha1("commit " + Commits);
+        Tip = Sha1("commit " + Commits + " " + message);
+        _history.Add((Tip, message));
         return Tip;
     }
 
@@ -134,17 +143,67 @@ public sealed class InMemoryKbClone : IKbClone, ITipTree
         return Files(folder).Select(e => e.Path);
     }
 
-    public Task SyncAsync(bool fetch, CancellationToken cancellationToken) => throw new NotSupportedException();
+    /// <summary>
+    /// Moves the tip to the remote's head as last fetched, dropping unpushed commits; fetches first when
+    /// asked to or never done (<see cref="InMemoryRemote.FetchAsync"/>). Without a remote, the tip stays.
+    /// </summary>
+    public async Task SyncAsync(bool fetch, CancellationToken cancellationToken)
+    {
+        if (remote is null)
+        {
+            return;
+        }
 
-    public CommitTrailers? FindOperation(Guid operationId) => throw new NotSupportedException();
+        if (fetch || _seen is null)
+        {
+            _seen = await remote.FetchAsync(cancellationToken);
+        }
 
-    /// <summary>The double keeps no history of saved texts: no note is ever a duplicate.</summary>
-    public bool ContainsContent(string contentHash) => false;
+        Reset(_seen);
+    }
 
-    public Task<PushOutcome> PushAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+    public CommitTrailers? FindOperation(Guid operationId) =>
+        Trailers().FirstOrDefault(t => t.OperationId == operationId);
+
+    public bool ContainsContent(string contentHash) => Trailers().Any(t => t.ContentHash == contentHash);
+
+    /// <summary>The tip to the remote, if its head is still the one last fetched or pushed (<see cref="InMemoryRemote.Push"/>).</summary>
+    public Task<PushOutcome> PushAsync(CancellationToken cancellationToken)
+    {
+        if (remote is null)
+        {
+            return Task.FromResult(PushOutcome.NoRemote);
+        }
+
+        var state = new InMemoryRemote.State(new(_entries, StringComparer.Ordinal), [.. _history]);
+        var (outcome, lockedBy) = remote.Push(_seen?.Head, state);
+        LockedBy = lockedBy;
+        if (outcome == PushOutcome.Pushed)
+        {
+            _seen = state;
+        }
+
+        return Task.FromResult(outcome);
+    }
 
     public void Dispose()
     {
+    }
+
+    private IEnumerable<CommitTrailers> Trailers() =>
+        _history.Select(c => CommitTrailers.Parse(c.Message, c.Sha)).OfType<CommitTrailers>();
+
+    private void Reset(InMemoryRemote.State state)
+    {
+        _entries.Clear();
+        foreach (var (path, entry) in state.Entries)
+        {
+            _entries[path] = entry;
+        }
+
+        _history.Clear();
+        _history.AddRange(state.History);
+        Tip = state.Head ?? FirstTip;
     }
 
     /// <summary>Files and symlinks get the id git gives their blob, as a real clone reports it (external agents compare files by it).</summary>

@@ -1,12 +1,11 @@
 using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Failures;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using KbSync.KbWorker.Telemetry;
-using KbSync.Persistence;
 using KbSync.Persistence.Partitions;
+using KbSync.UnitTests.Doubles;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -138,21 +137,6 @@ public sealed class BackstopTests
         {
             Delays.Enqueue(dueTime);
             return System.CreateTimer(callback, state, TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-        }
-    }
-
-    /// <summary>The pause record is best effort: a database that cannot be reached must not change the outcome.</summary>
-    private sealed class NoDatabase : IDbContextFactory<KbSyncDbContext>
-    {
-        public KbSyncDbContext CreateDbContext() => throw new InvalidOperationException("no database in unit tests");
-    }
-
-    private sealed class TestMeters : IMeterFactory
-    {
-        public Meter Create(MeterOptions options) => new(options);
-
-        public void Dispose()
-        {
         }
     }
 }

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Messaging.Ordering;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace KbSync.UnitTests.Messaging;
@@ -164,6 +164,27 @@ public sealed class PartitionSequencerTests
     }
 
     [Fact]
+    public async Task When_stopping_a_delivery_taken_for_the_next_run_before_a_cancelled_one_is_given_back_too()
+    {
+        _holdFirstRun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hold = _holdFirstRun;
+        using var stopping = new CancellationTokenSource();
+        var sequencer = Create();
+        var first = sequencer.SubmitAsync(Tag(1), Request("a"), default);
+        await Task.Delay(50);
+        var before = sequencer.SubmitAsync(Tag(2), Request("b"), default);
+        var cancelled = sequencer.SubmitAsync(Tag(3), Request("c"), stopping.Token);
+        stopping.Cancel();
+
+        hold.SetResult();
+
+        await first.WaitAsync(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(10)));
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => before.WaitAsync(TimeSpan.FromSeconds(10))); // never left waiting for ever
+        Assert.Equal(["a"], Ran());
+    }
+
+    [Fact]
     public async Task After_its_channel_drops_the_partition_starts_over_on_the_next_channel_even_with_the_same_consumer_tag()
     {
         var sequencer = Create();
@@ -177,5 +198,71 @@ public sealed class PartitionSequencerTests
         var (second, _) = FakeChannel.Create();
         await sequencer.SubmitAsync(Tag(1), Request("b"), default, second).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(["a", "b"], Ran());
+    }
+    [Fact]
+    public async Task A_hand_over_lets_the_running_run_finish_starts_no_other_and_closes_the_channel_so_what_waits_goes_back()
+    {
+        _holdFirstRun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hold = _holdFirstRun;
+        var sequencer = Create();
+        var (channel, fake) = FakeChannel.Create();
+        var first = sequencer.SubmitAsync(Tag(1), Request("a"), default, channel);
+        await Task.Delay(50);
+
+        var handOver = new ChannelHandOver(NullLogger.Instance).HandOverAsync(sequencer, CancellationToken.None);
+        var waiting = sequencer.SubmitAsync(Tag(2), Request("b"), default, channel);
+
+        Assert.Equal(HandOverStage.HandingOver, sequencer.State.HandOver);
+        Assert.False(waiting.IsCompleted); // queued, not given back: the broker would deliver it here again at once
+        Assert.False(fake.Closed);
+        hold.SetResult();
+        await handOver.WaitAsync(TimeSpan.FromSeconds(10));
+
+        await first.WaitAsync(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(fake.Closed);
+        Assert.Equal(["a"], Ran());
+        Assert.Equal(new SequencerState(ChannelState.Halted, HandOverStage.HandedOver, null), sequencer.State);
+    }
+
+    [Fact]
+    public async Task After_a_hand_over_a_channel_opened_again_is_closed_and_what_it_brings_goes_back()
+    {
+        var sequencer = Create();
+        var (first, _) = FakeChannel.Create();
+        await sequencer.SubmitAsync(Tag(1), Request("a"), default, first).WaitAsync(TimeSpan.FromSeconds(10));
+        await new ChannelHandOver(NullLogger.Instance).HandOverAsync(sequencer, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+
+        var (again, reopened) = FakeChannel.Create();
+        var late = sequencer.SubmitAsync(Tag(1), Request("b"), default, again);
+
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => late.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(reopened.Closed);
+        Assert.Equal(["a"], Ran());
+    }
+
+    [Fact]
+    public async Task A_run_that_fails_halts_the_channel_until_a_new_one_starts_over()
+    {
+        var sequencer = new PartitionSequencer(3, 10, (_, _, _) => throw new InvalidOperationException("boom"), NullLogger.Instance, TimeSpan.FromSeconds(30));
+
+        var failed = sequencer.SubmitAsync(Tag(1), Request("a"), default);
+        var error = await Assert.ThrowsAsync<ReturnToQueueException>(() => failed.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.IsType<InvalidOperationException>(error.InnerException);
+        await WaitUntil(() => sequencer.State.Run is null);
+
+        Assert.Equal(ChannelState.Halted, sequencer.State.Channel);
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => sequencer.SubmitAsync(Tag(2), Request("b"), default).WaitAsync(TimeSpan.FromSeconds(10)));
+        var next = await Assert.ThrowsAsync<ReturnToQueueException>(() => sequencer.SubmitAsync(Tag(1, "ctag-2"), Request("c"), default).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.IsType<InvalidOperationException>(next.InnerException); // it ran (and failed again) rather than being given back
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        for (var waited = 0; !condition(); waited += 10)
+        {
+            Assert.True(waited < 10_000, "the condition did not come true within 10 s");
+            await Task.Delay(10);
+        }
     }
 }

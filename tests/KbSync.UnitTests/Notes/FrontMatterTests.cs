@@ -1,7 +1,8 @@
 using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Notes;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Paths;
+using KbSync.KbWorker.Pipeline;
 using KbSync.UnitTests.Agents;
 using Microsoft.Extensions.Options;
 
@@ -54,7 +55,7 @@ public sealed class FrontMatterTests
     {
         var file = NoteLayout.Render(new NoteContent("Body"), value, "inbox", [value, "ok"], CreatedAt, value, OperationId);
 
-        var expected = NoteLayout.WithoutLoneSurrogates(value);
+        var expected = SafeText.WithoutLoneSurrogates(value);
         var frontMatter = StrictYaml.FrontMatter(file);
         Assert.Equal(["title", "category", "tags", "created_at", "author", "operation_id"], frontMatter.Select(e => e.Key));
         Assert.Equal(expected, frontMatter[0].Value);
@@ -94,7 +95,7 @@ public sealed class FrontMatterTests
         var writer = new NoteWriter(Options.Create(new KbWorkerOptions()));
         var request = new KbRequest(OperationId, "kb", requestedBy, CreatedAt, new NoteContent("Body text", title, category, [tag]));
 
-        var outcome = writer.Apply(clone, new PendingOperation(request, CreatedAt));
+        var outcome = writer.Apply(clone, new PendingOperation(request, CreatedAt)).Outcome;
 
         var frontMatter = StrictYaml.FrontMatter(clone.ReadText(outcome.NotePath!)!);
         Assert.Contains(("author", (object)requestedBy), frontMatter);

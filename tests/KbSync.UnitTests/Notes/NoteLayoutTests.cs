@@ -2,6 +2,7 @@ using System.Text;
 using KbSync.Contracts;
 using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Notes;
+using KbSync.KbWorker.Paths;
 
 namespace KbSync.UnitTests.Notes;
 
@@ -128,7 +129,7 @@ public sealed class NoteLayoutTests
     [InlineData("already-a-slug", "already-a-slug")]
     public void Slugs_are_lowercase_ascii_words_joined_by_dashes(string text, string expected)
     {
-        Assert.Equal(expected, NoteLayout.Slugify(text));
+        Assert.Equal(expected, SafeText.Slugify(text));
     }
 
     [Theory]
@@ -138,7 +139,7 @@ public sealed class NoteLayoutTests
     {
         // Slugify folds accents with Normalize(FormD); with <InvariantGlobalization>true</InvariantGlobalization>
         // (Directory.Build.props, also in kbworker.runtimeconfig.json) that call leaves "é" unchanged on Linux.
-        Assert.Equal(expected, NoteLayout.Slugify(text));
+        Assert.Equal(expected, SafeText.Slugify(text));
     }
 
     [Theory]
@@ -151,13 +152,13 @@ public sealed class NoteLayoutTests
     [InlineData("😀😀")]
     public void A_text_with_no_latin_letters_or_digits_slugs_to_untitled(string? text)
     {
-        Assert.Equal("untitled", NoteLayout.Slugify(text));
+        Assert.Equal("untitled", SafeText.Slugify(text));
     }
 
     [Fact]
     public void A_slug_is_at_most_50_characters()
     {
-        var slug = NoteLayout.Slugify(new string('a', 80));
+        var slug = SafeText.Slugify(new string('a', 80));
         Assert.Equal(new string('a', 50), slug);
     }
 
@@ -165,7 +166,7 @@ public sealed class NoteLayoutTests
     public void A_slug_cut_at_50_characters_does_not_end_with_a_dash()
     {
         // 49 letters, then a word: the 50th character would be the dash.
-        var slug = NoteLayout.Slugify(new string('a', 49) + " bcd");
+        var slug = SafeText.Slugify(new string('a', 49) + " bcd");
         Assert.Equal(new string('a', 49), slug);
     }
 
@@ -174,8 +175,8 @@ public sealed class NoteLayoutTests
     {
         for (var words = 1; words < 40; words++)
         {
-            var slug = NoteLayout.Slugify(string.Join(" ", Enumerable.Range(0, words).Select(i => $"w{i}")));
-            Assert.InRange(slug.Length, 1, NoteLayout.MaxSlugLength);
+            var slug = SafeText.Slugify(string.Join(" ", Enumerable.Range(0, words).Select(i => $"w{i}")));
+            Assert.InRange(slug.Length, 1, SafeText.MaxSlugLength);
             Assert.Matches("^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", slug);
         }
     }

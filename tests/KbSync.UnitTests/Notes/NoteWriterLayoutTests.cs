@@ -2,7 +2,7 @@ using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Git;
 using KbSync.KbWorker.Notes;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using KbSync.UnitTests.Agents;
 using Microsoft.Extensions.Options;
 
@@ -18,7 +18,7 @@ public sealed class NoteWriterLayoutTests
     private readonly NoteWriter _writer = new(Options.Create(new KbWorkerOptions()));
 
     private OperationOutcome Write(InMemoryKbClone clone, string text, string? category = null) =>
-        _writer.Apply(clone, new PendingOperation(new KbRequest(Guid.NewGuid(), "kb", "alice", December, new NoteContent(text, Category: category)), December));
+        _writer.Apply(clone, new PendingOperation(new KbRequest(Guid.NewGuid(), "kb", "alice", December, new NoteContent(text, Category: category)), December)).Outcome;
 
     [Fact]
     public void In_an_empty_kb_a_note_lands_where_the_layout_says()

@@ -70,4 +70,22 @@ public sealed class TopologyTests
     {
         Assert.False(Topology.TryParsePartitionQueue(queueOrAddress, out _));
     }
+    [Fact]
+    public void Partition_queues_are_quorum_queues_with_single_active_consumer_refusing_publishes_past_their_limit()
+    {
+        Assert.Equal(new Dictionary<string, object>
+        {
+            ["x-queue-type"] = "quorum",
+            ["x-single-active-consumer"] = true,
+            ["x-max-length"] = 500,
+            ["x-overflow"] = "reject-publish",
+        }, Topology.PartitionQueueArguments(500));
+        Assert.Equal(new Dictionary<string, object> { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true }, Topology.PartitionQueueArguments(0));
+    }
+
+    [Fact]
+    public void The_queue_tap_is_a_quorum_queue_with_single_active_consumer_and_no_length_limit()
+    {
+        Assert.Equal(new Dictionary<string, object> { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true }, Topology.QueueTapArguments());
+    }
 }

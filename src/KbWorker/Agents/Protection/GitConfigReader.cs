@@ -83,7 +83,7 @@ public sealed class GitConfigReader
         var baseLength = 0;
         var name = new StringBuilder();
         var bom = 0; // how much of a byte order mark has been skipped; -1 once there is none
-        for (;;)
+        for (; ; )
         {
             var c = Next();
             if (bom >= 0 && bom < ByteOrderMark.Length)
@@ -156,7 +156,7 @@ public sealed class GitConfigReader
     {
         var line = _line;
         int c;
-        for (;;)
+        for (; ; )
         {
             c = Next();
             if (_eof || !IsKeyChar(c))
@@ -198,7 +198,7 @@ public sealed class GitConfigReader
         var comment = false;
         var trimLength = 0;
         var value = new StringBuilder();
-        for (;;)
+        for (; ; )
         {
             var c = Next();
             if (c == '\n')
@@ -282,7 +282,7 @@ public sealed class GitConfigReader
     /// <summary>git's <c>get_base_var</c>: <c>[section]</c> or <c>[section.subsection]</c> in lower case, or on to a quoted subsection.</summary>
     private bool GetBaseVar(StringBuilder name)
     {
-        for (;;)
+        for (; ; )
         {
             var c = Next();
             if (_eof)
@@ -329,7 +329,7 @@ public sealed class GitConfigReader
         }
 
         name.Append('.');
-        for (;;)
+        for (; ; )
         {
             c = Next();
             if (c == '\n')

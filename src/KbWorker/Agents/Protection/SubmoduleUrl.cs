@@ -15,6 +15,8 @@ namespace KbSync.KbWorker.Agents.Protection;
 /// </summary>
 public static class SubmoduleUrl
 {
+    private static readonly string[] RemoteSchemes = ["http://", "https://", "ftp://", "ftps://"];
+
     private const string Alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     private const string Digits = "0123456789";
     private const string SchemeChars = Alpha + Digits + "+.-";
@@ -60,7 +62,7 @@ public static class SubmoduleUrl
             }
         }
 
-        return new[] { "http://", "https://", "ftp://", "ftps://" }.Any(s => url.StartsWith(s, StringComparison.Ordinal)) ? url : null;
+        return RemoteSchemes.Any(s => url.StartsWith(s, StringComparison.Ordinal)) ? url : null;
     }
 
     private static bool IsSeparator(char c) => c is '/' or '\\';
@@ -74,7 +76,7 @@ public static class SubmoduleUrl
     {
         dotdots = 0;
         var at = 0;
-        for (;;)
+        for (; ; )
         {
             if (StartsWithDotDotSlash(url, at))
             {
@@ -211,7 +213,7 @@ public static class SubmoduleUrl
             at++;
         }
 
-        for (;;)
+        for (; ; )
         {
             var segmentStart = norm.Length;
             var nextSlash = IndexOfAny(url, at, "/?#");

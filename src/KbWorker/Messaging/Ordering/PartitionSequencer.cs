@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using KbSync.Contracts;
-using KbSync.KbWorker.Operations;
-using Microsoft.Extensions.Logging;
+using KbSync.KbWorker.Pipeline;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
@@ -13,21 +12,24 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 /// The broker delivers a partition's messages in order to its single active consumer, but
 /// MassTransit hands up to <c>ConcurrentMessageLimit</c> of them to the consumer concurrently, so they
 /// can arrive out of order (a batch collector closed by a timer would then reorder them). The
-/// sequencer puts them back in delivery-tag order, then takes every request that is ready (up to
-/// <see cref="KbWorkerOptions.MaxBatchSize"/>) as one run: each KB's share as one group (in order,
-/// one lock, one fetch, one push), different KBs in parallel. The next run starts when this one is
-/// done, so two requests of one KB never overlap. Each consumer call waits until its request's
-/// outcome is recorded and published, so a message is acknowledged only then.
+/// sequencer puts them back in delivery-tag order (<see cref="DeliveryOrder{T}"/>), then takes every
+/// request that is ready (up to <see cref="KbWorkerOptions.MaxBatchSize"/>) as one run: each KB's share
+/// as one group (in order, one lock, one fetch, one push), different KBs in parallel. The next run
+/// starts when this one is done, so two requests of one KB never overlap. Each consumer call waits
+/// until its request's outcome is recorded and published, so a message is acknowledged only then.
 /// </para>
 /// <para>
-/// A delivery that ends without reaching the consumer (unreadable body, unknown type) is reported by
-/// <see cref="DeliveryObserver"/>, so it leaves no gap. A gap that stays open longer than
-/// the gap timeout (<see cref="KbWorkerOptions.DeliveryGapTimeout"/>) is logged and passed over rather than stalling the partition for ever.
+/// What it does with a delivery depends on its <see cref="SequencerState"/>, which changes in one place
+/// (<see cref="Move"/>), under its lock. A delivery that ends without reaching the consumer (unreadable
+/// body, unknown type) is reported by <see cref="DeliveryObserver"/>, so it leaves no gap. A gap that
+/// stays open longer than the gap timeout (<see cref="KbWorkerOptions.DeliveryGapTimeout"/>) is logged
+/// and passed over rather than stalling the partition for ever.
 /// </para>
 /// <para>
 /// When the channel closes, every request still waiting fails at once (<see cref="OnChannelShutdown"/>):
 /// the broker has taken those messages back, and RabbitMQ.Client's close does not finish until every
-/// consumer call on the channel has returned.
+/// consumer call on the channel has returned. <see cref="ChannelHandOver"/> gives the partition to the
+/// next worker through <see cref="BeginHandOver"/> and <see cref="FinishHandOver"/>.
 /// </para>
 /// </summary>
 public sealed class PartitionSequencer(
@@ -36,69 +38,59 @@ public sealed class PartitionSequencer(
     Func<int, IReadOnlyList<KbRequest>, CancellationToken, Task<IReadOnlyList<PendingOperation>>> runAsync,
     ILogger logger,
     TimeSpan gapTimeout,
-    Func<int, KbRequest, CancellationToken, Task<PendingOperation>>? runOutOfOrderAsync = null)
+    Func<int, KbRequest, CancellationToken, Task<PendingOperation>>? runOutOfOrderAsync = null) : IDisposable
 {
     private readonly object _gate = new();
-    private readonly SortedDictionary<ulong, Entry> _arrived = new();
-    private readonly HashSet<ulong> _passed = new();
-    private readonly List<Entry> _late = new();
-    private string? _consumerTag;
-    private int _generation;
-    private ulong _next = 1;
-    private bool _running;
-    private bool _halted;
-    private bool _handingOver;
-    private bool _released;
-    private Timer? _gapTimer;
-    private IChannel? _channel;
-    private TaskCompletionSource _idle = NewIdle(done: true);
-    private (int Requests, DateTimeOffset StartedAt) _run;
+    private readonly DeliveryOrder<Entry> _order = new();
     private readonly CancellationTokenSource _abort = new();
+    private SequencerState _state = SequencerState.Initial;
+    private Source _source = new(0, null, null);
+    private Timer? _gapTimer;
+
+    public int Partition => partition;
+
+    /// <summary>The state now (it may change as soon as it is read).</summary>
+    public SequencerState State
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _state;
+            }
+        }
+    }
 
     /// <summary>Queues a request at its place in the delivery order; completes with its outcome once recorded and published.</summary>
-    /// <param name="channel">The channel it came on, closed by <see cref="HandOverAsync"/>.</param>
+    /// <param name="channel">The channel it came on, closed by <see cref="ChannelHandOver"/>.</param>
     public Task<PendingOperation> SubmitAsync(DeliveryKey key, KbRequest request, CancellationToken cancellationToken, IChannel? channel = null)
     {
         var entry = new Entry(request, cancellationToken);
         var outOfOrder = false;
         lock (_gate)
         {
-            // Delivery tags start over on every channel, and MassTransit subscribes again with the same
-            // consumer tag after a reconnect: a new channel is a new generation even when the tag is not.
-            if (key.ConsumerTag != _consumerTag || (channel is not null && _channel is not null && channel != _channel))
-            {
-                StartGeneration(key.ConsumerTag);
-            }
-
-            if (channel is not null && channel != _channel)
-            {
-                _channel = channel;
-                var generation = _generation;
-                channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdown(generation, reason);
-                if (_released)
-                {
-                    // Handed over, and MassTransit subscribed again before its endpoint stopped: whatever
-                    // this channel brings goes back to the queue, in order, when it closes.
-                    _ = CloseQuietlyAsync(channel, CancellationToken.None);
-                }
-            }
-
-            if (_halted)
+            Follow(key.ConsumerTag, channel);
+            if (_state.GivesBack)
             {
                 entry.Cancel();
             }
             else if (runOutOfOrderAsync is not null && NeedsNoOrder(request))
             {
                 // A read-only task changes nothing: it runs at once, beside the partition's writes, and leaves no gap.
-                if (key.DeliveryTag >= _next)
+                if (_order.Pass(key.DeliveryTag))
                 {
-                    _passed.Add(key.DeliveryTag);
                     PumpLocked();
                 }
 
                 outOfOrder = true;
             }
-            else if (key.DeliveryTag < _next ? TryAddLate(entry) : _arrived.TryAdd(key.DeliveryTag, entry))
+            else if (key.DeliveryTag < _order.Next)
+            {
+                logger.LogWarning("Partition {Partition}: a delivery arrived after its turn was passed over; it runs now, out of order.", partition);
+                _order.AddLate(entry);
+                PumpLocked();
+            }
+            else if (_order.TryAdd(key.DeliveryTag, entry))
             {
                 PumpLocked();
             }
@@ -118,7 +110,7 @@ public sealed class PartitionSequencer(
         {
             lock (_gate)
             {
-                return _running || _arrived.Count > 0 || _late.Count > 0;
+                return _state.Run is not null || _order.Waiting > 0;
             }
         }
     }
@@ -131,133 +123,9 @@ public sealed class PartitionSequencer(
     {
         lock (_gate)
         {
-            if (key.ConsumerTag == _consumerTag && key.DeliveryTag >= _next && !_arrived.ContainsKey(key.DeliveryTag))
+            if (key.ConsumerTag == _source.ConsumerTag && _order.Pass(key.DeliveryTag))
             {
-                _passed.Add(key.DeliveryTag);
                 PumpLocked();
-            }
-        }
-    }
-
-    /// <summary>
-    /// A new consumer tag or a new channel (a reconnect, or this worker taking over the partition)
-    /// starts the delivery tags at 1 again. Messages of the old channel can no longer be acknowledged; the broker
-    /// redelivers them on the new one, in order.
-    /// </summary>
-    private void StartGeneration(string consumerTag)
-    {
-        logger.LogDebug("Partition {Partition}: new consumer {ConsumerTag}; {Waiting} request(s) waiting from the old one go back to the queue", partition, consumerTag, _arrived.Count);
-        GiveBackWaiting();
-        _passed.Clear();
-        _consumerTag = consumerTag;
-        _generation++;
-        _next = 1;
-        _running = false;
-        _idle.TrySetResult();
-        _idle = NewIdle(done: true);
-        _halted = false;
-    }
-
-    /// <summary>A delivery that arrives after the gap timeout passed it over: it still runs, first in the next run.</summary>
-    private bool TryAddLate(Entry entry)
-    {
-        logger.LogWarning("Partition {Partition}: a delivery arrived after its turn was passed over; it runs now, out of order.", partition);
-        _late.Add(entry);
-        return true;
-    }
-
-    private void PumpLocked()
-    {
-        if (_running || _halted || _handingOver)
-        {
-            return;
-        }
-
-        var run = new List<Entry>(_late);
-        _late.Clear();
-        while (run.Count < maxRun)
-        {
-            if (_passed.Remove(_next))
-            {
-                _next++;
-            }
-            else if (_arrived.Remove(_next, out var entry))
-            {
-                _next++;
-                if (entry.CancellationToken.IsCancellationRequested)
-                {
-                    // Stopping: nothing after a message that goes back to the queue may run, or order would break.
-                    Halt(entry);
-                    return;
-                }
-
-                run.Add(entry);
-            }
-            else
-            {
-                break;
-            }
-        }
-
-        if (run.Count == 0)
-        {
-            WatchForGapLocked();
-            return;
-        }
-
-        _running = true;
-        _run = (run.Count, DateTimeOffset.UtcNow);
-        logger.LogDebug("Partition {Partition}: run of {Count} request(s) starts, up to delivery {Tag}", partition, run.Count, _next - 1);
-        _idle = NewIdle(done: false);
-        var generation = _generation;
-        _ = Task.Run(() => RunAsync(generation, run));
-    }
-
-    private async Task RunAsync(int generation, List<Entry> run)
-    {
-        var elapsed = Stopwatch.StartNew();
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(run.Select(e => e.CancellationToken).Append(_abort.Token).ToArray());
-        try
-        {
-            var operations = await runAsync(partition, run.Select(e => e.Request).ToList(), cancellation.Token);
-            for (var i = 0; i < run.Count; i++)
-            {
-                run[i].Completion.TrySetResult(operations[i]);
-            }
-        }
-        catch (Exception error)
-        {
-            // runAsync retries failures itself; what escapes is a stop. Nothing after this run may go
-            // on before these messages come back from the queue.
-            foreach (var entry in run)
-            {
-                // A stop's cancellation goes up as it is. Anything else, an abort included, is a give-back, and
-                // never with a cancellation inside: MassTransit turns any exception whose base is one into its
-                // own ConsumerCanceledException, which would lose the give-back.
-                entry.Completion.TrySetException(error is OperationCanceledException && !_abort.IsCancellationRequested
-                    ? error
-                    : new ReturnToQueueException(error is OperationCanceledException ? null : error));
-            }
-
-            lock (_gate)
-            {
-                if (generation == _generation)
-                {
-                    Halt(null);
-                }
-            }
-        }
-        finally
-        {
-            lock (_gate)
-            {
-                logger.LogDebug("Partition {Partition}: run of {Count} request(s) ends after {Elapsed:0} ms", partition, run.Count, elapsed.Elapsed.TotalMilliseconds);
-                if (generation == _generation)
-                {
-                    _running = false;
-                    _idle.TrySetResult();
-                    PumpLocked();
-                }
             }
         }
     }
@@ -269,64 +137,197 @@ public sealed class PartitionSequencer(
     /// </summary>
     public void Abort() => _abort.Cancel();
 
+    /// <summary>When the worker's services are disposed, after its stop: the gap timer and the abort token.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _gapTimer?.Dispose();
+            _gapTimer = null;
+        }
+
+        _abort.Dispose();
+    }
+
     /// <summary>What the partition is doing, for the log at a stop.</summary>
     public string Describe()
     {
         lock (_gate)
         {
-            var run = _running ? $"a run of {_run.Requests} in progress for {(DateTimeOffset.UtcNow - _run.StartedAt).TotalSeconds:0.0} s" : "no run in progress";
-            return $"{run}, {_arrived.Count + _late.Count} request(s) waiting";
+            return $"{DescribeRun()}, {_order.Waiting} request(s) waiting";
         }
     }
 
     /// <summary>
-    /// Gives the partition to the next worker without reordering it: no new run starts, the running
-    /// one finishes, then the channel is closed. Closing (rather than cancelling the consumer) makes
-    /// RabbitMQ return every unacknowledged message to the queue in order before it activates the
-    /// next consumer; a cancel would activate it first, and messages delivered but not yet handed to
-    /// this consumer would come back behind later ones (should another worker be subscribed too). The
-    /// requests still waiting here fail when the broker confirms the close (<see cref="OnChannelShutdown"/>),
-    /// which is what lets the close finish. The caller then stops the endpoint; a channel MassTransit
-    /// opens again before that is closed at once, so nothing more runs here.
+    /// The hand-over begins (<see cref="ChannelHandOver"/>): no new run starts; deliveries still queue up.
+    /// Returns what to wait for (the running run) and the channel to close after it.
     /// </summary>
-    public async Task HandOverAsync(CancellationToken cancellationToken)
+    public HandOverStart BeginHandOver()
     {
-        Task running;
-        IChannel? channel;
-        int generation;
         lock (_gate)
         {
-            _handingOver = true; // deliveries still queue up here (a give-back now would be redelivered at once), but no new run starts
-            running = _idle.Task;
-            channel = _channel;
-            generation = _generation;
+            Move(_state.BeginHandOver());
+            var channel = _source.Channel;
             logger.LogInformation("Partition {Partition}: hand-over begins: {Run}, {Waiting} request(s) waiting (next delivery {Next}), channel open {Open}",
-                partition, _running ? $"a run of {_run.Requests} in progress for {(DateTimeOffset.UtcNow - _run.StartedAt).TotalSeconds:0.0} s" : "no run in progress",
-                _arrived.Count + _late.Count, _next, channel?.IsOpen);
+                partition, DescribeRun(), _order.Waiting, _order.Next, channel?.IsOpen);
+            return new HandOverStart(_state.Run?.Released ?? Task.CompletedTask, channel, _source.Generation);
         }
+    }
 
-        await running.WaitAsync(cancellationToken);
-        await Task.Delay(AckGrace, cancellationToken); // let the finished run's acknowledgements go out first
-        if (channel is { IsOpen: true })
-        {
-            logger.LogInformation("Partition {Partition}: handing over (closing its channel, so waiting requests return to the queue in order)", partition);
-            await CloseQuietlyAsync(channel, cancellationToken);
-        }
-
+    /// <summary>
+    /// The channel <paramref name="start"/> named is closed: whatever waits on it goes back to the queue, and
+    /// from now on any new channel is closed at once. Should MassTransit have subscribed again meanwhile, on
+    /// another channel, that one is closed now, and what it brought goes back when it closes.
+    /// </summary>
+    public void FinishHandOver(HandOverStart start)
+    {
         lock (_gate)
         {
-            _released = true;
-            if (generation == _generation)
+            Move(_state.FinishHandOver());
+            if (start.Generation == _source.Generation)
             {
-                Halt(null);
+                Halt();
             }
-            else if (_channel is { } later && later != channel)
+            else if (_source.Channel is { } later && later != start.Channel)
             {
-                _ = CloseQuietlyAsync(later, CancellationToken.None); // MassTransit subscribed again meanwhile
+                _ = ChannelHandOver.CloseAsync(later, CancellationToken.None);
             }
         }
+    }
 
-        logger.LogInformation("Partition {Partition}: handed over", partition);
+    /// <summary>
+    /// The one place the state changes. A run the new state no longer holds is released, so a hand-over
+    /// waiting for it goes on.
+    /// </summary>
+    private void Move(SequencerState next)
+    {
+        if (_state.Run is { } run && next.Run != run)
+        {
+            run.Release();
+        }
+
+        if (next.Channel != _state.Channel || next.HandOver != _state.HandOver)
+        {
+            logger.LogDebug("Partition {Partition}: {FromChannel}/{FromStage} -> {ToChannel}/{ToStage}", partition, _state.Channel, _state.HandOver, next.Channel, next.HandOver);
+        }
+
+        _state = next;
+    }
+
+    /// <summary>
+    /// Delivery tags start over on every channel, and MassTransit subscribes again with the same consumer
+    /// tag after a reconnect: a new consumer tag, or a new channel even with the same tag, starts over.
+    /// </summary>
+    private void Follow(string consumerTag, IChannel? channel)
+    {
+        if (consumerTag != _source.ConsumerTag || (channel is not null && _source.Channel is not null && channel != _source.Channel))
+        {
+            StartOver(consumerTag);
+        }
+
+        if (channel is not null && channel != _source.Channel)
+        {
+            _source = _source with { Channel = channel };
+            var generation = _source.Generation;
+            channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdown(generation, reason);
+            if (_state.ClosesNewChannels)
+            {
+                // Handed over, and MassTransit subscribed again before its endpoint stopped: whatever
+                // this channel brings goes back to the queue, in order, when it closes.
+                _ = ChannelHandOver.CloseAsync(channel, CancellationToken.None);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A new consumer tag or a new channel (a reconnect, or this worker taking over the partition)
+    /// starts the delivery tags at 1 again. Messages of the old channel can no longer be acknowledged; the broker
+    /// redelivers them on the new one, in order.
+    /// </summary>
+    private void StartOver(string consumerTag)
+    {
+        logger.LogDebug("Partition {Partition}: new consumer {ConsumerTag}; {Waiting} request(s) waiting from the old one go back to the queue", partition, consumerTag, _order.Waiting);
+        GiveBack(_order.StartOver());
+        _source = new Source(_source.Generation + 1, consumerTag, _source.Channel);
+        Move(_state.StartOver());
+    }
+
+    private void PumpLocked()
+    {
+        if (!_state.MayStartRun)
+        {
+            return;
+        }
+
+        var taken = _order.TakeReady(maxRun, entry => entry.CancellationToken.IsCancellationRequested, out var cancelled);
+        if (cancelled is not null)
+        {
+            // Stopping: nothing after a message that goes back to the queue may run, or order would break.
+            // What this run had taken already goes back too: it is no longer waiting, and would be left so for ever.
+            GiveBack(taken);
+            cancelled.Cancel();
+            Halt();
+            return;
+        }
+
+        if (taken.Count == 0)
+        {
+            WatchForGapLocked();
+            return;
+        }
+
+        var run = new PartitionRun(taken.Count, DateTimeOffset.UtcNow);
+        Move(_state.StartRun(run));
+        logger.LogDebug("Partition {Partition}: run of {Count} request(s) starts, up to delivery {Tag}", partition, taken.Count, _order.Next - 1);
+        _ = Task.Run(() => RunAsync(run, taken));
+    }
+
+    private async Task RunAsync(PartitionRun run, List<Entry> entries)
+    {
+        var elapsed = Stopwatch.StartNew();
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(entries.Select(e => e.CancellationToken).Append(_abort.Token).ToArray());
+        try
+        {
+            var operations = await runAsync(partition, entries.Select(e => e.Request).ToList(), cancellation.Token);
+            for (var i = 0; i < entries.Count; i++)
+            {
+                entries[i].Completion.TrySetResult(operations[i]);
+            }
+        }
+        catch (Exception error)
+        {
+            // runAsync retries failures itself; what escapes is a stop. Nothing after this run may go
+            // on before these messages come back from the queue.
+            foreach (var entry in entries)
+            {
+                // A stop's cancellation goes up as it is. Anything else, an abort included, is a give-back, and
+                // never with a cancellation inside: MassTransit turns any exception whose base is one into its
+                // own ConsumerCanceledException, which would lose the give-back.
+                entry.Completion.TrySetException(error is OperationCanceledException && !_abort.IsCancellationRequested
+                    ? error
+                    : new ReturnToQueueException(error is OperationCanceledException ? null : error));
+            }
+
+            lock (_gate)
+            {
+                if (_state.Run == run)
+                {
+                    Halt();
+                }
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                logger.LogDebug("Partition {Partition}: run of {Count} request(s) ends after {Elapsed:0} ms", partition, entries.Count, elapsed.Elapsed.TotalMilliseconds);
+                if (_state.Run == run)
+                {
+                    Move(_state.EndRun(run));
+                    PumpLocked();
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -340,98 +341,60 @@ public sealed class PartitionSequencer(
     {
         lock (_gate)
         {
-            if (generation == _generation && !_halted)
+            if (generation == _source.Generation && !_state.GivesBack)
             {
-                logger.LogInformation("Partition {Partition}: channel closed ({Reason}); {Waiting} waiting request(s) go back to the queue", partition, reason.ReplyText, _arrived.Count + _late.Count);
-                Halt(null);
+                logger.LogInformation("Partition {Partition}: channel closed ({Reason}); {Waiting} waiting request(s) go back to the queue", partition, reason.ReplyText, _order.Waiting);
+                Halt();
             }
         }
 
         return Task.CompletedTask;
     }
 
-    private static readonly TimeSpan AckGrace = TimeSpan.FromMilliseconds(200);
-    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(3);
-
-    /// <summary>
-    /// Closes the channel, so the broker returns its unacknowledged messages to the queue, in order.
-    /// RabbitMQ.Client finishes a close only once every consumer call on the channel has returned; one
-    /// that does not (a message still in MassTransit's error pipe, say) would hold the hand-over for ever,
-    /// so past <see cref="CloseTimeout"/> the channel is aborted, which returns the messages the same way.
-    /// </summary>
-    private static async Task CloseQuietlyAsync(IChannel channel, CancellationToken cancellationToken)
+    /// <summary>Fails everything still waiting, and every later delivery of this channel: those messages return to the queue and come back in order.</summary>
+    private void Halt()
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(CloseTimeout);
-        try
-        {
-            await channel.CloseAsync(Constants.ReplySuccess, "KbSync worker hands the partition over", timeout.Token);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            await channel.AbortAsync(CancellationToken.None);
-        }
-        catch (Exception error) when (error is ObjectDisposedException or RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.OperationInterruptedException)
-        {
-            // closed meanwhile (the connection dropped): the broker has returned the messages already
-        }
+        Move(_state.Halt());
+        GiveBack(_order.TakeAll());
     }
 
-    private static TaskCompletionSource NewIdle(bool done)
+    private static void GiveBack(IEnumerable<Entry> entries)
     {
-        var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (done)
-        {
-            idle.SetResult();
-        }
-
-        return idle;
-    }
-
-    /// <summary>Fails everything still waiting: those messages return to the queue and come back in order.</summary>
-    private void Halt(Entry? first)
-    {
-        _halted = true;
-        first?.Cancel();
-        GiveBackWaiting();
-    }
-
-    private void GiveBackWaiting()
-    {
-        foreach (var entry in _arrived.Values.Concat(_late))
+        foreach (var entry in entries)
         {
             entry.Cancel();
         }
-
-        _arrived.Clear();
-        _late.Clear();
     }
+
+    private string DescribeRun() => _state.Run?.Describe(DateTimeOffset.UtcNow) ?? "no run in progress";
 
     private void WatchForGapLocked()
     {
-        if (_arrived.Count == 0 || _gapTimer is not null)
+        if (_order.FirstAhead is null || _gapTimer is not null)
         {
             return;
         }
 
-        var (generation, waitingFor) = (_generation, _next);
+        var (generation, waitingFor) = (_source.Generation, _order.Next);
         _gapTimer = new Timer(_ =>
         {
             lock (_gate)
             {
                 _gapTimer?.Dispose();
                 _gapTimer = null;
-                if (generation == _generation && _next == waitingFor && !_running && _arrived.Count > 0)
+                if (generation == _source.Generation && _order.Next == waitingFor && _state.Run is null && _order.FirstAhead is { } first)
                 {
-                    var first = _arrived.Keys.First();
-                    logger.LogWarning("Partition {Partition}: deliveries {From} to {To} never reached the consumer within {Timeout}; going on with {Next}.", partition, _next, first - 1, gapTimeout, first);
-                    _next = first;
+                    logger.LogWarning("Partition {Partition}: deliveries {From} to {To} never reached the consumer within {Timeout}; going on with {Next}.", partition, _order.Next, first - 1, gapTimeout, first);
+                    _order.SkipTo(first);
                 }
 
                 PumpLocked();
             }
         }, null, gapTimeout, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>The channel whose delivery tags are being ordered: each new one is a new generation.</summary>
+    private sealed record Source(int Generation, string? ConsumerTag, IChannel? Channel);
 
     private sealed class Entry(KbRequest request, CancellationToken cancellationToken)
     {

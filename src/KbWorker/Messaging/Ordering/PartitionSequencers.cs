@@ -2,9 +2,8 @@ using System.Collections.Concurrent;
 using KbSync.Contracts;
 using KbSync.KbWorker.Failures;
 using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using MassTransit;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Messaging.Ordering;
@@ -16,16 +15,17 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 /// answer pauses the partition in order, and a run that keeps failing while the services answer ends
 /// with <c>internal_error</c> for the request to blame.
 /// </summary>
-public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IServiceProvider services, IOptions<KbWorkerOptions> options, IOptions<RabbitMqOptions> rabbit, ILoggerFactory loggers)
+public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IOptions<KbWorkerOptions> options, IOptions<RabbitMqOptions> rabbit, ILoggerFactory loggers) : IDisposable
 {
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
     private readonly SemaphoreSlim _readOnlySlots = new(Math.Max(1, options.Value.MaxReadOnlyTasks));
+    private readonly ChannelHandOver _handOver = new(loggers.CreateLogger<ChannelHandOver>());
 
     /// <summary>
-    /// Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="PartitionSequencer.HandOverAsync"/>).
+    /// Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="ChannelHandOver"/>).
     /// Made for a partition that has had no delivery yet too, so that one arriving late is given back as well.
     /// </summary>
-    public Task HandOverAsync(int partition, CancellationToken cancellationToken) => For(partition).HandOverAsync(cancellationToken);
+    public Task HandOverAsync(int partition, CancellationToken cancellationToken) => _handOver.HandOverAsync(For(partition), cancellationToken);
 
     /// <summary>Cancels the partition's running run (<see cref="PartitionSequencer.Abort"/>).</summary>
     public void Abort(int partition)
@@ -45,9 +45,6 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
     /// <summary>Whether the partition has a run in progress or requests waiting here.</summary>
     public bool IsBusy(int partition) => _sequencers.TryGetValue(partition, out var sequencer) && sequencer.IsBusy;
 
-    /// <summary>Resolved when first used: the bus's own configuration needs this class, so it cannot take the bus in its constructor.</summary>
-    private IBus Bus => services.GetRequiredService<IBus>();
-
     public PartitionSequencer For(int partition) =>
         _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, RunAsync, loggers.CreateLogger<PartitionSequencer>(), options.Value.DeliveryGapTimeout, RunReadOnlyAsync));
 
@@ -58,7 +55,7 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
         var groups = operations
             .DistinctBy(o => o.Id)
             .GroupBy(o => o.Request.KbId ?? "")
-            .Select(kb => backstop.RunAsync(partition, kb.Key, kb.ToList(), group => runner.RunAsync(kb.Key, group, Bus, cancellationToken), GiveUp(cancellationToken), cancellationToken));
+            .Select(kb => backstop.RunAsync(partition, kb.Key, kb.ToList(), group => runner.RunAsync(kb.Key, group, cancellationToken), GiveUp(cancellationToken), cancellationToken));
         await Task.WhenAll(groups);
 
         var byId = operations.DistinctBy(o => o.Id).ToDictionary(o => o.Id);
@@ -72,7 +69,7 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
         try
         {
             var operation = ToPending(request, partition, DateTimeOffset.UtcNow);
-            await backstop.RunAsync(partition, request.KbId ?? "", [operation], _ => runner.RunReadOnlyAsync(operation, Bus, cancellationToken), GiveUp(cancellationToken), cancellationToken);
+            await backstop.RunAsync(partition, request.KbId ?? "", [operation], _ => runner.RunReadOnlyAsync(operation, cancellationToken), GiveUp(cancellationToken), cancellationToken);
             return operation;
         }
         finally
@@ -102,5 +99,16 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
         return operation;
     }
 
-    private Func<PendingOperation, Task> GiveUp(CancellationToken cancellationToken) => operation => runner.RecordFailureAsync(operation, Bus, cancellationToken);
+    private Func<PendingOperation, Task> GiveUp(CancellationToken cancellationToken) => operation => runner.RecordFailureAsync(operation, cancellationToken);
+
+    /// <summary>Disposed with the worker's services (a singleton), after the bus has stopped.</summary>
+    public void Dispose()
+    {
+        foreach (var sequencer in _sequencers.Values)
+        {
+            sequencer.Dispose();
+        }
+
+        _readOnlySlots.Dispose();
+    }
 }

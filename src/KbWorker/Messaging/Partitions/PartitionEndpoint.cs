@@ -1,7 +1,6 @@
 using KbSync.Contracts;
 using MassTransit;
 using MassTransit.Middleware;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Messaging.Partitions;
@@ -18,11 +17,10 @@ public static class PartitionEndpoint
     {
         var recorder = context.GetRequiredService<UnreadableMessageRecorder>();
         endpoint.ConfigureConsumeTopology = false;
-        endpoint.SetQuorumQueue();
-        endpoint.SingleActiveConsumer = true; // a safety net: ownership already gives each partition one worker
+        // exactly as PartitionTopology declares the queue: quorum, single active consumer (a safety net: ownership already gives each partition one worker), its length limit
         foreach (var (name, value) in Topology.PartitionQueueArguments(context.GetRequiredService<IOptions<RabbitMqOptions>>().Value.MaxQueueLength))
         {
-            endpoint.SetQueueArgument(name, value); // exactly as PartitionTopology declares the queue
+            endpoint.SetQueueArgument(name, value);
         }
 
         endpoint.PublishFaults = false; // requesters get OperationFailed; MassTransit's Fault<T> would only add noise

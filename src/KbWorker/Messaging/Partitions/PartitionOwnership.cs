@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
 using KbSync.Contracts;
-using KbSync.Persistence.Partitions;
 using KbSync.KbWorker.Messaging.Ordering;
+using KbSync.Persistence.Partitions;
 using MassTransit;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.KbWorker.Messaging.Partitions;
@@ -18,7 +16,7 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 /// <para>
 /// Handing a partition over keeps its order: the running run finishes, then the partition's channel
 /// closes, which makes RabbitMQ put every request still waiting here back in the queue, in order
-/// (<see cref="PartitionSequencer.HandOverAsync"/>), and the endpoint stops. Only then is the lock
+/// (<see cref="ChannelHandOver"/>), and the endpoint stops. Only then is the lock
 /// released, so the next owner subscribes to a queue that is whole again. A graceful stop
 /// hands over every partition this way, before MassTransit stops.
 /// </para>

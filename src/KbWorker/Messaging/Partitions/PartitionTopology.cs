@@ -1,6 +1,5 @@
 using KbSync.Contracts;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using KbSync.Persistence.QueueTap;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 
@@ -12,9 +11,11 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 /// have its queue. The objects are the ones MassTransit declares for a partition endpoint
 /// (<see cref="PartitionEndpoint"/>), argument for argument, or RabbitMQ would refuse one of the two
 /// declarations: <c>kbsync.requests</c> (direct) → exchange <c>kb-partition-NN</c> (fanout, routing key
-/// NN) → quorum queue <c>kb-partition-NN</c> with <see cref="Topology.PartitionQueueArguments"/>. Registered before
+/// NN) → quorum queue <c>kb-partition-NN</c> with <see cref="Topology.PartitionQueueArguments"/>; and the queue tap
+/// (<see cref="QueueTapReader.DeclareAsync"/>), so a request published once a worker has started is recorded. Registered before
 /// MassTransit, so the queues exist before the bus says it has started; it tries again until the
-/// broker answers.
+/// broker answers. On a cluster (<see cref="RabbitMqOptions.Hosts"/>) each quorum queue gets a member on
+/// every node, as RabbitMQ 3.10 does when no <c>x-quorum-initial-group-size</c> is given.
 /// </summary>
 public sealed class PartitionTopology(IOptions<RabbitMqOptions> options, ILogger<PartitionTopology> logger) : IHostedService
 {
@@ -42,16 +43,7 @@ public sealed class PartitionTopology(IOptions<RabbitMqOptions> options, ILogger
     private async Task DeclareAsync(CancellationToken cancellationToken)
     {
         var rabbit = options.Value;
-        var factory = new ConnectionFactory
-        {
-            HostName = rabbit.Host,
-            Port = rabbit.Port,
-            VirtualHost = rabbit.VirtualHost,
-            UserName = rabbit.Username,
-            Password = rabbit.Password,
-            ClientProvidedName = "kbworker-topology",
-        };
-        await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+        await using var connection = await BrokerConnection.OpenAsync(rabbit, "kbworker-topology", cancellationToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(Topology.RequestsExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         var arguments = Topology.PartitionQueueArguments(rabbit.MaxQueueLength).ToDictionary(a => a.Key, a => (object?)a.Value);
@@ -65,6 +57,7 @@ public sealed class PartitionTopology(IOptions<RabbitMqOptions> options, ILogger
         }
 
         await channel.CloseAsync(cancellationToken);
+        await QueueTapReader.DeclareAsync(connection, rabbit.Partitions, cancellationToken); // the tap too: copies are kept from the moment a worker has started
         await connection.CloseAsync(cancellationToken);
     }
 }

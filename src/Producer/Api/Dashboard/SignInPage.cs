@@ -26,7 +26,8 @@ public static class SignInPage
 
     public static WebApplication MapSignIn(this WebApplication app)
     {
-        app.MapGet("/signin", (string? returnUrl, HttpContext context, IAntiforgery antiforgery) => Page(context, antiforgery, LocalPath(returnUrl), error: null))
+        app.MapGet("/signin", (string? returnUrl, HttpContext context, IAntiforgery antiforgery) =>
+                ForeignReturnUrl(returnUrl) ?? Page(context, antiforgery, LocalPath(returnUrl), error: null))
             .WithName("SignInPage").WithSummary("The dashboard's sign-in form: paste an API token.").Produces<string>(StatusCodes.Status200OK, "text/html").Session();
         app.MapPost("/signin", SignInAsync)
             .WithName("SignIn").WithSummary("Exchange an API token (form field 'token') for a dashboard session cookie; needs the form's antiforgery token.")
@@ -46,6 +47,17 @@ public static class SignInPage
 
     private static async Task<IResult> SignInAsync([FromForm] SignInForm form, HttpContext context, IdentityStore identities, IAntiforgery antiforgery)
     {
+        if (ForeignReturnUrl(form.ReturnUrl) is { } refused)
+        {
+            return refused;
+        }
+
+        if (string.IsNullOrWhiteSpace(form.Token))
+        {
+            return Results.Problem("token is empty: paste an API token (kbs_…), which an admin creates with 'kbsync token create <your name>'.",
+                statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
+        }
+
         var returnUrl = LocalPath(form.ReturnUrl);
         if (await identities.AuthenticateTokenAsync(form.Token?.Trim() ?? "", context.RequestAborted) is not { } signedIn)
         {
@@ -65,6 +77,9 @@ public static class SignInPage
         return Results.Redirect("/signin");
     }
 
+    /// <summary>Why a form was refused for its antiforgery token.</summary>
+    public const string AntiforgeryRefused = "The form's antiforgery token is missing or is not one this API gave this browser: reload the page and submit the form again.";
+
     /// <summary>
     /// Says why a form was refused (400) for its antiforgery token: the framework refuses it before the
     /// endpoint runs, with a problem that would otherwise say only "Bad Request".
@@ -74,9 +89,20 @@ public static class SignInPage
         if (context.ProblemDetails.Status == StatusCodes.Status400BadRequest && context.ProblemDetails.Detail is null &&
             context.HttpContext.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
         {
-            context.ProblemDetails.Detail = "The form's antiforgery token is missing or is not one this API gave this browser: reload the page and submit the form again.";
+            context.ProblemDetails.Detail = AntiforgeryRefused;
         }
     }
+
+    /// <summary>
+    /// A 400 for a return address that is not a path of this site: a sign-in link that would send the
+    /// user elsewhere afterwards is a mistake or a phishing attempt, and is refused rather than quietly
+    /// changed. Null when there is none, or it is a path here.
+    /// </summary>
+    private static IResult? ForeignReturnUrl(string? returnUrl) =>
+        returnUrl is null || LocalPath(returnUrl) == returnUrl
+            ? null
+            : Results.Problem($"returnUrl '{returnUrl}' is not a path of this site (such as /dashboard): after signing in, KbSync returns only to its own pages.",
+                statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
 
     /// <summary>Where to go after signing in: a path of this site only (never another site: no open redirect).</summary>
     public static string LocalPath(string? returnUrl) =>

@@ -2,7 +2,7 @@ using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Agents.Protection;
 using KbSync.KbWorker.Notes;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.UnitTests.Agents.Protection;
@@ -34,7 +34,7 @@ public sealed class NotesStayOutOfProtectedPathsTests
     {
         var clone = new InMemoryKbClone();
         var request = new KbRequest(Guid.NewGuid(), "kb", "mallory", December, new NoteContent("text", Title: title, Category: category));
-        var outcome = new NoteWriter(Options.Create(new KbWorkerOptions())).Apply(clone, new PendingOperation(request, December));
+        var outcome = new NoteWriter(Options.Create(new KbWorkerOptions())).Apply(clone, new PendingOperation(request, December)).Outcome;
 
         Assert.StartsWith("topics/", outcome.NotePath);
         var written = clone.Files().Select(f => f.Path).ToList();

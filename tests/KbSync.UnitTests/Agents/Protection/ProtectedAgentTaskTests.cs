@@ -2,7 +2,7 @@ using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Agents;
 using KbSync.KbWorker.Agents.Protection;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -24,10 +24,10 @@ public sealed class ProtectedAgentTaskTests
         .WithFile(".github/workflows/ci.yml", "on: push\n")
         .WithFile("index.md", "# Index\n");
 
-    private Task<OperationOutcome> RunAsync(InMemoryKbClone clone, bool mayManage, ProtectedPaths? paths, params FileOperation[] operations)
+    private async Task<OperationOutcome> RunAsync(InMemoryKbClone clone, bool mayManage, ProtectedPaths? paths, params FileOperation[] operations)
     {
         var request = new KbRequest(Guid.NewGuid(), "team-notes", "alice", DateTimeOffset.UnixEpoch, AgentTask: new AgentTaskContent("edit", Operations: operations));
-        return _runner.ApplyAsync(clone, new PendingOperation(request, DateTimeOffset.UnixEpoch) { MayManage = mayManage }, paths ?? ProtectedPaths.Default, CancellationToken.None);
+        return (await _runner.ApplyAsync(clone, new PendingOperation(request, DateTimeOffset.UnixEpoch) { MayManage = mayManage }, paths ?? ProtectedPaths.Default, CancellationToken.None)).Outcome;
     }
 
     private async Task<AgentFailure> RefusedAsync(string reasonCode, InMemoryKbClone clone, bool mayManage, ProtectedPaths? paths, params FileOperation[] operations)
@@ -152,7 +152,7 @@ public sealed class ProtectedAgentTaskTests
         var request = new KbRequest(Guid.NewGuid(), "team-notes", "alice", DateTimeOffset.UnixEpoch,
             AgentTask: new AgentTaskContent("read", Operations: [new FileOperation(FileOps.ReadFile, ".github/workflows/ci.yml")], ReadOnly: true));
 
-        var outcome = await _runner.ApplyAsync(Kb(), new PendingOperation(request, DateTimeOffset.UnixEpoch), ProtectedPaths.Default, CancellationToken.None);
+        var outcome = (await _runner.ApplyAsync(Kb(), new PendingOperation(request, DateTimeOffset.UnixEpoch), ProtectedPaths.Default, CancellationToken.None)).Outcome;
 
         Assert.Equal(OperationStatus.Succeeded, outcome.Status);
     }

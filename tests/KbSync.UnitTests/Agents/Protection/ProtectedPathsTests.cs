@@ -2,7 +2,7 @@ using KbSync.Contracts;
 using KbSync.KbWorker;
 using KbSync.KbWorker.Agents.Protection;
 using KbSync.KbWorker.Notes;
-using KbSync.KbWorker.Operations;
+using KbSync.KbWorker.Pipeline;
 using Microsoft.Extensions.Options;
 
 namespace KbSync.UnitTests.Agents.Protection;

@@ -1,6 +1,6 @@
 using KbSync.Contracts;
 
-namespace KbSync.KbWorker.Operations;
+namespace KbSync.KbWorker.Pipeline;
 
 /// <summary>One request while its group runs: when it started, its step timings, and how it ended.</summary>
 public sealed class PendingOperation(KbRequest request, DateTimeOffset startedAt)
@@ -60,6 +60,24 @@ public sealed class PendingOperation(KbRequest request, DateTimeOffset startedAt
     public void Fail(string reasonCode, string message, OperationStatus status = OperationStatus.Failed) =>
         Outcome = new OperationOutcome(status, null, null, null, reasonCode, message);
 }
+
+public static class PendingOperations
+{
+    /// <summary>Fails every operation of <paramref name="operations"/> that has no outcome yet; those with one keep it.</summary>
+    public static void FailAll(this IEnumerable<PendingOperation> operations, string reasonCode, string message, OperationStatus status = OperationStatus.Failed)
+    {
+        foreach (var operation in operations.Where(o => o.Outcome is null))
+        {
+            operation.Fail(reasonCode, message, status);
+        }
+    }
+}
+
+/// <summary>
+/// What applying one request to the clone came to (<c>NoteWriter</c>, <c>AgentTaskRunner</c>): its outcome, and
+/// the milliseconds it spent processing and committing. The runner adds them to the request's <see cref="StepTimings"/>.
+/// </summary>
+public sealed record Applied(OperationOutcome Outcome, double ProcessMs, double CommitMs);
 
 /// <summary>Milliseconds spent in each step. A group's shared steps (lock, pull, push) count for each of its requests.</summary>
 public sealed class StepTimings

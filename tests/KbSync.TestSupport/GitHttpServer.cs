@@ -5,10 +5,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace KbSync.IntegrationTests.Fixtures;
+namespace KbSync.TestSupport;
 
 /// <summary>
-/// A smart-HTTP git server for tests: serves the bare repositories under <see cref="Root"/> at
+/// A smart-HTTP git server for the tests and the benchmarks' +latency remotes: serves the bare repositories under <see cref="Root"/> at
 /// <c>http://127.0.0.1:&lt;port&gt;/&lt;name&gt;.git</c> by running <c>git http-backend</c> as a CGI
 /// per request, so pushes run receive-pack with its hooks, as a hosted remote would.
 /// Basic auth (<see cref="RequireToken"/>), <see cref="Latency"/> and <see cref="Silent"/> can be

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace KbSync.KbWorker.Operations;
+namespace KbSync.KbWorker.Failures;
 
 /// <summary>
 /// Named places in an operation where the crash-recovery tests kill the worker for real: when the

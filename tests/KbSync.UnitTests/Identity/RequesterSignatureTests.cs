@@ -1,7 +1,7 @@
-using KbSync.KbWorker.Notes;
+using KbSync.KbWorker.Identity;
 using LibGit2Sharp;
 
-namespace KbSync.UnitTests.Notes;
+namespace KbSync.UnitTests.Identity;
 
 /// <summary>Any requester, however named, becomes a git signature libgit2 creates and a commit can carry unchanged.</summary>
 public sealed class RequesterSignatureTests : IDisposable
@@ -164,7 +164,7 @@ public sealed class RequesterSignatureTests : IDisposable
     [Fact]
     public void The_commit_author_is_the_signature_at_the_time_of_the_request()
     {
-        var author = NoteWriter.AuthorOf("O'Brien <ob@x>", When, Domain);
+        var author = CommitAuthorship.AuthorOf("O'Brien <ob@x>", When, Domain);
 
         Assert.Equal(("O'Brien", "ob@x", When), (author.Name, author.Email, author.When));
     }

@@ -1,8 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
+using KbSync.KbWorker.Paths;
 
-namespace KbSync.KbWorker.Notes;
+namespace KbSync.KbWorker.Identity;
 
 /// <summary>
 /// A requester (<c>requestedBy</c>, any text a producer sent) as the name and e-mail of a git
@@ -30,7 +31,7 @@ public static partial class RequesterSignature
     /// </summary>
     public static (string Name, string Email) Of(string? requestedBy, string emailDomain)
     {
-        var requester = NoteLayout.WithoutLoneSurrogates(requestedBy ?? "");
+        var requester = SafeText.WithoutLoneSurrogates(requestedBy ?? "");
         var name = requester;
         string? email = null;
         if (NameAndEmail().Match(requester) is { Success: true } match && AsEmail(match.Groups["email"].Value) is { } given)
@@ -83,7 +84,7 @@ public static partial class RequesterSignature
 
     private static string LocalPart(string name, string requester)
     {
-        var slug = NoteLayout.Slugify(name);
+        var slug = SafeText.Slugify(name);
         return slug != "untitled" || name.Contains("untitled", StringComparison.OrdinalIgnoreCase)
             ? slug
             : "u-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(requester)))[..12];

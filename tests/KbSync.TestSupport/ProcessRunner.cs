@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using System.Text;
 
-namespace KbSync.Benchmarks.Infrastructure;
+namespace KbSync.TestSupport;
 
 public sealed record ProcessResult(int ExitCode, string Output, string Error)
 {
@@ -86,6 +85,4 @@ public static class ProcessRunner
             return "unknown";
         }
     }
-
-    public static readonly Encoding Utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
 }
