@@ -15,9 +15,6 @@ public sealed class DatabaseMigrator(IDbContextFactory<KbSyncDbContext> contexts
     /// <summary>The advisory lock key: "kbsync-migrate" (partition ownership uses its own keys).</summary>
     private const long LockKey = 0x6b6273796e634d;
 
-    /// <summary>How long one migration's statement may run.</summary>
-    public static readonly TimeSpan MigrationTimeout = TimeSpan.FromHours(2);
-
     public async Task<IReadOnlyList<string>> MigrateAsync(CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -34,9 +31,6 @@ public sealed class DatabaseMigrator(IDbContextFactory<KbSyncDbContext> contexts
         var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
         if (pending.Count > 0)
         {
-            // a migration may rework every row (AddRollups builds the statistics' rollups of the whole history:
-            // 103 s for 1,000,000 operations, 1,486 s for 10,000,000 in docs/benchmarks.md), far past Npgsql's default 30 s
-            db.Database.SetCommandTimeout(MigrationTimeout);
             await db.Database.MigrateAsync(cancellationToken);
         }
 

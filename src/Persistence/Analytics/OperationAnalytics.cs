@@ -286,7 +286,16 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
         }
     }
 
-    /// <summary>Runs <paramref name="exact"/> over the raw rows when the query asks for exact answers, otherwise <paramref name="fromRollups"/>.</summary>
+    /// <summary>How much of a range may lie past the rollups' sealed end and still be answered from them (the rest read raw).</summary>
+    private static readonly TimeSpan MaxUnsealed = TimeSpan.FromHours(1);
+
+    private static TimeSpan Uncovered(AnalyticsWindow window, DateTimeOffset sealedUntil) =>
+        sealedUntil >= window.Until ? TimeSpan.Zero : window.Until - (sealedUntil > window.Since ? sealedUntil : window.Since);
+
+    /// <summary>
+    /// Runs <paramref name="exact"/> over the raw rows when the query asks for exact answers or the
+    /// rollups are sealed short of the range by more than <see cref="MaxUnsealed"/>, otherwise <paramref name="fromRollups"/>.
+    /// </summary>
     private async Task<T> RunAsync<T>(
         AnalyticsQuery query, Func<Session, CancellationToken, Task<T>> exact, Func<RollupStatistics, CancellationToken, Task<T>> fromRollups, CancellationToken cancellationToken)
     {
@@ -295,9 +304,14 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
         if (!window.Exact)
         {
             await using var rollups = await RollupSession.OpenAsync(contexts, window, cancellationToken);
-            var answer = await fromRollups(new RollupStatistics(rollups), cancellationToken);
-            await rollups.CommitAsync(cancellationToken);
-            return answer;
+            if (Uncovered(window, rollups.SealedUntil) <= MaxUnsealed)
+            {
+                var answer = await fromRollups(new RollupStatistics(rollups), cancellationToken);
+                await rollups.CommitAsync(cancellationToken);
+                return answer;
+            }
+
+            // the builder has not caught up with this range yet (a history being rolled up): the exact SQL is faster than many raw rows through C#
         }
 
         await using var opened = await OpenAsync(window, snapshot: null, cancellationToken);

@@ -8,8 +8,10 @@ namespace KbSync.Persistence.Analytics.Rollups;
 
 /// <summary>
 /// One read-only repeatable-read transaction over the rollups and the history, so every figure of
-/// an answer comes from one snapshot (the triggers update rollups in the writers' transactions:
-/// a snapshot sees rows and rollups agree). Knows which KBs the query is about: rollup rows are
+/// an answer comes from one snapshot: the rollups hold the events before <see cref="SealedUntil"/>
+/// (the builder seals minutes and moves it in one transaction), the raw rows the rest. Changes the
+/// builder has logged but not applied yet (an operation requested in a sealed minute that finished
+/// since, a deletion) show once it has: within <c>Rollups:IntervalSeconds</c>. Knows which KBs the query is about: rollup rows are
 /// keyed by KB id, or by '' for every KB; history rows are filtered by KB unless it is every KB.
 /// </summary>
 internal sealed class RollupSession : IAsyncDisposable
@@ -29,6 +31,9 @@ internal sealed class RollupSession : IAsyncDisposable
     }
 
     public AnalyticsWindow Window { get; }
+
+    /// <summary>The rollups hold every event before this instant (a whole minute); <see cref="DateTimeOffset.MinValue"/>: none built yet.</summary>
+    public DateTimeOffset SealedUntil { get; private set; }
 
     /// <summary>Every KB: rollup rows with an empty KB id, and history rows unfiltered.</summary>
     public bool AllKbs { get; }
@@ -51,6 +56,13 @@ internal sealed class RollupSession : IAsyncDisposable
                 $"SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL statement_timeout = {(long)OperationAnalytics.StatementTimeout.TotalMilliseconds}"))
             {
                 await settings.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await using (var state = session.Command("SELECT sealed_until FROM rollup_state WHERE id = 1"))
+            {
+                session.SealedUntil = await state.ExecuteScalarAsync(cancellationToken) is DateTime at && at != DateTime.MinValue
+                    ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc))
+                    : DateTimeOffset.MinValue;
             }
 
             return session;

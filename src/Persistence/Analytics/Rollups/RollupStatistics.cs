@@ -34,7 +34,7 @@ internal sealed class RollupStatistics(RollupSession session)
     /// <summary>Statuses, waits and step durations: everything keyed by <c>requested_at</c> over the whole range.</summary>
     public async Task<(StatusCounts Statuses, WaitStats Waits, StepStats Steps)> ReadRangeAsync(CancellationToken cancellationToken)
     {
-        var pieces = RollupCover.Of(Window.Since, Window.Until, Coarse);
+        var pieces = Cover(Window.Since, Window.Until, Coarse);
         var rows = await RollupReads.ReadCoarseAsync(session, pieces.Where(p => !p.IsRaw), cancellationToken);
         var rawRanges = RawRanges(pieces);
         var raw = await RollupReads.ReadRequestedAsync(session, rawRanges, cancellationToken);
@@ -90,7 +90,7 @@ internal sealed class RollupStatistics(RollupSession session)
         var rawRanges = new List<(int Tag, DateTimeOffset From, DateTimeOffset To)>();
         for (var i = 0; i < window.BucketCount; i++)
         {
-            foreach (var piece in RollupCover.Of(window.BucketStart(i), window.BucketEnd(i)))
+            foreach (var piece in Cover(window.BucketStart(i), window.BucketEnd(i)))
             {
                 if (piece.IsRaw)
                 {
@@ -154,7 +154,7 @@ internal sealed class RollupStatistics(RollupSession session)
     /// </summary>
     public async Task<IReadOnlyList<RequesterWaits>> ReadRequestersAsync(int top, CancellationToken cancellationToken)
     {
-        var pieces = RollupCover.Of(Window.Since, Window.Until, session.AllKbs ? Coarse : Days);
+        var pieces = Cover(Window.Since, Window.Until, session.AllKbs ? Coarse : Days);
         var rollupPieces = pieces.Where(p => !p.IsRaw).ToList();
         var rawRanges = RawRanges(pieces);
         var counts = rollupPieces.Count == 0
@@ -210,17 +210,21 @@ internal sealed class RollupStatistics(RollupSession session)
         var (since, until) = (Window.Since, Window.Until);
         var openEvents = (await OpenAsync(cancellationToken)).SelectMany(OpenEvents).OrderBy(e => e.At).ToList();
 
+        // the balance before the range: rollups up to a whole minute no later than the sealed end, raw events from there
         var firstMinute = RollupGrains.Floor(since, RollupGrains.Minute);
-        var before = await RollupReads.ReadQueueBalanceBeforeAsync(session, firstMinute, cancellationToken);
-        var cover = RollupCover.Of(since, until);
+        var balanceEnd = session.SealedUntil < firstMinute ? RollupGrains.Floor(session.SealedUntil, RollupGrains.Minute) : firstMinute;
+        var before = session.SealedUntil == DateTimeOffset.MinValue
+            ? 0
+            : await RollupReads.ReadQueueBalanceBeforeAsync(session, balanceEnd, cancellationToken);
+        var cover = Cover(since, until);
         var rawRanges = RawRanges(cover);
-        if (firstMinute < since)
+        if (balanceEnd < since)
         {
-            rawRanges.Add((firstMinute, since));
+            rawRanges.Add((balanceEnd, since));
         }
 
         var rawEvents = FinishedEvents(await RollupReads.ReadRawAsync(session, rawRanges, cancellationToken)).ToList();
-        before += rawEvents.Where(e => e.At >= firstMinute && e.At < since).Sum(e => e.Delta);
+        before += rawEvents.Where(e => e.At >= balanceEnd && e.At < since).Sum(e => e.Delta);
         before += openEvents.Where(e => e.At < since).Sum(e => e.Delta);
 
         var segments = new List<QueueSegment>();
@@ -353,6 +357,25 @@ internal sealed class RollupStatistics(RollupSession session)
         {
             yield return new QueueEvent(left, -1);
         }
+    }
+
+    /// <summary>
+    /// <see cref="RollupCover.Of"/> over the part of [<paramref name="from"/>, <paramref name="to"/>) the
+    /// rollups hold (before <see cref="RollupSession.SealedUntil"/>), and the rest as one raw part.
+    /// </summary>
+    private List<RollupPiece> Cover(DateTimeOffset from, DateTimeOffset to, IReadOnlyList<int>? grains = null)
+    {
+        var sealedUntil = session.SealedUntil;
+        var pieces = sealedUntil > from
+            ? RollupCover.Of(from, sealedUntil < to ? sealedUntil : to, grains).ToList()
+            : [];
+        var unsealedFrom = sealedUntil > from ? sealedUntil : from;
+        if (unsealedFrom < to)
+        {
+            pieces.Add(new RollupPiece(0, unsealedFrom, to));
+        }
+
+        return pieces;
     }
 
     private static List<(DateTimeOffset From, DateTimeOffset To)> RawRanges(IEnumerable<RollupPiece> pieces) =>

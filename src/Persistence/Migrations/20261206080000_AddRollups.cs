@@ -85,7 +85,7 @@ namespace KbSync.Persistence.Migrations
 
             migrationBuilder.Sql(HistogramFunctions);
             migrationBuilder.Sql(ApplyFunction);
-            migrationBuilder.Sql(Backfill);
+            migrationBuilder.Sql(Builder);
             migrationBuilder.Sql(Triggers);
         }
 
@@ -97,12 +97,15 @@ namespace KbSync.Persistence.Migrations
                 DROP TRIGGER operations_rollups_update ON operations;
                 DROP TRIGGER operations_rollups_delete ON operations;
                 DROP TRIGGER operations_rollups_truncate ON operations;
-                DROP FUNCTION kbsync_rollups_on_insert();
-                DROP FUNCTION kbsync_rollups_on_update();
-                DROP FUNCTION kbsync_rollups_on_delete();
+                DROP FUNCTION kbsync_rollups_log_insert();
+                DROP FUNCTION kbsync_rollups_log_update();
+                DROP FUNCTION kbsync_rollups_log_delete();
                 DROP FUNCTION kbsync_rollups_on_truncate();
-                DROP FUNCTION kbsync_rollups_backfill();
-                DROP FUNCTION kbsync_rollups_apply(kbsync_rollup_operation[], kbsync_rollup_operation[]);
+                DROP FUNCTION kbsync_rollups_claim(interval, interval);
+                DROP FUNCTION kbsync_rollups_build();
+                DROP TABLE rollup_changes;
+                DROP TABLE rollup_state;
+                DROP FUNCTION kbsync_rollups_apply(kbsync_rollup_operation[], kbsync_rollup_operation[], timestamp with time zone, timestamp with time zone);
                 DROP TYPE kbsync_rollup_operation;
                 DROP FUNCTION kbsync_requesters_add(text[], integer[], text[], integer[]);
                 DROP FUNCTION kbsync_hist_of(integer[], integer[]);
@@ -235,9 +238,11 @@ namespace KbSync.Persistence.Migrations
             """;
 
         /// <summary>
-        /// Adds the finished operations of <c>added</c> to the rollups and subtracts those of <c>removed</c>, in one
-        /// upsert per table whose rows are taken in key order, so two statements finishing operations at once wait for
-        /// each other's rows rather than deadlock. Every figure goes to the bucket of its own time at each grain, for
+        /// Adds the finished operations of <c>added</c> to the rollups and subtracts those of <c>removed</c>, counting
+        /// only their events timed in [<c>from_at</c>, <c>to_at</c>): the builder seals a window of minutes with the
+        /// events inside it, and applies logged changes with the events before the sealed end only (those after are
+        /// read from the raw rows when their window is sealed). One upsert per table. Only the builder calls it
+        /// (<c>kbsync_rollups_build</c>). Every figure goes to the bucket of its own time at each grain, for
         /// the operation's KB (unless its KB id is empty) and for every KB (<c>kb_id = ''</c>): requested, status, kind,
         /// waits and steps by <c>requested_at</c>; throughput by <c>finished_at</c>; queue arrivals by
         /// <c>requested_at</c> and exits by the time it left the queue (<c>coalesce(started_at, finished_at)</c>, when
@@ -245,7 +250,9 @@ namespace KbSync.Persistence.Migrations
         /// deleted.
         /// </summary>
         private const string ApplyFunction = """
-            CREATE FUNCTION kbsync_rollups_apply(removed kbsync_rollup_operation[], added kbsync_rollup_operation[]) RETURNS void
+            CREATE FUNCTION kbsync_rollups_apply(
+                removed kbsync_rollup_operation[], added kbsync_rollup_operation[],
+                from_at timestamp with time zone, to_at timestamp with time zone) RETURNS void
             LANGUAGE plpgsql AS $$
             DECLARE
                 emptied_kbs text[];
@@ -279,7 +286,7 @@ namespace KbSync.Persistence.Migrations
                         ('finished', c.finished_at),
                         ('left', CASE WHEN c.requested_at < coalesce(c.started_at, c.finished_at) THEN coalesce(c.started_at, c.finished_at) END)
                     ) AS e(event, at)
-                    WHERE e.at IS NOT NULL AND NOT (s.per_kb AND c.kb_id = '')
+                    WHERE e.at >= from_at AND e.at < to_at AND NOT (s.per_kb AND c.kb_id = '')
                 ),
                 deltas AS (
                     SELECT kb_id, grain_seconds, bucket_start,
@@ -379,10 +386,8 @@ namespace KbSync.Persistence.Migrations
                     WHERE r.kb_id = e.kb_id AND r.grain_seconds = e.grain_seconds AND r.bucket_start = e.bucket_start;
                 END IF;
 
-                -- the queue-depth bound of the hours changed, from their minutes, then of the days, from their hours: rows
-                -- this transaction locked in the upsert above, so concurrent writers of one hour take turns here too
-                -- (kbsync_rollups_backfill computes them all at once at its end instead)
-                IF coarse_kbs IS NOT NULL AND coalesce(current_setting('kbsync.backfilling', true), '') <> 'on' THEN
+                -- the queue-depth bound of the hours changed, from their minutes, then of the days, from their hours
+                IF coarse_kbs IS NOT NULL THEN
                     UPDATE operation_rollups h SET peak_bound = (
                         SELECT greatest(0, coalesce(max(c.before + c.rise), 0)) FROM (
                             SELECT CASE WHEN h.grain_seconds = 3600 THEN m.arrivals ELSE m.peak_bound END AS rise,
@@ -425,7 +430,7 @@ namespace KbSync.Persistence.Migrations
                         ('', 86400, interval '86400 seconds', false),
                         (c.kb_id, 86400, interval '86400 seconds', true)
                     ) AS g(kb_id, grain_seconds, step, per_kb)
-                    WHERE NOT (g.per_kb AND c.kb_id = '')
+                    WHERE c.requested_at >= from_at AND c.requested_at < to_at AND NOT (g.per_kb AND c.kb_id = '')
                     GROUP BY 1, 2, 3, 4
                 ),
                 counted AS (
@@ -478,148 +483,183 @@ namespace KbSync.Persistence.Migrations
             """;
 
         /// <summary>
-        /// Rollups for the history already there, a day of requests at a time through the same function the triggers
-        /// use. <c>kbsync_rollups_backfill()</c> stays in the database: it is what the benchmarks time after seeding
-        /// history with the triggers off (rollups empty). The migration runs with a command timeout of
-        /// <c>DatabaseMigrator.MigrationTimeout</c>; docs/benchmarks.md has the time it took on 1,000,000 and
-        /// 10,000,000 operations.
+        /// The builder's state and functions. <c>rollup_state</c> (one row): the rollups hold every event timed before
+        /// <c>sealed_until</c> (a whole minute; <c>-infinity</c>: nothing built yet); <c>claimed_until</c> is where the
+        /// builder is sealing to (equal to <c>sealed_until</c> between rounds). <c>rollup_changes</c>: operations
+        /// changed (inserted, updated, deleted) with an event before <c>claimed_until</c>, logged by the triggers as
+        /// a removal of the old row and an addition of the new one, applied and deleted by the next round.
+        /// <para>
+        /// <c>kbsync_rollups_claim(batch, grace)</c> moves <c>claimed_until</c> to at most <c>batch</c> past
+        /// <c>sealed_until</c> and no later than the whole minute <c>grace</c> before now (the first time, to the day of
+        /// the first finished request). It takes advisory lock 4711016001 exclusively, which every writer of finished
+        /// rows holds shared until it commits (the triggers): a writer that read the old claim has committed when the
+        /// claim moves, so the round's snapshot holds its row, and every later writer sees the new claim and logs
+        /// its change. <c>kbsync_rollups_build()</c>, run in a repeatable-read transaction (one snapshot for the log and
+        /// the rows), applies the logged changes with their events before <c>sealed_until</c> (the events after it are
+        /// in the window being sealed, read from the rows themselves), then adds the events of the window
+        /// [<c>sealed_until</c>, <c>claimed_until</c>) from the finished operations requested, started or finished in it
+        /// (three index range scans), and moves <c>sealed_until</c> to <c>claimed_until</c>. Both take the state row
+        /// <c>FOR UPDATE</c>: two builders at once take turns or fail on the update (repeatable read), never count
+        /// anything twice. Returns the operations applied.
+        /// </para>
         /// </summary>
-        private const string Backfill = """
-            -- writers wait until the migration commits: a row finished between the backfill and the triggers would be missed
-            LOCK TABLE operations IN SHARE ROW EXCLUSIVE MODE;
+        private const string Builder = """
+            CREATE TABLE rollup_state (
+                id integer PRIMARY KEY CHECK (id = 1),
+                sealed_until timestamp with time zone NOT NULL,
+                claimed_until timestamp with time zone NOT NULL);
+            INSERT INTO rollup_state VALUES (1, '-infinity', '-infinity');
 
-            CREATE FUNCTION kbsync_rollups_backfill() RETURNS bigint
+            CREATE TABLE rollup_changes (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                sign integer NOT NULL,
+                operation kbsync_rollup_operation NOT NULL);
+
+            CREATE FUNCTION kbsync_rollups_claim(batch interval, grace interval) RETURNS timestamp with time zone
             LANGUAGE plpgsql AS $$
             DECLARE
-                chunk_start timestamp with time zone;
-                last_requested timestamp with time zone;
-                total bigint := 0;
-                chunk kbsync_rollup_operation[];
+                sealed timestamp with time zone;
+                claimed timestamp with time zone;
+                horizon timestamp with time zone := date_bin(interval '60 seconds', now() - grace, timestamptz 'epoch');
+                target timestamp with time zone;
             BEGIN
-                SELECT date_bin(interval '86400 seconds', min(requested_at), timestamptz 'epoch'), max(requested_at) INTO chunk_start, last_requested
-                FROM operations WHERE status IN ('succeeded', 'duplicate', 'failed', 'timed_out');
-                PERFORM set_config('kbsync.backfilling', 'on', true);
-                WHILE chunk_start <= last_requested LOOP
-                    chunk := ARRAY(
-                        SELECT (o.kb_id, o.kind, o.status, o.requested_by, o.requested_at, o.started_at, o.finished_at,
-                                o.queue_wait_ms, o.lock_wait_ms, o.pull_ms, o.process_ms, o.commit_ms, o.push_ms)::kbsync_rollup_operation
-                        FROM operations o
-                        WHERE o.requested_at >= chunk_start AND o.requested_at < chunk_start + interval '86400 seconds'
-                          AND o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out'));
-                    IF cardinality(chunk) > 0 THEN
-                        PERFORM kbsync_rollups_apply('{}', chunk);
-                        total := total + cardinality(chunk);
-                    END IF;
-                    chunk_start := chunk_start + interval '86400 seconds';
-                END LOOP;
-                PERFORM set_config('kbsync.backfilling', 'off', true);
-
-                -- the queue-depth bounds, as kbsync_rollups_apply keeps them: hours from their minutes, then days from their hours
-                UPDATE operation_rollups h SET peak_bound = s.bound
-                FROM (
-                    SELECT kb_id, date_bin(interval '3600 seconds', bucket_start, timestamptz 'epoch') AS hour, greatest(0, max(before + arrivals)) AS bound
-                    FROM (
-                        SELECT kb_id, bucket_start, arrivals,
-                               sum(arrivals - exits) OVER (PARTITION BY kb_id, date_bin(interval '3600 seconds', bucket_start, timestamptz 'epoch') ORDER BY bucket_start)
-                                   - (arrivals - exits) AS before
-                        FROM operation_rollups WHERE grain_seconds = 60
-                    ) m
-                    GROUP BY 1, 2
-                ) s
-                WHERE h.kb_id = s.kb_id AND h.grain_seconds = 3600 AND h.bucket_start = s.hour;
-
-                UPDATE operation_rollups d SET peak_bound = s.bound
-                FROM (
-                    SELECT kb_id, date_bin(interval '86400 seconds', bucket_start, timestamptz 'epoch') AS day, greatest(0, max(before + peak_bound)) AS bound
-                    FROM (
-                        SELECT kb_id, bucket_start, peak_bound,
-                               sum(arrivals - exits) OVER (PARTITION BY kb_id, date_bin(interval '86400 seconds', bucket_start, timestamptz 'epoch') ORDER BY bucket_start)
-                                   - (arrivals - exits) AS before
-                        FROM operation_rollups WHERE grain_seconds = 3600
-                    ) h
-                    GROUP BY 1, 2
-                ) s
-                WHERE d.kb_id = s.kb_id AND d.grain_seconds = 86400 AND d.bucket_start = s.day;
-                RETURN total;
+                SELECT s.sealed_until, s.claimed_until INTO sealed, claimed FROM rollup_state s WHERE s.id = 1 FOR UPDATE;
+                IF claimed > sealed THEN
+                    RETURN claimed; -- the last round did not finish: build that window first
+                END IF;
+                IF sealed = '-infinity' THEN
+                    PERFORM pg_advisory_xact_lock(4711016001);
+                    SELECT least(horizon, coalesce(date_bin(interval '86400 seconds', min(o.requested_at), timestamptz 'epoch'), horizon)) INTO sealed
+                    FROM operations o WHERE o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out');
+                    UPDATE rollup_state SET sealed_until = sealed, claimed_until = sealed WHERE id = 1;
+                END IF;
+                target := least(sealed + batch, horizon);
+                IF target > sealed THEN
+                    PERFORM pg_advisory_xact_lock(4711016001);
+                    UPDATE rollup_state SET claimed_until = target WHERE id = 1;
+                    RETURN target;
+                END IF;
+                RETURN sealed;
             END
             $$;
 
-            SELECT kbsync_rollups_backfill();
+            CREATE FUNCTION kbsync_rollups_build() RETURNS bigint
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                sealed timestamp with time zone;
+                claimed timestamp with time zone;
+                removed kbsync_rollup_operation[];
+                added kbsync_rollup_operation[];
+                applied bigint := 0;
+            BEGIN
+                SELECT s.sealed_until, s.claimed_until INTO sealed, claimed FROM rollup_state s WHERE s.id = 1 FOR UPDATE;
+                IF sealed = '-infinity' THEN
+                    RETURN 0;
+                END IF;
 
-            ANALYZE operation_rollups;
-            ANALYZE requester_rollups;
-            ANALYZE requester_waits;
+                WITH taken AS (DELETE FROM rollup_changes RETURNING sign, operation)
+                SELECT coalesce(array_agg(operation) FILTER (WHERE sign < 0), '{}'), coalesce(array_agg(operation) FILTER (WHERE sign > 0), '{}')
+                INTO removed, added
+                FROM taken;
+                IF cardinality(removed) + cardinality(added) > 0 THEN
+                    PERFORM kbsync_rollups_apply(removed, added, '-infinity', sealed);
+                    applied := cardinality(removed) + cardinality(added);
+                END IF;
+
+                IF claimed > sealed THEN
+                    added := ARRAY(
+                        SELECT (o.kb_id, o.kind, o.status, o.requested_by, o.requested_at, o.started_at, o.finished_at,
+                                o.queue_wait_ms, o.lock_wait_ms, o.pull_ms, o.process_ms, o.commit_ms, o.push_ms)::kbsync_rollup_operation
+                        FROM operations o
+                        WHERE o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out') AND o.id IN (
+                            SELECT r.id FROM operations r WHERE r.requested_at >= sealed AND r.requested_at < claimed
+                            UNION SELECT s.id FROM operations s WHERE s.started_at >= sealed AND s.started_at < claimed
+                            UNION SELECT f.id FROM operations f WHERE f.finished_at >= sealed AND f.finished_at < claimed));
+                    IF cardinality(added) > 0 THEN
+                        PERFORM kbsync_rollups_apply('{}', added, sealed, claimed);
+                        applied := applied + cardinality(added);
+                    END IF;
+                    UPDATE rollup_state SET sealed_until = claimed WHERE id = 1;
+                END IF;
+                RETURN applied;
+            END
+            $$;
             """;
 
         /// <summary>
-        /// Statement triggers with transition tables: whatever writes the history (a worker's batch of 20, the queue tap,
-        /// a refused request recorded by the API, retention, a test or psql), each statement updates the rollups once, in
-        /// its own transaction. An update that leaves an operation's figures as they were (a worker marking its step)
-        /// costs a scan of the few rows it changed. TRUNCATE empties the rollups too.
-        /// <para>
-        /// Why triggers rather than the code that finishes operations: there are several writers of final rows (the
-        /// worker's recorder, its failure path, the API, <c>kbsync db prune</c>, people in psql), and one that forgot the
-        /// rollups would leave them wrong for ever; a trigger runs in the writer's own transaction, so a rollback takes
-        /// its rollup changes back too and a reader's snapshot always sees rows and rollups agree. Concurrent workers:
-        /// each statement upserts its rollup rows in key order, so two finishing at once wait for each other's rows and
-        /// never deadlock; the rows of every KB (<c>kb_id = ''</c>) make finishing statements take turns for the few
-        /// milliseconds the trigger runs, until their commit.
-        /// </para>
+        /// Statement triggers with transition tables, on whatever writes the history (a worker, the queue tap, the API,
+        /// retention, a test or psql): a statement that inserts, changes or deletes finished operations with an event
+        /// before <c>claimed_until</c> logs them in <c>rollup_changes</c> (an insert, no row anyone else updates: no
+        /// writer waits for another), holding advisory lock 4711016001 shared until it commits (see
+        /// <see cref="Builder"/>). A statement on operations that are not finished, or finished after the claim (the
+        /// usual finish), logs nothing. An update that leaves an operation's figures as they were logs nothing.
+        /// TRUNCATE empties the rollups and the log and starts the builder over.
         /// </summary>
         private const string Triggers = """
-            CREATE FUNCTION kbsync_rollups_on_insert() RETURNS trigger
+            CREATE FUNCTION kbsync_rollups_log_insert() RETURNS trigger
             LANGUAGE plpgsql AS $$
             DECLARE
-                added kbsync_rollup_operation[];
+                claimed timestamp with time zone;
             BEGIN
-                added := ARRAY(
-                    SELECT (n.kb_id, n.kind, n.status, n.requested_by, n.requested_at, n.started_at, n.finished_at,
-                            n.queue_wait_ms, n.lock_wait_ms, n.pull_ms, n.process_ms, n.commit_ms, n.push_ms)::kbsync_rollup_operation
-                    FROM new_rows n WHERE n.status IN ('succeeded', 'duplicate', 'failed', 'timed_out'));
-                IF cardinality(added) > 0 THEN
-                    PERFORM kbsync_rollups_apply('{}', added);
+                IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.status IN ('succeeded', 'duplicate', 'failed', 'timed_out')) THEN
+                    RETURN NULL;
                 END IF;
+                PERFORM pg_advisory_xact_lock_shared(4711016001);
+                SELECT s.claimed_until INTO claimed FROM rollup_state s WHERE s.id = 1;
+                INSERT INTO rollup_changes (sign, operation)
+                SELECT 1, (n.kb_id, n.kind, n.status, n.requested_by, n.requested_at, n.started_at, n.finished_at,
+                           n.queue_wait_ms, n.lock_wait_ms, n.pull_ms, n.process_ms, n.commit_ms, n.push_ms)::kbsync_rollup_operation
+                FROM new_rows n
+                WHERE n.status IN ('succeeded', 'duplicate', 'failed', 'timed_out') AND least(n.requested_at, n.started_at, n.finished_at) < claimed;
                 RETURN NULL;
             END
             $$;
 
-            CREATE FUNCTION kbsync_rollups_on_update() RETURNS trigger
+            CREATE FUNCTION kbsync_rollups_log_update() RETURNS trigger
             LANGUAGE plpgsql AS $$
             DECLARE
-                removed kbsync_rollup_operation[];
-                added kbsync_rollup_operation[];
+                claimed timestamp with time zone;
             BEGIN
+                IF NOT EXISTS (
+                    SELECT 1 FROM old_rows o WHERE o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out')
+                    UNION ALL
+                    SELECT 1 FROM new_rows n WHERE n.status IN ('succeeded', 'duplicate', 'failed', 'timed_out')) THEN
+                    RETURN NULL;
+                END IF;
+                PERFORM pg_advisory_xact_lock_shared(4711016001);
+                SELECT s.claimed_until INTO claimed FROM rollup_state s WHERE s.id = 1;
                 WITH pairs AS (
                     SELECT (o.kb_id, o.kind, o.status, o.requested_by, o.requested_at, o.started_at, o.finished_at,
                             o.queue_wait_ms, o.lock_wait_ms, o.pull_ms, o.process_ms, o.commit_ms, o.push_ms)::kbsync_rollup_operation AS old_op,
                            (n.kb_id, n.kind, n.status, n.requested_by, n.requested_at, n.started_at, n.finished_at,
                             n.queue_wait_ms, n.lock_wait_ms, n.pull_ms, n.process_ms, n.commit_ms, n.push_ms)::kbsync_rollup_operation AS new_op
                     FROM old_rows o JOIN new_rows n ON n.id = o.id
-                    WHERE (o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out') OR n.status IN ('succeeded', 'duplicate', 'failed', 'timed_out'))
                 )
-                SELECT coalesce(array_agg(old_op) FILTER (WHERE (old_op).status IN ('succeeded', 'duplicate', 'failed', 'timed_out') AND old_op IS DISTINCT FROM new_op), '{}'),
-                       coalesce(array_agg(new_op) FILTER (WHERE (new_op).status IN ('succeeded', 'duplicate', 'failed', 'timed_out') AND old_op IS DISTINCT FROM new_op), '{}')
-                INTO removed, added
-                FROM pairs;
-                IF cardinality(removed) > 0 OR cardinality(added) > 0 THEN
-                    PERFORM kbsync_rollups_apply(removed, added);
-                END IF;
+                INSERT INTO rollup_changes (sign, operation)
+                SELECT c.sign, c.operation FROM pairs p
+                CROSS JOIN LATERAL (VALUES (-1, p.old_op), (1, p.new_op)) AS c(sign, operation)
+                WHERE p.old_op IS DISTINCT FROM p.new_op
+                  AND (c.operation).status IN ('succeeded', 'duplicate', 'failed', 'timed_out')
+                  AND least((c.operation).requested_at, (c.operation).started_at, (c.operation).finished_at) < claimed;
                 RETURN NULL;
             END
             $$;
 
-            CREATE FUNCTION kbsync_rollups_on_delete() RETURNS trigger
+            CREATE FUNCTION kbsync_rollups_log_delete() RETURNS trigger
             LANGUAGE plpgsql AS $$
             DECLARE
-                removed kbsync_rollup_operation[];
+                claimed timestamp with time zone;
             BEGIN
-                removed := ARRAY(
-                    SELECT (o.kb_id, o.kind, o.status, o.requested_by, o.requested_at, o.started_at, o.finished_at,
-                            o.queue_wait_ms, o.lock_wait_ms, o.pull_ms, o.process_ms, o.commit_ms, o.push_ms)::kbsync_rollup_operation
-                    FROM old_rows o WHERE o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out'));
-                IF cardinality(removed) > 0 THEN
-                    PERFORM kbsync_rollups_apply(removed, '{}');
+                IF NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out')) THEN
+                    RETURN NULL;
                 END IF;
+                PERFORM pg_advisory_xact_lock_shared(4711016001);
+                SELECT s.claimed_until INTO claimed FROM rollup_state s WHERE s.id = 1;
+                INSERT INTO rollup_changes (sign, operation)
+                SELECT -1, (o.kb_id, o.kind, o.status, o.requested_by, o.requested_at, o.started_at, o.finished_at,
+                            o.queue_wait_ms, o.lock_wait_ms, o.pull_ms, o.process_ms, o.commit_ms, o.push_ms)::kbsync_rollup_operation
+                FROM old_rows o
+                WHERE o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out') AND least(o.requested_at, o.started_at, o.finished_at) < claimed;
                 RETURN NULL;
             END
             $$;
@@ -627,17 +667,18 @@ namespace KbSync.Persistence.Migrations
             CREATE FUNCTION kbsync_rollups_on_truncate() RETURNS trigger
             LANGUAGE plpgsql AS $$
             BEGIN
-                TRUNCATE operation_rollups, requester_rollups, requester_waits;
+                TRUNCATE operation_rollups, requester_rollups, requester_waits, rollup_changes;
+                UPDATE rollup_state SET sealed_until = '-infinity', claimed_until = '-infinity' WHERE id = 1;
                 RETURN NULL;
             END
             $$;
 
             CREATE TRIGGER operations_rollups_insert AFTER INSERT ON operations
-                REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION kbsync_rollups_on_insert();
+                REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION kbsync_rollups_log_insert();
             CREATE TRIGGER operations_rollups_update AFTER UPDATE ON operations
-                REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION kbsync_rollups_on_update();
+                REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION kbsync_rollups_log_update();
             CREATE TRIGGER operations_rollups_delete AFTER DELETE ON operations
-                REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION kbsync_rollups_on_delete();
+                REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION kbsync_rollups_log_delete();
             CREATE TRIGGER operations_rollups_truncate AFTER TRUNCATE ON operations
                 FOR EACH STATEMENT EXECUTE FUNCTION kbsync_rollups_on_truncate();
             """;

@@ -13,7 +13,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace KbSync.Persistence.Migrations
 {
     [DbContext(typeof(KbSyncDbContext))]
-    [Migration("20261206042912_AddRollups")]
+    [Migration("20261206080000_AddRollups")]
     partial class AddRollups
     {
         /// <inheritdoc />
@@ -25,6 +25,8 @@ namespace KbSync.Persistence.Migrations
                 .HasAnnotation("Relational:MaxIdentifierLength", 63);
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
+
+            modelBuilder.HasSequence("operation_queue_seq");
 
             modelBuilder.Entity("KbSync.Persistence.Entities.ApiTokenRecord", b =>
                 {
@@ -205,9 +207,18 @@ namespace KbSync.Persistence.Migrations
                         .HasColumnType("boolean")
                         .HasColumnName("pushed");
 
+                    b.Property<long?>("QueueSeq")
+                        .HasColumnType("bigint")
+                        .HasColumnName("queue_seq");
+
                     b.Property<double?>("QueueWaitMs")
                         .HasColumnType("double precision")
                         .HasColumnName("queue_wait_ms");
+
+                    b.Property<string>("QueuedMessageId")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("queued_message_id");
 
                     b.Property<DateTimeOffset>("RequestedAt")
                         .HasColumnType("timestamp with time zone")
@@ -270,6 +281,10 @@ namespace KbSync.Persistence.Migrations
                         .HasDatabaseName("ix_operations_kb_id_finished_at");
 
                     NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("KbId", "FinishedAt"), new[] { "Status" });
+
+                    b.HasIndex("KbId", "QueueSeq")
+                        .HasDatabaseName("ix_operations_open_by_seq")
+                        .HasFilter("status IN ('queued', 'running')");
 
                     b.HasIndex("KbId", "RequestedAt")
                         .HasDatabaseName("ix_operations_kb_id_requested_at");
