@@ -99,9 +99,9 @@ public sealed class RollupBuilder(
     /// <summary>
     /// Builds until the rollups hold everything older than the grace and no logged change is left, as
     /// the elected builder (waits for the lock if another process holds it). For tests, benchmarks and
-    /// operators who want the rollups current now. Returns where the rollups are sealed to.
+    /// operators who want the rollups current now.
     /// </summary>
-    public async Task<DateTimeOffset> CatchUpAsync(CancellationToken cancellationToken = default)
+    public async Task<RollupProgress> CatchUpAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
         await using (var take = Command(connection, $"SELECT pg_advisory_lock({BuilderLockKey})"))
@@ -112,13 +112,13 @@ public sealed class RollupBuilder(
         return await RunRoundsAsync(connection, cancellationToken);
     }
 
-    /// <summary>Rounds until one claims nothing new and applies no change; returns <c>sealed_until</c>.</summary>
-    private async Task<DateTimeOffset> RunRoundsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    /// <summary>Rounds until one claims nothing new and applies no change.</summary>
+    private async Task<RollupProgress> RunRoundsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         var settings = options.Value;
         var grace = TimeSpan.FromSeconds(Math.Max(0, settings.GraceSeconds));
         var batch = TimeSpan.FromHours(Math.Max(1, settings.BatchHours));
-        while (true)
+        for (var rounds = 1; ; rounds++)
         {
             var sealedBefore = await ReadSealedAsync(connection, cancellationToken);
             await using (var claim = Command(connection, "SELECT kbsync_rollups_claim(@batch, @grace)"))
@@ -146,7 +146,7 @@ public sealed class RollupBuilder(
 
             if (sealedAfter == sealedBefore && applied == 0)
             {
-                return sealedAfter;
+                return new RollupProgress(sealedAfter, rounds);
             }
         }
     }
@@ -180,3 +180,6 @@ public sealed class RollupBuilder(
     private static NpgsqlCommand Command(NpgsqlConnection connection, string sql) =>
         new(sql, connection) { CommandTimeout = (int)CommandTimeout.TotalSeconds };
 }
+
+/// <summary>Where the rollups are sealed to (<see cref="DateTimeOffset.MinValue"/>: no history yet) after <paramref name="Rounds"/> rounds, the last of which found nothing to do.</summary>
+public readonly record struct RollupProgress(DateTimeOffset SealedUntil, int Rounds);
