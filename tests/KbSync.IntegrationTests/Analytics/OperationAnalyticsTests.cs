@@ -4,6 +4,8 @@ using KbSync.Persistence.Analytics;
 using KbSync.Persistence.Analytics.Rollups;
 using KbSync.Persistence.Entities;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace KbSync.IntegrationTests.Analytics;
 
@@ -17,7 +19,8 @@ namespace KbSync.IntegrationTests.Analytics;
 public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLifetime
 {
     /// <summary>Start of the main range; the seed spreads operations over [T0 - 30 min, T0 + 6 h 30 min).</summary>
-    private static readonly DateTimeOffset T0 = new(2030, 3, 1, 0, 0, 0, TimeSpan.Zero);
+    /// <summary>In the past: the rollup builder seals only minutes older than its grace (0 here).</summary>
+    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset T6 = T0.AddHours(6);
 
     private TestDatabase _database = null!;
@@ -476,9 +479,39 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     public async Task Rollups_give_the_counts_throughput_queue_and_requesters_of_the_raw_rows(string? kbId, double fromMinutes, double toMinutes, int? bucketMinutes)
     {
         var query = new AnalyticsQuery(kbId, T0.AddMinutes(fromMinutes), T0.AddMinutes(toMinutes), bucketMinutes is { } b ? TimeSpan.FromMinutes(b) : null);
+        await AssertRolledEqualsExactAsync(_analytics, query);
+    }
 
-        var rolled = await _analytics.GetAllAsync(query, topRequesters: 100);
-        var exact = await _analytics.GetAllAsync(query with { Exact = true }, topRequesters: 100);
+    /// <summary>
+    /// A range whose last part the builder has not sealed yet (operations of the last minutes and
+    /// the next ones): the rollups answer up to the sealed end, the raw rows after it.
+    /// </summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("kb-a")]
+    public async Task A_range_past_the_sealed_end_reads_its_tail_from_the_raw_rows(string? kbId)
+    {
+        await using var database = await CreateDatabaseAsync();
+        var sealedTo = RollupGrains.Floor(DateTimeOffset.UtcNow, RollupGrains.Minute);
+        var random = new Random(16);
+        await SaveAsync(database, Enumerable.Range(0, 200)
+            .Select(_ => Seed.Operation(random, sealedTo.AddMinutes(-40).AddMilliseconds(random.Next(70 * 60 * 1000)))).ToList());
+        var analytics = new OperationAnalytics(database.Factory());
+        var query = new AnalyticsQuery(kbId, sealedTo.AddMinutes(-45).AddSeconds(-7), sealedTo.AddMinutes(12), TimeSpan.FromMinutes(5));
+
+        await using (var db = database.CreateContext())
+        {
+            var sealedUntil = await db.Database.SqlQueryRaw<DateTime>("SELECT sealed_until AS \"Value\" FROM rollup_state").SingleAsync();
+            Assert.InRange(new DateTimeOffset(DateTime.SpecifyKind(sealedUntil, DateTimeKind.Utc)), query.Since.AddMinutes(1), query.Until.AddMinutes(-5));
+        }
+
+        await AssertRolledEqualsExactAsync(analytics, query);
+    }
+
+    private static async Task AssertRolledEqualsExactAsync(OperationAnalytics analytics, AnalyticsQuery query)
+    {
+        var rolled = await analytics.GetAllAsync(query, topRequesters: 100);
+        var exact = await analytics.GetAllAsync(query with { Exact = true }, topRequesters: 100);
 
         Assert.Equal(exact.Statuses, rolled.Statuses);
         Assert.Equal((exact.Waits.QueueWait.Samples, exact.Waits.LockWait.Samples), (rolled.Waits.QueueWait.Samples, rolled.Waits.LockWait.Samples));
@@ -625,12 +658,15 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
 
     private Task SaveAsync(IEnumerable<OperationRecord> operations) => SaveAsync(_database, operations);
 
+    /// <summary>Saves the rows, then lets the rollup builder catch up (grace 0: every past minute is sealed), as a running system would have.</summary>
     private static async Task SaveAsync(TestDatabase database, IEnumerable<OperationRecord> operations)
     {
         await using var db = database.CreateContext();
         db.Operations.AddRange(operations);
         await db.SaveChangesAsync();
         await db.Database.ExecuteSqlRawAsync("ANALYZE operations");
+        var builder = new RollupBuilder(database.Factory(), Options.Create(new RollupBuilderOptions { GraceSeconds = 0, BatchHours = 24 * 400 }), NullLogger<RollupBuilder>.Instance);
+        await builder.CatchUpAsync();
     }
 
     /// <summary>
@@ -721,6 +757,9 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
 
             return row;
         }
+
+        /// <summary>One operation requested at <paramref name="requested"/>, of any status, waiting up to a minute.</summary>
+        public static OperationRecord Operation(Random random, DateTimeOffset requested) => Random(random, requested, maxWaitMs: 60_000);
 
         private static OperationRecord Random(Random random, DateTimeOffset requested, int maxWaitMs, string? kbId = null, string? requestedBy = null)
         {
