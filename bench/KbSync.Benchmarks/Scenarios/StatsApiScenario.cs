@@ -17,9 +17,10 @@ namespace KbSync.Benchmarks.Scenarios;
 /// <summary>
 /// Issue #16: <c>GET /stats</c> and <c>GET /kbs/{kb}/stats</c> over 24 h, 7 d, 30 d and 90 d under 200 ms,
 /// <c>kbsync stats</c> end to end under 1 s, on <see cref="BenchOptions.Rows"/> history rows
-/// (<c>Scenarios/Analytics/operations-90d.sql</c>, generated inside PostgreSQL with the rollup triggers
-/// off, then the rollups backfilled by the migration's <c>kbsync_rollups_backfill()</c>, timed). A real
-/// <c>kbsync api</c> process serves the calls over HTTP with an administrator's token; one warm-up, then
+/// (<c>Scenarios/Analytics/operations-90d.sql</c>, generated inside PostgreSQL with the triggers off:
+/// before the rollup builder has sealed anything they would log nothing anyway). A real <c>kbsync api</c>
+/// process serves the calls over HTTP with an administrator's token; its rollup builder catches up with
+/// the history first (timed, from <c>rollup_state</c>); one warm-up, then
 /// <see cref="BenchOptions.Repetitions"/> calls each, interleaved. Then every percentile of the last
 /// answer to each call is checked against <c>percentile_cont</c> over the raw rows, computed here in SQL.
 /// </summary>
@@ -57,14 +58,10 @@ public sealed class StatsApiScenario : IScenario
         var clock = Stopwatch.StartNew();
         await GenerateAsync(sandbox.ConnectionString, options.Rows, end, cancellationToken);
         var generateSeconds = clock.Elapsed.TotalSeconds;
-        Report.Progress($"{Name}: generated in {generateSeconds:N0} s; backfilling the rollups");
-        clock.Restart();
-        var backfilled = await ScalarAsync<long>(sandbox.ConnectionString,
-            "SELECT kbsync_rollups_backfill()", cancellationToken);
-        var backfillSeconds = clock.Elapsed.TotalSeconds;
-        await ExecuteAsync(sandbox.ConnectionString, "ANALYZE operation_rollups; ANALYZE requester_rollups; ANALYZE requester_waits; ALTER TABLE operations ENABLE TRIGGER USER", cancellationToken);
-        var sizes = await SizesAsync(sandbox.ConnectionString, cancellationToken);
-        Report.Progress($"{Name}: backfilled {backfilled:N0} finished operations in {backfillSeconds:N0} s; {sizes}");
+        await ExecuteAsync(sandbox.ConnectionString, "ALTER TABLE operations ENABLE TRIGGER USER", cancellationToken);
+        var finished = await ScalarAsync<long>(sandbox.ConnectionString,
+            "SELECT count(*) FROM operations WHERE status IN ('succeeded', 'duplicate', 'failed', 'timed_out')", cancellationToken);
+        Report.Progress($"{Name}: generated in {generateSeconds:N0} s; the API's rollup builder catches up");
 
         var environment = sandbox.Environment();
         environment["DOTNET_CONTENTROOT"] = Path.GetDirectoryName(settings.CliDll)!;
@@ -76,6 +73,12 @@ public sealed class StatsApiScenario : IScenario
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{apiPort}"), Timeout = TimeSpan.FromMinutes(5) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
             await WaitForApiAsync(http, api, cancellationToken);
+            clock.Restart();
+            await WaitForRollupsAsync(sandbox.ConnectionString, api, cancellationToken);
+            var catchUpSeconds = clock.Elapsed.TotalSeconds;
+            await ExecuteAsync(sandbox.ConnectionString, "ANALYZE operation_rollups; ANALYZE requester_rollups; ANALYZE requester_waits", cancellationToken);
+            var sizes = await SizesAsync(sandbox.ConnectionString, cancellationToken);
+            Report.Progress($"{Name}: rollups caught up in {catchUpSeconds:N0} s; {sizes}");
 
             var calls = new List<(string Name, string? Kb, string Range, Func<Task<(double Ms, string Body)>> Call)>();
             foreach (var (label, kb) in new[] { ("GET /stats", (string?)null), ($"GET /kbs/{big}/stats (24 % of rows)", big), ($"GET /kbs/{small}/stats", small) })
@@ -111,8 +114,8 @@ public sealed class StatsApiScenario : IScenario
 
             report.WriteLine($"== {Name} ==");
             report.WriteLine($"{options.Rows:N0} history rows (operations-90d.sql: 300 KBs, heavy skew, 2,000 requesters, 90 days ending at the start of the run,");
-            report.WriteLine($"heavy-tailed waits) generated in PostgreSQL in {generateSeconds:N0} s with the rollup triggers off; rollups backfilled by");
-            report.WriteLine($"kbsync_rollups_backfill() (what the AddRollups migration runs) in {backfillSeconds:N0} s for {backfilled:N0} finished operations.");
+            report.WriteLine($"heavy-tailed waits) generated in PostgreSQL in {generateSeconds:N0} s; the API's rollup builder caught up with the");
+            report.WriteLine($"{finished:N0} finished operations in {catchUpSeconds:N0} s (from its start to sealed_until within 3 minutes of now, no change left).");
             report.WriteLine($"Sizes: {sizes}.");
             report.WriteLine($"A kbsync api process (Release) on 127.0.0.1, admin token, warm; each call timed over HTTP in this process, or the CLI");
             report.WriteLine($"process from start to exit; one warm-up, then {options.Repetitions} repetitions, calls interleaved. ms, median (max);");
@@ -183,7 +186,38 @@ public sealed class StatsApiScenario : IScenario
         }
     }
 
-    /// <summary>The SQL file with its row count and end time filled in, with the rollup triggers and the secondary indexes off while rows go in.</summary>
+    /// <summary>Until the builder in <paramref name="api"/> has sealed up to 3 minutes ago (grace 1 minute) and applied every logged change; progress every 30 s.</summary>
+    private static async Task WaitForRollupsAsync(string connectionString, Process api, CancellationToken cancellationToken)
+    {
+        var report = Stopwatch.StartNew();
+        while (true)
+        {
+            var state = await ScalarAsync<string>(connectionString, """
+                SELECT CASE WHEN sealed_until >= now() - interval '3 minutes' AND NOT EXISTS (SELECT 1 FROM rollup_changes) THEN 'done'
+                            ELSE 'sealed to ' || sealed_until::text END
+                FROM rollup_state
+                """, cancellationToken);
+            if (state == "done")
+            {
+                return;
+            }
+
+            if (api.HasExited)
+            {
+                throw new InvalidOperationException($"kbsync api exited ({api.ExitCode}) before its rollups caught up");
+            }
+
+            if (report.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                Report.Progress($"stats-api: rollups {state}");
+                report.Restart();
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+        }
+    }
+
+    /// <summary>The SQL file with its row count and end time filled in, with the triggers and the secondary indexes off while rows go in.</summary>
     private static async Task GenerateAsync(string connectionString, int rows, DateTimeOffset end, CancellationToken cancellationToken)
     {
         var statements = await OperationsSeed.StatementsAsync("operations-90d.sql", new Dictionary<string, string>
