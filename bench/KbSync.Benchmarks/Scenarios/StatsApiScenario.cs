@@ -65,7 +65,7 @@ public sealed class StatsApiScenario : IScenario
 
         var environment = sandbox.Environment();
         environment["DOTNET_CONTENTROOT"] = Path.GetDirectoryName(settings.CliDll)!;
-        var token = (await ProcessRunner.CheckedAsync("dotnet", [settings.CliDll, "db", "migrate", "--admin", "bench"], environment, cancellationToken: cancellationToken)).Trim();
+        var (_, token) = await new KbSync.Persistence.Identity.IdentityStore(factory).CreateTokenAsync(BenchSandbox.Publisher, "stats-api", cancellationToken); // the sandbox's administrator
         var (apiPort, metricsPort) = (FreePort(), FreePort());
         using var api = StartApi(settings, environment, apiPort, metricsPort, Path.Combine(sandbox.LogFolder, "kbsync-api.log"));
         try

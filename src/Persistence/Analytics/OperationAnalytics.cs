@@ -9,7 +9,6 @@ using System.Data;
 using KbSync.Contracts;
 using KbSync.Persistence.Analytics.Rollups;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -41,8 +40,11 @@ namespace KbSync.Persistence.Analytics;
 /// of <see cref="StatementTimeout"/>: a statement running longer is cancelled with a
 /// <see cref="PostgresException"/> (SQLSTATE 57014).</para>
 /// </remarks>
-public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contexts)
+public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contexts, HistoryConnection? connection = null)
 {
+    /// <summary>Plain Npgsql connections: no EF Core start-up in a process that only reads statistics (<see cref="HistoryConnection"/>).</summary>
+    private readonly Lazy<string> _connectionString = new(() => HistoryConnection.Resolve(connection, contexts));
+
     public const int DefaultTopRequesters = 10;
     public const int MaxTopRequesters = 100;
 
@@ -303,7 +305,7 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
         var window = query.Validate();
         if (!window.Exact)
         {
-            await using var rollups = await RollupSession.OpenAsync(contexts, window, cancellationToken);
+            await using var rollups = await RollupSession.OpenAsync(_connectionString.Value, window, cancellationToken);
             if (Uncovered(window, rollups.SealedUntil) <= MaxUnsealed)
             {
                 var answer = await fromRollups(new RollupStatistics(rollups), cancellationToken);
@@ -330,12 +332,12 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
 
     private async Task<OpenSession> OpenAsync(AnalyticsWindow window, string? snapshot, CancellationToken cancellationToken)
     {
-        var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var connection = new NpgsqlConnection(_connectionString.Value);
         try
         {
-            await db.Database.OpenConnectionAsync(cancellationToken);
-            var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
-            var session = new Session((NpgsqlConnection)db.Database.GetDbConnection(), (NpgsqlTransaction)transaction.GetDbTransaction(), window);
+            await connection.OpenAsync(cancellationToken);
+            var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+            var session = new Session(connection, transaction, window);
             var importSnapshot = snapshot is null ? "" : $"SET TRANSACTION SNAPSHOT '{snapshot.Replace("'", "''", StringComparison.Ordinal)}'; ";
             await using (var settings = session.Command(
                 $"{importSnapshot}SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL work_mem = '{SortMemory}'; SET LOCAL statement_timeout = {(long)StatementTimeout.TotalMilliseconds}"))
@@ -343,26 +345,25 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
                 await settings.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            return new OpenSession(db, transaction, session);
+            return new OpenSession(connection, transaction, session);
         }
         catch
         {
-            await db.DisposeAsync();
+            await connection.DisposeAsync();
             throw;
         }
     }
 
-    /// <summary>A context, its open transaction and the session on it; disposing closes all three.</summary>
-    private sealed class OpenSession(KbSyncDbContext db, IDbContextTransaction transaction, Session session) : IAsyncDisposable
+    /// <summary>A connection, its open transaction and the session on it; disposing closes all three.</summary>
+    private sealed class OpenSession(NpgsqlConnection connection, NpgsqlTransaction transaction, Session session) : IAsyncDisposable
     {
-        public IDbContextTransaction Transaction { get; } = transaction;
+        public NpgsqlTransaction Transaction { get; } = transaction;
         public Session Session { get; } = session;
 
         public async ValueTask DisposeAsync()
         {
             await Transaction.DisposeAsync();
-            await db.Database.CloseConnectionAsync();
-            await db.DisposeAsync();
+            await connection.DisposeAsync();
         }
     }
 

@@ -286,7 +286,7 @@ namespace KbSync.Persistence.Migrations
                         ('finished', c.finished_at),
                         ('left', CASE WHEN c.requested_at < coalesce(c.started_at, c.finished_at) THEN coalesce(c.started_at, c.finished_at) END)
                     ) AS e(event, at)
-                    WHERE e.at >= from_at AND e.at < to_at AND NOT (s.per_kb AND c.kb_id = '')
+                    WHERE e.at >= from_at AND e.at < to_at AND NOT (s.per_kb AND c.kb_id = '') AND NOT (s.per_kb AND g.grain_seconds = 60)
                 ),
                 deltas AS (
                     SELECT kb_id, grain_seconds, bucket_start,
@@ -386,16 +386,17 @@ namespace KbSync.Persistence.Migrations
                     WHERE r.kb_id = e.kb_id AND r.grain_seconds = e.grain_seconds AND r.bucket_start = e.bucket_start;
                 END IF;
 
-                -- the queue-depth bound of the hours changed, from their minutes, then of the days, from their hours
+                -- the queue-depth bound of the hours changed, from their minutes (per KB, with no minutes: the hour's
+                -- arrivals), then of the days, from their hours
                 IF coarse_kbs IS NOT NULL THEN
-                    UPDATE operation_rollups h SET peak_bound = (
+                    UPDATE operation_rollups h SET peak_bound = CASE WHEN h.kb_id <> '' THEN h.arrivals ELSE (
                         SELECT greatest(0, coalesce(max(c.before + c.rise), 0)) FROM (
                             SELECT CASE WHEN h.grain_seconds = 3600 THEN m.arrivals ELSE m.peak_bound END AS rise,
                                    sum(m.arrivals - m.exits) OVER (ORDER BY m.bucket_start) - (m.arrivals - m.exits) AS before
                             FROM operation_rollups m
                             WHERE m.kb_id = h.kb_id AND m.grain_seconds = CASE WHEN h.grain_seconds = 3600 THEN 60 ELSE 3600 END
                               AND m.bucket_start >= h.bucket_start AND m.bucket_start < h.bucket_start + h.grain_seconds * interval '1 second'
-                        ) c)
+                        ) c) END
                     FROM unnest(coarse_kbs, coarse_grains, coarse_starts) AS a(kb_id, grain_seconds, bucket_start)
                     WHERE a.grain_seconds = 3600 AND h.kb_id = a.kb_id AND h.grain_seconds = 3600 AND h.bucket_start = a.bucket_start;
 

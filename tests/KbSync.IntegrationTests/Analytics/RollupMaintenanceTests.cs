@@ -154,7 +154,7 @@ public sealed class RollupMaintenanceTests(PostgresService postgres) : IAsyncLif
             Assert.True((await waiting).SealedUntil > requested);
         }
 
-        const string RequestedInMinute = "SELECT requested::bigint FROM operation_rollups WHERE kb_id = 'kb-late' AND grain_seconds = 60";
+        const string RequestedInMinute = "SELECT requested::bigint FROM operation_rollups WHERE kb_id = '' AND grain_seconds = 60";
         Assert.Equal(1L, await ScalarAsync<long>(RequestedInMinute, null));
         await using (var connection = new NpgsqlConnection(_database.ConnectionString))
         {

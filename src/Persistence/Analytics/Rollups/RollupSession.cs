@@ -1,6 +1,4 @@
 using System.Data;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -16,15 +14,13 @@ namespace KbSync.Persistence.Analytics.Rollups;
 /// </summary>
 internal sealed class RollupSession : IAsyncDisposable
 {
-    private readonly KbSyncDbContext _db;
-    private readonly IDbContextTransaction _transaction;
+    private readonly NpgsqlTransaction _transaction;
     private readonly NpgsqlConnection _connection;
 
-    private RollupSession(KbSyncDbContext db, IDbContextTransaction transaction, AnalyticsWindow window)
+    private RollupSession(NpgsqlConnection connection, NpgsqlTransaction transaction, AnalyticsWindow window)
     {
-        _db = db;
         _transaction = transaction;
-        _connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        _connection = connection;
         Window = window;
         AllKbs = window.KbId is null && window.KbSet is null;
         RollupKbs = window.KbId is { } kb ? [kb] : window.KbSet ?? [""];
@@ -44,14 +40,14 @@ internal sealed class RollupSession : IAsyncDisposable
     /// <summary>The KB condition on <c>operations o</c>: a constant of this assembly, never input.</summary>
     public string KbFilter => AllKbs ? "TRUE" : "o.kb_id = ANY(@kbs)";
 
-    public static async Task<RollupSession> OpenAsync(IDbContextFactory<KbSyncDbContext> contexts, AnalyticsWindow window, CancellationToken cancellationToken)
+    public static async Task<RollupSession> OpenAsync(string connectionString, AnalyticsWindow window, CancellationToken cancellationToken)
     {
-        var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var connection = new NpgsqlConnection(connectionString);
         try
         {
-            await db.Database.OpenConnectionAsync(cancellationToken);
-            var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
-            var session = new RollupSession(db, transaction, window);
+            await connection.OpenAsync(cancellationToken);
+            var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+            var session = new RollupSession(connection, transaction, window);
             await using (var settings = session.Command(
                 $"SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL statement_timeout = {(long)OperationAnalytics.StatementTimeout.TotalMilliseconds}"))
             {
@@ -69,7 +65,7 @@ internal sealed class RollupSession : IAsyncDisposable
         }
         catch
         {
-            await db.DisposeAsync();
+            await connection.DisposeAsync();
             throw;
         }
     }
@@ -77,7 +73,7 @@ internal sealed class RollupSession : IAsyncDisposable
     /// <summary>A statement with <c>@kbs</c> bound (<see cref="RollupKbs"/>); the client waits longer than the server's timeout.</summary>
     public NpgsqlCommand Command(string sql)
     {
-        var command = new NpgsqlCommand(sql, _connection, (NpgsqlTransaction)_transaction.GetDbTransaction())
+        var command = new NpgsqlCommand(sql, _connection, _transaction)
         {
             CommandTimeout = (int)OperationAnalytics.StatementTimeout.TotalSeconds + 15,
         };
@@ -90,7 +86,6 @@ internal sealed class RollupSession : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _transaction.DisposeAsync();
-        await _db.Database.CloseConnectionAsync();
-        await _db.DisposeAsync();
+        await _connection.DisposeAsync();
     }
 }

@@ -23,6 +23,11 @@ internal sealed class RollupStatistics(RollupSession session)
 
     private List<RawOperation>? _open;
 
+    /// <summary>Minutes are kept over every KB only (per KB they would be about a row per operation): per KB, hours are the finest.</summary>
+    private int[] Grains => session.AllKbs ? [RollupGrains.Day, RollupGrains.Hour, RollupGrains.Minute] : Coarse;
+
+    private int Finest => Grains[^1];
+
     public AnalyticsWindow Window => session.Window;
 
     /// <summary>Operations queued or running now, requested before the range's end: none of them is in a rollup.</summary>
@@ -90,7 +95,7 @@ internal sealed class RollupStatistics(RollupSession session)
         var rawRanges = new List<(int Tag, DateTimeOffset From, DateTimeOffset To)>();
         for (var i = 0; i < window.BucketCount; i++)
         {
-            foreach (var piece in Cover(window.BucketStart(i), window.BucketEnd(i)))
+            foreach (var piece in Cover(window.BucketStart(i), window.BucketEnd(i), Grains))
             {
                 if (piece.IsRaw)
                 {
@@ -211,12 +216,12 @@ internal sealed class RollupStatistics(RollupSession session)
         var openEvents = (await OpenAsync(cancellationToken)).SelectMany(OpenEvents).OrderBy(e => e.At).ToList();
 
         // the balance before the range: rollups up to a whole minute no later than the sealed end, raw events from there
-        var firstMinute = RollupGrains.Floor(since, RollupGrains.Minute);
-        var balanceEnd = session.SealedUntil < firstMinute ? RollupGrains.Floor(session.SealedUntil, RollupGrains.Minute) : firstMinute;
+        var firstMinute = RollupGrains.Floor(since, Finest);
+        var balanceEnd = session.SealedUntil < firstMinute ? RollupGrains.Floor(session.SealedUntil, Finest) : firstMinute;
         var before = session.SealedUntil == DateTimeOffset.MinValue
             ? 0
             : await RollupReads.ReadQueueBalanceBeforeAsync(session, balanceEnd, cancellationToken);
-        var cover = Cover(since, until);
+        var cover = Cover(since, until, Grains);
         var rawRanges = RawRanges(cover);
         if (balanceEnd < since)
         {
@@ -256,13 +261,13 @@ internal sealed class RollupStatistics(RollupSession session)
 
             // each candidate is replaced by its finer buckets, minutes by their raw events
             var finer = new List<QueueSegment>();
-            var minutes = candidates.Where(c => c.Grain == RollupGrains.Minute).Select(c => (c.Start, c.End)).ToList();
+            var minutes = candidates.Where(c => c.Grain == Finest).Select(c => (c.Start, c.End)).ToList();
             var minuteEvents = FinishedEvents(await RollupReads.ReadRawAsync(session, minutes, cancellationToken)).Concat(openEvents).ToList();
             var replaced = new Dictionary<QueueSegment, List<QueueSegment>>();
             foreach (var candidate in candidates)
             {
                 var children = new List<QueueSegment>();
-                if (candidate.Grain == RollupGrains.Minute)
+                if (candidate.Grain == Finest)
                 {
                     children.Add(QueueSegment.Exact(candidate.Start, candidate.End, minuteEvents));
                 }
