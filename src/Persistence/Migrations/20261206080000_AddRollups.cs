@@ -386,10 +386,30 @@ namespace KbSync.Persistence.Migrations
                     WHERE r.kb_id = e.kb_id AND r.grain_seconds = e.grain_seconds AND r.bucket_start = e.bucket_start;
                 END IF;
 
-                -- the queue-depth bound of the hours changed, from their minutes (per KB, with no minutes: the hour's
-                -- arrivals), then of the days, from their hours
+                -- the queue-depth bound of the hours changed, from their minutes, then of the days, from their hours. Per KB,
+                -- with no minute rows, an hour's bound is exact: the highest the queue rises over its depth at the hour's
+                -- start, from the queue events of the KB's finished operations in the hour up to to_at (what the rollups
+                -- hold after this call), all events of one instant taken together, as the statistics' search takes them
                 IF coarse_kbs IS NOT NULL THEN
-                    UPDATE operation_rollups h SET peak_bound = CASE WHEN h.kb_id <> '' THEN h.arrivals ELSE (
+                    UPDATE operation_rollups h SET peak_bound = CASE WHEN h.kb_id <> '' THEN (
+                        SELECT greatest(0, coalesce(max(e.rise), 0)) FROM (
+                            SELECT sum(q.delta) OVER (ORDER BY q.at) AS rise FROM (
+                                SELECT o.requested_at AS at, 1 AS delta FROM operations o
+                                WHERE o.kb_id = h.kb_id AND o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out')
+                                  AND o.requested_at >= h.bucket_start AND o.requested_at < least(h.bucket_start + interval '1 hour', to_at)
+                                  AND o.requested_at < coalesce(o.started_at, o.finished_at)
+                                UNION ALL
+                                SELECT o.started_at, -1 FROM operations o
+                                WHERE o.kb_id = h.kb_id AND o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out')
+                                  AND o.started_at >= h.bucket_start AND o.started_at < least(h.bucket_start + interval '1 hour', to_at)
+                                  AND o.requested_at < o.started_at
+                                UNION ALL
+                                SELECT o.finished_at, -1 FROM operations o
+                                WHERE o.kb_id = h.kb_id AND o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out') AND o.started_at IS NULL
+                                  AND o.finished_at >= h.bucket_start AND o.finished_at < least(h.bucket_start + interval '1 hour', to_at)
+                                  AND o.requested_at < o.finished_at
+                            ) q
+                        ) e) ELSE (
                         SELECT greatest(0, coalesce(max(c.before + c.rise), 0)) FROM (
                             SELECT CASE WHEN h.grain_seconds = 3600 THEN m.arrivals ELSE m.peak_bound END AS rise,
                                    sum(m.arrivals - m.exits) OVER (ORDER BY m.bucket_start) - (m.arrivals - m.exits) AS before
