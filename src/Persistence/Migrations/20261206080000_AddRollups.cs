@@ -243,7 +243,8 @@ namespace KbSync.Persistence.Migrations
         /// events inside it, and applies logged changes with the events before the sealed end only (those after are
         /// read from the raw rows when their window is sealed). One upsert per table. Only the builder calls it
         /// (<c>kbsync_rollups_build</c>). Every figure goes to the bucket of its own time at each grain, for
-        /// the operation's KB (unless its KB id is empty) and for every KB (<c>kb_id = ''</c>): requested, status, kind,
+        /// every KB (<c>kb_id = ''</c>: minutes, hours, days) and for the operation's KB unless its KB id is empty
+        /// (hours and days: per-KB minutes would be about a row per operation): requested, status, kind,
         /// waits and steps by <c>requested_at</c>; throughput by <c>finished_at</c>; queue arrivals by
         /// <c>requested_at</c> and exits by the time it left the queue (<c>coalesce(started_at, finished_at)</c>, when
         /// after the request), with their offsets in the bucket for the mean queue depth. Rows left with nothing are

@@ -13,8 +13,10 @@ namespace KbSync.Persistence.Analytics.Rollups;
 /// <remarks>
 /// Grains read per figure: the figures over the whole range (counts, waits, steps) hours and days,
 /// so at most an hour of history is read raw at each end; the per-bucket figures (throughput, waits
-/// over time) and the queue depth add minutes, as their buckets need; the requesters hours and days
+/// over time) and the queue depth add minutes over every KB (per KB there are none: hours are the
+/// finest, and the raw rows of up to an hour at each end are read); the requesters hours and days
 /// over every KB, days per KB (per-KB hours per requester would be about one row per operation).
+/// Everything after the rollups' sealed end (<see cref="RollupSession.SealedUntil"/>) is read raw.
 /// </remarks>
 internal sealed class RollupStatistics(RollupSession session)
 {
