@@ -25,21 +25,49 @@ public sealed class BenchOptions
     /// <summary>Notes in the burst at one KB (KbSync and the baseline alike).</summary>
     public int BurstNotes { get; set; } = 500;
 
-    /// <summary>The baseline's burst: the first this many of the burst's notes (it is serial under its lock, so its notes/s is steady).</summary>
+    /// <summary>The baselines' burst (1 writer and <see cref="BaselineWriters"/>): the first this many of the burst's notes (serial under its lock, so its notes/s is steady).</summary>
     public int BaselineBurstNotes { get; set; } = 150;
 
     /// <summary>The baseline's notes per KB in many-kbs (the first this many of each KB's).</summary>
     public int BaselineManyNotes { get; set; } = 10;
 
-    /// <summary>Concurrent git-CLI writers in the baseline.</summary>
+    /// <summary>Concurrent git-CLI writers in the baseline (many-kbs; in burst, the contended baseline beside the single writer).</summary>
     public int BaselineWriters { get; set; } = 4;
 
     /// <summary>KBs and notes per KB for many-kbs.</summary>
     public int ManyKbs { get; set; } = 32;
     public int ManyNotes { get; set; } = 30;
 
+    /// <summary>Worker counts for scale-out, in order (the first should be 1: the others are compared with it).</summary>
+    public List<int> ScaleWorkers { get; } = [];
+
+    /// <summary>CPUs each scale-out worker's cgroup may use (its CFS quota over its period).</summary>
+    public double CpuPerWorker { get; set; } = 0.2;
+
+    /// <summary>KBs and notes per KB for scale-out.</summary>
+    public int ScaleKbs { get; set; } = 64;
+    public int ScaleNotes { get; set; } = 30;
+
+    /// <summary>Uncounted warm-up notes each scale-out worker runs (rounds of a note per KB, at least one).</summary>
+    public int ScaleWarmup { get; set; } = 200;
+
+    /// <summary>How scale-out reaches its remotes: <c>http</c> (git http-backend in the benchmark process, outside the caps) or <c>local</c> (paths).</summary>
+    public string ScaleRemote { get; set; } = "http";
+
     /// <summary>KBs for the memory scenario (each cloned by one worker).</summary>
     public int MemoryKbs { get; set; } = 100;
+
+    /// <summary>The hot KB's backlog in head-of-line.</summary>
+    public int HolBacklog { get; set; } = 3000;
+
+    /// <summary><c>KbWorker__PartitionLookahead</c> values head-of-line runs with, each with a fresh worker; none: the worker's defaults, once.</summary>
+    public List<int> HolLookaheads { get; } = [];
+
+    /// <summary><c>KbWorker__MaxBatchSize</c> values burst runs KbSync with, each with a fresh worker and KB; none: the worker's default, once.</summary>
+    public List<int> BurstBatchSizes { get; } = [];
+
+    /// <summary>After each KbSync burst, this many more notes to the same KB, the middle one failing as a bug would (<c>KBSYNC_FAULT_FOR</c>); 0: none.</summary>
+    public int BurstPoisonNotes { get; set; }
 
     /// <summary>Added delay per HTTP request of the slow remote, in ms.</summary>
     public int LatencyMs { get; set; } = 100;
@@ -71,14 +99,27 @@ public sealed class BenchOptions
           --reps N         repetitions of each analytics-1m and stats-api call after one warm-up (default 5)
           --rows N         history rows stats-api generates (default 1000000; quick 100000)
           --burst N        notes in the burst at one KB (default 500)
-          --writers N      concurrent git-CLI writers of the baseline (default 4)
+          --writers N      concurrent git-CLI writers of the baseline (default 4; burst also runs 1 writer)
           --baseline-burst N       the baseline writes the first N of the burst's notes (default 150)
           --baseline-many-notes N  the baseline writes the first N notes of each KB in many-kbs (default 10)
           --many-kbs N     KBs in many-kbs (default 32); --many-notes N notes per KB (default 30)
+          --scale-workers A,B,...  worker counts of scale-out (default 1,2,4,8)
+          --cpu-per-worker X       CPUs each scale-out worker's cgroup may use (default 0.2)
+          --scale-kbs N    KBs in scale-out (default 64); --scale-notes N notes per KB (default 30)
+          --scale-warmup N uncounted notes each scale-out worker runs first (default 200; rounds of a note per KB)
+          --scale-remote http|local  scale-out's remotes: git http-backend outside the caps (default) or paths
           --memory-kbs N   KBs cloned by the worker in memory (default 100)
+          --hol-backlog N  the hot KB's backlog in head-of-line (default 3000)
+          --hol-lookahead A,B,...  run head-of-line once per KbWorker__PartitionLookahead value, each with a fresh
+                           worker (default: once, with the worker's defaults)
+          --max-batch-size A,B,...  run burst's KbSync once per KbWorker__MaxBatchSize value, each with a fresh worker
+                           and KB, against the same baselines (default: once, with the worker's default)
+          --burst-poison N after each KbSync burst, N more notes to the same KB, the middle one failing as a bug would
+                           (the worker armed with KBSYNC_FAULT_FOR): what one bad note costs the others (default 0: none)
           --latency-ms N   delay added per HTTP request of the slow remote (default 100)
           --quick          small sizes to try it out (burst 100, baseline 50, many-kbs 8x10, baseline 5 per KB,
-                           memory 20 KBs, kb-size 100,1000 with 10 notes, 2 analytics repetitions)
+                           memory 20 KBs, kb-size 100,1000 with 10 notes, 2 analytics repetitions, head-of-line backlog 500,
+                           scale-out 1,2 workers x 16 KBs x 10 notes, 20 warm-up notes per worker)
           --results DIR    where results/<run>/ is created (default: results/ at the repository root)
           --keep           keep results/<run>/tmp (the seeded remotes and the worker's clones)
           --list           list the scenarios
@@ -121,7 +162,30 @@ public sealed class BenchOptions
                 case "--baseline-many-notes": options.BaselineManyNotes = PositiveInt(arg, Value()); break;
                 case "--many-kbs": options.ManyKbs = PositiveInt(arg, Value()); break;
                 case "--many-notes": options.ManyNotes = PositiveInt(arg, Value()); break;
+                case "--scale-workers":
+                    options.ScaleWorkers.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => PositiveInt(arg, s)));
+                    break;
+                case "--cpu-per-worker":
+                    var cpus = Value();
+                    options.CpuPerWorker = double.TryParse(cpus, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var c) && c is >= 0.01 and <= 64
+                        ? c
+                        : throw new ArgumentException($"{arg}: '{cpus}' is not a number of CPUs from 0.01 to 64.");
+                    break;
+                case "--scale-kbs": options.ScaleKbs = PositiveInt(arg, Value()); break;
+                case "--scale-notes": options.ScaleNotes = PositiveInt(arg, Value()); break;
+                case "--scale-warmup": options.ScaleWarmup = NonNegativeInt(arg, Value()); break;
+                case "--scale-remote":
+                    options.ScaleRemote = Value() is "http" or "local" ? args[i] : throw new ArgumentException($"{arg}: '{args[i]}' is neither http nor local.");
+                    break;
                 case "--memory-kbs": options.MemoryKbs = PositiveInt(arg, Value()); break;
+                case "--hol-backlog": options.HolBacklog = PositiveInt(arg, Value()); break;
+                case "--hol-lookahead":
+                    options.HolLookaheads.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => PositiveInt(arg, v)));
+                    break;
+                case "--max-batch-size":
+                    options.BurstBatchSizes.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => PositiveInt(arg, v)));
+                    break;
+                case "--burst-poison": options.BurstPoisonNotes = NonNegativeInt(arg, Value()); break;
                 case "--latency-ms": options.LatencyMs = NonNegativeInt(arg, Value()); break;
                 case "--quick": options.Quick = true; break;
                 case "--results": options.ResultsRoot = Value(); break;
@@ -153,12 +217,22 @@ public sealed class BenchOptions
             if (!Given("--memory-kbs")) options.MemoryKbs = 20;
             if (!Given("--baseline-burst")) options.BaselineBurstNotes = 50;
             if (!Given("--baseline-many-notes")) options.BaselineManyNotes = 5;
+            if (!Given("--hol-backlog")) options.HolBacklog = 500;
             if (options.Sizes.Count == 0) options.Sizes.AddRange([100, 1_000]);
+            if (options.ScaleWorkers.Count == 0) options.ScaleWorkers.AddRange([1, 2]);
+            if (!Given("--scale-kbs")) options.ScaleKbs = 16;
+            if (!Given("--scale-notes")) options.ScaleNotes = 10;
+            if (!Given("--scale-warmup")) options.ScaleWarmup = 20;
         }
 
         if (options.Sizes.Count == 0)
         {
             options.Sizes.AddRange([100, 1_000, 10_000]);
+        }
+
+        if (options.ScaleWorkers.Count == 0)
+        {
+            options.ScaleWorkers.AddRange([1, 2, 4, 8]);
         }
 
         return options;

@@ -62,7 +62,7 @@ public sealed class KbWorkerOptions
     public int MaxFailedAttempts { get; set; } = 4;
 
     /// <summary>
-    /// How long a graceful stop (SIGTERM) lets running runs finish before it cancels them; their requests
+    /// How long a graceful stop (SIGTERM) lets running KB groups finish before it cancels them; their requests
     /// go back to the queue, in order, for the next owner. Keep it below the deployment's kill timeout.
     /// </summary>
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
@@ -73,8 +73,32 @@ public sealed class KbWorkerOptions
     /// </summary>
     public int MaxReadOnlyTasks { get; set; } = 4;
 
-    /// <summary>The most requests of one partition run together (and so the largest group commit for one KB).</summary>
-    public int MaxBatchSize { get; set; } = 20;
+    /// <summary>
+    /// The most requests of one KB run together as one group (one lock, one fetch, one push): the largest group commit.
+    /// A group takes only what is waiting, so a quiet KB's groups stay small whatever this is; it matters
+    /// in a burst. 100, from measurement (docs/benchmarks.md, runs <c>20261206-114256</c> to <c>-115417</c>): a
+    /// group's push is its biggest fixed cost over a network (250 to 400 ms at +100 ms per request), so a
+    /// 500-note burst ran at 61 to 69 notes/s in groups of 20, 101 to 123 in groups of 50, 140 to 182 in
+    /// groups of 100, with the lowest end-to-end latency too; locally all three were bound by the producer.
+    /// What a larger group could cost, one bad request replayed one request at a time, the
+    /// <see cref="Failures.Backstop"/> avoids by halving the group (one bad note among 100 cost the
+    /// others 19 s at +100 ms, about what it cost in groups of 20). Each group is also one pack held in
+    /// memory: up to this many notes of at most <see cref="MaxNoteBytes"/>.
+    /// </summary>
+    public int MaxBatchSize { get; set; } = 100;
+
+    /// <summary>
+    /// How many of a partition queue's requests this worker holds at once (the consumer's prefetch and
+    /// concurrent message limit): how far it looks ahead of the oldest request not yet done. A KB's
+    /// request runs as soon as it is among them and its KB's previous group has ended, so a quiet KB's
+    /// request waits only for the requests of a busy KB of its partition ahead of it beyond this many.
+    /// RabbitMQ counts prefetch in messages, not bytes, so it also bounds memory by count: at most this
+    /// many requests per partition owned, each up to 16 MB as JSON (<c>RequestLimits</c>), typically a few KB.
+    /// </summary>
+    public int PartitionLookahead { get; set; } = 1000;
+
+    /// <summary>The most KB groups of one partition that run at once (each KB has one at a time).</summary>
+    public int MaxGroupsPerPartition { get; set; } = 20;
 
     /// <summary>Packs a clone may hold (each group of commits saves one) before the next operation merges all but the largest into one.</summary>
     public int MaxClonePacks { get; set; } = 32;

@@ -10,6 +10,8 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
     public DbSet<OperationRecord> Operations => Set<OperationRecord>();
     public DbSet<KnowledgeBaseRecord> KnowledgeBases => Set<KnowledgeBaseRecord>();
     public DbSet<PartitionPauseRecord> PartitionPauses => Set<PartitionPauseRecord>();
+    public DbSet<PartitionLayoutRecord> PartitionLayouts => Set<PartitionLayoutRecord>();
+    public DbSet<PartitionDrainRecord> PartitionDrains => Set<PartitionDrainRecord>();
     public DbSet<PrincipalRecord> Principals => Set<PrincipalRecord>();
     public DbSet<ApiTokenRecord> ApiTokens => Set<ApiTokenRecord>();
     public DbSet<KbGrantRecord> KbGrants => Set<KbGrantRecord>();
@@ -89,6 +91,20 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             pause.Property(p => p.WorkerId).HasMaxLength(OperationColumns.WorkerId);
             pause.Property(p => p.KbId).HasMaxLength(KbIds.MaxLength);
             pause.Property(p => p.Reason).HasMaxLength(Partitions.PartitionPauses.MaxReasonLength);
+        });
+
+        modelBuilder.Entity<PartitionLayoutRecord>(layout =>
+        {
+            layout.ToTable("partition_layouts");
+            layout.HasKey(l => l.Epoch);
+            layout.Property(l => l.Epoch).ValueGeneratedNever();
+        });
+
+        modelBuilder.Entity<PartitionDrainRecord>(drain =>
+        {
+            drain.ToTable("partition_drains");
+            drain.HasKey(d => new { d.Epoch, d.Partition });
+            drain.Property(d => d.WorkerId).HasMaxLength(OperationColumns.WorkerId);
         });
 
         modelBuilder.Entity<PrincipalRecord>(principal =>

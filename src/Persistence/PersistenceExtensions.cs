@@ -31,6 +31,7 @@ public static class PersistenceExtensions
         builder.Services.AddSingleton<OperationWrites>();
         builder.Services.AddSingleton<OperationAnalytics>();
         builder.Services.AddSingleton<PartitionPauses>();
+        builder.Services.AddSingleton<PartitionLayouts>();
         builder.Services.AddSingleton<Identity.IdentityStore>();
         builder.Services.AddOptions<HistoryOptions>().BindConfiguration(HistoryOptions.Section);
         builder.Services.AddSingleton<HistoryRetention>();

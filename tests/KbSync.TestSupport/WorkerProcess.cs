@@ -18,6 +18,8 @@ public sealed class WorkerProcess : IAsyncDisposable
 
     private const int MaxLines = 20_000;
     private const int SigTerm = 15;
+    private const int SigCont = 18;
+    private const int SigStop = 19;
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
     private readonly StreamWriter? _log;
@@ -50,6 +52,9 @@ public sealed class WorkerProcess : IAsyncDisposable
     /// <summary>
     /// Starts <paramref name="workerDll"/> (default: <see cref="BuiltPrograms.Worker"/>) with
     /// <paramref name="environment"/> and waits until it logs "Bus started" (default 60 s).
+    /// <paramref name="launcher"/>, when given, is a command the worker is started through: its
+    /// program and arguments, followed by <c>dotnet</c> and the dll. It must end by exec-ing them
+    /// (a shell that moves itself into a cgroup, say), so the process id stays the worker's.
     /// </summary>
     public static async Task<WorkerProcess> StartAsync(
         string id,
@@ -57,9 +62,11 @@ public sealed class WorkerProcess : IAsyncDisposable
         string? workerDll = null,
         string? logPath = null,
         TimeSpan? startTimeout = null,
+        IReadOnlyList<string>? launcher = null,
         CancellationToken cancellationToken = default)
     {
-        var info = new ProcessStartInfo("dotnet", [BuiltPrograms.Existing(workerDll ?? BuiltPrograms.Worker)])
+        string[] command = [.. launcher ?? [], "dotnet", BuiltPrograms.Existing(workerDll ?? BuiltPrograms.Worker)];
+        var info = new ProcessStartInfo(command[0], command[1..])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -120,6 +127,23 @@ public sealed class WorkerProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>
+    /// SIGSTOP: the process stops where it is, holding its connections, locks and partitions, until
+    /// <see cref="Continue"/> (a benchmark fills the queues meanwhile, so publishing is not measured).
+    /// </summary>
+    public void Suspend() => Signal(SigStop);
+
+    /// <summary>SIGCONT: a <see cref="Suspend"/>ed worker goes on.</summary>
+    public void Continue() => Signal(SigCont);
+
+    private void Signal(int signal)
+    {
+        if (SendSignal(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"Signal {signal} to worker {Id} (pid {_process.Id}) failed: errno {Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
     /// <summary>SIGTERM, as a deploy or Ctrl+C would: the worker stops gracefully (SIGKILL after <see cref="StopTimeout"/>).</summary>
     /// <returns>How long the stop took: <see cref="StopTimeout"/> or more means the worker had to be killed.</returns>
     public async Task<TimeSpan> StopAsync()
@@ -127,6 +151,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         var stopping = Stopwatch.StartNew();
         if (!_process.HasExited)
         {
+            _ = SendSignal(_process.Id, SigCont); // a suspended worker would not act on SIGTERM
             _ = SendSignal(_process.Id, SigTerm);
             using var timeout = new CancellationTokenSource(StopTimeout);
             try

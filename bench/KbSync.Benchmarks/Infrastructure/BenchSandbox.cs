@@ -137,8 +137,11 @@ public sealed class BenchSandbox : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a worker process with its data under this sandbox's folder and waits for "Bus started".</summary>
-    public async Task<WorkerProcess> StartWorkerAsync(string workerId, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? extraEnvironment = null)
+    /// <summary>
+    /// Starts a worker process with its data under this sandbox's folder and waits for "Bus started";
+    /// through <paramref name="launcher"/> when given (see <see cref="WorkerProcess.StartAsync"/>).
+    /// </summary>
+    public async Task<WorkerProcess> StartWorkerAsync(string workerId, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? extraEnvironment = null, IReadOnlyList<string>? launcher = null)
     {
         var environment = Environment();
         foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string>())
@@ -148,13 +151,28 @@ public sealed class BenchSandbox : IAsyncDisposable
 
         environment["KbWorker__DataPath"] = Path.Combine(Folder, "workers", workerId);
         environment["DOTNET_CONTENTROOT"] = Path.GetDirectoryName(_settings.WorkerDll)!; // its appsettings.json: the log format
-        var worker = await WorkerProcess.StartAsync(workerId, environment, _settings.WorkerDll, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), TimeSpan.FromSeconds(90), cancellationToken);
+        var worker = await WorkerProcess.StartAsync(workerId, environment, _settings.WorkerDll, Path.Combine(LogFolder, $"{Name}-{workerId}.log"), TimeSpan.FromSeconds(90), launcher, cancellationToken);
         lock (_workers)
         {
             _workers.Add(worker); // workers may be started concurrently
         }
 
         return worker;
+    }
+
+    /// <summary>Until the workers own every partition between them, each its share (their "Partitions: …; owns N" lines).</summary>
+    public static async Task WaitUntilPartitionsSharedAsync(IReadOnlyList<WorkerProcess> workers, int partitions, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (workers.Sum(w => w.OwnedPartitions.Count) != partitions || workers.Any(w => w.OwnedPartitions.Count < partitions / workers.Count))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The workers did not share the {partitions} partitions within 60 s: {string.Join(", ", workers.Select(w => $"{w.Id} owns {w.OwnedPartitions.Count}"))}.");
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
     }
 
     /// <summary>The .NET client library in this process (<c>builder.AddKbSyncClient()</c>), started once.</summary>
@@ -194,7 +212,8 @@ public sealed class BenchSandbox : IAsyncDisposable
     }
 
     /// <summary>Polls until every operation of <paramref name="operationIds"/> has a final row; returns the rows in the given order.</summary>
-    public async Task<List<OperationRow>> WaitForAllFinalAsync(IReadOnlyList<Guid> operationIds, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="allFinal">Called as soon as the last is seen final, before the rows are read (one query each): a scenario reads its counters there.</param>
+    public async Task<List<OperationRow>> WaitForAllFinalAsync(IReadOnlyList<Guid> operationIds, TimeSpan timeout, CancellationToken cancellationToken, Action? allFinal = null)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -218,6 +237,7 @@ public sealed class BenchSandbox : IAsyncDisposable
             await Task.Delay(100, cancellationToken);
         }
 
+        allFinal?.Invoke();
         var rows = new List<OperationRow>(operationIds.Count);
         foreach (var id in operationIds)
         {
@@ -242,6 +262,35 @@ public sealed class BenchSandbox : IAsyncDisposable
         }
 
         return spread;
+    }
+
+    /// <summary>Connections to this sandbox's database now (pg_stat_activity), this process's own polling connection included.</summary>
+    public async Task<long> DatabaseConnectionsAsync(CancellationToken cancellationToken)
+    {
+        await using var command = _history!.CreateCommand("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()");
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>
+    /// The history table's rows and on-disk size (heap with its TOAST, and all its indexes), as the run left it
+    /// (dead row versions of the queued → running → finished updates included) and, with <paramref name="compact"/>,
+    /// after <c>VACUUM FULL</c> rewrote it with the live rows only.
+    /// </summary>
+    public async Task<HistorySize> HistorySizeAsync(bool compact, CancellationToken cancellationToken)
+    {
+        if (compact)
+        {
+            await using var vacuum = _history!.CreateCommand("VACUUM (FULL, ANALYZE) operations");
+            await vacuum.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var command = _history!.CreateCommand("""
+            SELECT (SELECT count(*) FROM operations), pg_table_size('operations'), pg_indexes_size('operations'),
+                   (SELECT count(*) FROM pg_indexes WHERE tablename = 'operations')
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new HistorySize(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), (int)reader.GetInt64(3));
     }
 
     public async Task<OperationRow?> FindOperationAsync(Guid operationId, CancellationToken cancellationToken)
@@ -338,6 +387,12 @@ internal sealed class ContextFactory(string connectionString) : IDbContextFactor
         new DbContextOptionsBuilder<KbSyncDbContext>().UseNpgsql(connectionString).UseSnakeCaseNamingConvention().Options;
 
     public KbSyncDbContext CreateDbContext() => new(_options);
+}
+
+/// <summary>Rows of the history table and its bytes on disk: the table (with TOAST) and its <paramref name="Indexes"/> indexes.</summary>
+public sealed record HistorySize(long Rows, long TableBytes, long IndexBytes, int Indexes)
+{
+    public double BytesPerRow => Rows == 0 ? double.NaN : (double)(TableBytes + IndexBytes) / Rows;
 }
 
 /// <summary>One history row (table <c>operations</c>), as the worker left it.</summary>

@@ -78,7 +78,7 @@ public sealed class ManyKbsScenario : IScenario
 
         await sandbox.RegisterKbsAsync(kbs, cancellationToken);
         var started = (await Task.WhenAll(Enumerable.Range(1, workerCount).Select(w => sandbox.StartWorkerAsync($"w{w}", cancellationToken)))).ToList();
-        await WaitUntilPartitionsSharedAsync(started, cancellationToken);
+        await BenchSandbox.WaitUntilPartitionsSharedAsync(started, Partitions, cancellationToken);
         var client = await sandbox.StartClientAsync(cancellationToken);
 
         // warm-up: one note per KB (the clones), not counted
@@ -128,21 +128,6 @@ public sealed class ManyKbsScenario : IScenario
             Groups: rows.Select(r => (r.KbId, r.StartedAt)).Distinct().Count()); // a run's requests share started_at: one group per KB and run
         Report.Progress($"{Name} [{condition.Name}, {workerCount} worker(s)]: {result.NotesPerSecond:N1} notes/s, CPU {cpu.MachineBusyPercent:N0} % busy; {result.Spread}");
         return result;
-    }
-
-    /// <summary>Until the workers own every partition between them, each its share (their "Partitions: …; owns N" lines).</summary>
-    private static async Task WaitUntilPartitionsSharedAsync(List<WorkerProcess> workers, CancellationToken cancellationToken)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (workers.Sum(w => w.OwnedPartitions.Count) != Partitions || workers.Any(w => w.OwnedPartitions.Count < Partitions / workers.Count))
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"The workers did not share the {Partitions} partitions within 60 s: {string.Join(", ", workers.Select(w => $"{w.Id} owns {w.OwnedPartitions.Count}"))}.");
-            }
-
-            await Task.Delay(100, cancellationToken);
-        }
     }
 
     private const int Partitions = KbSync.Contracts.Topology.DefaultPartitionCount;

@@ -14,10 +14,12 @@ public static class ScenarioCatalog
         new KbSizeScenario(slowRemote: true),
         new BurstScenario(),
         new ManyKbsScenario(),
+        new ScaleOutScenario(),
         new OverheadScenario(),
         new MemoryScenario(),
         new KbSizeStepsScenario(),
         new QueueBacklogScenario(),
+        new HeadOfLineScenario(),
     ];
 
     /// <summary>Other names a scenario answers to (<c>./dev bench analytics</c>, as OperationAnalytics.cs says).</summary>

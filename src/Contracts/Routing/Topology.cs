@@ -36,7 +36,15 @@ public static class Topology
     /// <summary>Requests a partition queue holds before the broker refuses more: about an hour of one busy partition at 25 notes/s.</summary>
     public const int DefaultMaxQueueLength = 100_000;
 
+    /// <summary>The plain routing key of the first layout's partition (<see cref="PartitionLayout"/>): the number alone, as producers always used it.</summary>
     public static string RoutingKey(int partition) => partition.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The routing key of partition <paramref name="partition"/> when requests are spread over <paramref name="partitions"/>:
+    /// <c>P.N</c>, as <c>64.7</c>. Every live layout's partitions are bound with it, so a producer needs only its partition count.
+    /// </summary>
+    public static string LayoutRoutingKey(int partitions, int partition) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{partitions}.{partition}");
 
     public const string PartitionQueuePrefix = "kb-partition-";
 
@@ -67,12 +75,36 @@ public static class Topology
     /// <summary>A queue read in order by one consumer at a time: a quorum queue (FIFO that survives a broker restart) with single active consumer.</summary>
     private static Dictionary<string, object> OrderedQueueArguments() => new() { ["x-queue-type"] = "quorum", ["x-single-active-consumer"] = true };
 
-    /// <summary>The partition a queue name (or an address ending in it) stands for.</summary>
+    /// <summary>
+    /// The partition key (<see cref="PartitionLayout.Key"/>) a queue name (or an address ending in it) stands
+    /// for: <c>kb-partition-07</c> is 7 (the first layout), <c>kb-partition-64-07</c> is 640007.
+    /// </summary>
     public static bool TryParsePartitionQueue(string queueOrAddress, out int partition)
     {
         var name = queueOrAddress[(queueOrAddress.LastIndexOf('/') + 1)..];
         partition = -1;
-        return name.StartsWith(PartitionQueuePrefix, StringComparison.Ordinal) &&
-               int.TryParse(name.AsSpan(PartitionQueuePrefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out partition);
+        if (!name.StartsWith(PartitionQueuePrefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = name.AsSpan(PartitionQueuePrefix.Length);
+        var dash = rest.IndexOf('-');
+        if (dash < 0)
+        {
+            return TryParseNumber(rest, out partition) && partition < PartitionLayout.MaxCount;
+        }
+
+        if (TryParseNumber(rest[..dash], out var count) && count is >= 1 and <= PartitionLayout.MaxCount &&
+            TryParseNumber(rest[(dash + 1)..], out var index) && index < count)
+        {
+            partition = count * PartitionLayout.KeyStride + index;
+            return true;
+        }
+
+        return false;
     }
+
+    private static bool TryParseNumber(ReadOnlySpan<char> text, out int value) =>
+        int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value);
 }

@@ -21,6 +21,8 @@ public static class MessagingExtensions
         builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
         // the bus at its first publish: the receive observer below is made while the bus is built, and reaches the publisher
         builder.Services.AddSingleton<IResultPublisher>(services => new BusResultPublisher(new Lazy<IBus>(services.GetRequiredService<IBus>)));
+        builder.Services.AddSingleton<LiveLayouts>();
+        builder.Services.AddSingleton<PartitionForwarding>();
         builder.Services.AddSingleton<PartitionSequencers>();
         builder.Services.AddSingleton<UnreadableMessageRecorder>();
         builder.Services.AddReceiveObserver<DeliveryObserver>();

@@ -208,7 +208,8 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
         return open.Select(q =>
         {
             var partition = Partitioning.PartitionOf(q.KbId, partitions);
-            return new KbQueue(q.KbId, q.Queued, q.Running, q.OldestRequestedAt, partition, pauses.GetValueOrDefault(partition));
+            return new KbQueue(q.KbId, q.Queued, q.Running, q.OldestRequestedAt, partition,
+                pauses.GetValueOrDefault(partition) ?? pauses.GetValueOrDefault(LaterLayoutKey(partitions, partition)));
         }).ToList();
     }
 
@@ -221,9 +222,17 @@ public sealed class OperationHistory(IDbContextFactory<KbSyncDbContext> contexts
         }
 
         var partition = Partitioning.PartitionOf(kbId, partitions);
+        var laterKey = LaterLayoutKey(partitions, partition);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        return await db.PartitionPauses.AsNoTracking().Where(p => p.Partition == partition).Select(p => PartitionPause.From(p)).SingleOrDefaultAsync(cancellationToken);
+        return await db.PartitionPauses.AsNoTracking().Where(p => p.Partition == partition || p.Partition == laterKey).OrderBy(p => p.Partition)
+            .Select(p => PartitionPause.From(p)).FirstOrDefaultAsync(cancellationToken);
     }
+
+    /// <summary>
+    /// Workers keep a pause under the partition's key (<see cref="PartitionLayout.Key"/>): the index for the first
+    /// layout, <c>P * 10000 + index</c> for a later one. The caller knows only the count it routes with, so both are looked up.
+    /// </summary>
+    private static int LaterLayoutKey(int partitions, int partition) => partitions * PartitionLayout.KeyStride + partition;
 
     private static async Task<Dictionary<int, PartitionPause>> PausesAsync(KbSyncDbContext db, CancellationToken cancellationToken) =>
         (await db.PartitionPauses.AsNoTracking().ToListAsync(cancellationToken)).ToDictionary(p => p.Partition, PartitionPause.From);

@@ -438,6 +438,56 @@ namespace KbSync.Persistence.Migrations
                     b.ToTable("operation_rollups", (string)null);
                 });
 
+            modelBuilder.Entity("KbSync.Persistence.Entities.PartitionDrainRecord", b =>
+                {
+                    b.Property<int>("Epoch")
+                        .HasColumnType("integer")
+                        .HasColumnName("epoch");
+
+                    b.Property<int>("Partition")
+                        .HasColumnType("integer")
+                        .HasColumnName("partition");
+
+                    b.Property<DateTimeOffset>("DrainedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("drained_at");
+
+                    b.Property<string>("WorkerId")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("worker_id");
+
+                    b.HasKey("Epoch", "Partition")
+                        .HasName("pk_partition_drains");
+
+                    b.ToTable("partition_drains", (string)null);
+                });
+
+            modelBuilder.Entity("KbSync.Persistence.Entities.PartitionLayoutRecord", b =>
+                {
+                    b.Property<int>("Epoch")
+                        .HasColumnType("integer")
+                        .HasColumnName("epoch");
+
+                    b.Property<DateTimeOffset>("ChangedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("changed_at");
+
+                    b.Property<int>("Partitions")
+                        .HasColumnType("integer")
+                        .HasColumnName("partitions");
+
+                    b.Property<DateTimeOffset?>("RetiredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("retired_at");
+
+                    b.HasKey("Epoch")
+                        .HasName("pk_partition_layouts");
+
+                    b.ToTable("partition_layouts", (string)null);
+                });
+
             modelBuilder.Entity("KbSync.Persistence.Entities.PartitionPauseRecord", b =>
                 {
                     b.Property<int>("Partition")

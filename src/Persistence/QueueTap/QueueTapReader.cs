@@ -1,6 +1,8 @@
 using System.Threading.Channels;
 using KbSync.Contracts;
 using KbSync.Persistence.History;
+using KbSync.Persistence.Partitions;
+using KbSync.Producer.Client;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -20,7 +22,7 @@ namespace KbSync.Persistence.QueueTap;
 /// written in one transaction and then acknowledged; a failure leaves it unacknowledged and tries
 /// again, so nothing is lost and, since rows are keyed by operation id, nothing is counted twice.
 /// </summary>
-public sealed class QueueTapReader(QueueArrivals arrivals, IOptions<RabbitMqOptions> options, ILogger<QueueTapReader> logger) : BackgroundService
+public sealed class QueueTapReader(QueueArrivals arrivals, PartitionLayouts layouts, IOptions<RabbitMqOptions> options, ILogger<QueueTapReader> logger) : BackgroundService
 {
     private const int MaxBatch = 500;
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(2);
@@ -49,7 +51,8 @@ public sealed class QueueTapReader(QueueArrivals arrivals, IOptions<RabbitMqOpti
     {
         var rabbit = options.Value;
         await using var connection = await BrokerConnection.OpenAsync(rabbit, "kbsync-queue-tap", cancellationToken); // after a lost connection the loop above opens a new one
-        await DeclareAsync(connection, rabbit.Partitions, cancellationToken);
+        var live = await layouts.ReadAsync(rabbit.Partitions, cancellationToken);
+        await DeclareAsync(connection, live.Live.SelectMany(l => l.AllRoutingKeys), cancellationToken);
         await DeleteLegacyTapAsync(connection, cancellationToken);
 
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
@@ -105,18 +108,20 @@ public sealed class QueueTapReader(QueueArrivals arrivals, IOptions<RabbitMqOpti
     }
 
     /// <summary>
-    /// The tap and its bindings: every partition's routing key, and <see cref="Topology.RefusedRoutingKey"/>.
-    /// Declared by every reader (idempotent), so the tap exists as soon as a worker or the API has started.
+    /// The tap and its bindings: every live layout's routing keys (<see cref="PartitionLayouts"/>), and
+    /// <see cref="Topology.RefusedRoutingKey"/>. Declared by every reader (idempotent), so the tap exists as
+    /// soon as a worker or the API has started; only live layouts' keys, or a publish with another key would
+    /// reach the tap alone, and be recorded as queued where no partition queue took it.
     /// </summary>
-    public static async Task DeclareAsync(IConnection connection, int partitions, CancellationToken cancellationToken)
+    public static async Task DeclareAsync(IConnection connection, IEnumerable<string> routingKeys, CancellationToken cancellationToken)
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(Topology.RequestsExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         var arguments = Topology.QueueTapArguments().ToDictionary(a => a.Key, a => (object?)a.Value);
         await channel.QueueDeclareAsync(Topology.QueueTapQueue, durable: true, exclusive: false, autoDelete: false, arguments, cancellationToken: cancellationToken);
-        for (var partition = 0; partition < partitions; partition++)
+        foreach (var routingKey in routingKeys)
         {
-            await channel.QueueBindAsync(Topology.QueueTapQueue, Topology.RequestsExchange, Topology.RoutingKey(partition), cancellationToken: cancellationToken);
+            await channel.QueueBindAsync(Topology.QueueTapQueue, Topology.RequestsExchange, routingKey, cancellationToken: cancellationToken);
         }
 
         await channel.QueueBindAsync(Topology.QueueTapQueue, Topology.RequestsExchange, Topology.RefusedRoutingKey, cancellationToken: cancellationToken);

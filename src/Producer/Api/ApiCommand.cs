@@ -72,6 +72,7 @@ internal static class ApiCommand
             }
 
             await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+            await WarnOfAnotherLayoutAsync(app, cancellationToken);
             app.UseExceptionHandler();
             app.UseStatusCodePages(); // answers the framework gives without a body (413 for a body past the limit, say) get problem details too
             metrics.Map(app); // before authentication: the scraper has no token
@@ -88,5 +89,22 @@ internal static class ApiCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The API routes with its own <c>RabbitMq__Partitions</c>, as every .NET producer does; after <c>kbsync partitions
+    /// change</c> that may be an older layout's count: requests still land (the workers forward them), but the
+    /// operator should know, and set the current count.
+    /// </summary>
+    private static async Task WarnOfAnotherLayoutAsync(WebApplication app, CancellationToken cancellationToken)
+    {
+        var partitions = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Contracts.RabbitMqOptions>>().Value.Partitions;
+        var layouts = await app.Services.GetRequiredService<Persistence.Partitions.PartitionLayouts>().ReadAsync(partitions, cancellationToken);
+        if (layouts.Current.Count != partitions)
+        {
+            app.Logger.LogWarning("RabbitMq__Partitions is {Partitions}, but the current partition layout has {Current} partitions ({Layout}): " +
+                "requests routed with {Partitions} are forwarded by the workers while that layout is live and refused once it is retired; set RabbitMq__Partitions={Current}.",
+                partitions, layouts.Current.Count, layouts.Current, partitions, layouts.Current.Count);
+        }
     }
 }

@@ -70,23 +70,23 @@ public static class ApiEndpoints
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
     private static Task<IResult> SubmitNoteAsync(string kb, SubmitNoteBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, IOptions<RabbitMqOptions> rabbit, HttpResponse response, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, history, rabbit.Value.Partitions, response, () => publisher.SubmitNoteAsync(
-            user.ToPrincipal().Name, kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, cancellationToken), cancellationToken);
+        AcceptAsync(kb, history, rabbit.Value.Partitions, response, deadline => publisher.SubmitNoteAsync(
+            user.ToPrincipal().Name, kb, body.RequestedBy ?? "", new NoteContent(body.Text ?? "", body.Title, body.Category, body.Tags), body.OperationId, deadline), cancellationToken);
 
     private static Task<IResult> SubmitAgentTaskAsync(string kb, SubmitAgentTaskBody body, ClaimsPrincipal user, RelayPublisher publisher, OperationHistory history, IOptions<RabbitMqOptions> rabbit, HttpResponse response, CancellationToken cancellationToken) =>
-        AcceptAsync(kb, history, rabbit.Value.Partitions, response, () => publisher.SubmitAgentTaskAsync(
-            user.ToPrincipal().Name, kb, body.RequestedBy ?? "", new AgentTaskContent(body.Instruction ?? "", body.Agent, body.Operations, body.ReadOnly), body.OperationId, cancellationToken), cancellationToken);
+        AcceptAsync(kb, history, rabbit.Value.Partitions, response, deadline => publisher.SubmitAgentTaskAsync(
+            user.ToPrincipal().Name, kb, body.RequestedBy ?? "", new AgentTaskContent(body.Instruction ?? "", body.Agent, body.Operations, body.ReadOnly), body.OperationId, deadline), cancellationToken);
 
     /// <summary>
     /// Publishes, then answers with the request's queue position once the queue tap has recorded it
     /// (waiting at most <see cref="PositionWait"/>: the tap reads in the broker's order, so by then every
     /// request ahead of it is recorded and counted).
     /// </summary>
-    private static async Task<IResult> AcceptAsync(string kb, OperationHistory history, int partitions, HttpResponse response, Func<Task<Guid>> submit, CancellationToken cancellationToken)
+    private static async Task<IResult> AcceptAsync(string kb, OperationHistory history, int partitions, HttpResponse response, Func<CancellationToken, Task<Guid>> submit, CancellationToken cancellationToken)
     {
         try
         {
-            var operationId = await submit();
+            var operationId = await PublishDeadline.RunAsync(PublishWait, submit, cancellationToken);
             var position = await history.PositionOnceQueuedAsync(operationId, partitions, PositionWait, cancellationToken);
             return Results.Accepted($"/operations/{operationId}", new AcceptedOperation(operationId, kb, $"/operations/{operationId}", position));
         }
@@ -107,7 +107,15 @@ public static class ApiEndpoints
         {
             return Results.Problem(error.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "The request could not be queued");
         }
+        catch (TimeoutException error)
+        {
+            response.Headers.RetryAfter = "5";
+            return Results.Problem(error.Message, statusCode: StatusCodes.Status503ServiceUnavailable, title: "RabbitMQ did not answer");
+        }
     }
+
+    /// <summary>How long <c>POST</c> waits for a broker node to take its request before answering <c>503</c> (<see cref="PublishDeadline"/>).</summary>
+    private static readonly TimeSpan PublishWait = TimeSpan.FromSeconds(10);
 
     /// <summary>How long <c>POST</c> waits for the queue tap to record its request before answering without a position.</summary>
     private static readonly TimeSpan PositionWait = TimeSpan.FromSeconds(2);

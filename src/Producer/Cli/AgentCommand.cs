@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using KbSync.Contracts;
+using KbSync.Producer.Client;
 
 namespace KbSync.Producer.Cli;
 
@@ -37,13 +38,13 @@ internal static class AgentCommand
             var client = await host.StartMessagingAsync(cancellationToken);
             if (!parse.GetValue(wait))
             {
-                await client.SubmitAgentTaskAsync(kbId, parse.GetValue(user)!, task, operationId, cancellationToken);
+                await PublishDeadline.RunAsync(CliHost.PublishTimeout, deadline => client.SubmitAgentTaskAsync(kbId, parse.GetValue(user)!, task, operationId, deadline), cancellationToken);
                 Console.WriteLine(operationId);
                 return 0;
             }
 
             await using var watch = await client.WatchAsync(operationId, cancellationToken);
-            await client.SubmitAgentTaskAsync(kbId, parse.GetValue(user)!, task, operationId, cancellationToken);
+            await PublishDeadline.RunAsync(CliHost.PublishTimeout, deadline => client.SubmitAgentTaskAsync(kbId, parse.GetValue(user)!, task, operationId, deadline), cancellationToken);
             Console.Error.WriteLine($"Queued {operationId} for {kbId}; waiting for the result...");
             return await LiveProgress.WaitAsync(host, watch, operationId, TimeSpan.FromSeconds(parse.GetValue(timeout)), cancellationToken);
         }, cancellationToken));

@@ -48,6 +48,9 @@ internal sealed class CliHost : IAsyncDisposable
         return host;
     }
 
+    /// <summary>How long <c>note</c> and <c>agent</c> wait for a broker node to take the request (<see cref="PublishDeadline"/>).</summary>
+    public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(30);
+
     public async Task<KbSyncClient> StartMessagingAsync(CancellationToken cancellationToken)
     {
         if (!_started)

@@ -15,6 +15,7 @@ internal static class KbSyncCli
         HistoryCommands.History(),
         StatsCommand.Create(),
         DbCommands.Create(),
+        PartitionCommands.Create(),
         IdentityCommands.User(),
         IdentityCommands.Token(),
         IdentityCommands.Grant(),

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using KbSync.Contracts;
+using KbSync.Producer.Client;
 
 namespace KbSync.Producer.Cli;
 
@@ -35,13 +36,13 @@ internal static class NoteCommand
             var client = await host.StartMessagingAsync(cancellationToken);
             if (!parse.GetValue(wait))
             {
-                await client.SubmitNoteAsync(kbId, parse.GetValue(user)!, note, operationId, cancellationToken);
+                await PublishDeadline.RunAsync(CliHost.PublishTimeout, deadline => client.SubmitNoteAsync(kbId, parse.GetValue(user)!, note, operationId, deadline), cancellationToken);
                 Console.WriteLine(operationId);
                 return 0;
             }
 
             await using var watch = await client.WatchAsync(operationId, cancellationToken);
-            await client.SubmitNoteAsync(kbId, parse.GetValue(user)!, note, operationId, cancellationToken);
+            await PublishDeadline.RunAsync(CliHost.PublishTimeout, deadline => client.SubmitNoteAsync(kbId, parse.GetValue(user)!, note, operationId, deadline), cancellationToken);
             Console.Error.WriteLine($"Queued {operationId} for {kbId}; waiting for the result...");
             return await LiveProgress.WaitAsync(host, watch, operationId, TimeSpan.FromSeconds(parse.GetValue(timeout)), cancellationToken);
         }, cancellationToken));

@@ -69,7 +69,11 @@ internal static class Output
     {
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(operation, Json));
+            // the history row's fields, plus the queue position and the partition's pause while it is open (as GET /operations/{id} has them)
+            var node = JsonSerializer.SerializeToNode(operation, Json)!.AsObject();
+            node["queuePosition"] = operation.Status.IsFinal() ? null : position;
+            node["paused"] = operation.Status.IsFinal() || pause is null ? null : JsonSerializer.SerializeToNode(pause, Json);
+            Console.WriteLine(node.ToJsonString(Json));
             return;
         }
 

@@ -9,20 +9,18 @@ namespace KbSync.Producer.Client;
 public static class ClientExtensions
 {
     /// <summary>
-    /// MassTransit on RabbitMQ (section <c>RabbitMq</c>) and <see cref="KbSyncClient"/>. Traces are the
-    /// program's to configure: MassTransit's send spans come from the ActivitySource <c>MassTransit</c>.
+    /// <see cref="KbSyncClient"/> from the section <c>RabbitMq</c>: requests go out on a plain RabbitMQ.Client
+    /// channel (<see cref="RequestChannel"/>), results come in through MassTransit. Traces are the program's to
+    /// configure: the publish spans come from the ActivitySource <see cref="KbSyncClient.ActivitySourceName"/>.
     /// </summary>
     public static IHostApplicationBuilder AddKbSyncClient(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<KbSyncClient>();
-        builder.Services.AddSingleton<RefusedPublishes>();
+        builder.Services.AddSingleton<RequestChannel>();
         builder.Services.AddMassTransit(bus => bus.UsingRabbitMq((context, cfg) =>
-        {
-            cfg.ConnectSendObserver(context.GetRequiredService<RefusedPublishes>());
-            cfg.UseKbSyncBroker(context.GetRequiredService<IOptions<RabbitMqOptions>>().Value, host => host.PublisherConfirmation = true);
-        }));
+            cfg.UseKbSyncBroker(context.GetRequiredService<IOptions<RabbitMqOptions>>().Value)));
         return builder;
     }
 }

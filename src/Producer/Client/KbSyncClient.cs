@@ -1,6 +1,11 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using KbSync.Contracts;
 using MassTransit;
+using MassTransit.Logging;
 using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
 
 namespace KbSync.Producer.Client;
 
@@ -8,8 +13,14 @@ namespace KbSync.Producer.Client;
 /// The .NET client library: publishes KB requests to their partition and, on demand, waits for
 /// their result events. Register it with <see cref="ClientExtensions.AddKbSyncClient"/>.
 /// </summary>
-public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<RabbitMqOptions> options, TimeProvider time)
+public sealed class KbSyncClient(IBus bus, RequestChannel requests, IOptions<RabbitMqOptions> options, TimeProvider time)
 {
+    /// <summary>The ActivitySource of the client's publish spans: add it to a program's tracer to trace what it publishes.</summary>
+    public const string ActivitySourceName = "KbSync.Client";
+
+    private static readonly ActivitySource Tracing = new(ActivitySourceName);
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+
     private readonly int _partitions = options.Value.Partitions;
     private readonly string _brokerUser = options.Value.Username;
 
@@ -74,35 +85,41 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
         }
 
         var partition = Partitioning.PartitionOf(request.KbId, _partitions);
-        var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.RequestsExchange}?type=direct"));
-        using var refusal = refusals.Start(request.OperationId, cancellationToken);
-        var messageId = NewId.NextGuid();
+        var routingKey = Topology.LayoutRoutingKey(_partitions, partition);
+        var messageId = NewId.NextGuid().ToString();
+        using var activity = Tracing.StartActivity($"{Topology.RequestsExchange} send", ActivityKind.Producer);
+        activity?.SetTag("messaging.system", "rabbitmq");
+        activity?.SetTag("messaging.destination.name", Topology.RequestsExchange);
+        activity?.SetTag("messaging.rabbitmq.destination.routing_key", routingKey);
+        activity?.SetTag("messaging.message.id", messageId);
+        activity?.SetTag("kbsync.operation.id", request.OperationId.ToString());
+        var properties = new BasicProperties
+        {
+            ContentType = "application/json",
+            DeliveryMode = DeliveryModes.Persistent,
+            MessageId = messageId,
+            UserId = _brokerUser, // the broker refuses it unless it is this connection's user: the workers trust it
+            // MassTransit's receive in the worker continues the trace from this header
+            Headers = activity is null ? null : new Dictionary<string, object?> { [DiagnosticHeaders.ActivityId] = activity.Id },
+        };
         try
         {
-            await endpoint.Send(request, context =>
-            {
-                context.MessageId = messageId;
-                context.SetRoutingKey(Topology.RoutingKey(partition));
-                context.Durable = true;
-                if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
-                {
-                    rabbit.Mandatory = true;
-                    rabbit.BasicProperties.UserId = _brokerUser; // the broker refuses it unless it is this connection's user: the workers trust it
-                }
-            }, refusal.Token);
+            await requests.PublishAsync(routingKey, properties, JsonSerializer.SerializeToUtf8Bytes(request, Json), cancellationToken);
         }
-        catch (Exception error) when (refusal.Refused(cancellationToken) || RefusedPublishes.IsNack(error))
+        catch (PublishNackedException error)
         {
-            await NoticeRefusedAsync(endpoint, new RequestRefused(request.OperationId, messageId.ToString()));
+            activity?.SetStatus(ActivityStatusCode.Error, "refused");
+            await NoticeRefusedAsync(new RequestRefused(request.OperationId, messageId));
             throw new KbSyncQueueFullException(
-                $"Queue full: the broker refused the request for KB '{request.KbId}': partition queue {Topology.PartitionQueue(partition)} is full " +
+                $"Queue full: the broker refused the request for KB '{request.KbId}': partition {partition} of {_partitions} (routing key {routingKey}) is full " +
                 "(RabbitMq__MaxQueueLength requests wait already) or has no replica to take it. Nothing was queued; try again when the workers have caught up.", error);
         }
         catch (Exception error) when (error is not OperationCanceledException)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, error.Message);
             throw new KbSyncPublishException(
-                $"The request for KB '{request.KbId}' could not be handed to partition queue {Topology.PartitionQueue(partition)}: {error.Message}. " +
-                "Is a worker started (it declares the queues), and do producers and workers use the same RabbitMq__Partitions?", error);
+                $"The request for KB '{request.KbId}' could not be handed to partition {partition} of {_partitions} (routing key {routingKey}): {error.Message} " +
+                "Is a worker started (it declares the queues), and is RabbitMq__Partitions the count of a live partition layout ('kbsync partitions show')?", error);
         }
     }
 
@@ -111,16 +128,13 @@ public sealed class KbSyncClient(IBus bus, RefusedPublishes refusals, IOptions<R
     /// show a request as queued that never will run. Best effort, within <see cref="NoticeTimeout"/>: if the
     /// notice is lost too, the row stays queued until the id is published again or pruned.
     /// </summary>
-    private static async Task NoticeRefusedAsync(ISendEndpoint endpoint, RequestRefused notice)
+    private async Task NoticeRefusedAsync(RequestRefused notice)
     {
         using var timeout = new CancellationTokenSource(NoticeTimeout);
         try
         {
-            await endpoint.Send(notice, context =>
-            {
-                context.SetRoutingKey(Topology.RefusedRoutingKey);
-                context.Durable = true;
-            }, timeout.Token);
+            var properties = new BasicProperties { ContentType = "application/json", DeliveryMode = DeliveryModes.Persistent, UserId = _brokerUser };
+            await requests.PublishAsync(Topology.RefusedRoutingKey, properties, JsonSerializer.SerializeToUtf8Bytes(notice, Json), timeout.Token);
         }
         catch (Exception error) when (error is not OutOfMemoryException)
         {

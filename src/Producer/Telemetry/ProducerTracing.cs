@@ -1,3 +1,4 @@
+using KbSync.Producer.Client;
 using MassTransit.Logging;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -7,14 +8,16 @@ namespace KbSync.Producer.Telemetry;
 /// <summary>
 /// Traces of what the CLI and the API publish. Here, not in the client library: choosing exporters is
 /// the program's business, and the library stays free of OpenTelemetry (a .NET producer traces its
-/// publishes by adding the source <c>MassTransit</c> to its own tracer).
+/// publishes by adding the source <c>KbSync.Client</c> to its own tracer).
 /// </summary>
 public static class ProducerTracing
 {
     /// <summary>
-    /// A request's trace starts where it is published: MassTransit's send span (its ActivitySource
-    /// <c>MassTransit</c>) is the root here (or the child of whatever span is current, an HTTP request's
-    /// in the API), and MassTransit carries it in the message to the worker, whose spans continue it.
+    /// A request's trace starts where it is published: the client's send span (ActivitySource
+    /// <see cref="KbSyncClient.ActivitySourceName"/>) is the root here (or the child of whatever span is
+    /// current, an HTTP request's in the API), and its context goes in the message (header
+    /// <c>MT-Activity-Id</c>) to the worker, whose MassTransit receive (ActivitySource <c>MassTransit</c>,
+    /// also added here for the result watch) and steps continue it.
     /// Exported as OpenTelemetry's own variables say: <c>OTEL_TRACES_EXPORTER</c> (<c>otlp</c>,
     /// <c>console</c>, <c>none</c>), or OTLP whenever <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; by
     /// default nowhere, and then no span is even created. The worker reads the same variables
@@ -42,7 +45,7 @@ public static class ProducerTracing
             })
             .WithTracing(tracing =>
             {
-                tracing.AddSource(DiagnosticHeaders.DefaultListenerName);
+                tracing.AddSource(DiagnosticHeaders.DefaultListenerName, KbSyncClient.ActivitySourceName);
                 if (otlp)
                 {
                     tracing.AddOtlpExporter();

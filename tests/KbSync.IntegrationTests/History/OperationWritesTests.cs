@@ -40,6 +40,36 @@ public sealed class OperationWritesTests(PostgresService postgres) : IAsyncLifet
     }
 
     [Fact]
+    public async Task The_step_reporter_leaves_each_running_row_at_its_last_step()
+    {
+        var a = HistoryRows.Open("writes-kb", "alice", OperationStatus.Running, Now);
+        var b = HistoryRows.Open("writes-kb", "bob", OperationStatus.Running, Now);
+        await HistoryRows.SaveAsync(_database, [a, b]);
+        var reporter = new KbSync.KbWorker.Operations.StepReporter(_writes, Microsoft.Extensions.Logging.Abstractions.NullLogger<KbSync.KbWorker.Operations.StepReporter>.Instance);
+        KbSync.KbWorker.Pipeline.PendingOperation Pending(OperationRecord row) => new(new KbRequest(row.Id, row.KbId, row.RequestedBy, Now, new NoteContent("text")), Now);
+
+        // reported before the loop runs, so they pile up and are written together
+        reporter.Report([Pending(a), Pending(b)], OperationSteps.Pull);
+        reporter.Report([Pending(a)], OperationSteps.Process);
+        reporter.Report([Pending(a)], OperationSteps.Push);
+        await reporter.StartAsync(CancellationToken.None);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (((await FindAsync(a.Id)).Step, (await FindAsync(b.Id)).Step) != (OperationSteps.Push, OperationSteps.Pull) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.Equal((OperationSteps.Push, OperationSteps.Pull), ((await FindAsync(a.Id)).Step, (await FindAsync(b.Id)).Step));
+        }
+        finally
+        {
+            await reporter.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public async Task Begin_cuts_strings_to_their_columns_and_leaves_a_success_and_another_kbs_row_as_they_were()
     {
         var succeeded = HistoryRows.Finished("writes-kb", "alice", OperationStatus.Succeeded, Now.AddMinutes(-1));

@@ -97,6 +97,7 @@ public sealed class CliBadInputTests(RabbitMqService rabbit, PostgresService pos
         ["db migrate --admin"] = null,
         ["db migrate --email"] = "walked@tests.kbsync.invalid", // without --admin
         ["db prune --older-than"] = "soon",
+        ["partitions change --to"] = "0",
         ["user add --email"] = "not-an-address",
         ["user add --role"] = "superuser",
         ["user add --broker-user"] = "",

@@ -19,11 +19,12 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
     private KbSyncSandbox _sandbox = null!;
     private RawAmqpClient _amqp = null!;
     private GitRemote _other = null!;
+    private GitRemote _target = null!;
 
     public async Task InitializeAsync()
     {
         _sandbox = await KbSyncSandbox.CreateAsync(rabbit, postgres, partitions: 1);
-        await _sandbox.RegisterKbsWithRemotesAsync(["target"]);
+        _target = (await _sandbox.RegisterKbsWithRemotesAsync(["target"]))["target"];
         _other = _sandbox.CreateRemote("other");
         await _sandbox.RegisterKbAsync("other", _other.Path);
         await _sandbox.StartWorkerAsync("w1", new Dictionary<string, string>
@@ -54,7 +55,7 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         };
         await _amqp.PublishAsync("target", JsonSerializer.Serialize(request), partitions: 1);
 
-        var result = await _amqp.WaitForResultAsync(id, Prompt);
+        var result = await ResultAsync(id, Prompt);
         Assert.Equal(status, result.GetProperty("status").GetString());
         if (reason is not null)
         {
@@ -77,7 +78,7 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         };
         await _amqp.PublishAsync("target", JsonSerializer.Serialize(request), partitions: 1);
 
-        var result = await _amqp.WaitForResultAsync(id, Prompt);
+        var result = await ResultAsync(id, Prompt);
         Assert.Equal("succeeded", result.GetProperty("status").GetString());
         var row = await _sandbox.WaitForOperationAsync(id);
         Assert.StartsWith("list", row.Title);
@@ -113,7 +114,7 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         Assert.Equal(0, queue.Paused?.Partition);
         Assert.Contains("injected fault", queue.Paused!.Reason);
 
-        var result = await _amqp.WaitForResultAsync(id, TimeSpan.FromSeconds(60));
+        var result = await ResultAsync(id, TimeSpan.FromSeconds(60));
         Assert.Equal("failed", result.GetProperty("status").GetString());
         Assert.Equal(ReasonCodes.InternalError, result.GetProperty("reasonCode").GetString());
         Assert.Contains("failed 3 times in a row", result.GetProperty("message").GetString());
@@ -124,6 +125,31 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
         Assert.Empty(await new PartitionPauses(_sandbox.Database.Factory()).ListAsync());
         Assert.Equal(1, await MessagesInAsync(Topology.PartitionQueue(0) + "_error"));
         Assert.DoesNotContain("malformed_message", _sandbox.WorkerOutput());
+    }
+
+    [Fact]
+    public async Task A_bad_note_among_good_ones_is_found_and_failed_alone_and_the_good_ones_land_once_in_publish_order()
+    {
+        // published back to back, so they share groups: the backstop halves a failing group to find the bad one
+        var ids = Enumerable.Range(0, 9).Select(_ => Guid.NewGuid()).ToList();
+        var bad = ids[5];
+        foreach (var id in ids)
+        {
+            await _amqp.PublishAsync("target", NoteJson(id, id == bad ? FaultyUser : "alice", "among others " + id), partitions: 1);
+        }
+
+        foreach (var id in ids)
+        {
+            var result = await ResultAsync(id, TimeSpan.FromSeconds(60));
+            Assert.Equal(id == bad ? "failed" : "succeeded", result.GetProperty("status").GetString());
+        }
+
+        Assert.Equal(ReasonCodes.InternalError, (await _sandbox.WaitForOperationAsync(bad)).ErrorCode);
+        var landed = _target.Commits().Select(c => c.Trailers?.OperationId).OfType<Guid>().Where(ids.Contains).ToList();
+        Assert.Equal([.. ids.Where(id => id != bad)], landed); // each once, in publish order
+        Assert.Equal(1, await MessagesInAsync(Topology.PartitionQueue(0) + "_error"));
+        Assert.Contains("splitting it in halves", _sandbox.WorkerOutput()); // it ran in a group of several
+        await ANoteToTheOtherKbLandsPromptlyAsync();
     }
 
     /// <summary>The management API publishes queue statistics every few seconds: waits for the first.</summary>
@@ -174,14 +200,27 @@ public sealed class PoisonRequestTests(RabbitMqService rabbit, PostgresService p
               "agentTask": { "instruction": "test", "operations": {{operations}} } }
             """;
         await _amqp.PublishAsync("target", json, partitions: 1);
-        return await _amqp.WaitForResultAsync(id, Prompt);
+        return await ResultAsync(id, Prompt);
+    }
+
+    /// <summary>The request's result event; when none comes, the worker's output says why.</summary>
+    private async Task<JsonElement> ResultAsync(Guid id, TimeSpan timeout)
+    {
+        try
+        {
+            return await _amqp.WaitForResultAsync(id, timeout);
+        }
+        catch (TimeoutException error)
+        {
+            throw new TimeoutException($"{error.Message}\n{_sandbox.WorkerOutput()}", error);
+        }
     }
 
     private async Task ANoteToTheOtherKbLandsPromptlyAsync()
     {
         var id = Guid.NewGuid();
         await _amqp.PublishAsync("other", NoteJson(id, "bob", "the partition goes on " + id, kb: "other"), partitions: 1);
-        var result = await _amqp.WaitForResultAsync(id, Prompt);
+        var result = await ResultAsync(id, Prompt);
         Assert.Equal("succeeded", result.GetProperty("status").GetString());
         Assert.Contains(_other.Commits(), c => c.Trailers?.OperationId == id);
     }

@@ -53,7 +53,7 @@ public sealed class QueueFullTests(RabbitMqService rabbit, PostgresService postg
         Assert.NotNull(refused);
         Assert.InRange(queued.Count, MaxQueueLength, MaxQueueLength + 1);
         Assert.StartsWith("Queue full:", refused.Message);
-        Assert.Contains(Topology.PartitionQueue(0), refused.Message);
+        Assert.Contains($"partition 0 of {_sandbox.Partitions} (routing key {Topology.LayoutRoutingKey(_sandbox.Partitions, 0)})", refused.Message);
 
         var cli = await CliRunner.RunAsync(_sandbox.Environment(), "note", "flooded", "--user", "bob", "one too many from the CLI");
         Assert.Equal(1, cli.ExitCode);

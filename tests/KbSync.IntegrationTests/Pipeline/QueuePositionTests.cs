@@ -76,6 +76,12 @@ public sealed class QueuePositionTests(RabbitMqService rabbit, PostgresService p
         var status = await CliRunner.RunAsync(_sandbox.Environment(), "status", accepted[2].Id.ToString());
         Assert.True(status.ExitCode == 0, status.ToString());
         Assert.Contains($"#3 in queue for {Kb}", status.Output);
+        var statusJson = await CliRunner.RunAsync(_sandbox.Environment(), "status", accepted[2].Id.ToString(), "--json");
+        using (var printed = JsonDocument.Parse(statusJson.Output))
+        {
+            Assert.Equal(3, printed.RootElement.GetProperty("queuePosition").GetInt32());
+            Assert.Equal("queued", printed.RootElement.GetProperty("status").GetString());
+        }
 
         // a worker takes them: each position only ever drops, to none once final
         await _sandbox.StartWorkerAsync("w1");
@@ -177,7 +183,8 @@ public sealed class QueuePositionTests(RabbitMqService rabbit, PostgresService p
         var options = new RabbitMqOptions();
         new ConfigurationBuilder().AddInMemoryCollection(settings.ToDictionary(s => s.Key.Replace("__", ":"), s => (string?)s.Value)).Build()
             .GetSection(RabbitMqOptions.Section).Bind(options);
-        await new PartitionTopology(Options.Create(options), NullLogger<PartitionTopology>.Instance).StartAsync(CancellationToken.None);
+        var layouts = new LiveLayouts(new KbSync.Persistence.Partitions.PartitionLayouts(_sandbox.Database.Factory()), Options.Create(options));
+        await new PartitionTopology(layouts, Options.Create(options), NullLogger<PartitionTopology>.Instance).StartAsync(CancellationToken.None);
     }
 
     private static async Task<JsonElement> WaitForPositionAsync(ApiProcess api, Guid operationId)

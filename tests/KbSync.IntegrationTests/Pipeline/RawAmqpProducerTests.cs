@@ -94,6 +94,22 @@ public sealed class RawAmqpProducerTests(RabbitMqService rabbit, PostgresService
     }
 
     [Fact]
+    public async Task A_partitions_first_message_being_unreadable_does_not_hold_up_the_next()
+    {
+        await using var client = await RawAmqpClient.ConnectAsync(_sandbox.VirtualHost);
+        var good = Guid.NewGuid();
+
+        await client.PublishAsync("raw-kb", "the first thing this partition's channel brings, and not json");
+        Assert.Equal(ReasonCodes.MalformedMessage, Assert.Single(await _sandbox.WaitForFinalAsync(1, TimeSpan.FromSeconds(60))).ErrorCode);
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
+        await client.PublishAsync("raw-kb", Request(good, "Right behind an unreadable first delivery."));
+
+        Assert.Equal("succeeded", (await client.WaitForResultAsync(good, TimeSpan.FromSeconds(60))).GetProperty("status").GetString());
+        // the unreadable delivery leaves no gap: nothing waits for the sequencer's 30 s gap timeout
+        Assert.True(elapsed.Elapsed < TimeSpan.FromSeconds(20), $"the note behind it took {elapsed.Elapsed}");
+    }
+
+    [Fact]
     public async Task A_request_without_an_operation_id_is_recorded_under_a_new_one()
     {
         await using var client = await RawAmqpClient.ConnectAsync(_sandbox.VirtualHost);

@@ -4,35 +4,50 @@ using KbSync.KbWorker;
 using KbSync.KbWorker.Messaging.Ordering;
 using KbSync.KbWorker.Pipeline;
 using Microsoft.Extensions.Logging.Abstractions;
+using RabbitMQ.Client;
 
 namespace KbSync.UnitTests.Messaging;
 
 /// <summary>
 /// The sequencer gets deliveries in any order (as MassTransit's concurrent dispatch hands them over)
-/// and must run them in delivery-tag order, never two runs at once.
+/// and must run each KB's in delivery-tag order, never two groups of one KB at once, while other KBs'
+/// groups go on beside them.
 /// </summary>
 public sealed class PartitionSequencerTests
 {
     private readonly ConcurrentQueue<IReadOnlyList<string>> _runs = new();
+    private readonly ConcurrentDictionary<string, int> _runningByKb = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _holds = new();
     private int _running;
+    private int _mostRunning;
     private int _overlaps;
     private TaskCompletionSource? _holdFirstRun;
 
-    private PartitionSequencer Create(int maxRun = 10, TimeSpan? gapTimeout = null) =>
-        new(partition: 3, maxRun, RunAsync, NullLogger.Instance, gapTimeout ?? new KbWorkerOptions().DeliveryGapTimeout);
+    private PartitionSequencer Create(int maxRun = 10, TimeSpan? gapTimeout = null, int maxGroups = 20) =>
+        new(partition: 3, maxRun, maxGroups, RunAsync, NullLogger.Instance, gapTimeout ?? new KbWorkerOptions().DeliveryGapTimeout);
 
+    /// <summary>One KB's group: counts overlaps of one KB's groups, and waits while its KB (or the first group) is held.</summary>
     private async Task<IReadOnlyList<PendingOperation>> RunAsync(int partition, IReadOnlyList<KbRequest> requests, CancellationToken cancellationToken)
     {
-        if (Interlocked.Increment(ref _running) > 1)
+        var kb = requests[0].KbId;
+        Assert.All(requests, r => Assert.Equal(kb, r.KbId)); // a group is one KB's
+        if (_runningByKb.AddOrUpdate(kb, 1, (_, n) => n + 1) > 1)
         {
             Interlocked.Increment(ref _overlaps);
         }
 
+        var running = Interlocked.Increment(ref _running);
+        InterlockedMax(ref _mostRunning, running);
         try
         {
             if (Interlocked.Exchange(ref _holdFirstRun, null) is { } hold)
             {
                 await hold.Task;
+            }
+
+            if (_holds.TryGetValue(kb, out var kbHold))
+            {
+                await kbHold.Task;
             }
 
             await Task.Yield();
@@ -42,13 +57,28 @@ public sealed class PartitionSequencerTests
         finally
         {
             Interlocked.Decrement(ref _running);
+            _runningByKb.AddOrUpdate(kb, 0, (_, n) => n - 1);
         }
     }
 
-    private static KbRequest Request(string name) =>
-        new(Guid.NewGuid(), "team-notes", name, DateTimeOffset.UtcNow, new NoteContent(name));
+    private static void InterlockedMax(ref int target, int value)
+    {
+        for (var seen = target; value > seen; seen = target)
+        {
+            if (Interlocked.CompareExchange(ref target, value, seen) == seen)
+            {
+                return;
+            }
+        }
+    }
 
-    private static DeliveryKey Tag(ulong tag, string consumer = "ctag-1") => new(consumer, tag);
+    private static KbRequest Request(string name, string kb = "team-notes") =>
+        new(Guid.NewGuid(), kb, name, DateTimeOffset.UtcNow, new NoteContent(name));
+
+    private readonly IChannel _channel = FakeChannel.Create().Channel;
+
+    /// <summary>Delivery <paramref name="tag"/> of <paramref name="channel"/> (the test's one channel unless named).</summary>
+    private DeliveryKey Tag(ulong tag, IChannel? channel = null) => new(channel ?? _channel, tag);
 
     private string[] Ran() => _runs.SelectMany(r => r).ToArray();
 
@@ -125,16 +155,47 @@ public sealed class PartitionSequencerTests
     }
 
     [Fact]
-    public async Task A_new_consumer_tag_starts_over_and_gives_back_what_the_old_channel_left_waiting()
+    public async Task A_new_channel_starts_over_and_gives_back_what_the_old_channel_left_waiting()
     {
         var sequencer = Create();
-        var stranded = sequencer.SubmitAsync(Tag(5, "old"), Request("x"), default);
+        var stranded = sequencer.SubmitAsync(Tag(5), Request("x"), default);
 
-        var fresh = sequencer.SubmitAsync(Tag(1, "new"), Request("a"), default);
+        var fresh = sequencer.SubmitAsync(Tag(1, FakeChannel.Create().Channel), Request("a"), default);
 
         await fresh.WaitAsync(TimeSpan.FromSeconds(10));
         await Assert.ThrowsAsync<ReturnToQueueException>(() => stranded);
         Assert.Equal(["a"], Ran());
+    }
+
+    [Fact]
+    public async Task A_delivery_of_a_channel_left_behind_goes_back_and_does_not_take_the_partition_back()
+    {
+        var sequencer = Create();
+        await sequencer.SubmitAsync(Tag(1), Request("a"), default).WaitAsync(TimeSpan.FromSeconds(10));
+        var (next, _) = FakeChannel.Create();
+        await sequencer.SubmitAsync(Tag(1, next), Request("b"), default).WaitAsync(TimeSpan.FromSeconds(10));
+
+        var late = sequencer.SubmitAsync(Tag(2), Request("late, on the old channel"), default);
+        sequencer.Pass(Tag(3));
+        var after = sequencer.SubmitAsync(Tag(2, next), Request("c"), default);
+
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => late.WaitAsync(TimeSpan.FromSeconds(10)));
+        await after.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["a", "b", "c"], Ran());
+    }
+
+    [Fact]
+    public async Task A_channels_first_delivery_that_never_reaches_the_consumer_leaves_no_gap()
+    {
+        var sequencer = Create(gapTimeout: TimeSpan.FromMinutes(5));
+        await sequencer.SubmitAsync(Tag(1), Request("a"), default).WaitAsync(TimeSpan.FromSeconds(10));
+        var (next, _) = FakeChannel.Create();
+
+        sequencer.Pass(Tag(1, next)); // an unreadable body, the first thing the new channel brings
+        var second = sequencer.SubmitAsync(Tag(2, next), Request("b"), default);
+
+        await second.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["a", "b"], Ran());
     }
 
     [Fact]
@@ -185,18 +246,18 @@ public sealed class PartitionSequencerTests
     }
 
     [Fact]
-    public async Task After_its_channel_drops_the_partition_starts_over_on_the_next_channel_even_with_the_same_consumer_tag()
+    public async Task After_its_channel_drops_the_partition_starts_over_on_the_next_channel()
     {
         var sequencer = Create();
         var (first, firstChannel) = FakeChannel.Create();
-        await sequencer.SubmitAsync(Tag(1), Request("a"), default, first).WaitAsync(TimeSpan.FromSeconds(10));
-        var stranded = sequencer.SubmitAsync(Tag(3), Request("waits for 2"), default, first);
+        await sequencer.SubmitAsync(Tag(1, first), Request("a"), default).WaitAsync(TimeSpan.FromSeconds(10));
+        var stranded = sequencer.SubmitAsync(Tag(3, first), Request("waits for 2"), default);
 
         await firstChannel.ShutDownAsync();
         await Assert.ThrowsAsync<ReturnToQueueException>(() => stranded.WaitAsync(TimeSpan.FromSeconds(10)));
 
         var (second, _) = FakeChannel.Create();
-        await sequencer.SubmitAsync(Tag(1), Request("b"), default, second).WaitAsync(TimeSpan.FromSeconds(10));
+        await sequencer.SubmitAsync(Tag(1, second), Request("b"), default).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(["a", "b"], Ran());
     }
     [Fact]
@@ -206,11 +267,11 @@ public sealed class PartitionSequencerTests
         var hold = _holdFirstRun;
         var sequencer = Create();
         var (channel, fake) = FakeChannel.Create();
-        var first = sequencer.SubmitAsync(Tag(1), Request("a"), default, channel);
+        var first = sequencer.SubmitAsync(Tag(1, channel), Request("a"), default);
         await Task.Delay(50);
 
         var handOver = new ChannelHandOver(NullLogger.Instance).HandOverAsync(sequencer, CancellationToken.None);
-        var waiting = sequencer.SubmitAsync(Tag(2), Request("b"), default, channel);
+        var waiting = sequencer.SubmitAsync(Tag(2, channel), Request("b"), default);
 
         Assert.Equal(HandOverStage.HandingOver, sequencer.State.HandOver);
         Assert.False(waiting.IsCompleted); // queued, not given back: the broker would deliver it here again at once
@@ -230,11 +291,11 @@ public sealed class PartitionSequencerTests
     {
         var sequencer = Create();
         var (first, _) = FakeChannel.Create();
-        await sequencer.SubmitAsync(Tag(1), Request("a"), default, first).WaitAsync(TimeSpan.FromSeconds(10));
+        await sequencer.SubmitAsync(Tag(1, first), Request("a"), default).WaitAsync(TimeSpan.FromSeconds(10));
         await new ChannelHandOver(NullLogger.Instance).HandOverAsync(sequencer, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
 
         var (again, reopened) = FakeChannel.Create();
-        var late = sequencer.SubmitAsync(Tag(1), Request("b"), default, again);
+        var late = sequencer.SubmitAsync(Tag(1, again), Request("b"), default);
 
         await Assert.ThrowsAsync<ReturnToQueueException>(() => late.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.True(reopened.Closed);
@@ -244,7 +305,7 @@ public sealed class PartitionSequencerTests
     [Fact]
     public async Task A_run_that_fails_halts_the_channel_until_a_new_one_starts_over()
     {
-        var sequencer = new PartitionSequencer(3, 10, (_, _, _) => throw new InvalidOperationException("boom"), NullLogger.Instance, TimeSpan.FromSeconds(30));
+        var sequencer = new PartitionSequencer(3, 10, 20, (_, _, _) => throw new InvalidOperationException("boom"), NullLogger.Instance, TimeSpan.FromSeconds(30));
 
         var failed = sequencer.SubmitAsync(Tag(1), Request("a"), default);
         var error = await Assert.ThrowsAsync<ReturnToQueueException>(() => failed.WaitAsync(TimeSpan.FromSeconds(10)));
@@ -253,8 +314,86 @@ public sealed class PartitionSequencerTests
 
         Assert.Equal(ChannelState.Halted, sequencer.State.Channel);
         await Assert.ThrowsAsync<ReturnToQueueException>(() => sequencer.SubmitAsync(Tag(2), Request("b"), default).WaitAsync(TimeSpan.FromSeconds(10)));
-        var next = await Assert.ThrowsAsync<ReturnToQueueException>(() => sequencer.SubmitAsync(Tag(1, "ctag-2"), Request("c"), default).WaitAsync(TimeSpan.FromSeconds(10)));
+        var next = await Assert.ThrowsAsync<ReturnToQueueException>(() => sequencer.SubmitAsync(Tag(1, FakeChannel.Create().Channel), Request("c"), default).WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.IsType<InvalidOperationException>(next.InnerException); // it ran (and failed again) rather than being given back
+    }
+
+    [Fact]
+    public async Task A_quiet_kbs_request_runs_and_finishes_while_a_busy_kbs_group_before_it_still_runs()
+    {
+        var hot = _holds.GetOrAdd("hot", _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var sequencer = Create(maxRun: 2);
+        var hotOnes = Enumerable.Range(1, 5).Select(i => sequencer.SubmitAsync(Tag((ulong)i), Request($"h{i}", "hot"), default)).ToList();
+        var quiet = sequencer.SubmitAsync(Tag(6), Request("q1", "quiet"), default);
+        var quietAgain = sequencer.SubmitAsync(Tag(7), Request("q2", "quiet"), default);
+
+        await Task.WhenAll(quiet, quietAgain).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.All(hotOnes, h => Assert.False(h.IsCompleted)); // the hot KB's first group is still running
+        Assert.Equal(["q1", "q2"], Ran());
+        hot.SetResult();
+        await Task.WhenAll(hotOnes).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["h1", "h2", "h3", "h4", "h5"], Ran().Where(n => n.StartsWith('h')));
+        Assert.Equal(0, _overlaps);
+    }
+
+    [Fact]
+    public async Task With_kbs_interleaved_and_deliveries_shuffled_each_kb_runs_in_delivery_order_one_group_at_a_time()
+    {
+        var sequencer = Create(maxRun: 3);
+        var random = new Random(7);
+        var kbs = new[] { "a", "b", "c", "d" };
+        var deliveries = Enumerable.Range(1, 200).Select(i => (Tag: (ulong)i, Kb: kbs[random.Next(kbs.Length)])).ToList();
+        var submitted = deliveries.OrderBy(_ => random.Next()).Select(d => sequencer.SubmitAsync(Tag(d.Tag), Request($"{d.Kb}{d.Tag}", d.Kb), default)).ToList();
+
+        await Task.WhenAll(submitted).WaitAsync(TimeSpan.FromSeconds(20));
+
+        foreach (var kb in kbs)
+        {
+            Assert.Equal(deliveries.Where(d => d.Kb == kb).Select(d => $"{kb}{d.Tag}"), Ran().Where(n => n.StartsWith(kb, StringComparison.Ordinal)));
+        }
+
+        Assert.Equal(0, _overlaps);
+        Assert.All(_runs, run => Assert.True(run.Count <= 3));
+    }
+
+    [Fact]
+    public async Task No_more_groups_than_the_limit_run_at_once()
+    {
+        var sequencer = Create(maxGroups: 2);
+        var all = Enumerable.Range(1, 30).Select(i => sequencer.SubmitAsync(Tag((ulong)i), Request($"n{i}", $"kb{i % 6}"), default)).ToList();
+
+        await Task.WhenAll(all).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(30, Ran().Length);
+        Assert.InRange(_mostRunning, 1, 2);
+    }
+
+    [Fact]
+    public async Task A_hand_over_waits_for_every_kbs_running_group_and_starts_no_other()
+    {
+        var a = _holds.GetOrAdd("a", _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var b = _holds.GetOrAdd("b", _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var sequencer = Create();
+        var (channel, fake) = FakeChannel.Create();
+        var first = sequencer.SubmitAsync(Tag(1, channel), Request("a1", "a"), default);
+        var second = sequencer.SubmitAsync(Tag(2, channel), Request("b1", "b"), default);
+        await WaitUntil(() => sequencer.State.Run is { Groups: 2 });
+
+        var handOver = new ChannelHandOver(NullLogger.Instance).HandOverAsync(sequencer, CancellationToken.None);
+        var waiting = sequencer.SubmitAsync(Tag(3, channel), Request("c1", "c"), default);
+        a.SetResult();
+        await first.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(100);
+
+        Assert.False(handOver.IsCompleted); // b's group still runs
+        Assert.False(fake.Closed);
+        b.SetResult();
+        await handOver.WaitAsync(TimeSpan.FromSeconds(10));
+        await second.WaitAsync(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ReturnToQueueException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(fake.Closed);
+        Assert.Equal(["a1", "b1"], Ran().Order());
     }
 
     private static async Task WaitUntil(Func<bool> condition)

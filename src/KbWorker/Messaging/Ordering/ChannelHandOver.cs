@@ -3,8 +3,8 @@ using RabbitMQ.Client;
 namespace KbSync.KbWorker.Messaging.Ordering;
 
 /// <summary>
-/// Gives a partition to the next worker without reordering it: no new run starts, the running one
-/// finishes, then the channel is closed. Closing (rather than cancelling the consumer) makes RabbitMQ
+/// Gives a partition to the next worker without reordering it: no new KB group starts, the running ones
+/// finish, then the channel is closed. Closing (rather than cancelling the consumer) makes RabbitMQ
 /// return every unacknowledged message to the queue in order before it activates the next consumer; a
 /// cancel would activate it first, and messages delivered but not yet handed to this consumer would
 /// come back behind later ones (should another worker be subscribed too). The requests still waiting
@@ -19,9 +19,9 @@ public sealed class ChannelHandOver(ILogger logger)
 
     public async Task HandOverAsync(PartitionSequencer sequencer, CancellationToken cancellationToken)
     {
-        var start = sequencer.BeginHandOver(); // deliveries still queue up (a give-back now would be redelivered at once), but no new run starts
+        var start = sequencer.BeginHandOver(); // deliveries still queue up (a give-back now would be redelivered at once), but no new KB group starts
         await start.RunReleased.WaitAsync(cancellationToken);
-        await Task.Delay(AckGrace, cancellationToken); // let the finished run's acknowledgements go out first
+        await Task.Delay(AckGrace, cancellationToken); // let the finished groups' acknowledgements go out first
         if (start.Channel is { IsOpen: true } channel)
         {
             logger.LogInformation("Partition {Partition}: handing over (closing its channel, so waiting requests return to the queue in order)", sequencer.Partition);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using KbSync.Contracts;
 using KbSync.KbWorker.Pipeline;
 using RabbitMQ.Client;
@@ -12,11 +13,17 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 /// The broker delivers a partition's messages in order to its single active consumer, but
 /// MassTransit hands up to <c>ConcurrentMessageLimit</c> of them to the consumer concurrently, so they
 /// can arrive out of order (a batch collector closed by a timer would then reorder them). The
-/// sequencer puts them back in delivery-tag order (<see cref="DeliveryOrder{T}"/>), then takes every
-/// request that is ready (up to <see cref="KbWorkerOptions.MaxBatchSize"/>) as one run: each KB's share
-/// as one group (in order, one lock, one fetch, one push), different KBs in parallel. The next run
-/// starts when this one is done, so two requests of one KB never overlap. Each consumer call waits
-/// until its request's outcome is recorded and published, so a message is acknowledged only then.
+/// sequencer puts them back in delivery-tag order (<see cref="DeliveryOrder{T}"/>) and moves each
+/// request whose turn has come to its KB's lane (<see cref="KbLanes{T}"/>). A lane runs its requests
+/// as groups of up to <see cref="KbWorkerOptions.MaxBatchSize"/> (in order, one lock, one fetch, one
+/// push), one group at a time, so two requests of one KB never overlap and each KB keeps its order;
+/// different KBs' groups run in parallel (at most <see cref="KbWorkerOptions.MaxGroupsPerPartition"/>),
+/// and a KB whose group ended starts its next one while other KBs' groups still run. So a quiet KB's
+/// request starts as soon as it has been delivered, whatever a busy KB of the partition has queued
+/// before it: it waits only for the busy KB's requests ahead of it beyond the lookahead
+/// (<see cref="KbWorkerOptions.PartitionLookahead"/>, the prefetch), which the broker has not delivered
+/// yet. Each consumer call waits until its request's outcome is recorded and published, so a message is
+/// acknowledged only then.
 /// </para>
 /// <para>
 /// What it does with a delivery depends on its <see cref="SequencerState"/>, which changes in one place
@@ -35,6 +42,7 @@ namespace KbSync.KbWorker.Messaging.Ordering;
 public sealed class PartitionSequencer(
     int partition,
     int maxRun,
+    int maxGroups,
     Func<int, IReadOnlyList<KbRequest>, CancellationToken, Task<IReadOnlyList<PendingOperation>>> runAsync,
     ILogger logger,
     TimeSpan gapTimeout,
@@ -42,9 +50,11 @@ public sealed class PartitionSequencer(
 {
     private readonly object _gate = new();
     private readonly DeliveryOrder<Entry> _order = new();
+    private KbLanes<Entry> _lanes = new(Math.Max(1, maxRun), Math.Max(1, maxGroups));
     private readonly CancellationTokenSource _abort = new();
+    private readonly ConditionalWeakTable<IChannel, object> _retired = new();
     private SequencerState _state = SequencerState.Initial;
-    private Source _source = new(0, null, null);
+    private Source _source = new(0, null);
     private Timer? _gapTimer;
 
     public int Partition => partition;
@@ -61,16 +71,14 @@ public sealed class PartitionSequencer(
         }
     }
 
-    /// <summary>Queues a request at its place in the delivery order; completes with its outcome once recorded and published.</summary>
-    /// <param name="channel">The channel it came on, closed by <see cref="ChannelHandOver"/>.</param>
-    public Task<PendingOperation> SubmitAsync(DeliveryKey key, KbRequest request, CancellationToken cancellationToken, IChannel? channel = null)
+    /// <summary>Queues a request at its place in its channel's delivery order; completes with its outcome once recorded and published.</summary>
+    public Task<PendingOperation> SubmitAsync(DeliveryKey key, KbRequest request, CancellationToken cancellationToken)
     {
         var entry = new Entry(request, cancellationToken);
         var outOfOrder = false;
         lock (_gate)
         {
-            Follow(key.ConsumerTag, channel);
-            if (_state.GivesBack)
+            if (!Follow(key.Channel) || _state.GivesBack)
             {
                 entry.Cancel();
             }
@@ -103,17 +111,20 @@ public sealed class PartitionSequencer(
         return outOfOrder ? runOutOfOrderAsync!(partition, request, cancellationToken) : entry.Completion.Task;
     }
 
-    /// <summary>A run is in progress or requests are waiting.</summary>
+    /// <summary>A group is running or requests are waiting.</summary>
     public bool IsBusy
     {
         get
         {
             lock (_gate)
             {
-                return _state.Run is not null || _order.Waiting > 0;
+                return _state.Run is not null || Waiting > 0;
             }
         }
     }
+
+    /// <summary>Requests waiting: for their turn, or in their KB's lane behind its running group.</summary>
+    private int Waiting => _order.Waiting + _lanes.Waiting;
 
     /// <summary>Read-only agent tasks need no place in the order.</summary>
     public static bool NeedsNoOrder(KbRequest request) => request.AgentTask is { ReadOnly: true } && request.Note is null;
@@ -123,7 +134,7 @@ public sealed class PartitionSequencer(
     {
         lock (_gate)
         {
-            if (key.ConsumerTag == _source.ConsumerTag && _order.Pass(key.DeliveryTag))
+            if (Follow(key.Channel) && _order.Pass(key.DeliveryTag))
             {
                 PumpLocked();
             }
@@ -131,7 +142,7 @@ public sealed class PartitionSequencer(
     }
 
     /// <summary>
-    /// Cancels the running run (a stop that cannot wait longer): its requests are not acknowledged, so
+    /// Cancels the running groups (a stop that cannot wait longer): its requests are not acknowledged, so
     /// the broker gives them to the next owner, in order, and a request found on the remote already is
     /// not committed twice.
     /// </summary>
@@ -154,13 +165,13 @@ public sealed class PartitionSequencer(
     {
         lock (_gate)
         {
-            return $"{DescribeRun()}, {_order.Waiting} request(s) waiting";
+            return $"{DescribeRun()}, {Waiting} request(s) waiting";
         }
     }
 
     /// <summary>
-    /// The hand-over begins (<see cref="ChannelHandOver"/>): no new run starts; deliveries still queue up.
-    /// Returns what to wait for (the running run) and the channel to close after it.
+    /// The hand-over begins (<see cref="ChannelHandOver"/>): no new group starts; deliveries still queue up.
+    /// Returns what to wait for (the running groups) and the channel to close after them.
     /// </summary>
     public HandOverStart BeginHandOver()
     {
@@ -169,7 +180,7 @@ public sealed class PartitionSequencer(
             Move(_state.BeginHandOver());
             var channel = _source.Channel;
             logger.LogInformation("Partition {Partition}: hand-over begins: {Run}, {Waiting} request(s) waiting (next delivery {Next}), channel open {Open}",
-                partition, DescribeRun(), _order.Waiting, _order.Next, channel?.IsOpen);
+                partition, DescribeRun(), Waiting, _order.Next, channel?.IsOpen);
             return new HandOverStart(_state.Run?.Released ?? Task.CompletedTask, channel, _source.Generation);
         }
     }
@@ -215,74 +226,111 @@ public sealed class PartitionSequencer(
     }
 
     /// <summary>
-    /// Delivery tags start over on every channel, and MassTransit subscribes again with the same consumer
-    /// tag after a reconnect: a new consumer tag, or a new channel even with the same tag, starts over.
+    /// Delivery tags are numbered per channel: a delivery on a channel not seen before (a reconnect, or
+    /// this worker taking the partition again) starts the order over at 1. False for a channel already
+    /// left behind: what it still brings can no longer be acknowledged, and goes back to the queue.
     /// </summary>
-    private void Follow(string consumerTag, IChannel? channel)
+    private bool Follow(IChannel channel)
     {
-        if (consumerTag != _source.ConsumerTag || (channel is not null && _source.Channel is not null && channel != _source.Channel))
+        if (channel == _source.Channel)
         {
-            StartOver(consumerTag);
+            return true;
         }
 
-        if (channel is not null && channel != _source.Channel)
+        if (_retired.TryGetValue(channel, out _))
         {
-            _source = _source with { Channel = channel };
-            var generation = _source.Generation;
-            channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdown(generation, reason);
-            if (_state.ClosesNewChannels)
-            {
-                // Handed over, and MassTransit subscribed again before its endpoint stopped: whatever
-                // this channel brings goes back to the queue, in order, when it closes.
-                _ = ChannelHandOver.CloseAsync(channel, CancellationToken.None);
-            }
+            return false;
         }
+
+        if (_source.Channel is { } previous)
+        {
+            _retired.AddOrUpdate(previous, previous);
+        }
+
+        StartOver(channel);
+        var generation = _source.Generation;
+        channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdown(generation, reason);
+        if (_state.ClosesNewChannels)
+        {
+            // Handed over, and MassTransit subscribed again before its endpoint stopped: whatever
+            // this channel brings goes back to the queue, in order, when it closes.
+            _ = ChannelHandOver.CloseAsync(channel, CancellationToken.None);
+        }
+
+        return true;
     }
 
     /// <summary>
-    /// A new consumer tag or a new channel (a reconnect, or this worker taking over the partition)
-    /// starts the delivery tags at 1 again. Messages of the old channel can no longer be acknowledged; the broker
-    /// redelivers them on the new one, in order.
+    /// A new channel starts the delivery tags at 1 again. Messages of the old channel can no longer be
+    /// acknowledged; the broker redelivers them on the new one, in order.
     /// </summary>
-    private void StartOver(string consumerTag)
+    private void StartOver(IChannel channel)
     {
-        logger.LogDebug("Partition {Partition}: new consumer {ConsumerTag}; {Waiting} request(s) waiting from the old one go back to the queue", partition, consumerTag, _order.Waiting);
+        logger.LogDebug("Partition {Partition}: new channel {Channel}; {Waiting} request(s) waiting from the old one go back to the queue", partition, channel.ChannelNumber, Waiting);
         GiveBack(_order.StartOver());
-        _source = new Source(_source.Generation + 1, consumerTag, _source.Channel);
+        GiveBack(_lanes.TakeAll());
+        _lanes = new KbLanes<Entry>(Math.Max(1, maxRun), Math.Max(1, maxGroups)); // the old channel's groups, still running, are no longer counted
+        _source = new Source(_source.Generation + 1, channel);
         Move(_state.StartOver());
     }
 
     private void PumpLocked()
     {
-        if (!_state.MayStartRun)
+        if (!_state.MayStartGroup)
         {
             return;
         }
 
-        var taken = _order.TakeReady(maxRun, entry => entry.CancellationToken.IsCancellationRequested, out var cancelled);
+        // every request whose turn has come goes to its KB's lane at once, so the next delivery's turn comes too
+        var taken = _order.TakeReady(int.MaxValue, entry => entry.CancellationToken.IsCancellationRequested, out var cancelled);
         if (cancelled is not null)
         {
             // Stopping: nothing after a message that goes back to the queue may run, or order would break.
-            // What this run had taken already goes back too: it is no longer waiting, and would be left so for ever.
+            // What was taken already goes back too: it is no longer waiting, and would be left so for ever.
             GiveBack(taken);
             cancelled.Cancel();
             Halt();
             return;
         }
 
-        if (taken.Count == 0)
+        foreach (var entry in taken)
         {
-            WatchForGapLocked();
+            _lanes.Add(entry.Request.KbId ?? "", entry);
+        }
+
+        var startable = _lanes.TakeStartable();
+        if (startable.Any(s => s.Group.Any(e => e.CancellationToken.IsCancellationRequested)))
+        {
+            // stopping: these groups and everything waiting go back, in order
+            foreach (var (kb, group) in startable)
+            {
+                _lanes.End(kb);
+                GiveBack(group);
+            }
+
+            Halt();
             return;
         }
 
-        var run = new PartitionRun(taken.Count, DateTimeOffset.UtcNow);
-        Move(_state.StartRun(run));
-        logger.LogDebug("Partition {Partition}: run of {Count} request(s) starts, up to delivery {Tag}", partition, taken.Count, _order.Next - 1);
-        _ = Task.Run(() => RunAsync(run, taken));
+        foreach (var (kb, group) in startable)
+        {
+            StartGroup(kb, group);
+        }
+
+        WatchForGapLocked();
     }
 
-    private async Task RunAsync(PartitionRun run, List<Entry> entries)
+    private void StartGroup(string kb, List<Entry> group)
+    {
+        var run = _state.Run ?? new PartitionRun(DateTimeOffset.UtcNow);
+        Move(_state.StartGroup(run));
+        run.GroupStarted(group.Count);
+        logger.LogDebug("Partition {Partition}: a group of {Count} request(s) of KB {KbId} starts ({Groups} running, up to delivery {Tag})", partition, group.Count, kb, run.Groups, _order.Next - 1);
+        var lanes = _lanes;
+        _ = Task.Run(() => RunGroupAsync(run, lanes, kb, group));
+    }
+
+    private async Task RunGroupAsync(PartitionRun run, KbLanes<Entry> lanes, string kb, List<Entry> entries)
     {
         var elapsed = Stopwatch.StartNew();
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(entries.Select(e => e.CancellationToken).Append(_abort.Token).ToArray());
@@ -296,7 +344,7 @@ public sealed class PartitionSequencer(
         }
         catch (Exception error)
         {
-            // runAsync retries failures itself; what escapes is a stop. Nothing after this run may go
+            // runAsync retries failures itself; what escapes is a stop. Nothing after this group may go
             // on before these messages come back from the queue.
             foreach (var entry in entries)
             {
@@ -320,12 +368,14 @@ public sealed class PartitionSequencer(
         {
             lock (_gate)
             {
-                logger.LogDebug("Partition {Partition}: run of {Count} request(s) ends after {Elapsed:0} ms", partition, entries.Count, elapsed.Elapsed.TotalMilliseconds);
-                if (_state.Run == run)
+                logger.LogDebug("Partition {Partition}: a group of {Count} request(s) of KB {KbId} ends after {Elapsed:0} ms", partition, entries.Count, kb, elapsed.Elapsed.TotalMilliseconds);
+                lanes.End(kb);
+                if (run.GroupEnded(entries.Count) && _state.Run == run)
                 {
                     Move(_state.EndRun(run));
-                    PumpLocked();
                 }
+
+                PumpLocked();
             }
         }
     }
@@ -333,7 +383,7 @@ public sealed class PartitionSequencer(
     /// <summary>
     /// The channel is gone (handed over, or the connection dropped): the broker has put every
     /// unacknowledged message back in the queue, in order, so the requests waiting here can never be
-    /// acknowledged and must not run. They fail now rather than when the next consumer tag shows up:
+    /// acknowledged and must not run. They fail now rather than when the next channel shows up:
     /// RabbitMQ.Client (7.x) finishes a channel close, and the connection reads nothing more, only once
     /// every consumer call on that channel has returned, and ours wait here.
     /// </summary>
@@ -343,7 +393,7 @@ public sealed class PartitionSequencer(
         {
             if (generation == _source.Generation && !_state.GivesBack)
             {
-                logger.LogInformation("Partition {Partition}: channel closed ({Reason}); {Waiting} waiting request(s) go back to the queue", partition, reason.ReplyText, _order.Waiting);
+                logger.LogInformation("Partition {Partition}: channel closed ({Reason}); {Waiting} waiting request(s) go back to the queue", partition, reason.ReplyText, Waiting);
                 Halt();
             }
         }
@@ -356,6 +406,7 @@ public sealed class PartitionSequencer(
     {
         Move(_state.Halt());
         GiveBack(_order.TakeAll());
+        GiveBack(_lanes.TakeAll());
     }
 
     private static void GiveBack(IEnumerable<Entry> entries)
@@ -382,7 +433,8 @@ public sealed class PartitionSequencer(
             {
                 _gapTimer?.Dispose();
                 _gapTimer = null;
-                if (generation == _source.Generation && _order.Next == waitingFor && _state.Run is null && _order.FirstAhead is { } first)
+                // while serving, requests whose turn came leave for their lanes at once: Next stuck this long is a gap, whatever runs meanwhile
+                if (generation == _source.Generation && _order.Next == waitingFor && _state.MayStartGroup && _order.FirstAhead is { } first)
                 {
                     logger.LogWarning("Partition {Partition}: deliveries {From} to {To} never reached the consumer within {Timeout}; going on with {Next}.", partition, _order.Next, first - 1, gapTimeout, first);
                     _order.SkipTo(first);
@@ -394,7 +446,7 @@ public sealed class PartitionSequencer(
     }
 
     /// <summary>The channel whose delivery tags are being ordered: each new one is a new generation.</summary>
-    private sealed record Source(int Generation, string? ConsumerTag, IChannel? Channel);
+    private sealed record Source(int Generation, IChannel? Channel);
 
     private sealed class Entry(KbRequest request, CancellationToken cancellationToken)
     {

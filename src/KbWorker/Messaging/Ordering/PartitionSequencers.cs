@@ -9,25 +9,24 @@ using Microsoft.Extensions.Options;
 namespace KbSync.KbWorker.Messaging.Ordering;
 
 /// <summary>
-/// One <see cref="PartitionSequencer"/> per partition queue, all running their runs through
-/// <see cref="KbOperationRunner"/>: each KB's share of a run as one group, KBs in parallel, each
-/// under the <see cref="Backstop"/>: a request's own failure is its outcome, a service that does not
+/// One <see cref="PartitionSequencer"/> per partition queue, all running their KB groups through
+/// <see cref="KbOperationRunner"/>, each under the <see cref="Backstop"/>: a request's own failure is its outcome, a service that does not
 /// answer pauses the partition in order, and a run that keeps failing while the services answer ends
 /// with <c>internal_error</c> for the request to blame.
 /// </summary>
-public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IOptions<KbWorkerOptions> options, IOptions<RabbitMqOptions> rabbit, ILoggerFactory loggers) : IDisposable
+public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backstop, IOptions<KbWorkerOptions> options, Partitions.LiveLayouts layouts, ILoggerFactory loggers) : IDisposable
 {
     private readonly ConcurrentDictionary<int, PartitionSequencer> _sequencers = new();
     private readonly SemaphoreSlim _readOnlySlots = new(Math.Max(1, options.Value.MaxReadOnlyTasks));
     private readonly ChannelHandOver _handOver = new(loggers.CreateLogger<ChannelHandOver>());
 
     /// <summary>
-    /// Lets the partition's running run finish and gives its waiting requests back to the queue, in order (<see cref="ChannelHandOver"/>).
+    /// Lets the partition's running KB groups finish and gives its waiting requests back to the queue, in order (<see cref="ChannelHandOver"/>).
     /// Made for a partition that has had no delivery yet too, so that one arriving late is given back as well.
     /// </summary>
     public Task HandOverAsync(int partition, CancellationToken cancellationToken) => _handOver.HandOverAsync(For(partition), cancellationToken);
 
-    /// <summary>Cancels the partition's running run (<see cref="PartitionSequencer.Abort"/>).</summary>
+    /// <summary>Cancels the partition's running KB groups (<see cref="PartitionSequencer.Abort"/>).</summary>
     public void Abort(int partition)
     {
         if (_sequencers.TryGetValue(partition, out var sequencer))
@@ -46,17 +45,15 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
     public bool IsBusy(int partition) => _sequencers.TryGetValue(partition, out var sequencer) && sequencer.IsBusy;
 
     public PartitionSequencer For(int partition) =>
-        _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, RunAsync, loggers.CreateLogger<PartitionSequencer>(), options.Value.DeliveryGapTimeout, RunReadOnlyAsync));
+        _sequencers.GetOrAdd(partition, p => new PartitionSequencer(p, options.Value.MaxBatchSize, options.Value.MaxGroupsPerPartition, RunAsync, loggers.CreateLogger<PartitionSequencer>(), options.Value.DeliveryGapTimeout, RunReadOnlyAsync));
 
+    /// <summary>One KB's group (the sequencer's lanes are by KB id), in order, under the backstop.</summary>
     private async Task<IReadOnlyList<PendingOperation>> RunAsync(int partition, IReadOnlyList<KbRequest> requests, CancellationToken cancellationToken)
     {
         var startedAt = DateTimeOffset.UtcNow;
         var operations = requests.Select(r => ToPending(r, partition, startedAt)).ToList();
-        var groups = operations
-            .DistinctBy(o => o.Id)
-            .GroupBy(o => o.Request.KbId ?? "")
-            .Select(kb => backstop.RunAsync(partition, kb.Key, kb.ToList(), group => runner.RunAsync(kb.Key, group, cancellationToken), GiveUp(cancellationToken), cancellationToken));
-        await Task.WhenAll(groups);
+        var kbId = requests[0].KbId ?? "";
+        await backstop.RunAsync(partition, kbId, operations.DistinctBy(o => o.Id).ToList(), group => runner.RunAsync(kbId, group, cancellationToken), GiveUp(cancellationToken), cancellationToken);
 
         var byId = operations.DistinctBy(o => o.Id).ToDictionary(o => o.Id);
         return operations.Select(o => byId[o.Id]).ToList();
@@ -89,11 +86,9 @@ public sealed class PartitionSequencers(KbOperationRunner runner, Backstop backs
         }
 
         var operation = new PendingOperation(request, startedAt);
-        var partitions = rabbit.Value.Partitions;
-        if (KbIds.IsValid(request.KbId) && Partitioning.PartitionOf(request.KbId, partitions) is var expected && expected != partition)
+        if (KbIds.IsValid(request.KbId) && layouts.Misrouted(request.KbId, partition) is { } misrouted)
         {
-            operation.Reject(ReasonCodes.InvalidRequest,
-                $"KB '{request.KbId}' belongs to partition {expected} of {partitions}, but the request was routed to partition {partition}: producers and workers must agree on RabbitMq__Partitions and route with FNV-1a (docs/wire-format.md).");
+            operation.Reject(ReasonCodes.InvalidRequest, misrouted);
         }
 
         return operation;

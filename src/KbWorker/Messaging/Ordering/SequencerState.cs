@@ -1,9 +1,9 @@
 namespace KbSync.KbWorker.Messaging.Ordering;
 
-/// <summary>What becomes of the current channel's deliveries (a new channel or consumer tag starts at <see cref="Ordering"/> again).</summary>
+/// <summary>What becomes of the current channel's deliveries (a new channel starts at <see cref="Ordering"/> again).</summary>
 public enum ChannelState
 {
-    /// <summary>They wait for their turn and run in delivery order.</summary>
+    /// <summary>They wait for their turn and run in delivery order, each KB's one group after the other.</summary>
     Ordering,
 
     /// <summary>
@@ -17,12 +17,12 @@ public enum ChannelState
 /// <summary>How far the partition is in being given to the next worker (<see cref="ChannelHandOver"/>).</summary>
 public enum HandOverStage
 {
-    /// <summary>This worker serves the partition: runs start as requests become ready.</summary>
+    /// <summary>This worker serves the partition: groups start as requests become ready.</summary>
     Serving,
 
     /// <summary>
-    /// No new run starts; deliveries still queue up (a give-back now would be redelivered here at
-    /// once); the running run finishes, then the channel closes.
+    /// No new group starts; deliveries still queue up (a give-back now would be redelivered here at
+    /// once); the running groups finish, then the channel closes.
     /// </summary>
     HandingOver,
 
@@ -33,22 +33,23 @@ public enum HandOverStage
 /// <summary>
 /// Everything a <see cref="PartitionSequencer"/> does with a delivery depends on, besides the order
 /// itself: the current channel's <see cref="ChannelState"/>, the <see cref="HandOverStage"/>, and the
-/// run in progress on this channel, if any. Immutable: each transition below returns the next state,
-/// refusing one that is not allowed, and the sequencer changes its state in one place, under its lock.
+/// work in progress on this channel (its KB groups running), if any. Immutable: each transition below
+/// returns the next state, refusing one that is not allowed, and the sequencer changes its state in one
+/// place, under its lock.
 /// <code>
-///             StartRun                          BeginHandOver            FinishHandOver
+///          StartGroup(Run)                      BeginHandOver            FinishHandOver
 ///   no run ─────────────► Run ──┐     Serving ────────────────► HandingOver ────────────► HandedOver
-///      ▲     EndRun(Run)        │        (both repeatable: a hand-over that failed half-way is tried again)
-///      └────────────────────────┘
-///   Ordering ── Halt ──► Halted ── StartOver (new channel or consumer tag; drops the old channel's run) ──► Ordering
+///      ▲  EndRun(Run), when its │        (both repeatable: a hand-over that failed half-way is tried again)
+///      └── last group ended ────┘    StartGroup(Run) again: another KB's group joins the run in progress
+///   Ordering ── Halt ──► Halted ── StartOver (a new channel; drops the old channel's run) ──► Ordering
 /// </code>
 /// </summary>
 public readonly record struct SequencerState(ChannelState Channel, HandOverStage HandOver, PartitionRun? Run)
 {
     public static SequencerState Initial { get; } = new(ChannelState.Ordering, HandOverStage.Serving, null);
 
-    /// <summary>A run may start: the channel's deliveries are in order, the partition is not being handed over, and no run is in progress.</summary>
-    public bool MayStartRun => Channel == ChannelState.Ordering && HandOver == HandOverStage.Serving && Run is null;
+    /// <summary>A KB group may start: the channel's deliveries are in order and the partition is not being handed over.</summary>
+    public bool MayStartGroup => Channel == ChannelState.Ordering && HandOver == HandOverStage.Serving;
 
     /// <summary>Deliveries go back to the queue as they arrive.</summary>
     public bool GivesBack => Channel == ChannelState.Halted;
@@ -56,17 +57,20 @@ public readonly record struct SequencerState(ChannelState Channel, HandOverStage
     /// <summary>A channel that shows up now is closed at once.</summary>
     public bool ClosesNewChannels => HandOver == HandOverStage.HandedOver;
 
-    public SequencerState StartRun(PartitionRun run) =>
-        MayStartRun ? this with { Run = run } : throw Refused($"start a run (channel {Channel}, {HandOver}, {(Run is null ? "no run" : "a run")} in progress)");
+    /// <summary>A KB group starts: it begins <paramref name="run"/> when nothing runs, or joins it when it is the run in progress.</summary>
+    public SequencerState StartGroup(PartitionRun run) =>
+        MayStartGroup && (Run is null || Run == run)
+            ? this with { Run = run }
+            : throw Refused($"start a group (channel {Channel}, {HandOver}, {(Run is null ? "no run" : Run == run ? "this run" : "another run")} in progress)");
 
-    /// <summary>A run ended; one of an earlier channel (dropped by <see cref="StartOver"/>) changes nothing.</summary>
+    /// <summary>A run's last group ended; one of an earlier channel (dropped by <see cref="StartOver"/>) changes nothing.</summary>
     public SequencerState EndRun(PartitionRun run) => Run == run ? this with { Run = null } : this;
 
     /// <summary>Nothing more of this channel runs; a run in progress finishes (or is cancelled) on its own.</summary>
     public SequencerState Halt() => this with { Channel = ChannelState.Halted };
 
     /// <summary>
-    /// A new channel or consumer tag: delivery tags start at 1 again and its deliveries are ordered. The old
+    /// A new channel: delivery tags start at 1 again and its deliveries are ordered. The old
     /// channel's run, if one is still going, is no longer waited for: its messages can no longer be acknowledged.
     /// </summary>
     public SequencerState StartOver() => this with { Channel = ChannelState.Ordering, Run = null };

@@ -13,7 +13,7 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 /// </summary>
 public static class PartitionEndpoint
 {
-    public static void Configure(IRabbitMqReceiveEndpointConfigurator endpoint, int partition, IRegistrationContext context)
+    public static void Configure(IRabbitMqReceiveEndpointConfigurator endpoint, string routingKey, IRegistrationContext context)
     {
         var recorder = context.GetRequiredService<UnreadableMessageRecorder>();
         endpoint.ConfigureConsumeTopology = false;
@@ -27,7 +27,7 @@ public static class PartitionEndpoint
         endpoint.Bind(Topology.RequestsExchange, exchange =>
         {
             exchange.ExchangeType = RabbitMQ.Client.ExchangeType.Direct;
-            exchange.RoutingKey = Topology.RoutingKey(partition);
+            exchange.RoutingKey = routingKey; // the partition's key in its layout (PartitionLayout.RoutingKey)
         });
         endpoint.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);
         endpoint.ConfigureError(error =>

@@ -17,7 +17,7 @@ namespace KbSync.KbWorker.Messaging.Partitions;
 /// </summary>
 public sealed class PartitionLocks(IDbContextFactory<KbSyncDbContext> contexts, IOptions<RabbitMqOptions> rabbit, IOptions<KbWorkerOptions> options) : IAsyncDisposable
 {
-    private const string Channel = "kbsync_partitions";
+    private const string Channel = KbSync.Persistence.Partitions.PartitionLayouts.WorkersChannel;
     private readonly int _partitionKey = Key("kbsync-partitions:" + rabbit.Value.VirtualHost);
     private readonly int _memberKey = Key("kbsync-workers:" + rabbit.Value.VirtualHost);
     private NpgsqlConnection? _connection;

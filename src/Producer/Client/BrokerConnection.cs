@@ -1,13 +1,13 @@
 using KbSync.Contracts;
 using RabbitMQ.Client;
 
-namespace KbSync.Persistence.QueueTap;
+namespace KbSync.Producer.Client;
 
 /// <summary>
 /// A plain RabbitMQ.Client connection to any node of <see cref="RabbitMqOptions.Nodes"/>, for what
-/// MassTransit does not do: the queue tap's ordered reading and the workers' declaration of the
-/// partition topology. No automatic recovery: each owner opens a new connection (and declares again)
-/// after a lost one.
+/// MassTransit does not do: publishing requests (<see cref="RequestChannel"/>), the queue tap's ordered
+/// reading and the workers' declaration of the partition topology. No automatic recovery: each owner
+/// opens a new connection (and declares again) after a lost one.
 /// </summary>
 public static class BrokerConnection
 {
