@@ -121,7 +121,7 @@ public sealed class BenchOptions
                            memory 20 KBs, kb-size 100,1000 with 10 notes, 2 analytics repetitions, head-of-line backlog 500,
                            scale-out 1,2 workers x 16 KBs x 10 notes, 20 warm-up notes per worker)
           --results DIR    where results/<run>/ is created (default: results/ at the repository root)
-          --keep           keep results/<run>/tmp (the seeded remotes and the worker's clones)
+          --keep           keep results/<run>/tmp (the seeded remotes and the worker's clones) and the scenario's database
           --list           list the scenarios
           -h, --help       this text
 

@@ -346,7 +346,11 @@ public sealed class BenchSandbox : IAsyncDisposable
             await Quietly(async () => (await _management.DeleteAsync($"vhosts/{Name}")).EnsureSuccessStatusCode(), $"delete virtual host {Name}");
         }
 
-        if (_databaseCreated)
+        if (_databaseCreated && _keepFolder)
+        {
+            await Console.Error.WriteLineAsync($"[bench] --keep: database {DatabaseName} kept (drop it with: DROP DATABASE \"{DatabaseName}\")");
+        }
+        else if (_databaseCreated)
         {
             await Quietly(async () =>
             {
