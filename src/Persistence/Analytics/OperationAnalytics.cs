@@ -115,12 +115,18 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
                 await ReadWaitsOverTimeAsync(session, ct)),
             async (rollups, ct) =>
             {
+                // four parts on four connections at once, all in the first one's snapshot
                 var window = rollups.Window;
-                var (statuses, waits, steps) = await rollups.ReadRangeAsync(ct);
-                var (throughput, waitsOverTime) = await rollups.ReadPerBucketAsync(ct);
-                var queue = await rollups.ReadQueueAsync(ct);
-                var requesters = await rollups.ReadRequestersAsync(topRequesters, ct);
-                return new KbStats(window.KbId, window.Since, window.Until, window.Bucket, statuses, waits, steps, throughput, queue, requesters, waitsOverTime);
+                await using var perBucketSession = await rollups.Session.OpenSiblingAsync(ct);
+                await using var queueSession = await rollups.Session.OpenSiblingAsync(ct);
+                await using var requestersSession = await rollups.Session.OpenSiblingAsync(ct);
+                var perBucket = new RollupStatistics(perBucketSession).ReadPerBucketAsync(ct);
+                var queue = new RollupStatistics(queueSession).ReadQueueAsync(ct);
+                var requesters = new RollupStatistics(requestersSession).ReadRequestersAsync(topRequesters, ct);
+                var range = rollups.ReadRangeAsync(ct);
+                await Task.WhenAll(range, perBucket, queue, requesters); // all ended, whichever fails, before the sessions close
+                var ((statuses, waits, steps), (throughput, waitsOverTime)) = (range.Result, perBucket.Result);
+                return new KbStats(window.KbId, window.Since, window.Until, window.Bucket, statuses, waits, steps, throughput, queue.Result, requesters.Result, waitsOverTime);
             },
             cancellationToken);
     }

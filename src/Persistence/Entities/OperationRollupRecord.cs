@@ -41,10 +41,11 @@ public sealed class OperationRollupRecord
     public double ExitOffsetMs { get; set; }
 
     /// <summary>
-    /// Hours and days: the most the queue can have grown inside the bucket over its depth at the start, as its
-    /// minutes bound it (max over the minutes of the arrivals minus exits before the minute plus the minute's
-    /// arrivals; a day: over its hours, with their bounds). Lets the peak search skip hours and days that cannot
-    /// hold the peak. Null in minute rows (their bound is their arrivals).
+    /// Exactly how far the queue rises inside the bucket over its depth just before it (0 if it never
+    /// does), counting the finished operations the row holds: minutes (every KB) and hours (per KB, which
+    /// have no minutes) from the raw queue events when the row is built or changed, coarser rows from
+    /// their parts (max over the parts of the arrivals minus exits before the part plus the part's rise).
+    /// Lets the peak search find the peak from the buckets and descend only to where it first occurs.
     /// </summary>
     public int? PeakBound { get; set; }
 

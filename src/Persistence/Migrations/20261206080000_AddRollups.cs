@@ -257,9 +257,9 @@ namespace KbSync.Persistence.Migrations
             LANGUAGE plpgsql AS $$
             DECLARE
                 emptied_kbs text[];
-                coarse_kbs text[];
-                coarse_grains integer[];
-                coarse_starts timestamp with time zone[];
+                changed_kbs text[];
+                changed_grains integer[];
+                changed_starts timestamp with time zone[];
                 emptied_grains integer[];
                 emptied_starts timestamp with time zone[];
                 emptied_wait_kbs text[];
@@ -376,9 +376,9 @@ namespace KbSync.Persistence.Migrations
                             AND r.finished_failed = 0 AND r.finished_timed_out = 0 AS empty
                 )
                 SELECT array_agg(kb_id) FILTER (WHERE empty), array_agg(grain_seconds) FILTER (WHERE empty), array_agg(bucket_start) FILTER (WHERE empty),
-                       array_agg(kb_id) FILTER (WHERE grain_seconds > 60 AND NOT empty), array_agg(grain_seconds) FILTER (WHERE grain_seconds > 60 AND NOT empty),
-                       array_agg(bucket_start) FILTER (WHERE grain_seconds > 60 AND NOT empty)
-                INTO emptied_kbs, emptied_grains, emptied_starts, coarse_kbs, coarse_grains, coarse_starts
+                       array_agg(kb_id) FILTER (WHERE NOT empty), array_agg(grain_seconds) FILTER (WHERE NOT empty),
+                       array_agg(bucket_start) FILTER (WHERE NOT empty)
+                INTO emptied_kbs, emptied_grains, emptied_starts, changed_kbs, changed_grains, changed_starts
                 FROM upserted;
 
                 IF emptied_kbs IS NOT NULL THEN
@@ -387,11 +387,35 @@ namespace KbSync.Persistence.Migrations
                     WHERE r.kb_id = e.kb_id AND r.grain_seconds = e.grain_seconds AND r.bucket_start = e.bucket_start;
                 END IF;
 
-                -- the queue-depth bound of the hours changed, from their minutes, then of the days, from their hours. Per KB,
-                -- with no minute rows, an hour's bound is exact: the highest the queue rises over its depth at the hour's
-                -- start, from the queue events of the KB's finished operations in the hour up to to_at (what the rollups
-                -- hold after this call), all events of one instant taken together, as the statistics' search takes them
-                IF coarse_kbs IS NOT NULL THEN
+                -- peak_bound, how far the queue rises inside a bucket over its depth at the bucket's start, exactly: first
+                -- of the minutes changed (over every KB) and of the hours changed per KB (which have no minutes), from the
+                -- queue events of the finished operations in the bucket up to to_at (what the rollups hold after this call),
+                -- all events of one instant taken together, as the statistics' search takes them; then of the hours over
+                -- every KB, from their minutes, then of the days, from their hours (the highest of each part's depth before
+                -- it plus its rise: exact when the parts' rises are)
+                IF changed_kbs IS NOT NULL THEN
+                    UPDATE operation_rollups h SET peak_bound = (
+                        SELECT greatest(0, coalesce(max(e.rise), 0)) FROM (
+                            SELECT sum(q.delta) OVER (ORDER BY q.at) AS rise FROM (
+                                SELECT o.requested_at AS at, 1 AS delta FROM operations o
+                                WHERE o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out')
+                                  AND o.requested_at >= h.bucket_start AND o.requested_at < least(h.bucket_start + interval '1 minute', to_at)
+                                  AND o.requested_at < coalesce(o.started_at, o.finished_at)
+                                UNION ALL
+                                SELECT o.started_at, -1 FROM operations o
+                                WHERE o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out')
+                                  AND o.started_at >= h.bucket_start AND o.started_at < least(h.bucket_start + interval '1 minute', to_at)
+                                  AND o.requested_at < o.started_at
+                                UNION ALL
+                                SELECT o.finished_at, -1 FROM operations o
+                                WHERE o.status IN ('succeeded', 'duplicate', 'failed', 'timed_out') AND o.started_at IS NULL
+                                  AND o.finished_at >= h.bucket_start AND o.finished_at < least(h.bucket_start + interval '1 minute', to_at)
+                                  AND o.requested_at < o.finished_at
+                            ) q
+                        ) e)
+                    FROM unnest(changed_kbs, changed_grains, changed_starts) AS a(kb_id, grain_seconds, bucket_start)
+                    WHERE a.grain_seconds = 60 AND h.kb_id = a.kb_id AND h.grain_seconds = 60 AND h.bucket_start = a.bucket_start;
+
                     UPDATE operation_rollups h SET peak_bound = CASE WHEN h.kb_id <> '' THEN (
                         SELECT greatest(0, coalesce(max(e.rise), 0)) FROM (
                             SELECT sum(q.delta) OVER (ORDER BY q.at) AS rise FROM (
@@ -412,13 +436,13 @@ namespace KbSync.Persistence.Migrations
                             ) q
                         ) e) ELSE (
                         SELECT greatest(0, coalesce(max(c.before + c.rise), 0)) FROM (
-                            SELECT CASE WHEN h.grain_seconds = 3600 THEN m.arrivals ELSE m.peak_bound END AS rise,
+                            SELECT m.peak_bound AS rise,
                                    sum(m.arrivals - m.exits) OVER (ORDER BY m.bucket_start) - (m.arrivals - m.exits) AS before
                             FROM operation_rollups m
                             WHERE m.kb_id = h.kb_id AND m.grain_seconds = CASE WHEN h.grain_seconds = 3600 THEN 60 ELSE 3600 END
                               AND m.bucket_start >= h.bucket_start AND m.bucket_start < h.bucket_start + h.grain_seconds * interval '1 second'
                         ) c) END
-                    FROM unnest(coarse_kbs, coarse_grains, coarse_starts) AS a(kb_id, grain_seconds, bucket_start)
+                    FROM unnest(changed_kbs, changed_grains, changed_starts) AS a(kb_id, grain_seconds, bucket_start)
                     WHERE a.grain_seconds = 3600 AND h.kb_id = a.kb_id AND h.grain_seconds = 3600 AND h.bucket_start = a.bucket_start;
 
                     UPDATE operation_rollups h SET peak_bound = (
@@ -429,7 +453,7 @@ namespace KbSync.Persistence.Migrations
                             WHERE m.kb_id = h.kb_id AND m.grain_seconds = 3600
                               AND m.bucket_start >= h.bucket_start AND m.bucket_start < h.bucket_start + interval '1 day'
                         ) c)
-                    FROM unnest(coarse_kbs, coarse_grains, coarse_starts) AS a(kb_id, grain_seconds, bucket_start)
+                    FROM unnest(changed_kbs, changed_grains, changed_starts) AS a(kb_id, grain_seconds, bucket_start)
                     WHERE a.grain_seconds = 86400 AND h.kb_id = a.kb_id AND h.grain_seconds = 86400 AND h.bucket_start = a.bucket_start;
                 END IF;
 

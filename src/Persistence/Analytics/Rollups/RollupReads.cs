@@ -27,8 +27,11 @@ internal sealed class RollupRow
     public StoredHistogram QueueWait { get; init; }
     public StoredHistogram LockWait { get; init; }
 
-    /// <summary>Hours and days, summed over the KBs asked: how far the queue can rise inside the bucket (a sum of the KBs' bounds bounds their sum).</summary>
+    /// <summary>How far the queue rises inside the bucket over its depth just before it: exact for one KB's row (or the row of every KB); summed over several KBs, a bound.</summary>
     public long PeakBound { get; init; }
+
+    /// <summary>Whether <see cref="PeakBound"/> is one row's exact rise, not a sum over several KBs.</summary>
+    public bool PeakIsExact { get; init; }
 
     // hour and day rows, read by ReadCoarseAsync only
     public long Succeeded { get; init; }
@@ -158,13 +161,13 @@ internal static class RollupReads
         return rows;
     }
 
-    /// <summary>Queue arrivals, exits, their offsets and the peak bound per bucket (summed over the KBs asked), for the queue-depth search.</summary>
+    /// <summary>Queue arrivals, exits, their offsets and the rise per bucket (summed over the KBs asked), for the queue-depth search.</summary>
     public static async Task<List<RollupRow>> ReadQueueCountsAsync(RollupSession session, IEnumerable<RollupPiece> pieces, CancellationToken cancellationToken)
     {
         var rows = new List<RollupRow>();
         await using var command = session.Command("""
             SELECT r.grain_seconds, r.bucket_start, sum(r.arrivals)::bigint, sum(r.exits)::bigint, sum(r.arrival_offset_ms), sum(r.exit_offset_ms),
-                   coalesce(sum(r.peak_bound), 0)::bigint
+                   coalesce(sum(r.peak_bound), 0)::bigint, count(*) = 1
             FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
             CROSS JOIN LATERAL (
                 SELECT r.grain_seconds, r.bucket_start, r.arrivals, r.exits, r.arrival_offset_ms, r.exit_offset_ms, r.peak_bound FROM operation_rollups r
@@ -185,6 +188,7 @@ internal static class RollupReads
                 ArrivalOffsetMs = reader.GetDouble(4),
                 ExitOffsetMs = reader.GetDouble(5),
                 PeakBound = reader.GetInt64(6),
+                PeakIsExact = reader.GetBoolean(7),
             });
         }
 

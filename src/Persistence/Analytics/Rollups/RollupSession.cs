@@ -16,9 +16,11 @@ internal sealed class RollupSession : IAsyncDisposable
 {
     private readonly NpgsqlTransaction _transaction;
     private readonly NpgsqlConnection _connection;
+    private readonly string _connectionString;
 
-    private RollupSession(NpgsqlConnection connection, NpgsqlTransaction transaction, AnalyticsWindow window)
+    private RollupSession(string connectionString, NpgsqlConnection connection, NpgsqlTransaction transaction, AnalyticsWindow window)
     {
+        _connectionString = connectionString;
         _transaction = transaction;
         _connection = connection;
         Window = window;
@@ -40,16 +42,31 @@ internal sealed class RollupSession : IAsyncDisposable
     /// <summary>The KB condition on <c>operations o</c>: a constant of this assembly, never input.</summary>
     public string KbFilter => AllKbs ? "TRUE" : "o.kb_id = ANY(@kbs)";
 
-    public static async Task<RollupSession> OpenAsync(string connectionString, AnalyticsWindow window, CancellationToken cancellationToken)
+    public static Task<RollupSession> OpenAsync(string connectionString, AnalyticsWindow window, CancellationToken cancellationToken) =>
+        OpenAsync(connectionString, window, snapshot: null, cancellationToken);
+
+    /// <summary>
+    /// A second session that sees exactly what this one sees (its exported snapshot), so parts of one
+    /// answer can be read on several connections at once and still agree.
+    /// </summary>
+    public async Task<RollupSession> OpenSiblingAsync(CancellationToken cancellationToken)
+    {
+        await using var export = Command("SELECT pg_export_snapshot()");
+        var snapshot = (string)(await export.ExecuteScalarAsync(cancellationToken))!;
+        return await OpenAsync(_connectionString, Window, snapshot, cancellationToken);
+    }
+
+    private static async Task<RollupSession> OpenAsync(string connectionString, AnalyticsWindow window, string? snapshot, CancellationToken cancellationToken)
     {
         var connection = new NpgsqlConnection(connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken);
             var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
-            var session = new RollupSession(connection, transaction, window);
+            var session = new RollupSession(connectionString, connection, transaction, window);
+            var importSnapshot = snapshot is null ? "" : $"SET TRANSACTION SNAPSHOT '{snapshot.Replace("'", "''", StringComparison.Ordinal)}'; ";
             await using (var settings = session.Command(
-                $"SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL statement_timeout = {(long)OperationAnalytics.StatementTimeout.TotalMilliseconds}"))
+                $"{importSnapshot}SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL statement_timeout = {(long)OperationAnalytics.StatementTimeout.TotalMilliseconds}"))
             {
                 await settings.ExecuteNonQueryAsync(cancellationToken);
             }

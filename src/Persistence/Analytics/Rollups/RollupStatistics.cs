@@ -32,6 +32,8 @@ internal sealed class RollupStatistics(RollupSession session)
 
     public AnalyticsWindow Window => session.Window;
 
+    public RollupSession Session => session;
+
     /// <summary>Operations queued or running now, requested before the range's end: none of them is in a rollup.</summary>
     private async Task<List<RawOperation>> OpenAsync(CancellationToken cancellationToken) =>
         _open ??= await RollupReads.ReadOpenAsync(session, Window.Until, cancellationToken);
@@ -204,13 +206,14 @@ internal sealed class RollupStatistics(RollupSession session)
     /// <summary>
     /// Peak and mean queue depth (<see cref="QueueContention"/>), exactly. The depth just before the
     /// range starts comes from the rollups' arrivals minus exits before it; the range is cut into
-    /// buckets whose counts bound the depth inside each (it never exceeds the depth before a minute plus
-    /// the minute's arrivals, which hours and days keep as <c>peak_bound</c>, and it is exactly the depth
-    /// at the bucket's end for its last part). Buckets
-    /// that may hold the peak (bound above the best depth known to occur, or equal to it and no later
-    /// than where it first occurs) are cut into finer ones, down to the raw events of a minute, until
-    /// none is left: usually a handful of minutes, the bursts. The mean needs no search: the integral
-    /// of the depth over a bucket follows from its counts and the offsets of its events.
+    /// buckets, each of which keeps in <c>peak_bound</c> exactly how far the queue rises inside it over
+    /// its depth just before it (minutes over every KB and hours per KB from the raw events when they
+    /// are built, coarser buckets from their parts). So the peak is known from the buckets alone, except
+    /// where operations still open add arrivals (a bound there). Buckets that may hold the peak (bound
+    /// above the best depth known to occur, or equal to it and no later than where it first occurs) are
+    /// cut into finer ones, down to the raw events of a minute (an hour per KB), until none is left:
+    /// usually one path from a day to the minute where the peak first occurs. The mean needs no search:
+    /// the integral of the depth over a bucket follows from its counts and the offsets of its events.
     /// </summary>
     public async Task<QueueContention> ReadQueueAsync(CancellationToken cancellationToken)
     {
@@ -320,7 +323,7 @@ internal sealed class RollupStatistics(RollupSession session)
             if (rows.TryGetValue((segment.Grain, segment.Start), out var row))
             {
                 segment.AddCounts(row.Arrivals, row.Exits, row.ArrivalOffsetMs, row.ExitOffsetMs);
-                segment.AddRise(segment.Grain == RollupGrains.Minute ? row.Arrivals : row.PeakBound);
+                segment.AddRise(row.PeakBound, exact: row.PeakIsExact);
             }
 
             foreach (var open in openEvents.Where(e => e.At >= segment.Start && e.At < segment.End))
@@ -329,7 +332,7 @@ internal sealed class RollupStatistics(RollupSession session)
                 if (open.Delta > 0)
                 {
                     segment.AddCounts(1, 0, offset, 0);
-                    segment.AddRise(1);
+                    segment.AddRise(1, exact: false);
                 }
                 else
                 {
@@ -433,6 +436,7 @@ internal sealed class QueueSegment(int grain, DateTimeOffset start, DateTimeOffs
     private double _arrivalOffsetMs;
     private double _exitOffsetMs;
     private long _rise;
+    private bool _riseIsBound;
 
     public int Grain { get; } = grain;
     public DateTimeOffset Start { get; } = start;
@@ -442,10 +446,10 @@ internal sealed class QueueSegment(int grain, DateTimeOffset start, DateTimeOffs
     /// <summary>Depth just after the segment's last instant (just before <see cref="End"/>).</summary>
     public long After { get; private set; }
 
-    /// <summary>Most the depth can be inside: before + the rise bound (exact segments: the peak itself).</summary>
+    /// <summary>Most the depth can be inside: before + the rise (exact segments: the peak itself).</summary>
     public long Upper { get; private set; }
 
-    /// <summary>A depth that certainly occurs inside: the depth at its end (exact segments: the peak).</summary>
+    /// <summary>A depth that certainly occurs inside: before + an exact rise above 0, else the depth at its end (exact segments: the peak).</summary>
     public long Reached { get; private set; }
 
     /// <summary>Exact segments: the first instant <see cref="Reached"/> occurs.</summary>
@@ -457,8 +461,16 @@ internal sealed class QueueSegment(int grain, DateTimeOffset start, DateTimeOffs
     public static QueueSegment Exact(DateTimeOffset start, DateTimeOffset end, IEnumerable<QueueEvent> events) =>
         new(0, start, end) { _events = events.Where(e => e.At >= start && e.At < end).OrderBy(e => e.At).ToList() };
 
-    /// <summary>How far the depth can rise inside the bucket over its depth at the start: its arrivals (minutes), the stored bound (hours, days), plus arrivals of open operations.</summary>
-    public void AddRise(long rise) => _rise += rise;
+    /// <summary>
+    /// How far the depth rises inside the bucket over its depth just before it: the stored rise of its
+    /// finished operations (exact), plus one for each arrival of an open operation (a bound only: the
+    /// stored rise did not see it).
+    /// </summary>
+    public void AddRise(long rise, bool exact)
+    {
+        _rise += rise;
+        _riseIsBound |= !exact;
+    }
 
     public void AddCounts(long arrivals, long exits, double arrivalOffsetMs, double exitOffsetMs)
     {
@@ -476,7 +488,7 @@ internal sealed class QueueSegment(int grain, DateTimeOffset start, DateTimeOffs
         {
             After = before + _arrivals - _exits;
             Upper = before + _rise;
-            Reached = After;
+            Reached = _rise > 0 && !_riseIsBound ? Upper : After; // an exact rise above 0 is reached inside; else only the end's depth is sure
             IntegralMs = before * lengthMs + (_arrivals * lengthMs - _arrivalOffsetMs) - (_exits * lengthMs - _exitOffsetMs);
             return;
         }
