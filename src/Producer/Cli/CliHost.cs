@@ -1,3 +1,4 @@
+using KbSync.Contracts;
 using KbSync.Persistence;
 using KbSync.Producer.Client;
 using KbSync.Producer.Telemetry;
@@ -32,6 +33,9 @@ internal sealed class CliHost : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Critical); // failures reach the user as one error line
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning); // "Application started" is no news to a command's user
         builder.AddKbSyncPersistence(); // registers, opens nothing: only a command's own queries do
+        // the broker's settings for every command: 'kbsync partitions' reads the database and talks to the broker
+        // on a plain connection; without the binding it would get the defaults (another virtual host)
+        builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
         if (!migrate)
         {
             // only the commands that publish (created without migrate) use the broker: the others do not pay for
