@@ -19,6 +19,9 @@ public sealed class BenchOptions
     /// <summary>Repetitions of each analytics query (after one uncounted warm-up).</summary>
     public int Repetitions { get; set; } = 5;
 
+    /// <summary>History rows the stats-api scenario generates (issue #16: 1,000,000 and 10,000,000).</summary>
+    public int Rows { get; set; } = 1_000_000;
+
     /// <summary>Notes in the burst at one KB (KbSync and the baseline alike).</summary>
     public int BurstNotes { get; set; } = 500;
 
@@ -100,7 +103,8 @@ public sealed class BenchOptions
           --notes N        measured notes per KB (default 30)
           --warmup N       uncounted notes per KB before measuring (default 3; the first one clones)
           --sizes A,B,...  KB sizes in files for kb-size (default 100,1000,10000)
-          --reps N         repetitions of each analytics-1m query after one warm-up (default 5)
+          --reps N         repetitions of each analytics-1m and stats-api call after one warm-up (default 5)
+          --rows N         history rows stats-api generates (default 1000000; quick 100000)
           --burst N        notes in the burst at one KB (default 500)
           --writers N      concurrent git-CLI writers of the baseline (default 4; burst also runs 1 writer)
           --baseline-burst N       the baseline writes the first N of the burst's notes (default 150)
@@ -127,7 +131,7 @@ public sealed class BenchOptions
                            memory 20 KBs, kb-size 100,1000 with 10 notes, 2 analytics repetitions, head-of-line backlog 500,
                            scale-out 1,2 workers x 16 KBs x 10 notes, 20 warm-up notes per worker)
           --results DIR    where results/<run>/ is created (default: results/ at the repository root)
-          --keep           keep results/<run>/tmp (the seeded remotes and the worker's clones)
+          --keep           keep results/<run>/tmp (the seeded remotes and the worker's clones) and the scenario's database
           --list           list the scenarios
           -h, --help       this text
 
@@ -161,6 +165,7 @@ public sealed class BenchOptions
                     options.Sizes.AddRange(Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => PositiveInt(arg, s.Replace("_", ""))));
                     break;
                 case "--reps": options.Repetitions = PositiveInt(arg, Value()); break;
+                case "--rows": options.Rows = PositiveInt(arg, Value().Replace("_", "", StringComparison.Ordinal)); break;
                 case "--burst": options.BurstNotes = PositiveInt(arg, Value()); break;
                 case "--writers": options.BaselineWriters = PositiveInt(arg, Value()); break;
                 case "--baseline-burst": options.BaselineBurstNotes = PositiveInt(arg, Value()); break;
@@ -218,6 +223,7 @@ public sealed class BenchOptions
             bool Given(string name) => given.Contains(name);
             if (!Given("--notes")) options.Notes = 10;
             if (!Given("--reps")) options.Repetitions = 2;
+            if (!Given("--rows")) options.Rows = 100_000;
             if (!Given("--burst")) options.BurstNotes = 100;
             if (!Given("--many-kbs")) options.ManyKbs = 8;
             if (!Given("--many-notes")) options.ManyNotes = 10;

@@ -2,6 +2,7 @@ using KbSync.KbWorker;
 using KbSync.KbWorker.Messaging;
 using KbSync.KbWorker.Telemetry;
 using KbSync.Persistence;
+using KbSync.Persistence.Analytics.Rollups;
 using KbSync.Persistence.QueueTap;
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -15,6 +16,7 @@ builder.AddKbSyncPersistence();
 builder.AddKbWorker();
 builder.AddKbMessaging();
 builder.AddQueueTap();
+builder.AddRollupBuilder();
 builder.AddKbWorkerTelemetry();
 
 try

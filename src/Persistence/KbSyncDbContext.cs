@@ -15,6 +15,9 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
     public DbSet<PrincipalRecord> Principals => Set<PrincipalRecord>();
     public DbSet<ApiTokenRecord> ApiTokens => Set<ApiTokenRecord>();
     public DbSet<KbGrantRecord> KbGrants => Set<KbGrantRecord>();
+    public DbSet<OperationRollupRecord> OperationRollups => Set<OperationRollupRecord>();
+    public DbSet<RequesterRollupRecord> RequesterRollups => Set<RequesterRollupRecord>();
+    public DbSet<RequesterWaitsRecord> RequesterWaits => Set<RequesterWaitsRecord>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -56,6 +59,28 @@ public sealed class KbSyncDbContext(DbContextOptions<KbSyncDbContext> options) :
             // queue positions: the open operations of a partition's KBs ahead in the broker's order
             op.HasIndex(o => new { o.KbId, o.QueueSeq }).HasDatabaseName("ix_operations_open_by_seq").HasFilter("status IN ('queued', 'running')");
             op.Property(o => o.QueuedMessageId).HasMaxLength(OperationColumns.MessageId);
+        });
+
+        // statistics' rollups: written by triggers on operations (AddRollups migration), read by Analytics/Rollups
+        modelBuilder.Entity<OperationRollupRecord>(rollup =>
+        {
+            rollup.ToTable("operation_rollups");
+            rollup.HasKey(r => new { r.KbId, r.GrainSeconds, r.BucketStart });
+            rollup.Property(r => r.KbId).HasMaxLength(KbIds.MaxLength);
+        });
+
+        modelBuilder.Entity<RequesterRollupRecord>(rollup =>
+        {
+            rollup.ToTable("requester_rollups");
+            rollup.HasKey(r => new { r.KbId, r.GrainSeconds, r.BucketStart });
+            rollup.Property(r => r.KbId).HasMaxLength(KbIds.MaxLength);
+        });
+
+        modelBuilder.Entity<RequesterWaitsRecord>(waits =>
+        {
+            waits.ToTable("requester_waits");
+            waits.HasKey(w => new { w.KbId, w.GrainSeconds, w.RequestedBy, w.BucketStart });
+            waits.Property(w => w.KbId).HasMaxLength(KbIds.MaxLength);
         });
 
         modelBuilder.Entity<PartitionPauseRecord>(pause =>

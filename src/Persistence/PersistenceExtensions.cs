@@ -22,6 +22,7 @@ public static class PersistenceExtensions
     {
         var connectionString = builder.Configuration.GetConnectionString("KbSync") ?? DevelopmentConnectionString;
         builder.Services.AddPooledDbContextFactory<KbSyncDbContext>(options => Configure(options, connectionString));
+        builder.Services.AddSingleton(new HistoryConnection(connectionString));
         builder.Services.AddSingleton<DatabaseMigrator>();
         builder.Services.AddSingleton<KbRegistry>();
         AddRemoteRules(builder);

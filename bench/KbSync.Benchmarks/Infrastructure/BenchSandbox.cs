@@ -362,7 +362,11 @@ public sealed class BenchSandbox : IAsyncDisposable
             Step("virtual host");
         }
 
-        if (_databaseCreated)
+        if (_databaseCreated && _keepFolder)
+        {
+            await Console.Error.WriteLineAsync($"[bench] --keep: database {DatabaseName} kept (drop it with: DROP DATABASE \"{DatabaseName}\")");
+        }
+        else if (_databaseCreated)
         {
             await Quietly(async () =>
             {

@@ -9,6 +9,7 @@ public static class ScenarioCatalog
     public static IReadOnlyList<IScenario> All { get; } =
     [
         new AnalyticsScenario(),
+        new StatsApiScenario(),
         new KbSizeScenario(),
         new KbSizeScenario(slowRemote: true),
         new BurstScenario(),

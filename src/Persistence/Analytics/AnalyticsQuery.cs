@@ -22,6 +22,13 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
     /// </summary>
     public IReadOnlyCollection<string>? KbSet { get; init; }
 
+    /// <summary>
+    /// Compute every figure from the raw history rows (<c>percentile_cont</c>, exact maxima) instead
+    /// of the rollups, whose percentiles and maxima are within <see cref="Rollups.LogHistogram.RelativeError"/>.
+    /// Sorts every value of the range: seconds over millions of operations.
+    /// </summary>
+    public bool Exact { get; init; }
+
     /// <summary>The longest range accepted.</summary>
     public static readonly TimeSpan MaxRange = TimeSpan.FromDays(400);
 
@@ -120,7 +127,7 @@ public sealed record AnalyticsQuery(string? KbId, DateTimeOffset Since, DateTime
                 nameof(Bucket));
         }
 
-        return new AnalyticsWindow(KbId, since, until, bucket, (int)count) { KbSet = kbSet };
+        return new AnalyticsWindow(KbId, since, until, bucket, (int)count) { KbSet = kbSet, Exact = Exact };
     }
 
     private static long Count(TimeSpan range, TimeSpan bucket) => (range.Ticks + bucket.Ticks - 1) / bucket.Ticks;
@@ -140,6 +147,9 @@ internal sealed record AnalyticsWindow(string? KbId, DateTimeOffset Since, DateT
 {
     /// <summary>The KBs of <see cref="AnalyticsQuery.KbSet"/>, validated, distinct and sorted; null: not a set.</summary>
     public string[]? KbSet { get; init; }
+
+    /// <summary><see cref="AnalyticsQuery.Exact"/>.</summary>
+    public bool Exact { get; init; }
 
     /// <summary>About how many slots the queue-depth peak search cuts the range into (see <c>AnalyticsSql.QueueDepth</c>).</summary>
     public const int QueueSlots = 20_000;

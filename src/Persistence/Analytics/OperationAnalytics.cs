@@ -1,22 +1,26 @@
-// Indexed by the AnalyticsIndexes migration (see KbSyncDbContext). Measured on 1,000,000 rows over
-// 30 days (50 KBs, ~200 requesters; `./dev bench analytics-1m`, numbers in docs/benchmarks.md) on
-// 2 cores: every statement over one KB (any range) or over a day of all KBs takes 4-300 ms; over all
-// 1,000,000 rows at once 0.16-0.97 s, the step durations slowest: exact percentiles sort every value
-// in the range, CPU-bound, which an index does not help (hence the sorts split over two connections).
+// Exact queries (AnalyticsQuery.Exact) are indexed by the AnalyticsIndexes migration (see KbSyncDbContext).
+// Measured before the rollups on 1,000,000 rows over 30 days (50 KBs, ~200 requesters; `./dev bench
+// analytics-1m`, numbers in docs/benchmarks.md) on 2 cores: every statement over one KB (any range) or over
+// a day of all KBs takes 4-300 ms; over all 1,000,000 rows at once 0.16-0.97 s, the step durations slowest:
+// exact percentiles sort every value in the range, CPU-bound, which an index does not help (hence the sorts
+// split over two connections). The default answers come from the rollups (`./dev bench stats-api`).
 
 using System.Data;
 using KbSync.Contracts;
+using KbSync.Persistence.Analytics.Rollups;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 using NpgsqlTypes;
 
 namespace KbSync.Persistence.Analytics;
 
 /// <summary>
-/// Statistics over the operation history, for one KB, a set of KBs or all of them, computed inside PostgreSQL:
-/// every method runs one aggregate statement and reads back a handful of rows, never the history
-/// itself. Each method validates its <see cref="AnalyticsQuery"/> first (<see cref="ArgumentException"/>).
+/// Statistics over the operation history, for one KB, a set of KBs or all of them. By default from the
+/// rollups (<see cref="RollupStatistics"/>: whole buckets of rollups plus the raw rows at the range's
+/// ends; percentiles and maxima within <see cref="LogHistogram.RelativeError"/>, everything else
+/// exact); with <see cref="AnalyticsQuery.Exact"/> computed inside PostgreSQL over the raw rows, each
+/// method one aggregate statement reading back a handful of rows. Each method validates its
+/// <see cref="AnalyticsQuery"/> first (<see cref="ArgumentException"/>).
 /// </summary>
 /// <remarks>
 /// <para>Which operations each figure covers, for the range [Since, Until):</para>
@@ -27,16 +31,20 @@ namespace KbSync.Persistence.Analytics;
 /// <item>throughput: operations <b>finished</b> in each bucket;</item>
 /// <item>queue depth: the queue as it was at every instant of the range (<see cref="QueueContention"/>).</item>
 /// </list>
-/// <para>Percentiles are PostgreSQL's <c>percentile_cont</c>: with n sorted values v[0..n-1], p is at
-/// rank r = p(n-1), interpolated linearly between v[floor r] and v[ceil r].</para>
+/// <para>Percentiles are PostgreSQL's <c>percentile_cont</c> (exact queries; from the rollups within
+/// <see cref="LogHistogram.RelativeError"/> of it): with n sorted values v[0..n-1], p is at rank
+/// r = p(n-1), interpolated linearly between v[floor r] and v[ceil r].</para>
 /// <para>Statements run in a read-only transaction with JIT compilation off (compiling costs more
 /// than these queries take), <c>work_mem</c> of <see cref="SortMemory"/> (a percentile over a
 /// million values then sorts in memory rather than on disk: 15-20 % faster) and a statement timeout
 /// of <see cref="StatementTimeout"/>: a statement running longer is cancelled with a
 /// <see cref="PostgresException"/> (SQLSTATE 57014).</para>
 /// </remarks>
-public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contexts)
+public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contexts, HistoryConnection? connection = null)
 {
+    /// <summary>Plain Npgsql connections: no EF Core start-up in a process that only reads statistics (<see cref="HistoryConnection"/>).</summary>
+    private readonly Lazy<string> _connectionString = new(() => HistoryConnection.Resolve(connection, contexts));
+
     public const int DefaultTopRequesters = 10;
     public const int MaxTopRequesters = 100;
 
@@ -48,30 +56,30 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
 
     /// <summary>Operations requested in the range, by their current status.</summary>
     public Task<StatusCounts> GetStatusCountsAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadStatusCountsAsync, cancellationToken);
+        RunAsync(query, ReadStatusCountsAsync, async (rollups, ct) => (await rollups.ReadRangeAsync(ct)).Statuses, cancellationToken);
 
     /// <summary>Queue wait and lock wait (p50, p95, p99, max) of the finished operations requested in the range.</summary>
     public Task<WaitStats> GetWaitsAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadWaitsAsync, cancellationToken);
+        RunAsync(query, ReadWaitsAsync, async (rollups, ct) => (await rollups.ReadRangeAsync(ct)).Waits, cancellationToken);
 
     /// <summary>Pull, process, commit and push durations (p50, p95) of the finished operations requested in the range that ran each step.</summary>
     public Task<StepStats> GetStepDurationsAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadStepsAsync, cancellationToken);
+        RunAsync(query, ReadStepsAsync, async (rollups, ct) => (await rollups.ReadRangeAsync(ct)).Steps, cancellationToken);
 
     /// <summary>Operations finished in each bucket of the range, by outcome; empty buckets included.</summary>
     public Task<IReadOnlyList<ThroughputBucket>> GetThroughputAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadThroughputAsync, cancellationToken);
+        RunAsync(query, ReadThroughputAsync, async (rollups, ct) => (await rollups.ReadPerBucketAsync(ct)).Throughput, cancellationToken);
 
     /// <summary>
     /// Queue wait and lock wait (p50, p95) of the finished operations requested in each bucket of
     /// the range: the waits over time. Empty buckets included, with <c>null</c> percentiles.
     /// </summary>
     public Task<IReadOnlyList<WaitBucket>> GetWaitsOverTimeAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadWaitsOverTimeAsync, cancellationToken);
+        RunAsync(query, ReadWaitsOverTimeAsync, async (rollups, ct) => (await rollups.ReadPerBucketAsync(ct)).Waits, cancellationToken);
 
     /// <summary>Peak and time-weighted mean queue depth over the range; see <see cref="QueueContention"/> for the definition.</summary>
     public Task<QueueContention> GetQueueContentionAsync(AnalyticsQuery query, CancellationToken cancellationToken = default) =>
-        RunAsync(query, ReadQueueAsync, cancellationToken);
+        RunAsync(query, ReadQueueAsync, (rollups, ct) => rollups.ReadQueueAsync(ct), cancellationToken);
 
     /// <summary>
     /// The <paramref name="top"/> requesters (1 to <see cref="MaxTopRequesters"/>) with the most
@@ -80,7 +88,7 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
     public Task<IReadOnlyList<RequesterWaits>> GetRequesterWaitsAsync(AnalyticsQuery query, int top = DefaultTopRequesters, CancellationToken cancellationToken = default)
     {
         ValidateTop(top);
-        return RunAsync(query, (session, ct) => ReadRequestersAsync(session, top, ct), cancellationToken);
+        return RunAsync(query, (session, ct) => ReadRequestersAsync(session, top, ct), (rollups, ct) => rollups.ReadRequestersAsync(top, ct), cancellationToken);
     }
 
     /// <summary>
@@ -91,18 +99,36 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
     public Task<KbStats> GetAllAsync(AnalyticsQuery query, int topRequesters = DefaultTopRequesters, CancellationToken cancellationToken = default)
     {
         ValidateTop(topRequesters);
-        return RunAsync(query, async (session, ct) => new KbStats(
-            session.Window.KbId,
-            session.Window.Since,
-            session.Window.Until,
-            session.Window.Bucket,
-            await ReadStatusCountsAsync(session, ct),
-            await ReadWaitsAsync(session, ct),
-            await ReadStepsAsync(session, ct),
-            await ReadThroughputAsync(session, ct),
-            await ReadQueueAsync(session, ct),
-            await ReadRequestersAsync(session, topRequesters, ct),
-            await ReadWaitsOverTimeAsync(session, ct)), cancellationToken);
+        return RunAsync(
+            query,
+            async (session, ct) => new KbStats(
+                session.Window.KbId,
+                session.Window.Since,
+                session.Window.Until,
+                session.Window.Bucket,
+                await ReadStatusCountsAsync(session, ct),
+                await ReadWaitsAsync(session, ct),
+                await ReadStepsAsync(session, ct),
+                await ReadThroughputAsync(session, ct),
+                await ReadQueueAsync(session, ct),
+                await ReadRequestersAsync(session, topRequesters, ct),
+                await ReadWaitsOverTimeAsync(session, ct)),
+            async (rollups, ct) =>
+            {
+                // four parts on four connections at once, all in the first one's snapshot
+                var window = rollups.Window;
+                await using var perBucketSession = await rollups.Session.OpenSiblingAsync(ct);
+                await using var queueSession = await rollups.Session.OpenSiblingAsync(ct);
+                await using var requestersSession = await rollups.Session.OpenSiblingAsync(ct);
+                var perBucket = new RollupStatistics(perBucketSession).ReadPerBucketAsync(ct);
+                var queue = new RollupStatistics(queueSession).ReadQueueAsync(ct);
+                var requesters = new RollupStatistics(requestersSession).ReadRequestersAsync(topRequesters, ct);
+                var range = rollups.ReadRangeAsync(ct);
+                await Task.WhenAll(range, perBucket, queue, requesters); // all ended, whichever fails, before the sessions close
+                var ((statuses, waits, steps), (throughput, waitsOverTime)) = (range.Result, perBucket.Result);
+                return new KbStats(window.KbId, window.Since, window.Until, window.Bucket, statuses, waits, steps, throughput, queue.Result, requesters.Result, waitsOverTime);
+            },
+            cancellationToken);
     }
 
     private static async Task<StatusCounts> ReadStatusCountsAsync(Session session, CancellationToken cancellationToken)
@@ -268,12 +294,36 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
         }
     }
 
-    private async Task<T> RunAsync<T>(AnalyticsQuery query, Func<Session, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    /// <summary>How much of a range may lie past the rollups' sealed end and still be answered from them (the rest read raw).</summary>
+    private static readonly TimeSpan MaxUnsealed = TimeSpan.FromHours(1);
+
+    private static TimeSpan Uncovered(AnalyticsWindow window, DateTimeOffset sealedUntil) =>
+        sealedUntil >= window.Until ? TimeSpan.Zero : window.Until - (sealedUntil > window.Since ? sealedUntil : window.Since);
+
+    /// <summary>
+    /// Runs <paramref name="exact"/> over the raw rows when the query asks for exact answers or the
+    /// rollups are sealed short of the range by more than <see cref="MaxUnsealed"/>, otherwise <paramref name="fromRollups"/>.
+    /// </summary>
+    private async Task<T> RunAsync<T>(
+        AnalyticsQuery query, Func<Session, CancellationToken, Task<T>> exact, Func<RollupStatistics, CancellationToken, Task<T>> fromRollups, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
         var window = query.Validate();
+        if (!window.Exact)
+        {
+            await using var rollups = await RollupSession.OpenAsync(_connectionString.Value, window, cancellationToken);
+            if (Uncovered(window, rollups.SealedUntil) <= MaxUnsealed)
+            {
+                var answer = await fromRollups(new RollupStatistics(rollups), cancellationToken);
+                await rollups.CommitAsync(cancellationToken);
+                return answer;
+            }
+
+            // the builder has not caught up with this range yet (a history being rolled up): the exact SQL is faster than many raw rows through C#
+        }
+
         await using var opened = await OpenAsync(window, snapshot: null, cancellationToken);
-        var result = await read(opened.Session, cancellationToken);
+        var result = await exact(opened.Session, cancellationToken);
         await opened.Transaction.CommitAsync(cancellationToken);
         return result;
     }
@@ -288,12 +338,12 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
 
     private async Task<OpenSession> OpenAsync(AnalyticsWindow window, string? snapshot, CancellationToken cancellationToken)
     {
-        var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var connection = new NpgsqlConnection(_connectionString.Value);
         try
         {
-            await db.Database.OpenConnectionAsync(cancellationToken);
-            var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
-            var session = new Session((NpgsqlConnection)db.Database.GetDbConnection(), (NpgsqlTransaction)transaction.GetDbTransaction(), window);
+            await connection.OpenAsync(cancellationToken);
+            var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+            var session = new Session(connection, transaction, window);
             var importSnapshot = snapshot is null ? "" : $"SET TRANSACTION SNAPSHOT '{snapshot.Replace("'", "''", StringComparison.Ordinal)}'; ";
             await using (var settings = session.Command(
                 $"{importSnapshot}SET TRANSACTION READ ONLY; SET LOCAL jit = off; SET LOCAL work_mem = '{SortMemory}'; SET LOCAL statement_timeout = {(long)StatementTimeout.TotalMilliseconds}"))
@@ -301,26 +351,25 @@ public sealed class OperationAnalytics(IDbContextFactory<KbSyncDbContext> contex
                 await settings.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            return new OpenSession(db, transaction, session);
+            return new OpenSession(connection, transaction, session);
         }
         catch
         {
-            await db.DisposeAsync();
+            await connection.DisposeAsync();
             throw;
         }
     }
 
-    /// <summary>A context, its open transaction and the session on it; disposing closes all three.</summary>
-    private sealed class OpenSession(KbSyncDbContext db, IDbContextTransaction transaction, Session session) : IAsyncDisposable
+    /// <summary>A connection, its open transaction and the session on it; disposing closes all three.</summary>
+    private sealed class OpenSession(NpgsqlConnection connection, NpgsqlTransaction transaction, Session session) : IAsyncDisposable
     {
-        public IDbContextTransaction Transaction { get; } = transaction;
+        public NpgsqlTransaction Transaction { get; } = transaction;
         public Session Session { get; } = session;
 
         public async ValueTask DisposeAsync()
         {
             await Transaction.DisposeAsync();
-            await db.Database.CloseConnectionAsync();
-            await db.DisposeAsync();
+            await connection.DisposeAsync();
         }
     }
 

@@ -306,6 +306,135 @@ namespace KbSync.Persistence.Migrations
                     b.ToTable("operations", (string)null);
                 });
 
+            modelBuilder.Entity("KbSync.Persistence.Entities.OperationRollupRecord", b =>
+                {
+                    b.Property<string>("KbId")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)")
+                        .HasColumnName("kb_id");
+
+                    b.Property<int>("GrainSeconds")
+                        .HasColumnType("integer")
+                        .HasColumnName("grain_seconds");
+
+                    b.Property<DateTimeOffset>("BucketStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("bucket_start");
+
+                    b.Property<int?>("AgentTasks")
+                        .HasColumnType("integer")
+                        .HasColumnName("agent_tasks");
+
+                    b.Property<double>("ArrivalOffsetMs")
+                        .HasColumnType("double precision")
+                        .HasColumnName("arrival_offset_ms");
+
+                    b.Property<int>("Arrivals")
+                        .HasColumnType("integer")
+                        .HasColumnName("arrivals");
+
+                    b.PrimitiveCollection<int?[]>("CommitBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("commit_bins");
+
+                    b.Property<double?>("CommitSumMs")
+                        .HasColumnType("double precision")
+                        .HasColumnName("commit_sum_ms");
+
+                    b.Property<int?>("Duplicate")
+                        .HasColumnType("integer")
+                        .HasColumnName("duplicate");
+
+                    b.Property<double>("ExitOffsetMs")
+                        .HasColumnType("double precision")
+                        .HasColumnName("exit_offset_ms");
+
+                    b.Property<int>("Exits")
+                        .HasColumnType("integer")
+                        .HasColumnName("exits");
+
+                    b.Property<int?>("Failed")
+                        .HasColumnType("integer")
+                        .HasColumnName("failed");
+
+                    b.Property<int>("FinishedDuplicate")
+                        .HasColumnType("integer")
+                        .HasColumnName("finished_duplicate");
+
+                    b.Property<int>("FinishedFailed")
+                        .HasColumnType("integer")
+                        .HasColumnName("finished_failed");
+
+                    b.Property<int>("FinishedSucceeded")
+                        .HasColumnType("integer")
+                        .HasColumnName("finished_succeeded");
+
+                    b.Property<int>("FinishedTimedOut")
+                        .HasColumnType("integer")
+                        .HasColumnName("finished_timed_out");
+
+                    b.PrimitiveCollection<int?[]>("LockWaitBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("lock_wait_bins");
+
+                    b.Property<double?>("LockWaitSumMs")
+                        .HasColumnType("double precision")
+                        .HasColumnName("lock_wait_sum_ms");
+
+                    b.Property<int?>("PeakBound")
+                        .HasColumnType("integer")
+                        .HasColumnName("peak_bound");
+
+                    b.PrimitiveCollection<int?[]>("ProcessBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("process_bins");
+
+                    b.Property<double?>("ProcessSumMs")
+                        .HasColumnType("double precision")
+                        .HasColumnName("process_sum_ms");
+
+                    b.PrimitiveCollection<int?[]>("PullBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("pull_bins");
+
+                    b.Property<double?>("PullSumMs")
+                        .HasColumnType("double precision")
+                        .HasColumnName("pull_sum_ms");
+
+                    b.PrimitiveCollection<int?[]>("PushBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("push_bins");
+
+                    b.Property<double?>("PushSumMs")
+                        .HasColumnType("double precision")
+                        .HasColumnName("push_sum_ms");
+
+                    b.PrimitiveCollection<int?[]>("QueueWaitBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("queue_wait_bins");
+
+                    b.Property<double?>("QueueWaitSumMs")
+                        .HasColumnType("double precision")
+                        .HasColumnName("queue_wait_sum_ms");
+
+                    b.Property<int>("Requested")
+                        .HasColumnType("integer")
+                        .HasColumnName("requested");
+
+                    b.Property<int?>("Succeeded")
+                        .HasColumnType("integer")
+                        .HasColumnName("succeeded");
+
+                    b.Property<int?>("TimedOut")
+                        .HasColumnType("integer")
+                        .HasColumnName("timed_out");
+
+                    b.HasKey("KbId", "GrainSeconds", "BucketStart")
+                        .HasName("pk_operation_rollups");
+
+                    b.ToTable("operation_rollups", (string)null);
+                });
+
             modelBuilder.Entity("KbSync.Persistence.Entities.PartitionDrainRecord", b =>
                 {
                     b.Property<int>("Epoch")
@@ -452,6 +581,74 @@ namespace KbSync.Persistence.Migrations
                         .HasDatabaseName("ix_principals_name");
 
                     b.ToTable("principals", (string)null);
+                });
+
+            modelBuilder.Entity("KbSync.Persistence.Entities.RequesterRollupRecord", b =>
+                {
+                    b.Property<string>("KbId")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)")
+                        .HasColumnName("kb_id");
+
+                    b.Property<int>("GrainSeconds")
+                        .HasColumnType("integer")
+                        .HasColumnName("grain_seconds");
+
+                    b.Property<DateTimeOffset>("BucketStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("bucket_start");
+
+                    b.PrimitiveCollection<int[]>("Operations")
+                        .IsRequired()
+                        .HasColumnType("integer[]")
+                        .HasColumnName("operations");
+
+                    b.PrimitiveCollection<string[]>("Requesters")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("requesters");
+
+                    b.HasKey("KbId", "GrainSeconds", "BucketStart")
+                        .HasName("pk_requester_rollups");
+
+                    b.ToTable("requester_rollups", (string)null);
+                });
+
+            modelBuilder.Entity("KbSync.Persistence.Entities.RequesterWaitsRecord", b =>
+                {
+                    b.Property<string>("KbId")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)")
+                        .HasColumnName("kb_id");
+
+                    b.Property<int>("GrainSeconds")
+                        .HasColumnType("integer")
+                        .HasColumnName("grain_seconds");
+
+                    b.Property<string>("RequestedBy")
+                        .HasColumnType("text")
+                        .HasColumnName("requested_by");
+
+                    b.Property<DateTimeOffset>("BucketStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("bucket_start");
+
+                    b.Property<int>("Finished")
+                        .HasColumnType("integer")
+                        .HasColumnName("finished");
+
+                    b.PrimitiveCollection<int?[]>("LockWaitBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("lock_wait_bins");
+
+                    b.PrimitiveCollection<int?[]>("QueueWaitBins")
+                        .HasColumnType("integer[]")
+                        .HasColumnName("queue_wait_bins");
+
+                    b.HasKey("KbId", "GrainSeconds", "RequestedBy", "BucketStart")
+                        .HasName("pk_requester_waits");
+
+                    b.ToTable("requester_waits", (string)null);
                 });
 
             modelBuilder.Entity("KbSync.Persistence.Entities.ApiTokenRecord", b =>

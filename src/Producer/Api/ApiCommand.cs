@@ -1,6 +1,7 @@
 using System.CommandLine;
 using KbSync.Contracts;
 using KbSync.Persistence;
+using KbSync.Persistence.Analytics.Rollups;
 using KbSync.Persistence.QueueTap;
 using KbSync.Producer.Api.Dashboard;
 using KbSync.Producer.Api.Security;
@@ -46,6 +47,7 @@ internal static class ApiCommand
             builder.AddKbSyncClient();
             builder.AddProducerTracing(serviceName: "kbsync-api");
             builder.AddQueueTap(); // positions and /queues hold with no worker running
+            builder.AddRollupBuilder(); // the statistics' rollups are built with no worker running too
             builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddSource("Microsoft.AspNetCore")); // when traced: the request's span, the publish's parent
             builder.AddKbSyncApiSecurity();
             builder.Services.AddSingleton<RelayPublisher>();

@@ -41,14 +41,14 @@ public static class ApiEndpoints
             .WithSummary("Register a KB (admins; 201), or re-point one with replace: true (admins, or 'manage' on it; 200); an existing KB without replace is 409.")
             .Produces<KbView>(StatusCodes.Status201Created).Produces<KbView>().ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status409Conflict).Refusals();
-        app.MapGet("/kbs/{kb}/stats", (string kb, string? since, string? until, string? bucket, KbRegistry registry, OperationAnalytics analytics, CancellationToken ct) =>
-                GetKbStatsAsync(kb, since, until, bucket, registry, analytics, ct))
-            .WithName("GetKbStats").WithSummary("A KB's analytics over [since, until) (default: the last 24 h), per bucket (default: a round size giving about 48 buckets). Needs 'read' on the KB.")
+        app.MapGet("/kbs/{kb}/stats", (string kb, string? since, string? until, string? bucket, bool? exact, KbRegistry registry, OperationAnalytics analytics, CancellationToken ct) =>
+                GetKbStatsAsync(kb, since, until, bucket, exact ?? false, registry, analytics, ct))
+            .WithName("GetKbStats").WithSummary("A KB's analytics over [since, until) (default: the last 24 h), per bucket (default: a round size giving about 48 buckets); percentiles from rollups, within 1 %, or exact=true for percentile_cont over the raw rows (slow over long ranges). Needs 'read' on the KB.")
             .RequireAuthorization(KbPolicies.Read)
             .Produces<KbStats>().ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).Refusals();
-        app.MapGet("/stats", (string? since, string? until, string? bucket, CallerKbs caller, OperationAnalytics analytics, CancellationToken ct) =>
-                GetStatsAsync(since, until, bucket, caller, analytics, ct))
-            .WithName("GetStats").WithSummary("Analytics of every KB the caller may read over [since, until) (default: the last 24 h), per bucket (default: a round size giving about 48 buckets).")
+        app.MapGet("/stats", (string? since, string? until, string? bucket, bool? exact, CallerKbs caller, OperationAnalytics analytics, CancellationToken ct) =>
+                GetStatsAsync(since, until, bucket, exact ?? false, caller, analytics, ct))
+            .WithName("GetStats").WithSummary("Analytics of every KB the caller may read over [since, until) (default: the last 24 h), per bucket (default: a round size giving about 48 buckets); percentiles from rollups, within 1 %, or exact=true for percentile_cont over the raw rows (slow over long ranges).")
             .Produces<KbStats>().ProducesProblem(StatusCodes.Status400BadRequest).Authenticated();
         app.MapGet("/me", (ClaimsPrincipal user) => CallerView.For(user.ToPrincipal()))
             .WithName("Me").WithSummary("Who the token or session signs in as.").Produces<CallerView>().Authenticated();
@@ -205,7 +205,7 @@ public static class ApiEndpoints
         Results.Ok((await history.OpenQueuesAsync(rabbit.Value.Partitions, cancellationToken)).Where(q => caller.MayRead(q.KbId)).Select(q => QueueView.For(q, caller)).ToList());
 
     private static async Task<IResult> GetKbStatsAsync(
-        string kb, string? since, string? until, string? bucket, KbRegistry registry, OperationAnalytics analytics, CancellationToken cancellationToken)
+        string kb, string? since, string? until, string? bucket, bool exact, KbRegistry registry, OperationAnalytics analytics, CancellationToken cancellationToken)
     {
         if (ParseStats(kb, since, until, bucket, out var query) is { } invalid)
         {
@@ -217,12 +217,12 @@ public static class ApiEndpoints
             return Results.Problem($"No KB '{kb}' is registered.", statusCode: StatusCodes.Status404NotFound);
         }
 
-        return Results.Ok(await analytics.GetAllAsync(query, cancellationToken: cancellationToken));
+        return Results.Ok(await analytics.GetAllAsync(query with { Exact = exact }, cancellationToken: cancellationToken));
     }
 
     /// <summary>All KBs for an admin; for anyone else the KBs it may read, in one statement per figure (<see cref="AnalyticsQuery.KbSet"/>).</summary>
-    private static async Task<IResult> GetStatsAsync(string? since, string? until, string? bucket, CallerKbs caller, OperationAnalytics analytics, CancellationToken cancellationToken) =>
-        ParseStats(null, since, until, bucket, out var query) ?? Results.Ok(await analytics.GetAllAsync(query with { KbSet = caller.Readable }, cancellationToken: cancellationToken));
+    private static async Task<IResult> GetStatsAsync(string? since, string? until, string? bucket, bool exact, CallerKbs caller, OperationAnalytics analytics, CancellationToken cancellationToken) =>
+        ParseStats(null, since, until, bucket, out var query) ?? Results.Ok(await analytics.GetAllAsync(query with { KbSet = caller.Readable, Exact = exact }, cancellationToken: cancellationToken));
 
     /// <summary>The query, or (returned) the 400 saying what is wrong with it.</summary>
     private static IResult? ParseStats(string? kb, string? since, string? until, string? bucket, out AnalyticsQuery query)

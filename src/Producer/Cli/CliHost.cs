@@ -1,3 +1,4 @@
+using KbSync.Contracts;
 using KbSync.Persistence;
 using KbSync.Producer.Client;
 using KbSync.Producer.Telemetry;
@@ -6,8 +7,9 @@ namespace KbSync.Producer.Cli;
 
 /// <summary>
 /// The services one CLI command needs: the history database when the command reads or changes it
-/// (migrated before the command runs), the broker only when the command starts it
-/// (<see cref="StartMessagingAsync"/>). A command that only publishes is created without
+/// (migrated before the command runs: one query when the schema is current), the broker only when the
+/// command starts it (<see cref="StartMessagingAsync"/>), and registered only for the commands that
+/// publish. A command that only publishes is created without
 /// <c>migrate</c> and never opens the database: a producer's machine needs neither PostgreSQL nor its
 /// credentials. Configuration comes from environment variables (<c>RabbitMq__Host</c>,
 /// <c>ConnectionStrings__KbSync</c>...) like the worker's.
@@ -31,8 +33,16 @@ internal sealed class CliHost : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Critical); // failures reach the user as one error line
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning); // "Application started" is no news to a command's user
         builder.AddKbSyncPersistence(); // registers, opens nothing: only a command's own queries do
-        builder.AddKbSyncClient();
-        builder.AddProducerTracing(serviceName: "kbsync");
+        // the broker's settings for every command: 'kbsync partitions' reads the database and talks to the broker
+        // on a plain connection; without the binding it would get the defaults (another virtual host)
+        builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section);
+        if (!migrate)
+        {
+            // only the commands that publish (created without migrate) use the broker: the others do not pay for
+            // registering MassTransit and the tracer (a good part of a cold kbsync stats, docs/benchmarks.md)
+            builder.AddKbSyncClient();
+            builder.AddProducerTracing(serviceName: "kbsync");
+        }
         var host = new CliHost(builder.Build());
         if (migrate)
         {

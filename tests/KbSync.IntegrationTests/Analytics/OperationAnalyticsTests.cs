@@ -1,8 +1,11 @@
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
 using KbSync.Persistence.Analytics;
+using KbSync.Persistence.Analytics.Rollups;
 using KbSync.Persistence.Entities;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace KbSync.IntegrationTests.Analytics;
 
@@ -16,7 +19,8 @@ namespace KbSync.IntegrationTests.Analytics;
 public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLifetime
 {
     /// <summary>Start of the main range; the seed spreads operations over [T0 - 30 min, T0 + 6 h 30 min).</summary>
-    private static readonly DateTimeOffset T0 = new(2030, 3, 1, 0, 0, 0, TimeSpan.Zero);
+    /// <summary>In the past: the rollup builder seals only minutes older than its grace (0 here).</summary>
+    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset T6 = T0.AddHours(6);
 
     private TestDatabase _database = null!;
@@ -442,6 +446,100 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
     }
 
     [Theory]
+    [InlineData(null)]
+    [InlineData("kb-a")]
+    public async Task An_exact_query_gives_percentile_cont_over_the_raw_rows(string? kbId)
+    {
+        var query = new AnalyticsQuery(kbId, T0, T6) { Exact = true };
+
+        var all = await _analytics.GetAllAsync(query, topRequesters: 100);
+
+        var finished = Requested(query).Where(o => o.FinishedAt is not null).ToList();
+        AssertDistribution(finished.Select(o => o.QueueWaitMs), all.Waits.QueueWait, exact: true);
+        AssertDistribution(finished.Select(o => o.LockWaitMs), all.Waits.LockWait, exact: true);
+        AssertStep(finished.Select(o => o.PullMs), all.Steps.Pull, exact: true);
+        AssertStep(finished.Select(o => o.PushMs), all.Steps.Push, exact: true);
+        foreach (var requester in all.Requesters)
+        {
+            var own = finished.Where(o => o.RequestedBy == requester.RequestedBy).ToList();
+            AssertClose(HistoryRows.PercentileCont(own.Select(o => o.QueueWaitMs), 0.95), requester.QueueWaitP95Ms, exact: true);
+        }
+    }
+
+    /// <summary>
+    /// Ranges whose ends fall inside minutes, hours and days, so that each figure is put together from
+    /// day, hour and minute rollups and raw rows at both ends: everything but percentiles and maxima
+    /// equals the exact answer over the raw rows.
+    /// </summary>
+    [Theory]
+    [InlineData(null, 0, 360, null)]
+    [InlineData(null, -17.25, 371.5, 7)]
+    [InlineData("kb-a", 3.5, 300.1, 13)]
+    [InlineData("kb-edge", -29, 389, null)]
+    public async Task Rollups_give_the_counts_throughput_queue_and_requesters_of_the_raw_rows(string? kbId, double fromMinutes, double toMinutes, int? bucketMinutes)
+    {
+        var query = new AnalyticsQuery(kbId, T0.AddMinutes(fromMinutes), T0.AddMinutes(toMinutes), bucketMinutes is { } b ? TimeSpan.FromMinutes(b) : null);
+        await AssertRolledEqualsExactAsync(_analytics, query);
+    }
+
+    /// <summary>
+    /// A range whose last part the builder has not sealed yet (operations of the last minutes and
+    /// the next ones): the rollups answer up to the sealed end, the raw rows after it.
+    /// </summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("kb-a")]
+    public async Task A_range_past_the_sealed_end_reads_its_tail_from_the_raw_rows(string? kbId)
+    {
+        await using var database = await CreateDatabaseAsync();
+        var sealedTo = RollupGrains.Floor(DateTimeOffset.UtcNow, RollupGrains.Minute);
+        var random = new Random(16);
+        await SaveAsync(database, Enumerable.Range(0, 200)
+            .Select(_ => Seed.Operation(random, sealedTo.AddMinutes(-40).AddMilliseconds(random.Next(70 * 60 * 1000)))).ToList());
+        var analytics = new OperationAnalytics(database.Factory());
+        var query = new AnalyticsQuery(kbId, sealedTo.AddMinutes(-45).AddSeconds(-7), sealedTo.AddMinutes(12), TimeSpan.FromMinutes(5));
+
+        await using (var db = database.CreateContext())
+        {
+            var sealedUntil = await db.Database.SqlQueryRaw<DateTime>("SELECT sealed_until AS \"Value\" FROM rollup_state").SingleAsync();
+            Assert.InRange(new DateTimeOffset(DateTime.SpecifyKind(sealedUntil, DateTimeKind.Utc)), query.Since.AddMinutes(1), query.Until.AddMinutes(-5));
+        }
+
+        await AssertRolledEqualsExactAsync(analytics, query);
+    }
+
+    private static async Task AssertRolledEqualsExactAsync(OperationAnalytics analytics, AnalyticsQuery query)
+    {
+        var rolled = await analytics.GetAllAsync(query, topRequesters: 100);
+        var exact = await analytics.GetAllAsync(query with { Exact = true }, topRequesters: 100);
+
+        Assert.Equal(exact.Statuses, rolled.Statuses);
+        Assert.Equal((exact.Waits.QueueWait.Samples, exact.Waits.LockWait.Samples), (rolled.Waits.QueueWait.Samples, rolled.Waits.LockWait.Samples));
+        AssertClose(exact.Waits.QueueWait.P95Ms, rolled.Waits.QueueWait.P95Ms);
+        AssertClose(exact.Waits.LockWait.MaxMs, rolled.Waits.LockWait.MaxMs);
+        Assert.Equal(exact.Steps.Commit.Samples, rolled.Steps.Commit.Samples);
+        AssertClose(exact.Steps.Commit.P50Ms, rolled.Steps.Commit.P50Ms);
+        Assert.Equal(exact.Throughput, rolled.Throughput);
+        Assert.Equal(exact.WaitsOverTime.Select(b => (b.Start, b.End, b.QueueWaitSamples, b.LockWaitSamples)),
+            rolled.WaitsOverTime.Select(b => (b.Start, b.End, b.QueueWaitSamples, b.LockWaitSamples)));
+        foreach (var (want, got) in exact.WaitsOverTime.Zip(rolled.WaitsOverTime))
+        {
+            AssertClose(want.QueueWaitP95Ms, got.QueueWaitP95Ms);
+            AssertClose(want.LockWaitP50Ms, got.LockWaitP50Ms);
+        }
+
+        Assert.Equal((exact.Queue.PeakDepth, exact.Queue.PeakAt), (rolled.Queue.PeakDepth, rolled.Queue.PeakAt));
+        Assert.Equal(exact.Queue.MeanDepth, rolled.Queue.MeanDepth, 1e-9);
+        Assert.Equal(exact.Requesters.Select(r => (r.RequestedBy, r.Operations)), rolled.Requesters.Select(r => (r.RequestedBy, r.Operations)));
+        foreach (var (want, got) in exact.Requesters.Zip(rolled.Requesters))
+        {
+            AssertClose(want.QueueWaitP50Ms, got.QueueWaitP50Ms);
+            AssertClose(want.QueueWaitP95Ms, got.QueueWaitP95Ms);
+            AssertClose(want.LockWaitP50Ms, got.LockWaitP50Ms);
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(InvalidQueries))]
     public async Task An_invalid_query_is_refused_with_a_message_saying_what_is_wrong(AnalyticsQuery query, string message)
     {
@@ -506,25 +604,30 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
         return new QueueContention(peak, peak == 0 ? null : instants[depths.IndexOf(peak)], integralSeconds / (until - since).TotalSeconds);
     }
 
-    private static void AssertDistribution(IEnumerable<double?> values, WaitDistribution actual)
+    private static void AssertDistribution(IEnumerable<double?> values, WaitDistribution actual, bool exact = false)
     {
         var list = values.ToList();
         Assert.Equal(list.Count(v => v is not null), actual.Samples);
-        AssertClose(HistoryRows.PercentileCont(list, 0.5), actual.P50Ms);
-        AssertClose(HistoryRows.PercentileCont(list, 0.95), actual.P95Ms);
-        AssertClose(HistoryRows.PercentileCont(list, 0.99), actual.P99Ms);
-        AssertClose(list.Max(), actual.MaxMs);
+        AssertClose(HistoryRows.PercentileCont(list, 0.5), actual.P50Ms, exact);
+        AssertClose(HistoryRows.PercentileCont(list, 0.95), actual.P95Ms, exact);
+        AssertClose(HistoryRows.PercentileCont(list, 0.99), actual.P99Ms, exact);
+        AssertClose(list.Max(), actual.MaxMs, exact);
     }
 
-    private static void AssertStep(IEnumerable<double?> values, StepDistribution actual)
+    private static void AssertStep(IEnumerable<double?> values, StepDistribution actual, bool exact = false)
     {
         var ran = values.Where(v => v > 0).ToList();
         Assert.Equal(ran.Count, actual.Samples);
-        AssertClose(HistoryRows.PercentileCont(ran, 0.5), actual.P50Ms);
-        AssertClose(HistoryRows.PercentileCont(ran, 0.95), actual.P95Ms);
+        AssertClose(HistoryRows.PercentileCont(ran, 0.5), actual.P50Ms, exact);
+        AssertClose(HistoryRows.PercentileCont(ran, 0.95), actual.P95Ms, exact);
     }
 
-    private static void AssertClose(double? expected, double? actual)
+    /// <summary>
+    /// Percentiles and maxima come from the rollups' histograms, within <see cref="LogHistogram.RelativeError"/> by
+    /// design (values up to <see cref="LogHistogram.MinValueMs"/> count as 0); <paramref name="exact"/>: a query
+    /// with <see cref="AnalyticsQuery.Exact"/>, equal to percentile_cont.
+    /// </summary>
+    private static void AssertClose(double? expected, double? actual, bool exact = false)
     {
         if (expected is null || actual is null)
         {
@@ -532,7 +635,10 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
             return;
         }
 
-        Assert.Equal(expected.Value, actual.Value, Math.Max(1e-9, Math.Abs(expected.Value) * 1e-12));
+        var tolerance = exact
+            ? Math.Max(1e-9, Math.Abs(expected.Value) * 1e-12)
+            : Math.Max(LogHistogram.MinValueMs, Math.Abs(expected.Value) * LogHistogram.RelativeError * (1 + 1e-9));
+        Assert.Equal(expected.Value, actual.Value, tolerance);
     }
 
     /// <summary>
@@ -552,12 +658,15 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
 
     private Task SaveAsync(IEnumerable<OperationRecord> operations) => SaveAsync(_database, operations);
 
+    /// <summary>Saves the rows, then lets the rollup builder catch up (grace 0: every past minute is sealed), as a running system would have.</summary>
     private static async Task SaveAsync(TestDatabase database, IEnumerable<OperationRecord> operations)
     {
         await using var db = database.CreateContext();
         db.Operations.AddRange(operations);
         await db.SaveChangesAsync();
         await db.Database.ExecuteSqlRawAsync("ANALYZE operations");
+        var builder = new RollupBuilder(database.Factory(), Options.Create(new RollupBuilderOptions { GraceSeconds = 0, BatchHours = 24 * 400 }), NullLogger<RollupBuilder>.Instance);
+        await builder.CatchUpAsync();
     }
 
     /// <summary>
@@ -648,6 +757,9 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
 
             return row;
         }
+
+        /// <summary>One operation requested at <paramref name="requested"/>, of any status, waiting up to a minute.</summary>
+        public static OperationRecord Operation(Random random, DateTimeOffset requested) => Random(random, requested, maxWaitMs: 60_000);
 
         private static OperationRecord Random(Random random, DateTimeOffset requested, int maxWaitMs, string? kbId = null, string? requestedBy = null)
         {

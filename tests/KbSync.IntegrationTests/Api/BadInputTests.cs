@@ -33,6 +33,7 @@ public sealed partial class BadInputTests(RabbitMqService rabbit, PostgresServic
         ["limit"] = "abc",
         ["cursor"] = "not-a-cursor",
         ["bucket"] = "soon",
+        ["exact"] = "maybe",
         ["returnUrl"] = "https://evil.example/",
     };
 

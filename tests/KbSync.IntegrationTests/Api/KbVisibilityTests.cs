@@ -58,6 +58,7 @@ public sealed class KbVisibilityTests(RabbitMqService rabbit, PostgresService po
         }
 
         _api = await _sandbox.StartApiAsync();
+        await HistoryRows.WaitForRollupsAsync(_sandbox.Database); // every answer from the rollups, the same whenever it is asked
     }
 
     public async Task DisposeAsync() => await _sandbox.DisposeAsync();

@@ -1,5 +1,6 @@
 using KbSync.Contracts;
 using KbSync.Persistence.Entities;
+using Npgsql;
 
 namespace KbSync.IntegrationTests.Fixtures;
 
@@ -74,5 +75,30 @@ public static class HistoryRows
         await using var db = database.CreateContext();
         db.Operations.AddRange(rows);
         await db.SaveChangesAsync();
+    }
+
+    /// <summary>
+    /// Waits until a running rollup builder (a worker's or the API's) holds every finished row written so
+    /// far: rows written into minutes it has already sealed are logged and applied by its next round, and
+    /// statistics show them only then (README: "Changes logged but not yet applied show in the next few seconds").
+    /// </summary>
+    public static async Task WaitForRollupsAsync(TestDatabase database, TimeSpan? timeout = null)
+    {
+        var deadline = DateTimeOffset.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        await using var connection = new NpgsqlConnection(database.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("""
+            SELECT NOT EXISTS (SELECT 1 FROM rollup_changes)
+               AND (SELECT sealed_until FROM rollup_state) > coalesce((SELECT max(finished_at) FROM operations WHERE status IN ('succeeded', 'duplicate', 'failed', 'timed_out')), '-infinity')
+            """, connection);
+        while (!(bool)(await command.ExecuteScalarAsync())!)
+        {
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                throw new TimeoutException("The rollup builder did not take in the history written within the timeout.");
+            }
+
+            await Task.Delay(200);
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
+using KbSync.Persistence.Analytics.Rollups;
 using KbSync.Persistence.Entities;
 using Microsoft.EntityFrameworkCore;
 
@@ -48,12 +49,19 @@ public sealed class StatsAndPruneCliTests(RabbitMqService rabbit, PostgresServic
         Assert.Equal(1, stats.GetProperty("statuses").GetProperty("failed").GetInt64());
         var queueWait = stats.GetProperty("waits").GetProperty("queueWait");
         Assert.Equal(11, queueWait.GetProperty("samples").GetInt64());
+        // from the rollups: within their stated relative error by design; --exact: percentile_cont over the raw rows
         var waits = finished.Select(r => r.QueueWaitMs).Append(1000).ToList();
-        Assert.Equal(HistoryRows.PercentileCont(waits, 0.5)!.Value, queueWait.GetProperty("p50Ms").GetDouble(), 6);
-        Assert.Equal(HistoryRows.PercentileCont(waits, 0.95)!.Value, queueWait.GetProperty("p95Ms").GetDouble(), 6);
-        Assert.Equal(1000, queueWait.GetProperty("maxMs").GetDouble());
+        var error = LogHistogram.RelativeError;
+        Assert.Equal(HistoryRows.PercentileCont(waits, 0.5)!.Value, queueWait.GetProperty("p50Ms").GetDouble(), HistoryRows.PercentileCont(waits, 0.5)!.Value * error);
+        Assert.Equal(HistoryRows.PercentileCont(waits, 0.95)!.Value, queueWait.GetProperty("p95Ms").GetDouble(), HistoryRows.PercentileCont(waits, 0.95)!.Value * error);
+        Assert.Equal(1000, queueWait.GetProperty("maxMs").GetDouble(), 1000 * error);
+        var exact = JsonDocument.Parse((await Kbsync(null, "stats", "--kb", "stats-kb", "--since", "2h", "--json", "--exact")).Output).RootElement
+            .GetProperty("waits").GetProperty("queueWait");
+        Assert.Equal(HistoryRows.PercentileCont(waits, 0.5)!.Value, exact.GetProperty("p50Ms").GetDouble(), 6);
+        Assert.Equal(HistoryRows.PercentileCont(waits, 0.95)!.Value, exact.GetProperty("p95Ms").GetDouble(), 6);
+        Assert.Equal(1000, exact.GetProperty("maxMs").GetDouble());
 
-        var table = await Kbsync(null, "stats", "--kb", "stats-kb", "--since", "2h");
+        var table = await Kbsync(null, "stats", "--kb", "stats-kb", "--since", "2h", "--exact"); // p50 exactly 60.0 ms
         Assert.True(table.ExitCode == 0, table.ToString());
         Assert.Contains("stats-kb", table.Output);
         Assert.Contains("10 succeeded, 0 duplicate, 1 failed", table.Output);

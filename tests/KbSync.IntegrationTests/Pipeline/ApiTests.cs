@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using KbSync.Contracts;
 using KbSync.IntegrationTests.Fixtures;
+using KbSync.Persistence.Analytics.Rollups;
 
 namespace KbSync.IntegrationTests.Pipeline;
 
@@ -103,17 +104,26 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
         Assert.Equal("01:00:00", stats.GetProperty("bucket").GetString());
         Assert.Equal(3, stats.GetProperty("statuses").GetProperty("total").GetInt64());
         Assert.Equal(1, stats.GetProperty("statuses").GetProperty("failed").GetInt64());
+        // percentiles from the rollups: within their stated relative error by design
+        var error = LogHistogram.RelativeError;
         var queueWait = stats.GetProperty("waits").GetProperty("queueWait");
-        Assert.Equal(200.0, queueWait.GetProperty("p50Ms").GetDouble(), 1e-9);
-        Assert.Equal(380.0, queueWait.GetProperty("p95Ms").GetDouble(), 1e-9);
-        Assert.Equal(905.0, stats.GetProperty("waits").GetProperty("lockWait").GetProperty("p95Ms").GetDouble(), 1e-9);
+        Assert.Equal(200.0, queueWait.GetProperty("p50Ms").GetDouble(), 200.0 * error);
+        Assert.Equal(380.0, queueWait.GetProperty("p95Ms").GetDouble(), 380.0 * error);
+        Assert.Equal(905.0, stats.GetProperty("waits").GetProperty("lockWait").GetProperty("p95Ms").GetDouble(), 905.0 * error);
         Assert.Equal(6, stats.GetProperty("throughput").GetArrayLength());
         var overTime = stats.GetProperty("waitsOverTime").EnumerateArray().ToList();
         Assert.Equal(6, overTime.Count);
-        Assert.Equal(150.0, overTime[0].GetProperty("queueWaitP50Ms").GetDouble(), 1e-9);
+        Assert.Equal(150.0, overTime[0].GetProperty("queueWaitP50Ms").GetDouble(), 150.0 * error);
         Assert.Equal(JsonValueKind.Null, overTime[1].GetProperty("queueWaitP50Ms").ValueKind);
-        Assert.Equal(400.0, overTime[2].GetProperty("queueWaitP95Ms").GetDouble(), 1e-9);
+        Assert.Equal(400.0, overTime[2].GetProperty("queueWaitP95Ms").GetDouble(), 400.0 * error);
         Assert.Equal(2, overTime[0].GetProperty("queueWaitSamples").GetInt64());
+
+        // exact=true: percentile_cont over the raw rows
+        var exact = await _api.Http.GetFromJsonAsync<JsonElement>("/kbs/stats-kb/stats?since=2030-03-01T00:00:00Z&until=2030-03-01T06:00:00Z&bucket=1h&exact=true");
+        Assert.Equal(200.0, exact.GetProperty("waits").GetProperty("queueWait").GetProperty("p50Ms").GetDouble(), 1e-9);
+        Assert.Equal(380.0, exact.GetProperty("waits").GetProperty("queueWait").GetProperty("p95Ms").GetDouble(), 1e-9);
+        Assert.Equal(905.0, exact.GetProperty("waits").GetProperty("lockWait").GetProperty("p95Ms").GetDouble(), 1e-9);
+        Assert.Equal(400.0, exact.GetProperty("waitsOverTime")[2].GetProperty("queueWaitP95Ms").GetDouble(), 1e-9);
     }
 
     [Fact]
@@ -130,7 +140,7 @@ public sealed class ApiTests(RabbitMqService rabbit, PostgresService postgres) :
         Assert.Equal(48, recent.GetProperty("waitsOverTime").GetArrayLength());
         Assert.Equal(JsonValueKind.Null, all.GetProperty("kbId").ValueKind);
         Assert.Equal(4, all.GetProperty("statuses").GetProperty("total").GetInt64());
-        Assert.Equal(9000.0, all.GetProperty("waits").GetProperty("queueWait").GetProperty("maxMs").GetDouble(), 1e-9);
+        Assert.Equal(9000.0, all.GetProperty("waits").GetProperty("queueWait").GetProperty("maxMs").GetDouble(), 9000.0 * LogHistogram.RelativeError); // from the rollups, within 1 % by design
         Assert.Equal(48, all.GetProperty("throughput").GetArrayLength());
     }
 
