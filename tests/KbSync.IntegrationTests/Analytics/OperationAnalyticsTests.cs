@@ -468,14 +468,19 @@ public sealed class OperationAnalyticsTests(PostgresService postgres) : IAsyncLi
 
     /// <summary>
     /// Ranges whose ends fall inside minutes, hours and days, so that each figure is put together from
-    /// day, hour and minute rollups and raw rows at both ends: everything but percentiles and maxima
-    /// equals the exact answer over the raw rows.
+    /// day, hour and minute rollups and raw rows at both ends (and, with buckets of an hour or more, hours
+    /// less their smaller side): everything but percentiles and maxima equals the exact answer over the raw rows.
     /// </summary>
     [Theory]
     [InlineData(null, 0, 360, null)]
     [InlineData(null, -17.25, 371.5, 7)]
     [InlineData("kb-a", 3.5, 300.1, 13)]
     [InlineData("kb-edge", -29, 389, null)]
+    [InlineData(null, -17.25, 371.5, 60)] // buckets of an hour or more: a boundary's hour is read as its smaller side and the hour minus it
+    [InlineData("kb-a", 3.5, 300.1, 90)]
+    [InlineData(null, -41.5, 389, 75)] // the last bucket shares its hour with the range's end: that hour is read as it is
+    [InlineData(null, -2622.5, 1873, 1440)] // day buckets: a boundary's day is read as its smaller side (its hours, and its part of the boundary's hour) and the day minus it
+    [InlineData("kb-a", -1922.25, 1800.5, 1440)]
     public async Task Rollups_give_the_counts_throughput_queue_and_requesters_of_the_raw_rows(string? kbId, double fromMinutes, double toMinutes, int? bucketMinutes)
     {
         var query = new AnalyticsQuery(kbId, T0.AddMinutes(fromMinutes), T0.AddMinutes(toMinutes), bucketMinutes is { } b ? TimeSpan.FromMinutes(b) : null);

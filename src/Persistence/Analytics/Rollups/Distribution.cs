@@ -14,23 +14,49 @@ internal sealed class Distribution
 
     public long Count => (_histogram?.Count ?? 0) + _raw.Count;
 
-    public void Add(double? valueMs)
+    /// <summary>Adds a raw value, or with <paramref name="sign"/> -1 takes one away (binned: it was in a merged histogram).</summary>
+    public void Add(double? valueMs, int sign = 1)
     {
-        if (valueMs is { } value)
+        if (valueMs is not { } value)
+        {
+            return;
+        }
+
+        if (sign > 0)
         {
             _raw.Add(value);
         }
+        else
+        {
+            (_histogram ??= new LogHistogram()).Add(value, -1);
+        }
     }
 
-    public void Merge(StoredHistogram stored)
+    /// <summary>Adds a rollup's histogram, or with <paramref name="sign"/> -1 takes it away.</summary>
+    public void Merge(StoredHistogram stored, int sign = 1)
     {
-        if (stored.Counts is null)
+        if (stored.IsEmpty)
         {
             return;
         }
 
         _histogram ??= new LogHistogram();
-        stored.AddTo(_histogram);
+        stored.AddTo(_histogram, sign);
+    }
+
+    /// <summary>Whether taking parts away left a bin below zero (parts that did not come from one snapshot's rollups).</summary>
+    public bool HasNegativeCounts
+    {
+        get
+        {
+            if (_histogram is null)
+            {
+                return false;
+            }
+
+            Fold();
+            return _histogram.HasNegativeBins;
+        }
     }
 
     public double? Percentile(double p)

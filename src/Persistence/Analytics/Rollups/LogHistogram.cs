@@ -123,6 +123,23 @@ public sealed class LogHistogram
         }
     }
 
+    /// <summary>Whether any bin holds less than nothing (more taken away than added).</summary>
+    public bool HasNegativeBins
+    {
+        get
+        {
+            for (var bin = _low; _counts is not null && bin <= _high; bin++)
+            {
+                if (_counts[bin] < 0)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
     /// <summary>Count per non-empty bin, lowest bin first.</summary>
     public IEnumerable<(int Bin, long Count)> Bins()
     {

@@ -1,13 +1,45 @@
+using System.Buffers.Binary;
 using KbSync.Contracts;
 using Npgsql;
 using NpgsqlTypes;
 
 namespace KbSync.Persistence.Analytics.Rollups;
 
-/// <summary>A histogram as PostgreSQL keeps it: the count of bin <see cref="Lower"/> + i at [i].</summary>
-internal readonly record struct StoredHistogram(int Lower, int?[]? Counts)
+/// <summary>
+/// A histogram as PostgreSQL keeps it (an <c>int[]</c> whose subscripts are the bins), read in the
+/// array's binary form (<c>array_send</c>): one dimension, its size and lower bound, then each element
+/// as a length (-1: NULL, an empty bin) and a 32-bit count, all big-endian. Read as bytes and walked
+/// here, not as an <c>int?[]</c>: a minute's histogram holds a few counts among hundreds of empty bins,
+/// and the per-bucket figures read thousands of them.
+/// </summary>
+internal readonly record struct StoredHistogram(byte[]? Sent)
 {
-    public void AddTo(LogHistogram histogram, int sign = 1) => histogram.Merge(Lower, Counts, sign);
+    public bool IsEmpty => Sent is null;
+
+    public void AddTo(LogHistogram histogram, int sign = 1)
+    {
+        if (Sent is not { } bytes || BinaryPrimitives.ReadInt32BigEndian(bytes) == 0)
+        {
+            return; // NULL, or an empty array (no dimension)
+        }
+
+        var span = bytes.AsSpan();
+        var size = BinaryPrimitives.ReadInt32BigEndian(span[12..]);
+        var bin = BinaryPrimitives.ReadInt32BigEndian(span[16..]);
+        var at = 20;
+        for (var i = 0; i < size; i++, bin++)
+        {
+            var length = BinaryPrimitives.ReadInt32BigEndian(span[at..]);
+            at += 4;
+            if (length < 0)
+            {
+                continue;
+            }
+
+            histogram.AddToBin(bin, sign * (long)BinaryPrimitives.ReadInt32BigEndian(span[at..]));
+            at += length;
+        }
+    }
 }
 
 /// <summary>One bucket of <c>operation_rollups</c> (summed over the KBs asked), as the statements below read it.</summary>
@@ -79,9 +111,9 @@ internal static class RollupReads
                    r.finished_succeeded, r.finished_duplicate, r.finished_failed, r.finished_timed_out,
                    r.succeeded, r.duplicate, r.failed, r.timed_out, r.agent_tasks, r.arrival_offset_ms, r.exit_offset_ms,
                    r.queue_wait_sum_ms, r.lock_wait_sum_ms, r.pull_sum_ms, r.process_sum_ms, r.commit_sum_ms, r.push_sum_ms,
-                   array_lower(r.queue_wait_bins, 1), r.queue_wait_bins, array_lower(r.lock_wait_bins, 1), r.lock_wait_bins,
-                   array_lower(r.pull_bins, 1), r.pull_bins, array_lower(r.process_bins, 1), r.process_bins,
-                   array_lower(r.commit_bins, 1), r.commit_bins, array_lower(r.push_bins, 1), r.push_bins
+                   array_send(r.queue_wait_bins), array_send(r.lock_wait_bins),
+                   array_send(r.pull_bins), array_send(r.process_bins),
+                   array_send(r.commit_bins), array_send(r.push_bins)
             FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
             CROSS JOIN LATERAL (
                 SELECT * FROM operation_rollups r
@@ -117,11 +149,11 @@ internal static class RollupReads
                 CommitSumMs = Double(reader, 20),
                 PushSumMs = Double(reader, 21),
                 QueueWait = Histogram(reader, 22),
-                LockWait = Histogram(reader, 24),
-                Pull = Histogram(reader, 26),
-                Process = Histogram(reader, 28),
-                Commit = Histogram(reader, 30),
-                Push = Histogram(reader, 32),
+                LockWait = Histogram(reader, 23),
+                Pull = Histogram(reader, 24),
+                Process = Histogram(reader, 25),
+                Commit = Histogram(reader, 26),
+                Push = Histogram(reader, 27),
             });
         }
 
@@ -134,7 +166,7 @@ internal static class RollupReads
         var rows = new List<RollupRow>();
         await using var command = session.Command("""
             SELECT p.tag, r.finished_succeeded, r.finished_duplicate, r.finished_failed, r.finished_timed_out,
-                   array_lower(r.queue_wait_bins, 1), r.queue_wait_bins, array_lower(r.lock_wait_bins, 1), r.lock_wait_bins
+                   array_send(r.queue_wait_bins), array_send(r.lock_wait_bins)
             FROM unnest(@tags, @grains, @froms, @tos) AS p(tag, grain_seconds, range_from, range_to)
             CROSS JOIN LATERAL (
                 SELECT r.finished_succeeded, r.finished_duplicate, r.finished_failed, r.finished_timed_out, r.queue_wait_bins, r.lock_wait_bins
@@ -154,7 +186,7 @@ internal static class RollupReads
                 FinishedFailed = reader.GetInt32(3),
                 FinishedTimedOut = reader.GetInt32(4),
                 QueueWait = Histogram(reader, 5),
-                LockWait = Histogram(reader, 7),
+                LockWait = Histogram(reader, 6),
             });
         }
 
@@ -304,7 +336,7 @@ internal static class RollupReads
     {
         var rows = new List<(string, StoredHistogram, StoredHistogram)>();
         await using var command = session.Command("""
-            SELECT w.requested_by, array_lower(w.queue_wait_bins, 1), w.queue_wait_bins, array_lower(w.lock_wait_bins, 1), w.lock_wait_bins
+            SELECT w.requested_by, array_send(w.queue_wait_bins), array_send(w.lock_wait_bins)
             FROM unnest(@grains, @froms, @tos) AS p(grain_seconds, range_from, range_to)
             CROSS JOIN unnest(@names) AS n(requested_by)
             CROSS JOIN LATERAL (
@@ -318,7 +350,7 @@ internal static class RollupReads
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            rows.Add((reader.GetString(0), Histogram(reader, 1), Histogram(reader, 3)));
+            rows.Add((reader.GetString(0), Histogram(reader, 1), Histogram(reader, 2)));
         }
 
         return rows;
@@ -419,10 +451,8 @@ internal static class RollupReads
     private static NpgsqlParameter<DateTime> Time(string name, DateTimeOffset time) =>
         new(name, NpgsqlDbType.TimestampTz) { TypedValue = time.UtcDateTime };
 
-    private static StoredHistogram Histogram(NpgsqlDataReader reader, int lowerOrdinal) =>
-        reader.IsDBNull(lowerOrdinal + 1) || reader.IsDBNull(lowerOrdinal)
-            ? default
-            : new StoredHistogram(reader.GetInt32(lowerOrdinal), reader.GetFieldValue<int?[]>(lowerOrdinal + 1));
+    private static StoredHistogram Histogram(NpgsqlDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? default : new StoredHistogram(reader.GetFieldValue<byte[]>(ordinal));
 
     private static long Int(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? 0 : reader.GetInt32(ordinal);
 

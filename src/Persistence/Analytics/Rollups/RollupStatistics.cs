@@ -91,23 +91,39 @@ internal sealed class RollupStatistics(RollupSession session)
         return (statuses, waits, steps);
     }
 
-    /// <summary>Throughput (by <c>finished_at</c>) and waits over time (by <c>requested_at</c>) in every bucket of the window.</summary>
+    /// <summary>
+    /// Throughput (by <c>finished_at</c>) and waits over time (by <c>requested_at</c>) in every bucket of the window.
+    /// Buckets start at <c>since</c>, so most boundaries fall inside an hour; the two sides of such an hour
+    /// belong to two buckets. With buckets of an hour or more, only the smaller side is read (its minutes
+    /// and raw rows) and the other is the hour's row minus it: histograms and counts subtract exactly. Half
+    /// the rows at most, a quarter on average. Where that gives a negative count (a change logged in those
+    /// minutes and not applied yet, so the hour and its minutes disagree for a moment) every side is read
+    /// as it is instead.
+    /// </summary>
     public async Task<(IReadOnlyList<ThroughputBucket> Throughput, IReadOnlyList<WaitBucket> Waits)> ReadPerBucketAsync(CancellationToken cancellationToken)
     {
+        var split = await ReadPerBucketAsync(splitHours: Window.Bucket >= TimeSpan.FromHours(1), cancellationToken);
+        return split ?? (await ReadPerBucketAsync(splitHours: false, cancellationToken))!.Value;
+    }
+
+    /// <summary>null: a bucket came out negative (only with <paramref name="splitHours"/>).</summary>
+    private async Task<(IReadOnlyList<ThroughputBucket> Throughput, IReadOnlyList<WaitBucket> Waits)?> ReadPerBucketAsync(bool splitHours, CancellationToken cancellationToken)
+    {
         var window = Window;
+        var parts = PerBucketParts(splitHours);
         var tagged = new List<(int Tag, RollupPiece Piece)>();
         var rawRanges = new List<(int Tag, DateTimeOffset From, DateTimeOffset To)>();
-        for (var i = 0; i < window.BucketCount; i++)
+        foreach (var (part, tag) in parts.Select((p, i) => (p, i)))
         {
-            foreach (var piece in Cover(window.BucketStart(i), window.BucketEnd(i), Grains))
+            foreach (var piece in part.Pieces)
             {
                 if (piece.IsRaw)
                 {
-                    rawRanges.Add((i, piece.Start, piece.End));
+                    rawRanges.Add((tag, piece.Start, piece.End));
                 }
                 else
                 {
-                    tagged.Add((i, piece));
+                    tagged.Add((tag, piece));
                 }
             }
         }
@@ -120,25 +136,34 @@ internal sealed class RollupStatistics(RollupSession session)
         var locks = Enumerable.Range(0, window.BucketCount).Select(_ => new Distribution()).ToArray();
         foreach (var row in rows)
         {
-            counts[row.Tag, 0] += row.FinishedSucceeded;
-            counts[row.Tag, 1] += row.FinishedDuplicate;
-            counts[row.Tag, 2] += row.FinishedFailed;
-            counts[row.Tag, 3] += row.FinishedTimedOut;
-            queue[row.Tag].Merge(row.QueueWait);
-            locks[row.Tag].Merge(row.LockWait);
+            foreach (var (bucket, sign) in parts[row.Tag].Targets)
+            {
+                counts[bucket, 0] += sign * row.FinishedSucceeded;
+                counts[bucket, 1] += sign * row.FinishedDuplicate;
+                counts[bucket, 2] += sign * row.FinishedFailed;
+                counts[bucket, 3] += sign * row.FinishedTimedOut;
+                queue[bucket].Merge(row.QueueWait, sign);
+                locks[bucket].Merge(row.LockWait, sign);
+            }
         }
 
         foreach (var operation in raw.Where(o => o.IsFinal))
         {
             if (operation.FinishedAt is { } finished && RawBucket(rawRanges, finished) is { } f)
             {
-                counts[f, Outcome(operation.Status)]++;
+                foreach (var (bucket, sign) in parts[f].Targets)
+                {
+                    counts[bucket, Outcome(operation.Status)] += sign;
+                }
             }
 
             if (operation.HasFinished && RawBucket(rawRanges, operation.RequestedAt) is { } r)
             {
-                queue[r].Add(operation.QueueWaitMs);
-                locks[r].Add(operation.LockWaitMs);
+                foreach (var (bucket, sign) in parts[r].Targets)
+                {
+                    queue[bucket].Add(operation.QueueWaitMs, sign);
+                    locks[bucket].Add(operation.LockWaitMs, sign);
+                }
             }
         }
 
@@ -147,6 +172,11 @@ internal sealed class RollupStatistics(RollupSession session)
         for (var i = 0; i < window.BucketCount; i++)
         {
             var (s, d, f, t) = (counts[i, 0], counts[i, 1], counts[i, 2], counts[i, 3]);
+            if (s < 0 || d < 0 || f < 0 || t < 0 || queue[i].HasNegativeCounts || locks[i].HasNegativeCounts)
+            {
+                return null;
+            }
+
             throughput.Add(new ThroughputBucket(window.BucketStart(i), window.BucketEnd(i), s + d + f + t, s, d, f, t));
             waits.Add(new WaitBucket(window.BucketStart(i), window.BucketEnd(i),
                 queue[i].Count, queue[i].Percentile(0.5), queue[i].Percentile(0.95),
@@ -154,6 +184,105 @@ internal sealed class RollupStatistics(RollupSession session)
         }
 
         return (throughput, waits);
+    }
+
+    /// <summary>
+    /// What the per-bucket figures read: parts of the range, each the rollup pieces and raw ranges of one
+    /// interval, added to (sign 1) or taken from (sign -1) the buckets it names. Without
+    /// <paramref name="splitHours"/>, each bucket is one part. With it, a boundary inside a sealed day (or
+    /// hour) that holds no other boundary splits that day (hour) in two sides, one per bucket (a side
+    /// outside the range belongs to none): the smaller side is read and added to its bucket and taken
+    /// from the other's, and the day's (hour's) row is added to the other's. A side is read as its whole
+    /// hours and, at the boundary, its part of the boundary's hour, itself split the same way; the rest
+    /// of each bucket is one part.
+    /// </summary>
+    private List<PerBucketPart> PerBucketParts(bool splitHours)
+    {
+        var window = Window;
+        var parts = new List<PerBucketPart>();
+        void Add(DateTimeOffset from, DateTimeOffset to, IEnumerable<(int Bucket, int Sign)> targets)
+        {
+            var into = targets.Where(t => t.Bucket >= 0).ToArray();
+            if (from < to && into.Length > 0)
+            {
+                parts.Add(new PerBucketPart(Cover(from, to, Grains), into));
+            }
+        }
+
+        void AddRow(int grain, DateTimeOffset start, IEnumerable<(int Bucket, int Sign)> targets)
+        {
+            var into = targets.Where(t => t.Bucket >= 0).ToArray();
+            if (into.Length > 0)
+            {
+                parts.Add(new PerBucketPart([new RollupPiece(grain, start, start.AddSeconds(grain))], into));
+            }
+        }
+
+        static IEnumerable<(int Bucket, int Sign)> Negated(IEnumerable<(int Bucket, int Sign)> targets) => targets.Select(t => (t.Bucket, -t.Sign));
+
+        // the side of t (left: before it) inside t's bucket of the grain: read as it is when it is the smaller side, else as the row minus the other side
+        void Side(int grain, DateTimeOffset t, bool left, IEnumerable<(int Bucket, int Sign)> targets)
+        {
+            var (start, end) = (RollupGrains.Floor(t, grain), RollupGrains.Ceiling(t, grain));
+            if (left != (t - start <= end - t))
+            {
+                AddRow(grain, start, targets);
+                Side(grain, t, !left, Negated(targets).ToList());
+                return;
+            }
+
+            if (grain == RollupGrains.Hour)
+            {
+                Add(left ? start : t, left ? t : end, targets);
+                return;
+            }
+
+            // a day's side: its whole hours, then its part of t's hour
+            Add(left ? start : RollupGrains.Ceiling(t, RollupGrains.Hour), left ? RollupGrains.Floor(t, RollupGrains.Hour) : end, targets);
+            if (!RollupGrains.IsAligned(t, RollupGrains.Hour))
+            {
+                Side(RollupGrains.Hour, t, left, targets);
+            }
+        }
+
+        var boundaries = Enumerable.Range(0, window.BucketCount).Select(window.BucketStart).Append(window.Until).ToArray();
+        int SplitGrain(int k)
+        {
+            foreach (var grain in (int[])[RollupGrains.Day, RollupGrains.Hour])
+            {
+                var (start, end) = (RollupGrains.Floor(boundaries[k], grain), RollupGrains.Ceiling(boundaries[k], grain));
+                if (splitHours && start < boundaries[k] && end <= session.SealedUntil && window.Bucket >= TimeSpan.FromSeconds(grain)
+                    && (k == 0 || boundaries[k - 1] <= start) && (k == boundaries.Length - 1 || boundaries[k + 1] >= end))
+                {
+                    return grain;
+                }
+            }
+
+            return 0;
+        }
+
+        var splits = Enumerable.Range(0, boundaries.Length).Select(SplitGrain).ToArray();
+        for (var k = 0; k < boundaries.Length; k++)
+        {
+            if (splits[k] != 0)
+            {
+                var (t, grain) = (boundaries[k], splits[k]);
+                var (before, after) = (k - 1, k < window.BucketCount ? k : -1); // -1: outside the range
+                var leftIsSmaller = t - RollupGrains.Floor(t, grain) <= RollupGrains.Ceiling(t, grain) - t;
+                var (small, other) = leftIsSmaller ? (before, after) : (after, before);
+                AddRow(grain, RollupGrains.Floor(t, grain), [(other, 1)]);
+                Side(grain, t, leftIsSmaller, [(small, 1), (other, -1)]);
+            }
+        }
+
+        for (var i = 0; i < window.BucketCount; i++)
+        {
+            var from = splits[i] != 0 ? RollupGrains.Ceiling(boundaries[i], splits[i]) : boundaries[i];
+            var to = splits[i + 1] != 0 ? RollupGrains.Floor(boundaries[i + 1], splits[i + 1]) : boundaries[i + 1];
+            Add(from, to, [(i, 1)]);
+        }
+
+        return parts;
     }
 
     /// <summary>
@@ -524,3 +653,6 @@ internal sealed class QueueSegment(int grain, DateTimeOffset start, DateTimeOffs
         (After, Upper, Reached, PeakAt, IntegralMs) = (depth, peak, peak, peakAt, integral);
     }
 }
+
+/// <summary>Part of the per-bucket reads: its rollup pieces and raw ranges, and the buckets it is added to (sign 1) or taken from (-1).</summary>
+internal sealed record PerBucketPart(IReadOnlyList<RollupPiece> Pieces, (int Bucket, int Sign)[] Targets);
