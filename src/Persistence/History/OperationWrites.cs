@@ -89,7 +89,17 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
 
     /// <summary>
     /// Shows the step the operations are in. Only a row still running is written, so a step written
-    /// late never overwrites an outcome.
+    /// late never overwrites an outcome; a row another statement holds at this moment (its group
+    /// finishing, the queue tap recording it, a redelivery beginning it) is passed over, not waited for
+    /// (<c>FOR UPDATE SKIP LOCKED</c>), and keeps the step it showed until the next one.
+    /// <para>
+    /// Why: the step writer covers the rows of several groups in one statement and, waiting for rows in
+    /// its own order, closed a cycle with a group's <see cref="FinishAsync"/> or the tap's insert that
+    /// held some of the same rows: PostgreSQL ended one of them (40P01, deadlock detected), in every
+    /// <c>./dev bench scale-out</c> run of 6 December 2026 at least once, mostly the finish; the group
+    /// was then retried after a second's pause and its partition waited (docs/benchmarks.md, scale-out).
+    /// A statement that waits for no row lock cannot be part of a deadlock.
+    /// </para>
     /// </summary>
     public async Task StepAsync(IReadOnlyCollection<Guid> ids, string step, CancellationToken cancellationToken)
     {
@@ -99,7 +109,10 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
         await db.Database.ExecuteSqlAsync(
             $"""
             UPDATE operations AS o SET step = {shown}
-            WHERE o.id = ANY({idArray}) AND o.status = {Running}
+            WHERE o.id IN (
+                SELECT f.id FROM operations AS f
+                WHERE f.id = ANY({idArray}) AND f.status = {Running}
+                FOR UPDATE SKIP LOCKED)
             """, cancellationToken);
     }
 

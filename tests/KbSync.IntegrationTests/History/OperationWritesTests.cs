@@ -40,6 +40,25 @@ public sealed class OperationWritesTests(PostgresService postgres) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_step_passes_over_a_row_another_transaction_holds_instead_of_waiting_for_it()
+    {
+        var held = HistoryRows.Open("writes-kb", "alice", OperationStatus.Running, Now);
+        var free = HistoryRows.Open("writes-kb", "bob", OperationStatus.Running, Now);
+        await HistoryRows.SaveAsync(_database, [held, free]);
+        await using var other = await _database.Factory().CreateDbContextAsync();
+        await using var transaction = await other.Database.BeginTransactionAsync();
+        await other.Database.ExecuteSqlAsync($"SELECT 1 FROM operations WHERE id = {held.Id} FOR UPDATE"); // as a group's finish holds its rows
+
+        // waiting for the held row would be waiting for the other transaction: it does not end before the deadline
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _writes.StepAsync([held.Id, free.Id], OperationSteps.Push, deadline.Token);
+        await transaction.RollbackAsync();
+
+        Assert.Equal(OperationSteps.Push, (await FindAsync(free.Id)).Step);
+        Assert.Null((await FindAsync(held.Id)).Step); // as it was
+    }
+
+    [Fact]
     public async Task The_step_reporter_leaves_each_running_row_at_its_last_step()
     {
         var a = HistoryRows.Open("writes-kb", "alice", OperationStatus.Running, Now);
