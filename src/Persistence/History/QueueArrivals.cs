@@ -49,6 +49,10 @@ public sealed class QueueArrivals(IDbContextFactory<KbSyncDbContext> contexts)
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         if (valid.Count > 0)
         {
+            // the rows that exist already, locked first in id order, as a group's finish locks them
+            // (OperationWrites.FinishAsync): taken in delivery order they closed deadlocks with it
+            await db.Database.ExecuteSqlAsync($"SELECT 1 FROM operations AS l WHERE l.id = ANY({ids}) ORDER BY l.id FOR UPDATE", cancellationToken);
+
             // ORDER BY before the target list: PostgreSQL evaluates nextval after the sort, so numbers follow the delivery order
             await db.Database.ExecuteSqlAsync(
                 $"""
