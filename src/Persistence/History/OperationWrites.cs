@@ -118,7 +118,7 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
 
     /// <summary>
     /// Records each operation's outcome and timings, in one statement. The rows are locked first in id
-    /// order (<c>locked</c>), as the queue tap locks the rows it finds (<see cref="QueueArrivals"/>): the
+    /// order (<c>locked</c>), as the queue tap writes the rows it records (<see cref="QueueArrivals"/>): the
     /// update alone takes them in the order of its join, and with the tap taking them in delivery order
     /// the two closed deadlocks (40P01) in <c>./dev bench scale-out</c>, each costing the group a retry.
     /// </summary>
