@@ -44,7 +44,9 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
     /// Marks the operations running, in one statement: each row is inserted, or updated unless it
     /// finished with success already (a redelivery) or is another KB's or another principal's. Returns
     /// the rows left as they were, read back: those the worker must not run. The queue tap may insert
-    /// the same rows at this very moment; <c>ON CONFLICT</c> makes either order safe.
+    /// the same rows at this very moment; <c>ON CONFLICT</c> makes either order safe. The rows are
+    /// written in id order, as the tap writes them (<see cref="QueueArrivals"/>) and a finish locks them:
+    /// in the group's order this insert and the tap's closed deadlocks (40P01) on rows new to both.
     /// </summary>
     public async Task<IReadOnlyList<OperationRecord>> BeginAsync(IReadOnlyList<OperationStart> operations, string workerId, CancellationToken cancellationToken)
     {
@@ -67,6 +69,7 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
             SELECT r.id, r.kb_id, r.kind, r.title, r.requested_by, r.principal, r.requested_at, {Running}, {OperationSteps.Lock}, r.started_at, r.queue_wait_ms, {worker}, 1
             FROM unnest({ids}, {kbIds}, {kinds}, {titles}, {requestedBy}, {principals}, {requestedAt}, {startedAt}, {queueWait})
                 AS r(id, kb_id, kind, title, requested_by, principal, requested_at, started_at, queue_wait_ms)
+            ORDER BY r.id
             ON CONFLICT (id) DO UPDATE SET
                 kind = excluded.kind, title = coalesce(o.title, excluded.title),
                 requested_by = excluded.requested_by, principal = excluded.principal, requested_at = excluded.requested_at, status = excluded.status,
