@@ -17,7 +17,8 @@ namespace KbSync.Benchmarks.Scenarios;
 /// hashed KBs come to), so the workers' shares of the work differ only by the partitions they own.
 /// Every count gets a fresh virtual host, database and set of remotes; its workers are started at once
 /// and own their shares before uncounted warm-up rounds of a note per KB (the clones, then until each
-/// worker has run <c>--scale-warmup</c> notes, so the JIT has compiled as much in each). Then the workers are
+/// worker has run <c>--scale-warmup</c> notes, so the JIT has compiled as much in each), and until each has settled
+/// (its CPU near zero: the tiered JIT's second compilation of the hot methods done). Then the workers are
 /// stopped (SIGSTOP), all notes are published (each KB's in order, by several publishing tasks at once),
 /// and the workers continue (SIGCONT): the time runs from there to the last note finished, so neither
 /// the publisher's speed nor how it shares the machine with the workers is measured.
@@ -30,6 +31,11 @@ public sealed class ScaleOutScenario : IScenario
     private const int KbFiles = 100;
     private const int Publishers = 8;
     private static readonly TimeSpan IdleWindow = TimeSpan.FromSeconds(5);
+
+    /// <summary>A worker counts as settled after the warm-up when it used at most this many CPU seconds in each of <see cref="SettleChecks"/> seconds in a row (2 % of a CPU).</summary>
+    private const double IdleCpu = 0.02;
+    private const int SettleChecks = 3;
+    private static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(120);
     private (HistorySize AsLeft, HistorySize Compacted)? _historySize;
 
     public string Name => "scale-out";
@@ -118,8 +124,10 @@ public sealed class ScaleOutScenario : IScenario
                 await sandbox.WaitForAllFinalAsync([.. warm.Select(n => n.OperationId)], TimeSpan.FromMinutes(10), cancellationToken);
             }
 
-            // what the workers spend doing nothing (timers, the runtime, heartbeats), once what the warm-up left is done
-            await Task.Delay(IdleWindow, cancellationToken);
+            // what the warm-up left is done first: the runtime compiling the methods it made hot again (tiered JIT,
+            // the ".NET Tiered Compilation" thread), seconds of CPU that a 0.2 CPU cap stretches over tens of seconds;
+            // a worker that has run for hours has long paid it. Then what the workers spend doing nothing (timers, heartbeats).
+            var settleSeconds = await SettleAsync(groups, cancellationToken);
             var idleBefore = groups.Sum(g => g.CpuSeconds());
             await Task.Delay(IdleWindow, cancellationToken);
             var idlePercent = 100 * (groups.Sum(g => g.CpuSeconds()) - idleBefore) / workerCount / IdleWindow.TotalSeconds;
@@ -195,7 +203,7 @@ public sealed class ScaleOutScenario : IScenario
             var handOvers = started.Count(w => !w.OwnedPartitions.SequenceEqual(owned[w.Id]));
             var result = new Result(workerCount, caps.Capped ? caps.CpusPerWorker : double.NaN, notes.Count, rows.Count(r => !r.Succeeded), (last - first).TotalSeconds, publishSeconds,
                 [.. rows.Where(r => r.Succeeded).Select(r => r.EndToEndMs ?? double.NaN)], rows.Select(r => (r.KbId, r.StartedAt)).Distinct().Count(),
-                perWorker, handOvers, $"{ordered}/{kbIds.Count}", machine!, load, idlePercent, hostCpu, connections);
+                perWorker, handOvers, $"{ordered}/{kbIds.Count}", machine!, load, settleSeconds, idlePercent, hostCpu, connections);
             if (workerCount == options.ScaleWorkers[^1])
             {
                 _historySize = (await sandbox.HistorySizeAsync(compact: false, cancellationToken), await sandbox.HistorySizeAsync(compact: true, cancellationToken));
@@ -212,6 +220,33 @@ public sealed class ScaleOutScenario : IScenario
                 await worker.DisposeAsync(); // out of their groups before the groups are removed
             }
         }
+    }
+
+    /// <summary>
+    /// Waits until every worker's CPU use has stayed at most <see cref="IdleCpu"/> over <see cref="SettleChecks"/>
+    /// one-second checks in a row, at least <see cref="IdleWindow"/> and at most <see cref="SettleLimit"/>;
+    /// returns the seconds waited. Uncapped groups have no CPU counter: then it waits <see cref="IdleWindow"/>.
+    /// </summary>
+    private static async Task<double> SettleAsync(List<CpuCaps.CpuCap> groups, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await Task.Delay(IdleWindow, cancellationToken);
+        var last = groups.Select(g => g.CpuSeconds()).ToList();
+        if (last.Any(double.IsNaN))
+        {
+            return clock.Elapsed.TotalSeconds;
+        }
+
+        var quiet = 0;
+        while (quiet < SettleChecks && clock.Elapsed < SettleLimit)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            var now = groups.Select(g => g.CpuSeconds()).ToList();
+            quiet = now.Select((c, i) => c - last[i]).All(used => used <= IdleCpu) ? quiet + 1 : 0;
+            last = now;
+        }
+
+        return clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>Publishes with <see cref="Publishers"/> tasks at once, each KB's notes by one task in their order (so each KB's order is the list's).</summary>
@@ -240,13 +275,15 @@ public sealed class ScaleOutScenario : IScenario
         report.WriteLine("stopped (SIGSTOP); measured from the workers' SIGCONT to the last note finished ('publish s': how long publishing took, not measured).");
         report.WriteLine($"Remotes: {(condition.OverHttp ? "smart HTTP, git http-backend children of the benchmark process (outside the caps), no added latency" : "bare repositories by path: the worker writes the remote's objects itself, inside its cap")}.");
         report.WriteLine("Outside the caps: the publisher and the remotes (this process and its children, in an uncapped group of a worker's weight: 'bench ms/note'),");
-        report.WriteLine("RabbitMQ, PostgreSQL, and every other process on the machine. 'idle CPU/worker': a worker's CPU use over 5 s with nothing to do, from 5 s after the warm-up.");
+        report.WriteLine("RabbitMQ, PostgreSQL, and every other process on the machine. 'settle s': from the warm-up's end until every worker used at most 2 % of a CPU");
+        report.WriteLine("in each of 3 seconds in a row (what the warm-up left, mostly the tiered JIT compiling hot methods again; at least 5 s, at most 120 s).");
+        report.WriteLine("'idle CPU/worker': a worker's CPU use over the next 5 s, with nothing to do.");
         report.WriteLine("notes/s = notes / (last finished - SIGCONT). CPU ms/note = the workers' cgroup CPU time / notes. throttled = seconds the quota held a worker back.");
         report.WriteLine("PG conns = connections to the run's database 1 s after SIGCONT (the benchmark's own polling one included).");
         report.WriteLine("group = the notes of one KB committed and pushed together (history rows sharing started_at). partitions: owned when the publishing began -> at the end.");
         report.WriteLine();
-        var table = new TextTable("workers", "CPU cap each", "notes", "failed", "seconds", "publish s", "notes/s", "vs 1 worker", "CPU ms/note", "bench ms/note", "idle CPU/worker", "cap used", "throttled s", "notes/group", "e2e p50", "e2e p95", "order kept", "machine busy", "load after", "PG conns", "per worker: partitions, ops, KBs, CPU s");
-        var summary = new StringBuilder("workers,cpu_per_worker,notes,failed,seconds,publish_seconds,notes_per_second,ratio_to_one_worker,cpu_ms_per_note,bench_cpu_ms_per_note,idle_cpu_percent_per_worker,cap_used_percent,throttled_seconds,notes_per_group,e2e_p50_ms,e2e_p95_ms,machine_busy_percent,load_after,pg_connections,per_worker\n");
+        var table = new TextTable("workers", "CPU cap each", "notes", "failed", "seconds", "publish s", "notes/s", "vs 1 worker", "CPU ms/note", "bench ms/note", "settle s", "idle CPU/worker", "cap used", "throttled s", "notes/group", "e2e p50", "e2e p95", "order kept", "machine busy", "load after", "PG conns", "per worker: partitions, ops, KBs, CPU s");
+        var summary = new StringBuilder("workers,cpu_per_worker,notes,failed,seconds,publish_seconds,notes_per_second,ratio_to_one_worker,cpu_ms_per_note,bench_cpu_ms_per_note,settle_seconds,idle_cpu_percent_per_worker,cap_used_percent,throttled_seconds,notes_per_group,e2e_p50_ms,e2e_p95_ms,machine_busy_percent,load_after,pg_connections,per_worker\n");
         var one = results.FirstOrDefault(r => r.Workers == 1);
         foreach (var r in results)
         {
@@ -254,11 +291,11 @@ public sealed class ScaleOutScenario : IScenario
             table.Row(r.Workers.ToString(CultureInfo.InvariantCulture), double.IsFinite(r.CpuCap) ? r.CpuCap.ToString("0.##", CultureInfo.InvariantCulture) : "uncapped",
                 r.Notes.ToString(CultureInfo.InvariantCulture), r.Failed.ToString(CultureInfo.InvariantCulture), r.Seconds.ToString("N1", CultureInfo.InvariantCulture), r.PublishSeconds.ToString("N1", CultureInfo.InvariantCulture),
                 Fmt.Rate(r.NotesPerSecond), one is null ? "-" : Fmt.Ratio(r.NotesPerSecond, one.NotesPerSecond), r.CpuPerNoteMs.ToString("N2", CultureInfo.InvariantCulture),
-                (r.HostCpuSeconds * 1000 / r.Notes).ToString("N2", CultureInfo.InvariantCulture), $"{r.IdlePercent:N1} %",
+                (r.HostCpuSeconds * 1000 / r.Notes).ToString("N2", CultureInfo.InvariantCulture), r.SettleSeconds.ToString("N0", CultureInfo.InvariantCulture), $"{r.IdlePercent:N1} %",
                 double.IsFinite(r.CapUsedPercent) ? $"{r.CapUsedPercent:N0} %" : "-", r.PerWorker.Sum(w => w.ThrottledSeconds).ToString("N1", CultureInfo.InvariantCulture),
                 ((double)r.Notes / r.Groups).ToString("N1", CultureInfo.InvariantCulture), Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), r.Order, $"{r.Machine.MachineBusyPercent:N0} %", r.LoadAfter, r.Connections.ToString(CultureInfo.InvariantCulture), perWorker);
             summary.Append(CultureInfo.InvariantCulture,
-                $"{r.Workers},{r.CpuCap},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.PublishSeconds:0.###},{r.NotesPerSecond:0.###},{(one is null ? "" : (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture))},{r.CpuPerNoteMs:0.###},{r.HostCpuSeconds * 1000 / r.Notes:0.###},{r.IdlePercent:0.##},{r.CapUsedPercent:0.#},{r.PerWorker.Sum(w => w.ThrottledSeconds):0.##},{(double)r.Notes / r.Groups:0.##},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.Machine.MachineBusyPercent:0.#},\"{r.LoadAfter}\",{r.Connections},\"{perWorker}\"\n");
+                $"{r.Workers},{r.CpuCap},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.PublishSeconds:0.###},{r.NotesPerSecond:0.###},{(one is null ? "" : (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture))},{r.CpuPerNoteMs:0.###},{r.HostCpuSeconds * 1000 / r.Notes:0.###},{r.SettleSeconds:0.#},{r.IdlePercent:0.##},{r.CapUsedPercent:0.#},{r.PerWorker.Sum(w => w.ThrottledSeconds):0.##},{(double)r.Notes / r.Groups:0.##},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.Machine.MachineBusyPercent:0.#},\"{r.LoadAfter}\",{r.Connections},\"{perWorker}\"\n");
             context.Chart.Add("scale-out: notes/s", $"{r.CpuCap:0.##} CPU/worker", $"{r.Workers} worker{(r.Workers > 1 ? "s" : "")}", r.NotesPerSecond);
         }
 
@@ -284,7 +321,7 @@ public sealed class ScaleOutScenario : IScenario
     private sealed record WorkerShare(string Id, int PartitionsAtStart, int Partitions, long Operations, long Kbs, double CpuSeconds, double ThrottledSeconds);
 
     private sealed record Result(int Workers, double CpuCap, int Notes, int Failed, double Seconds, double PublishSeconds, double[] EndToEnd, int Groups,
-        List<WorkerShare> PerWorker, int HandOvers, string Order, CpuUse Machine, string LoadAfter, double IdlePercent, double HostCpuSeconds, long Connections)
+        List<WorkerShare> PerWorker, int HandOvers, string Order, CpuUse Machine, string LoadAfter, double SettleSeconds, double IdlePercent, double HostCpuSeconds, long Connections)
     {
         public double NotesPerSecond => Notes / Seconds;
 

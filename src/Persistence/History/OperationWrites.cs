@@ -44,7 +44,9 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
     /// Marks the operations running, in one statement: each row is inserted, or updated unless it
     /// finished with success already (a redelivery) or is another KB's or another principal's. Returns
     /// the rows left as they were, read back: those the worker must not run. The queue tap may insert
-    /// the same rows at this very moment; <c>ON CONFLICT</c> makes either order safe.
+    /// the same rows at this very moment; <c>ON CONFLICT</c> makes either order safe. The rows are
+    /// written in id order, as the tap writes them (<see cref="QueueArrivals"/>) and a finish locks them:
+    /// in the group's order this insert and the tap's closed deadlocks (40P01) on rows new to both.
     /// </summary>
     public async Task<IReadOnlyList<OperationRecord>> BeginAsync(IReadOnlyList<OperationStart> operations, string workerId, CancellationToken cancellationToken)
     {
@@ -67,6 +69,7 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
             SELECT r.id, r.kb_id, r.kind, r.title, r.requested_by, r.principal, r.requested_at, {Running}, {OperationSteps.Lock}, r.started_at, r.queue_wait_ms, {worker}, 1
             FROM unnest({ids}, {kbIds}, {kinds}, {titles}, {requestedBy}, {principals}, {requestedAt}, {startedAt}, {queueWait})
                 AS r(id, kb_id, kind, title, requested_by, principal, requested_at, started_at, queue_wait_ms)
+            ORDER BY r.id
             ON CONFLICT (id) DO UPDATE SET
                 kind = excluded.kind, title = coalesce(o.title, excluded.title),
                 requested_by = excluded.requested_by, principal = excluded.principal, requested_at = excluded.requested_at, status = excluded.status,
@@ -89,7 +92,17 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
 
     /// <summary>
     /// Shows the step the operations are in. Only a row still running is written, so a step written
-    /// late never overwrites an outcome.
+    /// late never overwrites an outcome; a row another statement holds at this moment (its group
+    /// finishing, the queue tap recording it, a redelivery beginning it) is passed over, not waited for
+    /// (<c>FOR UPDATE SKIP LOCKED</c>), and keeps the step it showed until the next one.
+    /// <para>
+    /// Why: the step writer covers the rows of several groups in one statement and, waiting for rows in
+    /// its own order, closed a cycle with a group's <see cref="FinishAsync"/> or the tap's insert that
+    /// held some of the same rows: PostgreSQL ended one of them (40P01, deadlock detected), in every
+    /// <c>./dev bench scale-out</c> run of 6 December 2026 at least once, mostly the finish; the group
+    /// was then retried after a second's pause and its partition waited (docs/benchmarks.md, scale-out).
+    /// A statement that waits for no row lock cannot be part of a deadlock.
+    /// </para>
     /// </summary>
     public async Task StepAsync(IReadOnlyCollection<Guid> ids, string step, CancellationToken cancellationToken)
     {
@@ -99,11 +112,19 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
         await db.Database.ExecuteSqlAsync(
             $"""
             UPDATE operations AS o SET step = {shown}
-            WHERE o.id = ANY({idArray}) AND o.status = {Running}
+            WHERE o.id IN (
+                SELECT f.id FROM operations AS f
+                WHERE f.id = ANY({idArray}) AND f.status = {Running}
+                FOR UPDATE SKIP LOCKED)
             """, cancellationToken);
     }
 
-    /// <summary>Records each operation's outcome and timings, in one statement.</summary>
+    /// <summary>
+    /// Records each operation's outcome and timings, in one statement. The rows are locked first in id
+    /// order (<c>locked</c>), as the queue tap writes the rows it records (<see cref="QueueArrivals"/>): the
+    /// update alone takes them in the order of its join, and with the tap taking them in delivery order
+    /// the two closed deadlocks (40P01) in <c>./dev bench scale-out</c>, each costing the group a retry.
+    /// </summary>
     public async Task FinishAsync(IReadOnlyList<OperationEnd> operations, DateTimeOffset finishedAt, CancellationToken cancellationToken)
     {
         if (operations.Count == 0)
@@ -130,6 +151,7 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         await db.Database.ExecuteSqlAsync(
             $"""
+            WITH locked AS MATERIALIZED (SELECT l.id FROM operations AS l WHERE l.id = ANY({ids}) ORDER BY l.id FOR UPDATE)
             UPDATE operations AS o SET
                 status = r.status, step = NULL, finished_at = {at}, commit_sha = r.commit_sha, pushed = r.pushed,
                 result = r.result::jsonb, note_path = r.note_path, title = coalesce(r.title, o.title),
@@ -139,7 +161,7 @@ public sealed class OperationWrites(IDbContextFactory<KbSyncDbContext> contexts)
                         {lockWait}, {pull}, {process}, {commit}, {push})
                 AS r(id, status, commit_sha, pushed, result, note_path, title, error_code, error_message,
                      lock_wait_ms, pull_ms, process_ms, commit_ms, push_ms)
-            WHERE o.id = r.id
+            WHERE o.id = r.id AND o.id IN (SELECT id FROM locked)
             """, cancellationToken);
     }
 

@@ -49,14 +49,19 @@ public sealed class QueueArrivals(IDbContextFactory<KbSyncDbContext> contexts)
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         if (valid.Count > 0)
         {
-            // ORDER BY before the target list: PostgreSQL evaluates nextval after the sort, so numbers follow the delivery order
+            // numbered in delivery order (the inner ORDER BY: PostgreSQL evaluates nextval after the sort), written
+            // in id order (the outer one): a group's finish locks its rows in id order too
+            // (OperationWrites.FinishAsync), and written in delivery order they closed deadlocks with it
             await db.Database.ExecuteSqlAsync(
                 $"""
                 INSERT INTO operations AS o (id, kb_id, kind, requested_by, status, requested_at, attempts, queue_seq, queued_message_id)
-                SELECT r.id, r.kb_id, r.kind, r.requested_by, {OperationStatus.Queued.ToWireName()}, r.requested_at, 0, nextval('operation_queue_seq'), r.message_id
-                FROM unnest({ids}, {kbIds}, {kinds}, {requestedBy}, {requestedAt}, {messageIds}) WITH ORDINALITY
-                    AS r(id, kb_id, kind, requested_by, requested_at, message_id, ord)
-                ORDER BY r.ord
+                SELECT q.id, q.kb_id, q.kind, q.requested_by, {OperationStatus.Queued.ToWireName()}, q.requested_at, 0, q.seq, q.message_id
+                FROM (
+                    SELECT r.*, nextval('operation_queue_seq') AS seq
+                    FROM unnest({ids}, {kbIds}, {kinds}, {requestedBy}, {requestedAt}, {messageIds}) WITH ORDINALITY
+                        AS r(id, kb_id, kind, requested_by, requested_at, message_id, ord)
+                    ORDER BY r.ord) AS q
+                ORDER BY q.id
                 ON CONFLICT (id) DO UPDATE SET queue_seq = excluded.queue_seq, queued_message_id = excluded.queued_message_id
                 WHERE o.queue_seq IS NULL
                 """, cancellationToken);

@@ -40,6 +40,49 @@ public sealed class OperationWritesTests(PostgresService postgres) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_step_passes_over_a_row_another_transaction_holds_instead_of_waiting_for_it()
+    {
+        var held = HistoryRows.Open("writes-kb", "alice", OperationStatus.Running, Now);
+        var free = HistoryRows.Open("writes-kb", "bob", OperationStatus.Running, Now);
+        await HistoryRows.SaveAsync(_database, [held, free]);
+        await using var other = await _database.Factory().CreateDbContextAsync();
+        await using var transaction = await other.Database.BeginTransactionAsync();
+        await other.Database.ExecuteSqlAsync($"SELECT 1 FROM operations WHERE id = {held.Id} FOR UPDATE"); // as a group's finish holds its rows
+
+        // waiting for the held row would be waiting for the other transaction: it does not end before the deadline
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _writes.StepAsync([held.Id, free.Id], OperationSteps.Push, deadline.Token);
+        await transaction.RollbackAsync();
+
+        Assert.Equal(OperationSteps.Push, (await FindAsync(free.Id)).Step);
+        Assert.Null((await FindAsync(held.Id)).Step); // as it was
+    }
+
+    [Fact]
+    public async Task A_groups_finish_and_the_queue_taps_record_of_the_same_rows_in_other_orders_do_not_deadlock()
+    {
+        // both lock the rows in id order; each in its own order they ended one another with 40P01
+        var arrivals = new QueueArrivals(_database.Factory());
+        var random = new Random(15);
+        for (var round = 0; round < 30; round++)
+        {
+            var rows = Enumerable.Range(0, 30).Select(_ => HistoryRows.Open("writes-kb", "alice", OperationStatus.Running, Now)).ToList();
+            await HistoryRows.SaveAsync(_database, rows);
+            var ends = rows.OrderBy(_ => random.Next()).Select(r => new OperationEnd(r.Id, OperationStatus.Succeeded, null, true, null, null, null, null, null, 0, 0, 0, 0, 0)).ToList();
+            var tapped = rows.OrderBy(_ => random.Next()).Select(r => new QueueArrival(new KbRequest(r.Id, r.KbId, r.RequestedBy, Now, new NoteContent("text")), null)).ToList();
+
+            await Task.WhenAll(
+                Task.Run(() => _writes.FinishAsync(ends, Now, CancellationToken.None)),
+                Task.Run(() => arrivals.RecordAsync(tapped, [], CancellationToken.None)));
+
+            foreach (var row in rows)
+            {
+                Assert.Equal(OperationStatus.Succeeded, (await FindAsync(row.Id)).Status);
+            }
+        }
+    }
+
+    [Fact]
     public async Task The_step_reporter_leaves_each_running_row_at_its_last_step()
     {
         var a = HistoryRows.Open("writes-kb", "alice", OperationStatus.Running, Now);
