@@ -79,8 +79,8 @@ public sealed class LogHistogramTests
     public void A_histogram_as_PostgreSQL_stores_it_merges_by_its_lower_bound()
     {
         var histogram = new LogHistogram();
-        histogram.Merge(600, [2, null, 1]);
-        histogram.Merge(601, [3]);
+        histogram.MergeSent(Sent(600, [2, null, 1]));
+        histogram.MergeSent(Sent(601, [3]));
 
         Assert.Equal(new[] { (600, 2L), (601, 3L), (602, 1L) }, histogram.Bins());
         Assert.Equal(LogHistogram.ValueOf(601), histogram.Percentile(0.5));
@@ -103,4 +103,32 @@ public sealed class LogHistogramTests
 
     private static double Gaussian(Random random) =>
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+
+    /// <summary>What PostgreSQL's <c>array_send</c> gives for an <c>int[]</c> with subscripts from <paramref name="lower"/>.</summary>
+    private static byte[] Sent(int lower, int?[] counts)
+    {
+        var bytes = new List<byte>();
+        void Int(int value)
+        {
+            var big = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(big, value);
+            bytes.AddRange(big);
+        }
+
+        Int(1); // dimensions
+        Int(counts.Any(c => c is null) ? 1 : 0); // has nulls
+        Int(23); // int4
+        Int(counts.Length);
+        Int(lower);
+        foreach (var count in counts)
+        {
+            Int(count is null ? -1 : 4);
+            if (count is { } value)
+            {
+                Int(value);
+            }
+        }
+
+        return [.. bytes];
+    }
 }

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace KbSync.Persistence.Analytics.Rollups;
 
 /// <summary>
@@ -91,22 +93,32 @@ public sealed class LogHistogram
     }
 
     /// <summary>
-    /// Adds a histogram as PostgreSQL stores it: <paramref name="counts"/>[i] is the count of bin
-    /// <paramref name="lowerBound"/> + i (null: empty); <paramref name="sign"/> -1 subtracts it.
+    /// Adds a histogram as PostgreSQL stores it, in the array's binary form (<c>array_send</c>): one
+    /// dimension, its size and lower bound (the first bin), then each element as a length (-1: NULL, an
+    /// empty bin) and a 32-bit count, all big-endian. An empty array (no dimension) adds nothing;
+    /// <paramref name="sign"/> -1 subtracts it.
     /// </summary>
-    public void Merge(int lowerBound, int?[]? counts, int sign = 1)
+    public void MergeSent(ReadOnlySpan<byte> sent, int sign = 1)
     {
-        if (counts is null)
+        if (BinaryPrimitives.ReadInt32BigEndian(sent) == 0)
         {
             return;
         }
 
-        for (var i = 0; i < counts.Length; i++)
+        var size = BinaryPrimitives.ReadInt32BigEndian(sent[12..]);
+        var bin = BinaryPrimitives.ReadInt32BigEndian(sent[16..]);
+        var at = 20;
+        for (var i = 0; i < size; i++, bin++)
         {
-            if (counts[i] is { } count and not 0)
+            var length = BinaryPrimitives.ReadInt32BigEndian(sent[at..]);
+            at += 4;
+            if (length < 0)
             {
-                AddToBin(lowerBound + i, sign * (long)count);
+                continue;
             }
+
+            AddToBin(bin, sign * (long)BinaryPrimitives.ReadInt32BigEndian(sent[at..]));
+            at += length;
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using KbSync.Contracts;
 using Npgsql;
 using NpgsqlTypes;
@@ -7,9 +6,8 @@ namespace KbSync.Persistence.Analytics.Rollups;
 
 /// <summary>
 /// A histogram as PostgreSQL keeps it (an <c>int[]</c> whose subscripts are the bins), read in the
-/// array's binary form (<c>array_send</c>): one dimension, its size and lower bound, then each element
-/// as a length (-1: NULL, an empty bin) and a 32-bit count, all big-endian. Read as bytes and walked
-/// here, not as an <c>int?[]</c>: a minute's histogram holds a few counts among hundreds of empty bins,
+/// array's binary form (<c>array_send</c>) and walked in place (<see cref="LogHistogram.MergeSent"/>),
+/// not read as an <c>int?[]</c>: a minute's histogram holds a few counts among hundreds of empty bins,
 /// and the per-bucket figures read thousands of them.
 /// </summary>
 internal readonly record struct StoredHistogram(byte[]? Sent)
@@ -18,26 +16,9 @@ internal readonly record struct StoredHistogram(byte[]? Sent)
 
     public void AddTo(LogHistogram histogram, int sign = 1)
     {
-        if (Sent is not { } bytes || BinaryPrimitives.ReadInt32BigEndian(bytes) == 0)
+        if (Sent is { } bytes)
         {
-            return; // NULL, or an empty array (no dimension)
-        }
-
-        var span = bytes.AsSpan();
-        var size = BinaryPrimitives.ReadInt32BigEndian(span[12..]);
-        var bin = BinaryPrimitives.ReadInt32BigEndian(span[16..]);
-        var at = 20;
-        for (var i = 0; i < size; i++, bin++)
-        {
-            var length = BinaryPrimitives.ReadInt32BigEndian(span[at..]);
-            at += 4;
-            if (length < 0)
-            {
-                continue;
-            }
-
-            histogram.AddToBin(bin, sign * (long)BinaryPrimitives.ReadInt32BigEndian(span[at..]));
-            at += length;
+            histogram.MergeSent(bytes, sign);
         }
     }
 }
