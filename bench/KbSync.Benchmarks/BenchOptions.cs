@@ -51,6 +51,12 @@ public sealed class BenchOptions
     /// <summary>Uncounted warm-up notes each scale-out worker runs (rounds of a note per KB, at least one).</summary>
     public int ScaleWarmup { get; set; } = 200;
 
+    /// <summary>Uncounted rehearsals of the measured step (the same notes per KB, published while the workers are stopped) after the warm-up rounds.</summary>
+    public int ScaleRehearsals { get; set; } = 1;
+
+    /// <summary>Measured steps per scale-out worker count (the report compares their medians).</summary>
+    public int ScaleSteps { get; set; } = 3;
+
     /// <summary>How scale-out reaches its remotes: <c>http</c> (git http-backend in the benchmark process, outside the caps) or <c>local</c> (paths).</summary>
     public string ScaleRemote { get; set; } = "http";
 
@@ -114,6 +120,8 @@ public sealed class BenchOptions
           --cpu-per-worker X       CPUs each scale-out worker's cgroup may use (default 0.2)
           --scale-kbs N    KBs in scale-out (default 64); --scale-notes N notes per KB (default 30)
           --scale-warmup N uncounted notes each scale-out worker runs first (default 200; rounds of a note per KB)
+          --scale-rehearsals N uncounted runs of the measured step itself after those rounds (default 1)
+          --scale-steps N  measured steps per worker count, each after the workers settle; medians compared (default 3)
           --scale-remote http|local  scale-out's remotes: git http-backend outside the caps (default) or paths
           --memory-kbs N   KBs cloned by the worker in memory (default 100)
           --hol-backlog N  the hot KB's backlog in head-of-line (default 3000)
@@ -184,6 +192,8 @@ public sealed class BenchOptions
                 case "--scale-kbs": options.ScaleKbs = PositiveInt(arg, Value()); break;
                 case "--scale-notes": options.ScaleNotes = PositiveInt(arg, Value()); break;
                 case "--scale-warmup": options.ScaleWarmup = NonNegativeInt(arg, Value()); break;
+                case "--scale-rehearsals": options.ScaleRehearsals = NonNegativeInt(arg, Value()); break;
+                case "--scale-steps": options.ScaleSteps = PositiveInt(arg, Value()); break;
                 case "--scale-remote":
                     options.ScaleRemote = Value() is "http" or "local" ? args[i] : throw new ArgumentException($"{arg}: '{args[i]}' is neither http nor local.");
                     break;
@@ -236,6 +246,7 @@ public sealed class BenchOptions
             if (!Given("--scale-kbs")) options.ScaleKbs = 16;
             if (!Given("--scale-notes")) options.ScaleNotes = 10;
             if (!Given("--scale-warmup")) options.ScaleWarmup = 20;
+            if (!Given("--scale-steps")) options.ScaleSteps = 1;
         }
 
         if (options.Sizes.Count == 0)
