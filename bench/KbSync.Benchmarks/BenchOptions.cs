@@ -42,7 +42,7 @@ public sealed class BenchOptions
     public List<int> ScaleWorkers { get; } = [];
 
     /// <summary>CPUs each scale-out worker's cgroup may use (its CFS quota over its period).</summary>
-    public double CpuPerWorker { get; set; } = 0.2;
+    public double CpuPerWorker { get; set; } = 0.1;
 
     /// <summary>KBs and notes per KB for scale-out.</summary>
     public int ScaleKbs { get; set; } = 64;
@@ -55,7 +55,7 @@ public sealed class BenchOptions
     public int ScaleRehearsals { get; set; } = 1;
 
     /// <summary>Measured steps per scale-out worker count (the report compares their medians).</summary>
-    public int ScaleSteps { get; set; } = 3;
+    public int ScaleSteps { get; set; } = 5;
 
     /// <summary>How scale-out reaches its remotes: <c>http</c> (git http-backend in the benchmark process, outside the caps) or <c>local</c> (paths).</summary>
     public string ScaleRemote { get; set; } = "http";
@@ -117,11 +117,11 @@ public sealed class BenchOptions
           --baseline-many-notes N  the baseline writes the first N notes of each KB in many-kbs (default 10)
           --many-kbs N     KBs in many-kbs (default 32); --many-notes N notes per KB (default 30)
           --scale-workers A,B,...  worker counts of scale-out (default 1,2,4,8)
-          --cpu-per-worker X       CPUs each scale-out worker's cgroup may use (default 0.2)
+          --cpu-per-worker X       CPUs each scale-out worker's cgroup may use (default 0.1)
           --scale-kbs N    KBs in scale-out (default 64); --scale-notes N notes per KB (default 30)
           --scale-warmup N uncounted notes each scale-out worker runs first (default 200; rounds of a note per KB)
           --scale-rehearsals N uncounted runs of the measured step itself after those rounds (default 1)
-          --scale-steps N  measured steps per worker count, each after the workers settle; medians compared (default 3)
+          --scale-steps N  measured steps per worker count, each after the workers settle; medians compared (default 5)
           --scale-remote http|local  scale-out's remotes: git http-backend outside the caps (default) or paths
           --memory-kbs N   KBs cloned by the worker in memory (default 100)
           --hol-backlog N  the hot KB's backlog in head-of-line (default 3000)

@@ -6,7 +6,7 @@ namespace KbSync.Benchmarks.Infrastructure;
 /// Where the machine's CPU time went over a measured window, from /proc (Linux, in clock ticks of
 /// 1/100 s): the whole machine's busy share, the worker processes' own time, and the time of this
 /// process's children that ended in the window (the <c>git http-backend</c> processes that serve
-/// the remotes over HTTP), and how often the worker processes' threads were switched off a CPU.
+/// the remotes over HTTP).
 /// </summary>
 public sealed class CpuMeter
 {
@@ -14,14 +14,9 @@ public sealed class CpuMeter
     private readonly (long Busy, long Total) _machine = Machine();
     private readonly long _children = ChildrenTicks();
     private readonly Dictionary<int, long> _processes;
-    private readonly long _switches;
     private readonly DateTime _started = DateTime.UtcNow;
 
-    private CpuMeter(IEnumerable<int> processIds)
-    {
-        _processes = processIds.ToDictionary(p => p, ProcessTicks);
-        _switches = _processes.Keys.Sum(ContextSwitches);
-    }
+    private CpuMeter(IEnumerable<int> processIds) => _processes = processIds.ToDictionary(p => p, ProcessTicks);
 
     public static CpuMeter Start(IEnumerable<int> processIds) => new(processIds);
 
@@ -32,8 +27,7 @@ public sealed class CpuMeter
         var busy = machine.Total > _machine.Total ? 100.0 * (machine.Busy - _machine.Busy) / (machine.Total - _machine.Total) : double.NaN;
         var processes = _processes.Sum(p => ProcessTicks(p.Key) - p.Value) / TicksPerSecond;
         var children = (ChildrenTicks() - _children) / TicksPerSecond;
-        var switches = _processes.Keys.Sum(ContextSwitches) - _switches;
-        return new CpuUse(busy, processes, children, wall, switches);
+        return new CpuUse(busy, processes, children, wall);
     }
 
     /// <summary>Busy (everything but idle and I/O wait) and total ticks of all CPUs, from the first line of /proc/stat.</summary>
@@ -46,34 +40,6 @@ public sealed class CpuMeter
 
     /// <summary>utime + stime of a process (fields 14 and 15 of /proc/PID/stat); 0 once it is gone.</summary>
     private static long ProcessTicks(int processId) => StatFields($"/proc/{processId}/stat") is { } f ? f[11] + f[12] : 0;
-
-    /// <summary>
-    /// Voluntary (the thread waited: a lock, a socket, an idle thread pool) and involuntary (preempted, or the
-    /// cgroup's quota ran out) context switches of a process's live threads, from /proc/PID/task/*/status;
-    /// threads that ended in the window take theirs with them, so it is a lower bound.
-    /// </summary>
-    private static long ContextSwitches(int processId)
-    {
-        try
-        {
-            return Directory.EnumerateDirectories($"/proc/{processId}/task").Sum(task =>
-            {
-                try
-                {
-                    return File.ReadLines(Path.Combine(task, "status")).Where(l => l.Contains("ctxt_switches:", StringComparison.Ordinal))
-                        .Sum(l => long.Parse(l[(l.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture));
-                }
-                catch (IOException)
-                {
-                    return 0L; // the thread ended
-                }
-            });
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
 
     /// <summary>cutime + cstime of this process: its children that have ended and been waited for.</summary>
     private static long ChildrenTicks() => StatFields("/proc/self/stat") is { } f ? f[13] + f[14] : 0;
@@ -96,5 +62,4 @@ public sealed class CpuMeter
 /// <param name="MachineBusyPercent">Share of all CPUs' time that was busy, any process.</param>
 /// <param name="ProcessSeconds">CPU seconds of the measured processes (the workers).</param>
 /// <param name="ChildSeconds">CPU seconds of this process's children that ended in the window (the HTTP remotes' git processes).</param>
-/// <param name="ContextSwitches">Context switches of the measured processes' threads (a lower bound: see <see cref="CpuMeter"/>).</param>
-public sealed record CpuUse(double MachineBusyPercent, double ProcessSeconds, double ChildSeconds, double WallSeconds, long ContextSwitches);
+public sealed record CpuUse(double MachineBusyPercent, double ProcessSeconds, double ChildSeconds, double WallSeconds);

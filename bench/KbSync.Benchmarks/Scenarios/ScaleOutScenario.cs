@@ -335,12 +335,11 @@ public sealed class ScaleOutScenario : IScenario
         report.WriteLine("in each of 3 seconds in a row (what the warm-up left, mostly the tiered JIT compiling hot methods again; at least 5 s, at most 120 s).");
         report.WriteLine("'idle CPU/worker': a worker's CPU use over the next 5 s, with nothing to do.");
         report.WriteLine("notes/s = notes / (last finished - SIGCONT). CPU ms/note = the workers' cgroup CPU time / notes. throttled = seconds the quota held a worker back.");
-        report.WriteLine("switches/note = the workers' threads' context switches (voluntary and involuntary, /proc/PID/task/*/status) in the window / notes.");
         report.WriteLine("PG conns = connections to the run's database 1 s after SIGCONT (the benchmark's own polling one included).");
         report.WriteLine("group = the notes of one KB committed and pushed together (history rows sharing started_at). partitions: owned when the publishing began -> at the end.");
         report.WriteLine();
-        var table = new TextTable("workers", "step", "CPU cap each", "notes", "failed", "seconds", "publish s", "notes/s", "vs 1 worker", "CPU ms/note", "bench ms/note", "settle s", "idle CPU/worker", "cap used", "throttled s", "notes/group", "switches/note", "e2e p50", "e2e p95", "order kept", "machine busy", "load after", "PG conns", "per worker: partitions, ops, KBs, CPU s");
-        var summary = new StringBuilder("workers,step,cpu_per_worker,notes,failed,seconds,publish_seconds,notes_per_second,ratio_to_one_worker,cpu_ms_per_note,bench_cpu_ms_per_note,settle_seconds,idle_cpu_percent_per_worker,cap_used_percent,throttled_seconds,notes_per_group,context_switches_per_note,e2e_p50_ms,e2e_p95_ms,machine_busy_percent,load_after,pg_connections,per_worker\n");
+        var table = new TextTable("workers", "step", "CPU cap each", "notes", "failed", "seconds", "publish s", "notes/s", "vs 1 worker", "CPU ms/note", "bench ms/note", "settle s", "idle CPU/worker", "cap used", "throttled s", "notes/group", "e2e p50", "e2e p95", "order kept", "machine busy", "load after", "PG conns", "per worker: partitions, ops, KBs, CPU s");
+        var summary = new StringBuilder("workers,step,cpu_per_worker,notes,failed,seconds,publish_seconds,notes_per_second,ratio_to_one_worker,cpu_ms_per_note,bench_cpu_ms_per_note,settle_seconds,idle_cpu_percent_per_worker,cap_used_percent,throttled_seconds,notes_per_group,e2e_p50_ms,e2e_p95_ms,machine_busy_percent,load_after,pg_connections,per_worker\n");
         var medians = results.GroupBy(r => r.Workers).Select(g => new Median(g.Key, [.. g])).ToList();
         var one = medians.FirstOrDefault(m => m.Workers == 1);
         foreach (var r in results)
@@ -351,20 +350,19 @@ public sealed class ScaleOutScenario : IScenario
                 Fmt.Rate(r.NotesPerSecond), one is null ? "-" : Fmt.Ratio(r.NotesPerSecond, one.NotesPerSecond), r.CpuPerNoteMs.ToString("N2", CultureInfo.InvariantCulture),
                 (r.HostCpuSeconds * 1000 / r.Notes).ToString("N2", CultureInfo.InvariantCulture), r.SettleSeconds.ToString("N0", CultureInfo.InvariantCulture) + (r.Settled ? "" : " NOT settled"), $"{r.IdlePercent:N1} %",
                 double.IsFinite(r.CapUsedPercent) ? $"{r.CapUsedPercent:N0} %" : "-", r.PerWorker.Sum(w => w.ThrottledSeconds).ToString("N1", CultureInfo.InvariantCulture),
-                ((double)r.Notes / r.Groups).ToString("N1", CultureInfo.InvariantCulture), ((double)r.Machine.ContextSwitches / r.Notes).ToString("N1", CultureInfo.InvariantCulture), Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), r.Order, $"{r.Machine.MachineBusyPercent:N0} %", r.LoadAfter, r.Connections.ToString(CultureInfo.InvariantCulture), perWorker);
+                ((double)r.Notes / r.Groups).ToString("N1", CultureInfo.InvariantCulture), Fmt.Ms(r.P(0.5)), Fmt.Ms(r.P(0.95)), r.Order, $"{r.Machine.MachineBusyPercent:N0} %", r.LoadAfter, r.Connections.ToString(CultureInfo.InvariantCulture), perWorker);
             summary.Append(CultureInfo.InvariantCulture,
-                $"{r.Workers},{r.Step},{r.CpuCap},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.PublishSeconds:0.###},{r.NotesPerSecond:0.###},{(one is null ? "" : (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture))},{r.CpuPerNoteMs:0.###},{r.HostCpuSeconds * 1000 / r.Notes:0.###},{(r.Settled ? r.SettleSeconds.ToString("0.#", CultureInfo.InvariantCulture) : "not settled")},{r.IdlePercent:0.##},{r.CapUsedPercent:0.#},{r.PerWorker.Sum(w => w.ThrottledSeconds):0.##},{(double)r.Notes / r.Groups:0.##},{(double)r.Machine.ContextSwitches / r.Notes:0.##},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.Machine.MachineBusyPercent:0.#},\"{r.LoadAfter}\",{r.Connections},\"{perWorker}\"\n");
+                $"{r.Workers},{r.Step},{r.CpuCap},{r.Notes},{r.Failed},{r.Seconds:0.###},{r.PublishSeconds:0.###},{r.NotesPerSecond:0.###},{(one is null ? "" : (r.NotesPerSecond / one.NotesPerSecond).ToString("0.###", CultureInfo.InvariantCulture))},{r.CpuPerNoteMs:0.###},{r.HostCpuSeconds * 1000 / r.Notes:0.###},{(r.Settled ? r.SettleSeconds.ToString("0.#", CultureInfo.InvariantCulture) : "not settled")},{r.IdlePercent:0.##},{r.CapUsedPercent:0.#},{r.PerWorker.Sum(w => w.ThrottledSeconds):0.##},{(double)r.Notes / r.Groups:0.##},{r.P(0.5):0.#},{r.P(0.95):0.#},{r.Machine.MachineBusyPercent:0.#},\"{r.LoadAfter}\",{r.Connections},\"{perWorker}\"\n");
         }
 
         report.Write(table.ToString());
         report.WriteLine();
         report.WriteLine($"Medians of the {options.ScaleSteps} measured step(s) per worker count ('vs 1 worker': median notes/s over the 1-worker median):");
-        var mediansTable = new TextTable("workers", "notes/s", "min - max", "vs 1 worker", "CPU ms/note", "switches/note", "cap used", "machine busy", "all settled");
+        var mediansTable = new TextTable("workers", "notes/s", "min - max", "vs 1 worker", "CPU ms/note", "cap used", "machine busy", "all settled");
         foreach (var m in medians)
         {
             mediansTable.Row(m.Workers.ToString(CultureInfo.InvariantCulture), Fmt.Rate(m.NotesPerSecond), $"{Fmt.Rate(m.Steps.Min(r => r.NotesPerSecond))} - {Fmt.Rate(m.Steps.Max(r => r.NotesPerSecond))}",
-                one is null ? "-" : Fmt.Ratio(m.NotesPerSecond, one.NotesPerSecond), m.CpuPerNoteMs.ToString("N2", CultureInfo.InvariantCulture),
-                m.SwitchesPerNote.ToString("N1", CultureInfo.InvariantCulture), double.IsFinite(m.CapUsedPercent) ? $"{m.CapUsedPercent:N0} %" : "-", $"{m.MachineBusyPercent:N0} %", m.Settled ? "yes" : "NO");
+                one is null ? "-" : Fmt.Ratio(m.NotesPerSecond, one.NotesPerSecond), m.CpuPerNoteMs.ToString("N2", CultureInfo.InvariantCulture), double.IsFinite(m.CapUsedPercent) ? $"{m.CapUsedPercent:N0} %" : "-", $"{m.MachineBusyPercent:N0} %", m.Settled ? "yes" : "NO");
             context.Chart.Add("scale-out: notes/s (median step)", $"{m.Steps[0].CpuCap:0.##} CPU/worker", $"{m.Workers} worker{(m.Workers > 1 ? "s" : "")}", m.NotesPerSecond);
         }
 
@@ -396,8 +394,6 @@ public sealed class ScaleOutScenario : IScenario
         public double CpuPerNoteMs => Of(r => r.CpuPerNoteMs);
 
         public double CapUsedPercent => Of(r => r.CapUsedPercent);
-
-        public double SwitchesPerNote => Of(r => (double)r.Machine.ContextSwitches / r.Notes);
 
         public double MachineBusyPercent => Of(r => r.Machine.MachineBusyPercent);
 
