@@ -16,12 +16,14 @@ namespace KbSync.Benchmarks.Scenarios;
 /// caps. The KB ids are chosen so every partition holds the same number of KBs (what many thousands of
 /// hashed KBs come to), so the workers' shares of the work differ only by the partitions they own.
 /// Every count gets a fresh virtual host, database and set of remotes; its workers are started at once
-/// and own their shares before uncounted warm-up rounds of a note per KB (the clones, then until each
-/// worker has run <c>--scale-warmup</c> notes, so the JIT has compiled as much in each), and until each has settled
-/// (its CPU near zero: the tiered JIT's second compilation of the hot methods done). Then the workers are
-/// stopped (SIGSTOP), all notes are published (each KB's in order, by several publishing tasks at once),
-/// and the workers continue (SIGCONT): the time runs from there to the last note finished, so neither
-/// the publisher's speed nor how it shares the machine with the workers is measured.
+/// and own their shares before uncounted warm-up rounds of a note per KB (the clones, then as many rounds
+/// as give each worker of the largest count <c>--scale-warmup</c> notes, the same for every count) and
+/// <c>--scale-rehearsals</c> runs of the measured step. Then <c>--scale-steps</c> measured steps, each once
+/// every worker has settled (its CPU near zero: the tiered JIT's second compilation of the hot methods
+/// done): the workers are stopped (SIGSTOP), all notes are published (each KB's in order, by several
+/// publishing tasks at once), and the workers continue (SIGCONT); the time runs from there to the last
+/// note finished, so neither the publisher's speed nor how it shares the machine with the workers is
+/// measured. The report compares the counts' median steps.
 /// </summary>
 public sealed class ScaleOutScenario : IScenario
 {
